@@ -1,0 +1,67 @@
+// Swift faces of the fused C kernels (CKernels), so that higher modules need not import C.
+import CKernels
+
+/// Fused elementwise kernels (RMSNorm, RoPE, causal softmax, SwiGLU, dtype conversion).
+public enum Kernels {
+    public static func bf16ToF32(_ src: UnsafePointer<UInt16>, _ dst: UnsafeMutablePointer<Float>, _ n: Int) { pk_bf16_to_f32(src, dst, n) }
+    public static func f16ToF32(_ src: UnsafePointer<UInt16>, _ dst: UnsafeMutablePointer<Float>, _ n: Int) { pk_f16_to_f32(src, dst, n) }
+    public static func f32ToBF16(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<UInt16>, _ n: Int) { pk_f32_to_bf16(src, dst, n) }
+    public static func f32ToF16(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<UInt16>, _ n: Int) { pk_f32_to_f16(src, dst, n) }
+
+    /// y (R, C) = x / rms(x) * w; rstd (R) kept for the backward pass when non-nil.
+    public static func rmsNorm(_ x: UnsafePointer<Float>, weight: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>,
+                               rstd: UnsafeMutablePointer<Float>?, rows: Int, cols: Int, eps: Float) {
+        pk_rmsnorm_forward(x, weight, y, rstd, rows, cols, eps)
+    }
+
+    /// dx (= or +=) and dWeight (+=, may be nil) from dy.
+    public static func rmsNormBackward(_ x: UnsafePointer<Float>, weight: UnsafePointer<Float>, rstd: UnsafePointer<Float>,
+                                       dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>, dWeight: UnsafeMutablePointer<Float>?,
+                                       rows: Int, cols: Int, accumulate: Bool) {
+        pk_rmsnorm_backward(x, weight, rstd, dy, dx, dWeight, rows, cols, accumulate ? 1 : 0)
+    }
+
+    /// Rotates (R, heads·D) in place by the angles of each row's position; `inverse` for the backward pass.
+    public static func rope(_ x: UnsafeMutablePointer<Float>, positions: UnsafePointer<Int32>, cos: UnsafePointer<Float>,
+                            sin: UnsafePointer<Float>, rows: Int, heads: Int, headDim: Int, inverse: Bool = false) {
+        pk_rope(x, positions, cos, sin, rows, heads, headDim, inverse ? 1 : 0)
+    }
+
+    /// Scaled, causally masked softmax of (T, S) scores for queries starting at absolute position q0.
+    public static func causalSoftmax(_ s: UnsafeMutablePointer<Float>, queries: Int, keys: Int, firstQueryPosition: Int, scale: Float) {
+        pk_causal_softmax(s, queries, keys, firstQueryPosition, scale)
+    }
+
+    /// In place: dp ← p ⊙ (dp − rowsum(p ⊙ dp)) · scale.
+    public static func softmaxBackward(_ p: UnsafePointer<Float>, _ dp: UnsafeMutablePointer<Float>, queries: Int, keys: Int, scale: Float) {
+        pk_softmax_backward(p, dp, queries, keys, scale)
+    }
+
+    /// h = silu(g) ⊙ u.
+    public static func siluMul(_ g: UnsafePointer<Float>, _ u: UnsafePointer<Float>, into h: UnsafeMutablePointer<Float>, count: Int) {
+        pk_silu_mul(g, u, h, count)
+    }
+
+    /// dg, du (overwritten) from dh.
+    public static func siluMulBackward(_ g: UnsafePointer<Float>, _ u: UnsafePointer<Float>, dh: UnsafePointer<Float>,
+                                       dg: UnsafeMutablePointer<Float>, du: UnsafeMutablePointer<Float>, count: Int) {
+        pk_silu_mul_backward(g, u, dh, dg, du, count)
+    }
+
+    /// y += x.
+    public static func add(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int) { pk_add_inplace(y, x, count) }
+
+    /// Cross-entropy of a logits row against `target` (natural log); writes (softmax − onehot)·gradScale into
+    /// dLogits when non-nil.
+    public static func crossEntropy(_ logits: UnsafePointer<Float>, vocab: Int, target: Int32,
+                                    dLogits: UnsafeMutablePointer<Float>?, gradScale: Float) -> Double {
+        pk_cross_entropy_row(logits, vocab, target, dLogits, gradScale)
+    }
+
+    /// log Σ exp(x) and the index of the largest element.
+    public static func logSumExp(_ x: UnsafePointer<Float>, count: Int) -> (value: Double, argmax: Int) {
+        var am: Int32 = 0
+        let v = pk_logsumexp(x, count, &am)
+        return (v, Int(am))
+    }
+}
