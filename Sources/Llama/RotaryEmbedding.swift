@@ -1,0 +1,79 @@
+// Rotary position embedding tables in Hugging Face's rotate-half convention: for pair i < D/2 of a head,
+// angle = position · inv_freq[i]; x[i], x[i + D/2] rotate together. Scaling kinds: linear, dynamic, llama3.
+// Tables are computed in Double and grown on demand (Llama 3 allows 128K positions; we build what is used).
+import Foundation
+import ModelIO
+
+/// cos/sin tables (P, D/2) for the positions used so far.
+public final class RotaryEmbedding {
+    public let headDim: Int               // D
+    public let config: LlamaConfig
+    /// inv_freq (D/2) after static scaling (linear, llama3).
+    public let inverseFrequencies: [Double]
+    public private(set) var cos: [Float] = []   // (P, D/2)
+    public private(set) var sin: [Float] = []   // (P, D/2)
+    public private(set) var length = 0          // P
+    /// The inv_freq the tables were built with (dynamic scaling changes it with length).
+    private var tableFrequencies: [Double]
+
+    public init(config: LlamaConfig) {
+        self.config = config
+        headDim = config.headDim
+        inverseFrequencies = Self.frequencies(config: config, base: config.ropeTheta)
+        tableFrequencies = inverseFrequencies
+    }
+
+    static func frequencies(config: LlamaConfig, base: Double) -> [Double] {
+        let d = config.headDim
+        var inv = (0..<d / 2).map { 1.0 / pow(base, Double(2 * $0) / Double(d)) }
+        guard let s = config.ropeScaling else { return inv }
+        switch s.ropeType {
+        case "linear":
+            inv = inv.map { $0 / s.factor! }
+        case "llama3":
+            let factor = s.factor!, low = s.lowFreqFactor!, high = s.highFreqFactor!
+            let old = Double(s.originalMaxPositionEmbeddings!)
+            let lowWavelen = old / low, highWavelen = old / high
+            inv = inv.map { f in
+                let wavelen = 2 * Double.pi / f
+                if wavelen < highWavelen { return f }
+                if wavelen > lowWavelen { return f / factor }
+                let smooth = (old / wavelen - low) / (high - low)
+                return (1 - smooth) * f / factor + smooth * f
+            }
+        default:
+            break  // dynamic: see ensure(length:)
+        }
+        return inv
+    }
+
+    /// Makes the tables cover positions 0..<n.
+    public func ensure(length n: Int) {
+        var freqs = tableFrequencies
+        if let s = config.ropeScaling, s.ropeType == "dynamic" {
+            // Dynamic NTK: past the trained length the base grows with the sequence (as transformers does).
+            let maxPos = Double(s.originalMaxPositionEmbeddings ?? config.maxPositionEmbeddings)
+            if Double(n) > maxPos {
+                let d = Double(headDim), f = s.factor!
+                let base = config.ropeTheta * pow(f * Double(n) / maxPos - (f - 1), d / (d - 2))
+                freqs = Self.frequencies(config: config, base: base)
+            } else {
+                freqs = inverseFrequencies
+            }
+        }
+        if freqs != tableFrequencies { length = 0; cos = []; sin = []; tableFrequencies = freqs }
+        guard n > length else { return }
+        let half = headDim / 2
+        let target = max(n, min(max(length * 2, 256), config.maxPositionEmbeddings))
+        cos.reserveCapacity(target * half)
+        sin.reserveCapacity(target * half)
+        for p in length..<target {
+            for i in 0..<half {
+                let a = Double(p) * tableFrequencies[i]
+                cos.append(Float(Foundation.cos(a)))
+                sin.append(Float(Foundation.sin(a)))
+            }
+        }
+        length = target
+    }
+}

@@ -1,0 +1,41 @@
+// The forward pass on the real stories260K checkpoint against transformers (float64 reference).
+import Foundation
+import Llama
+import ModelIO
+import Tensor
+import TestSupport
+import XCTest
+
+final class ReferenceForwardTests: XCTestCase {
+    func testLogitsHiddenStatesAndLossMatchTransformers() throws {
+        let ref = try Reference()
+        let model = try LlamaModel.load(directory: ref.modelDirectory)
+        let rows = ref.idRows("input_ids")
+        let b = rows.count, t = rows[0].count
+        let tokens = rows.flatMap { $0 }
+        let out = model.forward(tokens: tokens, batch: b, length: t, captureHiddenStates: true)
+
+        let refLogits = try ref.tensor("logits")
+        XCTAssertEqual(refLogits.shape, [b, t, model.config.vocabSize])
+        let logitErr = out.logits!.maxAbsDifference(refLogits)
+        XCTAssertLessThanOrEqual(Double(logitErr), ref.double("tolerances.logits_max_abs"), "logits max abs error")
+
+        let refHidden = try ref.tensor("hidden_states")  // (L+1, B, T, C)
+        let L = model.config.numHiddenLayers, C = model.config.hiddenSize
+        XCTAssertEqual(out.hiddenStates.count, L + 1)
+        let per = b * t * C
+        for l in 0...L {
+            var maxRef: Float = 0, maxErr: Float = 0
+            for i in 0..<per {
+                let r = refHidden.data[l * per + i]
+                maxRef = max(maxRef, abs(r))
+                maxErr = max(maxErr, abs(r - out.hiddenStates[l].data[i]))
+            }
+            XCTAssertLessThanOrEqual(Double(maxErr / maxRef), ref.double("tolerances.hidden_max_rel_to_layer_max"), "hidden state \(l)")
+        }
+
+        let targets = NextTokenLoss.shiftedTargets(tokens: tokens, batch: b, length: t)
+        let loss = NextTokenLoss.tally(logits: out.logits!.data, targets: targets, vocab: model.config.vocabSize).mean
+        XCTAssertEqual(loss, ref.double("loss"), accuracy: ref.double("tolerances.loss_abs"))
+    }
+}
