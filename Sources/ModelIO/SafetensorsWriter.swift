@@ -36,7 +36,8 @@ public struct SafetensorsItem {
         fill = { out in if bytes.count > 0 { out.baseAddress!.copyMemory(from: bytes.baseAddress!, byteCount: bytes.count) } }
     }
 
-    var byteCount: Int { shape.reduce(1, *) * dtype.size }
+    /// Bytes the item occupies in the file.
+    public var byteCount: Int { shape.reduce(1, *) * dtype.size }
 }
 
 /// Writes safetensors files.

@@ -1,0 +1,31 @@
+// Forward-pass throughput: B sequences × T random tokens per call, tokens/s over timed repetitions after
+// one warm-up call.
+import Foundation
+import Llama
+import ModelIO
+
+/// One measurement.
+public struct BenchmarkResult: Codable, Sendable {
+    public var name: String
+    public var engine: String          // "prune" or "pytorch"
+    public var tokensPerSecond: Double
+    public var peakMemoryBytes: Int
+    public var threads: Int
+    public init(name: String, engine: String, tokensPerSecond: Double, peakMemoryBytes: Int, threads: Int) {
+        self.name = name; self.engine = engine; self.tokensPerSecond = tokensPerSecond
+        self.peakMemoryBytes = peakMemoryBytes; self.threads = threads
+    }
+}
+
+public enum ForwardBenchmark {
+    /// Runs `repetitions` timed forward passes of (batch, length) on `model` and returns tokens/s.
+    public static func tokensPerSecond(model: LlamaModel, batch: Int = 4, length: Int = 256, repetitions: Int = 3) -> Double {
+        var rng = SeededGenerator(seed: 1)
+        let tokens = (0..<batch * length).map { _ in Int32.random(in: 0..<Int32(model.config.vocabSize), using: &rng) }
+        _ = model.forward(tokens: tokens, batch: batch, length: length)
+        let start = DispatchTime.now()
+        for _ in 0..<repetitions { _ = model.forward(tokens: tokens, batch: batch, length: length) }
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
+        return Double(batch * length * repetitions) / seconds
+    }
+}

@@ -1,0 +1,99 @@
+// The same benchmark run by transformers (+ PEFT for training) on the same files, when a Python with
+// torch and transformers is present. The script is written to a temporary file and run as a child process.
+import Foundation
+
+/// Runs transformers on a checkpoint for comparison.
+public enum PyTorchBaseline {
+    /// A Python that can import torch and transformers: $PRUNE_PYTHON, the dev venv, or python3; nil if none.
+    public static func findPython(explicit: String? = nil) -> String? {
+        var candidates: [String] = []
+        if let explicit { candidates.append(explicit) }
+        if let env = ProcessInfo.processInfo.environment["PRUNE_PYTHON"] { candidates.append(env) }
+        candidates.append(NSHomeDirectory() + "/.cache/prune-dev/venv/bin/python")
+        candidates.append("/usr/bin/python3")
+        candidates.append("/usr/local/bin/python3")
+        for py in candidates where FileManager.default.isExecutableFile(atPath: py) {
+            if (try? run(py, ["-c", "import torch, transformers"]))?.status == 0 { return py }
+        }
+        return nil
+    }
+
+    static let script = #"""
+import json, resource, sys, time
+import torch
+from transformers import LlamaForCausalLM
+mode, path, threads, batch, length, reps = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
+torch.set_num_threads(threads)
+torch.manual_seed(1)
+model = LlamaForCausalLM.from_pretrained(path, dtype=torch.float32)
+V = model.config.vocab_size
+ids = torch.randint(0, V, (batch, length))
+if mode == "forward":
+    model.eval()
+    with torch.inference_mode():
+        model(ids)
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            model(ids)
+        dt = time.perf_counter() - t0
+else:
+    from peft import LoraConfig, get_peft_model
+    cfg = LoraConfig(r=8, lora_alpha=16, lora_dropout=0.0,
+                     target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
+    model = get_peft_model(model, cfg)
+    model.train()
+    def step():
+        out = model(ids, labels=ids)
+        out.loss.backward()
+        model.zero_grad(set_to_none=False)
+    step()
+    t0 = time.perf_counter()
+    for _ in range(reps):
+        step()
+    dt = time.perf_counter() - t0
+print(json.dumps({"tokens_per_second": batch * length * reps / dt,
+                  "peak_memory_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}))
+"""#
+
+    /// tokens/s and peak memory of transformers' forward ("forward") or PEFT LoRA step ("train").
+    public static func measure(python: String, mode: String, checkpoint: URL, threads: Int, batch: Int, length: Int,
+                               repetitions: Int) throws -> (tokensPerSecond: Double, peakMemoryBytes: Int) {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("prune-bench-\(UUID().uuidString).py")
+        try script.write(to: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let r = try run(python, [file.path, mode, checkpoint.path, "\(threads)", "\(batch)", "\(length)", "\(repetitions)"],
+                        environment: ["OMP_NUM_THREADS": "\(threads)", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_VERBOSITY": "error"])
+        guard r.status == 0, let line = r.stdout.split(separator: "\n").last,
+              let obj = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+              let tps = (obj["tokens_per_second"] as? NSNumber)?.doubleValue,
+              let mem = (obj["peak_memory_bytes"] as? NSNumber)?.intValue else {
+            throw PyTorchError(message: "PyTorch baseline failed: " + r.stderr.split(separator: "\n").suffix(3).joined(separator: " | "))
+        }
+        return (tps, mem)
+    }
+
+    struct PyTorchError: Error, CustomStringConvertible { let message: String; var description: String { message } }
+
+    /// Runs a child process and captures its output.
+    public static func run(_ exe: String, _ args: [String], environment: [String: String] = [:]) throws
+        -> (status: Int32, stdout: String, stderr: String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: exe)
+        p.arguments = args
+        var env = ProcessInfo.processInfo.environment
+        for (k, v) in environment { env[k] = v }
+        p.environment = env
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        // Read both pipes to the end before waiting, so a chatty child cannot block on a full pipe.
+        var errData = Data()
+        let errThread = Thread { errData = err.fileHandleForReading.readDataToEndOfFile() }
+        errThread.start()
+        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        while errThread.isExecuting || !errThread.isFinished { usleep(1000) }
+        return (p.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
+    }
+}

@@ -1,0 +1,42 @@
+// Options shared by every command that loads a model.
+import ArgumentParser
+import Foundation
+import Llama
+import ModelIO
+import Tensor
+
+/// The checkpoint directory and thread count.
+struct ModelOptions: ParsableArguments {
+    @Argument(help: "Hugging Face checkpoint directory (config.json + model.safetensors or sharded index).")
+    var model: String
+
+    @Option(name: .long, help: "Worker threads for matrix multiplies (default: all cores).")
+    var threads: Int?
+
+    var modelURL: URL { URL(fileURLWithPath: model) }
+
+    /// Loads the model after applying the thread setting.
+    func loadModel() throws -> LlamaModel {
+        if let threads { Gemm.setThreads(threads) }
+        return try LlamaModel.load(directory: modelURL)
+    }
+
+    /// The checkpoint's tokenizer (an error if it has none).
+    func loadTokenizer() throws -> Tokenizer {
+        try TokenizerLoader.load(directory: modelURL)
+    }
+
+    /// The tokenizer if the checkpoint has one (pre-tokenized datasets need none).
+    func optionalTokenizer() throws -> Tokenizer? {
+        let fm = FileManager.default
+        guard fm.fileExists(atPath: modelURL.appendingPathComponent("tokenizer.model").path)
+                || fm.fileExists(atPath: modelURL.appendingPathComponent("tokenizer.json").path) else { return nil }
+        return try loadTokenizer()
+    }
+}
+
+/// Writes a JSON object to stdout with sorted keys.
+func printJSON(_ object: Any) {
+    let data = try! JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+    print(String(decoding: data, as: UTF8.self))
+}

@@ -1,0 +1,27 @@
+// `prune`: the command-line face of the toolkit. One root command with subcommands; every failure a user
+// can act on is one line on stderr and a non-zero exit.
+import ArgumentParser
+import Foundation
+import ModelIO
+
+@main
+struct Prune: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "prune",
+        abstract: "Find the Llama layers that do least, cut them out, and measure the result.",
+        subcommands: [TokenizeCommand.self, GenerateCommand.self, EvalCommand.self, BenchCommand.self]
+    )
+
+    /// Runs the command; PruneErrors become one line and exit code 1.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch let error as PruneError {
+            FileHandle.standardError.write(Data("error: \(error.description)\n".utf8))
+            Foundation.exit(1)
+        } catch {
+            exit(withError: error)
+        }
+    }
+}
