@@ -13,7 +13,8 @@ public struct EvaluationWindow: Sendable {
 
 /// Loss / perplexity evaluation.
 public enum Evaluation {
-    /// Splits each sequence into windows of at most `context` tokens starting every `stride` tokens.
+    /// Splits each sequence into windows of at most `context` tokens starting every `stride` tokens (at most
+    /// `context − 1`, so that consecutive windows share a token and no target is lost).
     public static func windows(_ sequences: [[Int32]], context: Int, stride: Int) -> [EvaluationWindow] {
         precondition(context >= 2 && stride >= 1 && stride <= context, "need context ≥ 2 and 1 ≤ stride ≤ context")
         var out: [EvaluationWindow] = []
@@ -28,7 +29,8 @@ public enum Evaluation {
                 if skip < w.count - 1 { out.append(EvaluationWindow(tokens: w, skip: skip)) }
                 counted = end - 1
                 if end == seq.count { break }
-                begin += stride
+                // Overlap by at least one token so that the first token of the next window is also a target.
+                begin = min(begin + stride, end - 1)
             }
         }
         return out

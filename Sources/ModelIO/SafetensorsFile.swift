@@ -123,7 +123,7 @@ public final class SafetensorsFile {
     /// Tensor names in data order.
     public var names: [String] { entries.map(\.name) }
 
-    /// The raw bytes of one entry.
+    /// The raw bytes of one entry, inside the memory map: valid only while this object lives.
     public func rawBytes(_ name: String) throws -> UnsafeRawBufferPointer {
         guard let e = entryByName[name] else { throw PruneError(file: url, "no tensor named \"\(name)\"") }
         return UnsafeRawBufferPointer(start: file.bytes! + dataStart + e.begin, count: e.end - e.begin)
