@@ -23,3 +23,35 @@ public enum Fixtures {
         return url
     }
 }
+
+/// Runs the built `prune` executable (a sibling of the test bundle in the build folder).
+public enum PruneExecutable {
+    public static var url: URL {
+        let bundle = URL(fileURLWithPath: CommandLine.arguments.first { $0.hasSuffix(".xctest") } ?? Bundle.main.executablePath ?? "")
+        return bundle.deletingLastPathComponent().appendingPathComponent("prune")
+    }
+
+    /// Exit status, stdout and stderr of `prune args…`.
+    public static func run(_ args: [String], currentDirectory: URL? = nil) throws -> (status: Int32, stdout: String, stderr: String) {
+        let p = Process()
+        p.executableURL = url
+        p.arguments = args
+        if let currentDirectory { p.currentDirectoryURL = currentDirectory }
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        let errBox = DataBox()
+        let reader = Thread { errBox.data = err.fileHandleForReading.readDataToEndOfFile(); errBox.done = true }
+        reader.start()
+        let o = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        while !errBox.done { usleep(1000) }
+        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: errBox.data, as: UTF8.self))
+    }
+
+    private final class DataBox: @unchecked Sendable {
+        var data = Data()
+        var done = false
+    }
+}

@@ -1,0 +1,68 @@
+// The `prune` binary as a user meets it: working commands, and bad input answered by one error line
+// naming the file and a non-zero exit.
+import Foundation
+import TestSupport
+import XCTest
+
+final class CLIBasicsTests: XCTestCase {
+    let model = Fixtures.projectRoot.appendingPathComponent("Checkpoints/stories260K").path
+    let dataset = Fixtures.projectRoot.appendingPathComponent("Recipes/data/kjv-valid.jsonl").path
+
+    func assertOneLineError(_ args: [String], mentions words: [String], file: StaticString = #filePath, line: UInt = #line) throws {
+        let r = try PruneExecutable.run(args)
+        XCTAssertNotEqual(r.status, 0, "exit status", file: file, line: line)
+        let lines = r.stderr.split(separator: "\n")
+        XCTAssertEqual(lines.count, 1, "one error line, got: \(r.stderr)", file: file, line: line)
+        for w in words { XCTAssertTrue(r.stderr.contains(w), "“\(r.stderr)” should mention “\(w)”", file: file, line: line) }
+    }
+
+    func testTokenizeJSON() throws {
+        let r = try PruneExecutable.run(["tokenize", model, "--text", "Once upon a time", "--json"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(r.stdout.trimmingCharacters(in: .whitespacesAndNewlines), #"{"ids":[1,403,407,261,378]}"#)
+    }
+
+    func testGenerateGreedy() throws {
+        let r = try PruneExecutable.run(["generate", model, "--prompt", "Once upon a time", "--max-tokens", "20"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.hasPrefix("Once upon a time, there was a little girl named Lily."), r.stdout)
+    }
+
+    func testEvalJSONOnPreTokenizedReferenceInputsEqualsReferenceLoss() throws {
+        let ref = try Reference()
+        let rows = ref.idRows("input_ids")
+        let url = Fixtures.temporaryDirectory("cli").appendingPathComponent("ids.jsonl")
+        try rows.map { #"{"input_ids": [\#($0.map(String.init).joined(separator: ","))]}"# }.joined(separator: "\n")
+            .write(to: url, atomically: true, encoding: .utf8)
+        let r = try PruneExecutable.run(["eval", model, "--dataset", url.path, "--context", "\(rows[0].count)", "--json"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let obj = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any]
+        XCTAssertEqual((obj["loss"] as! NSNumber).doubleValue, ref.double("loss"), accuracy: 1e-4)
+        XCTAssertEqual((obj["tokens"] as! NSNumber).intValue, rows.count * (rows[0].count - 1))
+        XCTAssertEqual((obj["perplexity"] as! NSNumber).doubleValue, exp(ref.double("loss")), accuracy: 1e-3)
+    }
+
+    func testBadInputGivesOneLineAndNonZeroExit() throws {
+        let tmp = Fixtures.temporaryDirectory("cli")
+        try assertOneLineError(["eval", "/no/such/model", "--dataset", dataset], mentions: ["/no/such/model", "not found"])
+        let empty = tmp.appendingPathComponent("empty.jsonl")
+        try "".write(to: empty, atomically: true, encoding: .utf8)
+        try assertOneLineError(["eval", model, "--dataset", empty.path], mentions: [empty.path, "empty"])
+        try assertOneLineError(["eval", model, "--dataset", tmp.appendingPathComponent("missing.txt").path], mentions: ["missing.txt", "not found"])
+        // A checkpoint without a tokenizer: weights and config only.
+        let bare = tmp.appendingPathComponent("bare")
+        try FileManager.default.createDirectory(at: bare, withIntermediateDirectories: true)
+        for f in ["config.json", "model.safetensors"] {
+            try FileManager.default.copyItem(atPath: model + "/" + f, toPath: bare.appendingPathComponent(f).path)
+        }
+        try assertOneLineError(["tokenize", bare.path, "--text", "hi"], mentions: [bare.path, "tokenizer"])
+        try assertOneLineError(["generate", bare.path, "--prompt", "hi"], mentions: [bare.path, "tokenizer"])
+        // A truncated weights file.
+        let cut = tmp.appendingPathComponent("truncated")
+        try FileManager.default.createDirectory(at: cut, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: model + "/config.json", toPath: cut.appendingPathComponent("config.json").path)
+        let weights = try Data(contentsOf: URL(fileURLWithPath: model + "/model.safetensors"))
+        try weights.prefix(weights.count / 2).write(to: cut.appendingPathComponent("model.safetensors"))
+        try assertOneLineError(["eval", cut.path, "--dataset", dataset], mentions: ["model.safetensors", "past the end"])
+    }
+}
