@@ -24,6 +24,10 @@ public enum Attention {
         let total = b * H
         // Two heads at a time on separate threads: per-head GEMMs are too small for OpenBLAS to split well.
         let workers = min(parallelHeads, total)
+        // Per-head GEMMs run single-threaded inside each worker: OpenBLAS's own threads would only contend.
+        let blasThreads = Gemm.threads
+        Gemm.setThreads(1)
+        defer { Gemm.setThreads(blasThreads) }
         DispatchQueue.concurrentPerform(iterations: workers) { w in
             let buf = scores + w * t * s
             var job = w
