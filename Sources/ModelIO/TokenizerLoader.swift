@@ -8,6 +8,8 @@ public enum TokenizerLoader {
         let fm = FileManager.default
         let spm = directory.appendingPathComponent("tokenizer.model")
         if fm.fileExists(atPath: spm.path) { return try SentencePieceTokenizer(model: spm) }
+        let json = directory.appendingPathComponent("tokenizer.json")
+        if fm.fileExists(atPath: json.path) { return try BPETokenizer(directory: directory) }
         throw PruneError(file: directory, "no tokenizer.model or tokenizer.json (use a dataset with pre-tokenized \"input_ids\" instead)")
     }
 }

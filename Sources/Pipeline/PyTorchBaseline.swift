@@ -88,12 +88,15 @@ print(json.dumps({"tokens_per_second": batch * length * reps / dt,
         p.standardError = err
         try p.run()
         // Read both pipes to the end before waiting, so a chatty child cannot block on a full pipe.
-        var errData = Data()
-        let errThread = Thread { errData = err.fileHandleForReading.readDataToEndOfFile() }
+        let errBox = ReadBox()
+        let errThread = Thread { errBox.data = err.fileHandleForReading.readDataToEndOfFile() }
         errThread.start()
         let outData = out.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
-        while errThread.isExecuting || !errThread.isFinished { usleep(1000) }
-        return (p.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
+        while !errThread.isFinished { usleep(1000) }
+        return (p.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errBox.data, as: UTF8.self))
     }
+
+    /// Bytes read on another thread (read after that thread has finished).
+    private final class ReadBox: @unchecked Sendable { var data = Data() }
 }

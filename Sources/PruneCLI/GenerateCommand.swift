@@ -24,6 +24,12 @@ struct GenerateCommand: ParsableCommand {
     @Option(name: .long, help: "Random seed for sampling.")
     var seed: UInt64 = 0
 
+    @Flag(name: .long, help: "Wrap the prompt as one user message with the checkpoint's chat template (tokenizer_config.json).")
+    var chat = false
+
+    @Option(name: .long, help: "System message to put before the prompt (with --chat).")
+    var system: String?
+
     func validate() throws {
         guard maxTokens > 0 else { throw ValidationError("--max-tokens must be positive") }
         guard temperature >= 0 else { throw ValidationError("--temperature must be ≥ 0") }
@@ -33,7 +39,7 @@ struct GenerateCommand: ParsableCommand {
     func run() throws {
         let model = try options.loadModel()
         let tokenizer = try options.loadTokenizer()
-        let ids = tokenizer.encode(prompt)
+        let ids = try promptIDs(tokenizer)
         guard !ids.isEmpty else { throw PruneError("--prompt", "encodes to no tokens") }
         var sampling = SamplingOptions()
         sampling.maxTokens = min(maxTokens, model.config.maxPositionEmbeddings - ids.count)
@@ -43,7 +49,7 @@ struct GenerateCommand: ParsableCommand {
         sampling.stopTokens = Set(model.config.eosTokenIDs.map { Int32($0) } + (tokenizer.eosTokenID.map { [$0] } ?? []))
         var produced: [Int32] = []
         var printed = ""
-        print(prompt, terminator: "")
+        if !chat { print(prompt, terminator: "") }
         _ = Generator(model: model).generate(prompt: ids, options: sampling) { id in
             // Decode the whole continuation each time: pieces can merge across tokens (bytes, spaces).
             produced.append(id)
@@ -55,5 +61,21 @@ struct GenerateCommand: ParsableCommand {
             }
         }
         print()
+    }
+
+    /// The prompt's ids: plain (with BOS as the tokenizer adds it), or rendered through the chat template,
+    /// which writes any BOS itself (so none is added again, as transformers' apply_chat_template does).
+    func promptIDs(_ tokenizer: Tokenizer) throws -> [Int32] {
+        guard chat else { return tokenizer.encode(prompt) }
+        guard let template = tokenizer.chatTemplate else {
+            throw PruneError(options.modelURL.appendingPathComponent("tokenizer_config.json").path, "no chat_template; drop --chat")
+        }
+        var messages: [ChatMessage] = []
+        if let system { messages.append(ChatMessage(role: "system", content: system)) }
+        messages.append(ChatMessage(role: "user", content: prompt))
+        let special = { (id: Int32?) in id.map { tokenizer.pieces([$0])[0] } }
+        let text = try ChatTemplate.render(template, messages: messages, addGenerationPrompt: true,
+                                           bosToken: special(tokenizer.bosTokenID), eosToken: special(tokenizer.eosTokenID))
+        return tokenizer.encode(text, addSpecialTokens: false)
     }
 }
