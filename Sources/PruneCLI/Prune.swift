@@ -9,7 +9,7 @@ struct Prune: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "prune",
         abstract: "Find the Llama layers that do least, cut them out, and measure the result.",
-        subcommands: [TokenizeCommand.self, GenerateCommand.self, EvalCommand.self, BenchCommand.self]
+        subcommands: [TokenizeCommand.self, GenerateCommand.self, EvalCommand.self, BenchCommand.self, AnalyzeCommand.self, CutCommand.self]
     )
 
     /// Runs the command; PruneErrors become one line and exit code 1.

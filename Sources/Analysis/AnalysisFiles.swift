@@ -1,0 +1,89 @@
+// The three files of an analysis directory: analysis.json (the `LayerAnalysis` as JSON, null where d is
+// undefined), analysis.h5 (the same numbers as HDF5 datasets for h5py, NaN where undefined) and
+// analysis.svg (a heat map of the last-token d). Each is written under a temporary name and renamed.
+import Foundation
+import ModelIO
+
+/// Writing and reading an analysis directory.
+public enum AnalysisFiles {
+    public static let jsonName = "analysis.json"
+    public static let hdf5Name = "analysis.h5"
+    public static let svgName = "analysis.svg"
+
+    /// Writes the three files into `directory` (created if missing) and returns their URLs.
+    @discardableResult
+    public static func write(_ a: LayerAnalysis, to directory: URL) throws -> [URL] {
+        do {
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        } catch {
+            throw PruneError(file: directory, "cannot create the output directory: \(error.localizedDescription)")
+        }
+        let json = directory.appendingPathComponent(jsonName)
+        let hdf5 = directory.appendingPathComponent(hdf5Name)
+        let svg = directory.appendingPathComponent(svgName)
+        try writeJSON(a, to: json)
+        try writeHDF5(a, to: hdf5)
+        try HeatMapSVG.write(heatMap(a), to: svg)
+        return [json, hdf5, svg]
+    }
+
+    /// analysis.json: pretty, key-sorted.
+    public static func writeJSON(_ a: LayerAnalysis, to url: URL) throws {
+        try AtomicFile.write(try JSONEncoder.sorted.encode(a), to: url)
+    }
+
+    /// Reads an analysis.json back.
+    public static func readJSON(_ url: URL) throws -> LayerAnalysis {
+        guard let data = FileManager.default.contents(atPath: url.path) else {
+            throw PruneError(file: url, FileManager.default.fileExists(atPath: url.path) ? "cannot read" : "file not found")
+        }
+        do { return try JSONDecoder().decode(LayerAnalysis.self, from: data) } catch {
+            throw PruneError(file: url, "not an analysis.json written by `prune analyze`")
+        }
+    }
+
+    /// analysis.h5: datasets named as the JSON keys, the run's description as root attributes.
+    public static func writeHDF5(_ a: LayerAnalysis, to url: URL) throws {
+        let h5 = try HDF5Writer(creating: url)
+        let width = a.layers + 1
+        try h5.writeMatrix("angular_distance/last_token", a.angularDistance.lastToken, columns: width)
+        try h5.writeMatrix("angular_distance/all_tokens", a.angularDistance.allTokens, columns: width)
+        for name in ["angular_distance/last_token", "angular_distance/all_tokens"] {
+            try h5.setAttribute("index", "[n, l]: arccos(cos(h_l, h_{l+n}))/pi; NaN where n = 0 or l + n > L", on: name)
+        }
+        try h5.writeDataset("block_influence", a.blockInfluence)
+        try h5.setAttribute("definition", "BI_i = 1 - mean over tokens of cos(h_i, h_{i+1}), i = 0..L-1", on: "block_influence")
+        if let removal = a.removalLoss {
+            try h5.writeDataset("removal_loss", removal)
+            try h5.setAttribute("definition", "mean next-token loss with layer i alone removed, i = 0..L-1", on: "removal_loss")
+        }
+        if let loss = a.earlyExitLoss, let agreement = a.earlyExitTop1Agreement {
+            try h5.writeDataset("early_exit_loss", loss)
+            try h5.writeDataset("early_exit_top1_agreement", agreement)
+            try h5.setAttribute("definition", "h_l through the final norm and lm_head, l = 1..L at index l-1", on: "early_exit_loss")
+            try h5.setAttribute("definition", "fraction of positions whose argmax equals the full model's, l = 1..L at index l-1",
+                                on: "early_exit_top1_agreement")
+        }
+        try h5.setAttribute("model", a.model)
+        try h5.setAttribute("dataset", a.dataset ?? "")
+        try h5.setAttribute("samples", a.samples)
+        try h5.setAttribute("tokens", a.tokens)
+        try h5.setAttribute("loss_tokens", a.lossTokens)
+        try h5.setAttribute("context", a.context)
+        try h5.setAttribute("layers", a.layers)
+        try h5.setAttribute("full_loss", a.fullLoss)
+        try h5.finish()
+    }
+
+    /// The SVG heat map of the last-token d: rows n = 1…L, columns l = 0…L−1.
+    public static func heatMap(_ a: LayerAnalysis) -> String {
+        let L = a.layers
+        let rows = (1...max(L, 1)).map { n in Array(a.angularDistance.lastToken[n].prefix(L)) }
+        let name = URL(fileURLWithPath: a.model).lastPathComponent
+        return HeatMapSVG.render(
+            matrix: rows, rowLabels: (1...max(L, 1)).map(String.init), columnLabels: (0..<L).map(String.init),
+            title: "Angular distance of the block of n layers from layer l (last token), \(name)",
+            rowAxis: "block size n", columnAxis: "start layer l", legendTitle: "arccos(cos)/π",
+            valueFormat: { String(format: "%.2f", $0) })
+    }
+}

@@ -1,0 +1,94 @@
+// One pass over the calibration batches: each batch runs the full model once, its hidden states h_0…h_L
+// are copied into one reused buffer as they appear, and every statistic is folded into Double running
+// sums before the next batch, so memory holds one batch's states whatever the number of samples. The
+// optional removal scan and early exit reuse the same stored states.
+// Dimension glossary: B batch, T tokens, N = B·T rows, C model dim, V vocab, L layers.
+import Foundation
+import Llama
+import ModelIO
+import Tensor
+
+/// What to measure beyond the angular distances, Block Influence and full loss.
+public struct AnalysisOptions: Sendable {
+    /// Sequences per forward pass.
+    public var batchSize = 4
+    /// Block sizes n to rank (default 1…L−1, every cut that leaves a layer).
+    public var blockSizes: [Int]?
+    /// Also measure the loss with each layer removed (L more partial passes per batch).
+    public var removalScan = false
+    /// Also measure each h_l through the final norm and lm_head (L more lm_head products per batch).
+    public var earlyExit = false
+
+    public init(batchSize: Int = 4, blockSizes: [Int]? = nil, removalScan: Bool = false, earlyExit: Bool = false) {
+        self.batchSize = batchSize
+        self.blockSizes = blockSizes
+        self.removalScan = removalScan
+        self.earlyExit = earlyExit
+    }
+}
+
+/// Where the samples came from, recorded in the results.
+public struct AnalysisSource: Sendable {
+    /// The checkpoint directory.
+    public var model: String
+    /// The dataset file, if any.
+    public var dataset: String?
+    /// The most tokens per sample that was asked for.
+    public var context: Int
+
+    public init(model: String, dataset: String?, context: Int) {
+        self.model = model
+        self.dataset = dataset
+        self.context = context
+    }
+}
+
+/// Measures how much each layer and each block of consecutive layers changes the residual stream.
+public final class LayerAnalyzer {
+    public let model: LlamaModel
+    public let options: AnalysisOptions
+
+    public init(model: LlamaModel, options: AnalysisOptions = AnalysisOptions()) {
+        self.model = model
+        self.options = options
+    }
+
+    /// L
+    public var layerCount: Int { model.config.numHiddenLayers }
+
+    /// Analyses `samples` (each at least one token); `progress` counts samples and tokens.
+    public func analyze(samples: [[Int32]], source: AnalysisSource, progress: ProgressReporter? = nil) -> LayerAnalysis {
+        precondition(!samples.isEmpty, "no samples to analyse")
+        let L = layerCount, V = model.config.vocabSize, C = model.config.hiddenSize
+        let batches = CalibrationBatch.batches(samples, batchSize: options.batchSize)
+        let store = HiddenStateStore(stateCount: L + 1, width: C)
+        store.reserve(rows: batches.map(\.rows).max()!)
+        let workers = (0..<RowSplit.workers).map { _ in PositionStatistics(layerCount: L, width: C) }
+        var fullLoss = LossTally()
+        var removal = options.removalScan ? RemovalScan(layerCount: L) : nil
+        var earlyExit = options.earlyExit ? EarlyExitScan(layerCount: L) : nil
+        var done = 0
+        for batch in batches {
+            let logits = model.forward(tokens: batch.tokens, batch: batch.batch, length: batch.length) { l, h in
+                store.store(layer: l, from: h, rows: batch.rows)
+            }
+            fullLoss.add(NextTokenLoss.tally(logits: logits.data, targets: batch.targets, vocab: V))
+            PositionStatistics.add(batch, from: store, into: workers)
+            removal?.add(model: model, states: store, batch: batch)
+            if earlyExit != nil {
+                let fullArgmax = TopToken.argmax(rows: logits.data, count: batch.rows, vocab: V)
+                earlyExit!.add(model: model, states: store, batch: batch, fullArgmax: fullArgmax)
+            }
+            done += batch.batch
+            progress?.update(done: done, units: Double(batch.realTokens))
+        }
+        let (lastToken, allTokens, influence) = PositionStatistics.merged(workers)
+        return LayerAnalysis(
+            model: source.model, dataset: source.dataset, samples: samples.count, tokens: allTokens.count,
+            lossTokens: fullLoss.count, context: source.context, layers: L,
+            blockSizes: options.blockSizes ?? Array(1..<max(L, 1)), fullLoss: fullLoss.mean,
+            angularDistance: AngularDistanceMatrices(lastToken: lastToken.matrix, allTokens: allTokens.matrix),
+            blockInfluence: influence.values, removalLoss: removal?.losses, earlyExitLoss: earlyExit?.losses,
+            earlyExitTop1Agreement: earlyExit?.agreement)
+    }
+}

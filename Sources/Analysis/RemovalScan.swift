@@ -1,0 +1,26 @@
+// Removal loss: the calibration loss with layer i alone left out, for every i. Layers before i compute
+// what the full pass already did, so each pass resumes from the captured h_i.
+// Dimension glossary: B batch, T tokens, L layers.
+import Llama
+
+/// Loss tallies of the model with one layer removed at a time.
+public struct RemovalScan {
+    /// Index i: the loss with layer i skipped.
+    public private(set) var tallies: [LossTally]
+
+    public init(layerCount: Int) {
+        tallies = [LossTally](repeating: LossTally(), count: layerCount)
+    }
+
+    /// Adds one batch, given its L+1 hidden states from the full pass.
+    public mutating func add(model: LlamaModel, states: HiddenStateStore, batch: CalibrationBatch) {
+        for i in tallies.indices {
+            let logits = model.logits(resumingFrom: states.tensor(layer: i, batch: batch.batch, length: batch.length),
+                                      atLayer: i, batch: batch.batch, length: batch.length, skipping: [i])
+            tallies[i].add(NextTokenLoss.tally(logits: logits.data, targets: batch.targets, vocab: model.config.vocabSize))
+        }
+    }
+
+    /// Mean loss with each layer removed.
+    public var losses: [Double] { tallies.map(\.mean) }
+}

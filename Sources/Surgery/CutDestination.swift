@@ -1,0 +1,78 @@
+// Where a cut checkpoint goes, checked before anything is written: never the model directory itself,
+// inside it, or around it (replacing OUT would delete the model); an existing non-empty OUT only with
+// force. The checkpoint is built in a hidden sibling of OUT and renamed into place at the end, so a
+// failure midway leaves no half checkpoint and an old OUT stays until the new one is complete.
+import Foundation
+import ModelIO
+
+/// The output directory of a cut.
+public struct CutDestination {
+    /// OUT as given.
+    public let url: URL
+
+    /// Checks `output` against `model`; throws the one-line refusal when it may not be written.
+    public init(output: URL, model: URL, force: Bool) throws {
+        url = output
+        let out = Self.resolved(output), source = Self.resolved(model)
+        // Compared with a trailing slash each, so that "/a/bc" is not taken for a path inside "/a/b".
+        func inside(_ path: String, _ directory: String) -> Bool {
+            path != directory && path.hasPrefix(directory.hasSuffix("/") ? directory : directory + "/")
+        }
+        if out == source { throw PruneError(file: output, "is the model directory itself; choose another output directory") }
+        if inside(out, source) { throw PruneError(file: output, "is inside the model directory \(model.path); choose a directory outside it") }
+        if inside(source, out) { throw PruneError(file: output, "contains the model directory \(model.path); replacing it would delete the model") }
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: output.path, isDirectory: &isDirectory) {
+            guard isDirectory.boolValue else { throw PruneError(file: output, "exists and is not a directory") }
+            let contents = (try? FileManager.default.contentsOfDirectory(atPath: output.path)) ?? ["?"]
+            if !contents.isEmpty && !force {
+                throw PruneError(file: output, "already exists and is not empty (use --force to replace it)")
+            }
+        }
+    }
+
+    /// The absolute path with symbolic links resolved, also for a path that does not exist yet (its
+    /// deepest existing ancestor is resolved and the rest appended).
+    static func resolved(_ url: URL) -> String {
+        var existing = url.standardizedFileURL
+        var rest: [String] = []
+        while !FileManager.default.fileExists(atPath: existing.path) && existing.path != "/" {
+            rest.insert(existing.lastPathComponent, at: 0)
+            existing.deleteLastPathComponent()
+        }
+        var path = existing.resolvingSymlinksInPath().path
+        for part in rest { path += (path.hasSuffix("/") ? "" : "/") + part }
+        return path
+    }
+
+    /// Builds the checkpoint with `body` in a temporary sibling directory, then puts it at `url`,
+    /// replacing what is there. On failure the temporary directory is removed and `url` is untouched.
+    public func write(_ body: (URL) throws -> Void) throws {
+        let fm = FileManager.default
+        let parent = url.deletingLastPathComponent()
+        do { try fm.createDirectory(at: parent, withIntermediateDirectories: true) } catch {
+            throw PruneError(file: parent, "cannot create the directory: \(error.localizedDescription)")
+        }
+        let tmp = AtomicFile.temporarySibling(of: url)
+        do {
+            try fm.createDirectory(at: tmp, withIntermediateDirectories: false)
+            try body(tmp)
+            if fm.fileExists(atPath: url.path) {
+                // The old directory is moved aside first so that a failed rename can put it back.
+                let aside = AtomicFile.temporarySibling(of: url)
+                try AtomicFile.replace(aside, with: url)
+                do { try AtomicFile.replace(url, with: tmp) } catch {
+                    try? AtomicFile.replace(url, with: aside)
+                    throw error
+                }
+                try? fm.removeItem(at: aside)
+            } else {
+                try AtomicFile.replace(url, with: tmp)
+            }
+        } catch {
+            try? fm.removeItem(at: tmp)
+            if error is PruneError { throw error }
+            throw PruneError(file: url, "writing the checkpoint failed: \(error.localizedDescription)")
+        }
+    }
+}

@@ -1,0 +1,109 @@
+// Samples of unequal length share padded batches: padding must not change any figure, the last-token
+// variant must use each sample's last real token, and the removal scan's resumed passes must give what a
+// full pass with the layer skipped gives.
+import Analysis
+import Foundation
+import Llama
+import ModelIO
+import TestSupport
+import XCTest
+
+final class AnalysisBatchingTests: XCTestCase {
+    static let model = try! LlamaModel.load(directory: try! Reference().modelDirectory)
+
+    /// Prefixes of the reference calibration rows, of lengths 48, 31, 7, 2 and 20.
+    static let samples: [[Int32]] = {
+        let rows = try! Reference().idRows("calib_input_ids")
+        return zip(rows, [48, 31, 7, 2, 20]).map { Array($0.prefix($1)) }
+    }()
+
+    func analyze(batchSize: Int) -> LayerAnalysis {
+        LayerAnalyzer(model: Self.model, options: AnalysisOptions(batchSize: batchSize, removalScan: true, earlyExit: true))
+            .analyze(samples: Self.samples, source: AnalysisSource(model: "stories260K", dataset: nil, context: 48))
+    }
+
+    func maxDifference(_ a: [Double?], _ b: [Double?]) -> Double {
+        XCTAssertEqual(a.count, b.count)
+        var worst = 0.0
+        for (x, y) in zip(a, b) {
+            XCTAssertEqual(x == nil, y == nil)
+            if let x, let y { worst = max(worst, abs(x - y)) }
+        }
+        return worst
+    }
+
+    func testPaddedBatchesGiveWhatOneSampleAtATimeGives() {
+        let alone = analyze(batchSize: 1), padded = analyze(batchSize: 4)
+        XCTAssertEqual(padded.tokens, 48 + 31 + 7 + 2 + 20)
+        XCTAssertEqual(padded.lossTokens, padded.tokens - 5)
+        XCTAssertEqual(alone.tokens, padded.tokens)
+        let pairs: [([Double?], [Double?])] = [
+            (alone.angularDistance.lastToken.flatMap { $0 }, padded.angularDistance.lastToken.flatMap { $0 }),
+            (alone.angularDistance.allTokens.flatMap { $0 }, padded.angularDistance.allTokens.flatMap { $0 }),
+            (alone.blockInfluence, padded.blockInfluence), (alone.removalLoss!, padded.removalLoss!),
+            (alone.earlyExitLoss!, padded.earlyExitLoss!), (alone.earlyExitTop1Agreement!, padded.earlyExitTop1Agreement!),
+            ([alone.fullLoss], [padded.fullLoss]),
+        ]
+        for (i, (a, b)) in pairs.enumerated() { XCTAssertLessThan(maxDifference(a, b), 1e-5, "figure \(i)") }
+    }
+
+    /// The statistics computed the plain way, in Double, from each sample's own forward pass.
+    func testFiguresEqualAPlainComputationFromTheHiddenStates() {
+        let L = Self.model.config.numHiddenLayers, C = Self.model.config.hiddenSize
+        var last = [[Double]](repeating: [Double](repeating: 0, count: L + 1), count: L + 1)
+        var all = last
+        var bi = [Double](repeating: 0, count: L)
+        var tokens = 0
+        var removal = [LossTally](repeating: LossTally(), count: L)
+        for s in Self.samples {
+            let h = Self.model.forward(tokens: s, batch: 1, length: s.count, captureHiddenStates: true).hiddenStates
+            func cosine(_ a: Int, _ b: Int, _ t: Int) -> Double {
+                var dot = 0.0, na = 0.0, nb = 0.0
+                for c in 0..<C {
+                    let x = Double(h[a][t * C + c]), y = Double(h[b][t * C + c])
+                    dot += x * y; na += x * x; nb += y * y
+                }
+                return dot / (na.squareRoot() * nb.squareRoot())
+            }
+            for t in 0..<s.count {
+                for n in 1...L {
+                    for l in 0...(L - n) {
+                        let d = acos(min(1, max(-1, cosine(l, l + n, t)))) / .pi
+                        all[n][l] += d
+                        if t == s.count - 1 { last[n][l] += d }
+                    }
+                }
+                for i in 0..<L { bi[i] += cosine(i, i + 1, t) }
+                tokens += 1
+            }
+            for i in 0..<L {
+                let logits = Self.model.forward(tokens: s, batch: 1, length: s.count, skipping: [i]).logits!
+                removal[i].add(NextTokenLoss.tally(logits: logits.data, targets: NextTokenLoss.shiftedTargets(tokens: s, batch: 1, length: s.count),
+                                                   vocab: Self.model.config.vocabSize))
+            }
+        }
+        let a = analyze(batchSize: 3)
+        for n in 1...L {
+            for l in 0...(L - n) {
+                XCTAssertEqual(a.angularDistance.lastToken[n][l]!, last[n][l] / Double(Self.samples.count), accuracy: 1e-5, "last [\(n)][\(l)]")
+                XCTAssertEqual(a.angularDistance.allTokens[n][l]!, all[n][l] / Double(tokens), accuracy: 1e-5, "all [\(n)][\(l)]")
+            }
+        }
+        for i in 0..<L {
+            XCTAssertEqual(a.blockInfluence[i], 1 - bi[i] / Double(tokens), accuracy: 1e-6, "BI \(i)")
+            XCTAssertEqual(a.removalLoss![i], removal[i].mean, accuracy: 1e-5, "removal \(i)")
+        }
+        XCTAssertNil(a.angularDistance.lastToken[0][0])
+        XCTAssertNil(a.angularDistance.lastToken[2][L - 1])
+        XCTAssertNotNil(a.angularDistance.lastToken[L][0])
+    }
+
+    func testOptionalScansAreLeftOutUnlessAsked() {
+        let a = LayerAnalyzer(model: Self.model).analyze(samples: Self.samples, source: AnalysisSource(model: "m", dataset: nil, context: 48))
+        XCTAssertNil(a.removalLoss)
+        XCTAssertNil(a.earlyExitLoss)
+        XCTAssertNil(a.earlyExitTop1Agreement)
+        let json = String(decoding: try! JSONEncoder().encode(a), as: UTF8.self)
+        XCTAssertFalse(json.contains("removal_loss"))
+    }
+}

@@ -1,0 +1,106 @@
+// The built `prune` executable run as a user runs it: exit codes, the one-line errors of refused cuts,
+// and analyze → cut --block / --metric through analysis.json, on the real stories260K checkpoint.
+import Foundation
+import TestSupport
+import XCTest
+
+final class PruneCommandLineTests: XCTestCase {
+    let model = Fixtures.shared.appendingPathComponent("models/stories260K")
+    var scratch: URL!
+
+    override func setUpWithError() throws {
+        guard FileManager.default.isExecutableFile(atPath: PruneExecutable.url.path) else {
+            let reason = "no prune executable at \(PruneExecutable.url.path); build it with `swift build`"
+            print("skipped: \(reason)")
+            throw XCTSkip(reason)
+        }
+        scratch = Fixtures.temporaryDirectory("cli")
+    }
+
+    override func tearDown() { if let scratch { try? FileManager.default.removeItem(at: scratch) } }
+
+    typealias Result = (status: Int32, stdout: String, stderr: String)
+
+    func prune(_ arguments: [String]) throws -> Result { try PruneExecutable.run(arguments) }
+
+    func assertOneLineError(_ r: Result, containing phrase: String, file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertNotEqual(r.status, 0, file: file, line: line)
+        XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, r.stderr, file: file, line: line)
+        XCTAssertTrue(r.stderr.hasPrefix("error: "), r.stderr, file: file, line: line)
+        XCTAssertTrue(r.stderr.contains(phrase), r.stderr, file: file, line: line)
+    }
+
+    func testBadRangesAreRefusedWithOneLineAndNothingWritten() throws {
+        let out = scratch.appendingPathComponent("out")
+        assertOneLineError(try prune(["cut", model.path, "--layers", "2-7", "-o", out.path]), containing: "layer 5 is outside 0…4")
+        assertOneLineError(try prune(["cut", model.path, "--layers", "0-4", "-o", out.path]), containing: "would leave no layer")
+        assertOneLineError(try prune(["cut", model.path, "--layers", "4-2", "-o", out.path]), containing: "runs backwards")
+        assertOneLineError(try prune(["cut", model.path, "--layers", "x", "-o", out.path]), containing: "--layers")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out.path))
+    }
+
+    func testNonEmptyOutputNeedsForce() throws {
+        let out = scratch.appendingPathComponent("out")
+        try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
+        try Data("mine".utf8).write(to: out.appendingPathComponent("notes.txt"))
+        assertOneLineError(try prune(["cut", model.path, "--layers", "2-3", "-o", out.path]), containing: "use --force")
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: out.path), ["notes.txt"])
+
+        let r = try prune(["cut", model.path, "--layers", "2-3", "-o", out.path, "--force"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("dropped (0-based, inclusive): 2-3"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("layer_range: [0, 2]"), r.stdout)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: out.appendingPathComponent("config.json").path))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out.appendingPathComponent("notes.txt").path))
+    }
+
+    func testOutputInsideTheModelIsRefused() throws {
+        assertOneLineError(try prune(["cut", model.path, "--layers", "1", "-o", model.appendingPathComponent("cut").path]),
+                           containing: "inside the model directory")
+    }
+
+    func testConflictingSelectionsAreUsageErrors() throws {
+        let out = scratch.appendingPathComponent("out").path
+        let both = try prune(["cut", model.path, "--layers", "1", "--block", "2", "-o", out])
+        XCTAssertNotEqual(both.status, 0)
+        XCTAssertTrue(both.stderr.contains("exactly one of --layers, --block, --metric"), both.stderr)
+        let noSource = try prune(["cut", model.path, "--block", "2", "-o", out])
+        XCTAssertNotEqual(noSource.status, 0)
+        XCTAssertTrue(noSource.stderr.contains("--analysis"), noSource.stderr)
+    }
+
+    func testAnalyzeThenCutTheBestBlockAndTheLowestInfluenceLayer() throws {
+        let ref = try JSONSerialization.jsonObject(with: Data(contentsOf: Fixtures.shared.appendingPathComponent(
+            "reference/stories260K/reference.json"))) as! [String: Any]
+        let rows = ref["calib_input_ids"] as! [[Int]]
+        let dataset = scratch.appendingPathComponent("calib.jsonl")
+        try Data(rows.map { "{\"input_ids\": \($0)}" }.joined(separator: "\n").utf8).write(to: dataset)
+
+        let dir = scratch.appendingPathComponent("analysis")
+        let analyze = try prune(["analyze", model.path, "--dataset", dataset.path, "--samples", "8", "--context", "48",
+                                 "--block-sizes", "1-4", "--early-exit", "-o", dir.path])
+        XCTAssertEqual(analyze.status, 0, analyze.stderr)
+        XCTAssertTrue(analyze.stdout.contains("   2  2-3           0.2079"), analyze.stdout)
+        for name in ["analysis.json", "analysis.h5", "analysis.svg"] {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: dir.appendingPathComponent(name).path), name)
+        }
+
+        let json = dir.appendingPathComponent("analysis.json").path
+        let block = try prune(["cut", model.path, "--block", "2", "--analysis", json, "-o", scratch.appendingPathComponent("b").path])
+        XCTAssertEqual(block.status, 0, block.stderr)
+        XCTAssertTrue(block.stdout.contains("dropped (0-based, inclusive): 2-3"), block.stdout)
+
+        let bi = try prune(["cut", model.path, "--metric", "bi", "--count", "1", "--analysis", json, "-o", scratch.appendingPathComponent("m").path])
+        XCTAssertEqual(bi.status, 0, bi.stderr)
+        XCTAssertTrue(bi.stdout.contains("dropped (0-based, inclusive): 2 "), bi.stdout)
+
+        // Without --analysis, a fresh analysis of --dataset picks the same block.
+        let fresh = try prune(["cut", model.path, "--block", "2", "--dataset", dataset.path, "--samples", "8", "--context", "48",
+                               "-o", scratch.appendingPathComponent("f").path])
+        XCTAssertEqual(fresh.status, 0, fresh.stderr)
+        XCTAssertTrue(fresh.stdout.contains("dropped (0-based, inclusive): 2-3"), fresh.stdout)
+
+        let tooBig = try prune(["analyze", model.path, "--dataset", dataset.path, "--block-sizes", "1-5", "-o", dir.path])
+        assertOneLineError(tooBig, containing: "block size 5 is outside 1…4")
+    }
+}
