@@ -48,13 +48,13 @@ public enum SafetensorsWriter {
         if meta["format"] == nil { meta["format"] = "pt" }
         var seen = Set<String>()
         var header = "{\"__metadata__\":{"
-        header += meta.keys.sorted().map { "\(jsonString($0)):\(jsonString(meta[$0]!))" }.joined(separator: ",")
+        header += meta.keys.sorted().map { "\(JSONText.quoted($0)):\(JSONText.quoted(meta[$0]!))" }.joined(separator: ",")
         header += "}"
         var offset = 0
         for item in items {
             guard seen.insert(item.name).inserted else { throw PruneError(file: url, "duplicate tensor name \"\(item.name)\"") }
             let shape = item.shape.map(String.init).joined(separator: ",")
-            header += ",\(jsonString(item.name)):{\"dtype\":\"\(item.dtype.rawValue)\",\"shape\":[\(shape)],\"data_offsets\":[\(offset),\(offset + item.byteCount)]}"
+            header += ",\(JSONText.quoted(item.name)):{\"dtype\":\"\(item.dtype.rawValue)\",\"shape\":[\(shape)],\"data_offsets\":[\(offset),\(offset + item.byteCount)]}"
             offset += item.byteCount
         }
         header += "}"
@@ -74,21 +74,5 @@ public enum SafetensorsWriter {
                 try handle.write(contentsOf: Data(bytesNoCopy: buf.baseAddress!, count: item.byteCount, deallocator: .none))
             }
         }
-    }
-
-    static func jsonString(_ s: String) -> String {
-        var out = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if u.value < 0x20 { out += String(format: "\\u%04x", u.value) } else { out.unicodeScalars.append(u) }
-            }
-        }
-        return out + "\""
     }
 }

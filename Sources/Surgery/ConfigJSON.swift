@@ -30,14 +30,14 @@ public enum ConfigJSON {
         case is NSNull:
             out += "null"
         case let s as String:
-            out += quoted(s)
+            out += JSONText.quoted(s)
         case let n as NSNumber:
             out += try number(n)
         case let dict as [String: Any]:
             guard !dict.isEmpty else { out += "{}"; return }
             out += "{\n"
             for (i, key) in dict.keys.sorted().enumerated() {
-                out += pad + quoted(key) + ": "
+                out += pad + JSONText.quoted(key) + ": "
                 try write(dict[key]!, indent: indent + 2, into: &out)
                 out += i + 1 < dict.count ? ",\n" : "\n"
             }
@@ -66,19 +66,4 @@ public enum ConfigJSON {
         return "\(x)"   // shortest round-trip form: 1e-05, 0.02, 10000.0
     }
 
-    static func quoted(_ s: String) -> String {
-        var out = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if u.value < 0x20 { out += String(format: "\\u%04x", u.value) } else { out.unicodeScalars.append(u) }
-            }
-        }
-        return out + "\""
-    }
 }

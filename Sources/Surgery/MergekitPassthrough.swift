@@ -1,5 +1,6 @@
 // The mergekit config that builds the same cut model: a passthrough merge of the kept runs of layers.
 // mergekit's layer_range is half-open, [a, b) = layers a…b−1, unlike prune's inclusive lists.
+import ModelIO
 
 /// mergekit passthrough YAML for a cut.
 public enum MergekitPassthrough {
@@ -16,7 +17,7 @@ public enum MergekitPassthrough {
         for run in LayerSelection.ranges(kept) {
             out += """
               - sources:
-                  - model: \(quoted(model))
+                  - model: \(JSONText.quoted(model))
                     layer_range: [\(run.lowerBound), \(run.upperBound + 1)]
 
             """
@@ -26,18 +27,4 @@ public enum MergekitPassthrough {
         return out
     }
 
-    /// A double-quoted YAML scalar.
-    static func quoted(_ s: String) -> String {
-        var out = "\""
-        for ch in s.unicodeScalars {
-            switch ch {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\t": out += "\\t"
-            default: out.unicodeScalars.append(ch)
-            }
-        }
-        return out + "\""
-    }
 }
