@@ -1,4 +1,6 @@
-// A projection y = x·Wᵀ (+ bias) (+ LoRA), weights stored (out, in) as PyTorch does.
+// A projection y = x·Wᵀ (+ bias) (+ LoRA), weights stored (out, in) as PyTorch does, as a forward/backward
+// pair. One backward serves the three ways a projection trains: frozen (gradient to the input only), LoRA
+// (gradients to A, B and the input) and full (weight and bias gradients too, for partial finetuning).
 // Dimension glossary: N rows (B·T), I in features, O out features, R LoRA rank.
 import Tensor
 
@@ -20,8 +22,12 @@ public final class Linear {
         self.bias = bias
     }
 
+    /// Whether any of this projection's parameters has a gradient buffer.
+    public var isTrainable: Bool { dWeight != nil || dBias != nil || lora?.dA != nil || lora?.dB != nil }
+
     /// y (N, O) = x (N, I)·Wᵀ + bias + scale·(x·Aᵀ)·Bᵀ. `loraHidden` (N, R) receives x·Aᵀ when given
     /// (the backward pass needs it); otherwise a temporary is used.
+    /// The backward pass also reads x (for dWeight and dA): the caller keeps it.
     public func forward(_ x: UnsafePointer<Float>, rows n: Int, into y: UnsafeMutablePointer<Float>,
                         loraHidden: UnsafeMutablePointer<Float>? = nil) {
         Gemm.linear(x, rows: n, inFeatures: inFeatures, weight: weight.data, outFeatures: outFeatures, into: y)
@@ -29,11 +35,45 @@ public final class Linear {
             for r in 0..<n { Kernels.add(bias.data, into: y + r * outFeatures, count: outFeatures) }
         }
         if let lora {
-            let h = loraHidden ?? UnsafeMutablePointer<Float>.allocate(capacity: n * lora.rank)
-            defer { if loraHidden == nil { h.deallocate() } }
-            Gemm.linear(x, rows: n, inFeatures: inFeatures, weight: lora.a.data, outFeatures: lora.rank, into: h)
-            Gemm.linear(h, rows: n, inFeatures: lora.rank, weight: lora.b.data, outFeatures: outFeatures, into: y,
-                        alpha: lora.scale, beta: 1)
+            if let loraHidden {
+                lora.forward(x, rows: n, hidden: loraHidden, into: y)
+            } else {
+                withUnsafeTemporaryAllocation(of: Float.self, capacity: n * lora.rank) { h in
+                    lora.forward(x, rows: n, hidden: h.baseAddress!, into: y)
+                }
+            }
+        }
+    }
+
+    /// Backward of `forward` from dy (N, O):
+    /// - dx (N, I) = dy·W (+ the LoRA term); `accumulate` adds into dx instead (projections sharing an input).
+    ///   Pass nil when nothing below needs the input gradient.
+    /// - dWeight (O, I) += dyᵀ·x and dBias (O) += Σ rows of dy, when allocated.
+    /// - the adapter's dA, dB (+=) when allocated; `loraHidden` is the x·Aᵀ the forward pass kept (recomputed
+    ///   when nil).
+    public func backward(_ x: UnsafePointer<Float>, rows n: Int, dy: UnsafePointer<Float>,
+                         dx: UnsafeMutablePointer<Float>?, accumulate: Bool = false,
+                         loraHidden: UnsafePointer<Float>? = nil) {
+        let I = inFeatures, O = outFeatures
+        if let dWeight {
+            Gemm.multiply(transA: true, transB: false, m: O, n: I, k: n, a: dy, lda: O, b: x, ldb: I,
+                          beta: 1, c: dWeight.data, ldc: I)
+        }
+        if let dBias {
+            for r in 0..<n { Kernels.add(dy + r * O, into: dBias.data, count: O) }
+        }
+        if let dx {
+            Gemm.multiply(transA: false, transB: false, m: n, n: I, k: O, a: dy, lda: O, b: weight.data, ldb: I,
+                          beta: accumulate ? 1 : 0, c: dx, ldc: I)
+        }
+        guard let lora, dx != nil || lora.dA != nil || lora.dB != nil else { return }
+        if let loraHidden {
+            lora.backward(x, rows: n, hidden: loraHidden, dy: dy, dx: dx)
+        } else {
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: n * lora.rank) { h in
+                Kernels.skinnyNT(x, ldx: I, lora.a.data, r: lora.rank, k: I, into: h.baseAddress!, ldh: lora.rank, rows: n)
+                lora.backward(x, rows: n, hidden: h.baseAddress!, dy: dy, dx: dx)
+            }
         }
     }
 }

@@ -64,4 +64,43 @@ public enum Kernels {
         let v = pk_logsumexp(x, count, &am)
         return (v, Int(am))
     }
+
+    // MARK: training
+
+    /// Vectorised `crossEntropy`; `dLogits` may be the logits themselves (overwritten in place).
+    public static func crossEntropyVectorized(_ logits: UnsafePointer<Float>, vocab: Int, target: Int32,
+                                              dLogits: UnsafeMutablePointer<Float>?, gradScale: Float) -> Double {
+        pk_cross_entropy_row_vec(logits, vocab, target, dLogits, gradScale)
+    }
+
+    /// Vectorised `siluMulBackward`: dg, du (overwritten) from dh.
+    public static func siluMulBackwardVectorized(_ g: UnsafePointer<Float>, _ u: UnsafePointer<Float>, dh: UnsafePointer<Float>,
+                                                 dg: UnsafeMutablePointer<Float>, du: UnsafeMutablePointer<Float>, count: Int) {
+        pk_silu_mul_backward_vec(g, u, dh, dg, du, count)
+    }
+
+    /// Backward of `causalSoftmax` for one head, in place: dp ← p ⊙ (dp − rowsum(p ⊙ dp)) · scale over the visible
+    /// keys of each query, 0 beyond them.
+    public static func causalSoftmaxBackward(_ p: UnsafePointer<Float>, _ dp: UnsafeMutablePointer<Float>, queries: Int, keys: Int,
+                                             firstQueryPosition: Int, scale: Float) {
+        pk_causal_softmax_backward(p, dp, queries, keys, firstQueryPosition, scale)
+    }
+
+    /// h (N, R) = alpha · x (N, K) · aᵀ with a (R, K): the LoRA-rank product BLAS runs slowly.
+    public static func skinnyNT(_ x: UnsafePointer<Float>, ldx: Int, _ a: UnsafePointer<Float>, r: Int, k: Int,
+                                into h: UnsafeMutablePointer<Float>, ldh: Int, rows n: Int, alpha: Float = 1) {
+        pk_skinny_nt(x, ldx, a, r, k, h, ldh, n, alpha)
+    }
+
+    /// y (N, K) += alpha · c (N, R) · m with m (R, K).
+    public static func skinnyNNAccumulate(_ c: UnsafePointer<Float>, ldc: Int, r: Int, _ m: UnsafePointer<Float>, k: Int,
+                                          into y: UnsafeMutablePointer<Float>, ldy: Int, rows n: Int, alpha: Float = 1) {
+        pk_skinny_nn_acc(c, ldc, r, m, k, y, ldy, n, alpha)
+    }
+
+    /// g (R, K) += alpha · cᵀ · z with c (N, R), z (N, K).
+    public static func skinnyTNAccumulate(_ c: UnsafePointer<Float>, ldc: Int, r: Int, _ z: UnsafePointer<Float>, ldz: Int, k: Int,
+                                          into g: UnsafeMutablePointer<Float>, ldg: Int, rows n: Int, alpha: Float = 1) {
+        pk_skinny_tn_acc(c, ldc, r, z, ldz, k, g, ldg, n, alpha)
+    }
 }

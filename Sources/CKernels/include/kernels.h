@@ -46,4 +46,23 @@ double pk_cross_entropy_row(const float *logits, size_t v, int32_t target, float
 /// log-sum-exp and argmax of one row.
 double pk_logsumexp(const float *x, size_t n, int32_t *argmax);
 
+// ---- training: vectorised backward kernels and skinny (LoRA rank) matrix products ----
+/// Vectorised pk_cross_entropy_row (8-lane exp, sums in double). dlogits may equal logits (in place).
+double pk_cross_entropy_row_vec(const float *logits, size_t v, int32_t target, float *dlogits, float gscale);
+/// Vectorised pk_silu_mul_backward: dg, du from dh (overwrite).
+void pk_silu_mul_backward_vec(const float *g, const float *u, const float *dh, float *dg, float *du, size_t n);
+/// Causal softmax backward for one head, in place into dp: ds = p * (dp - sum(p*dp)) * scale over the keys
+/// query i sees (0..q0+i); the masked rest is set to 0.
+void pk_causal_softmax_backward(const float *p, float *dp, size_t t, size_t s_len, size_t q0, float scale);
+/// h (N, R) = alpha * x (N, K) * a^T with a (R, K); leading dimensions ldx, ldh. For R of a LoRA rank,
+/// where BLAS runs far below peak.
+void pk_skinny_nt(const float *x, size_t ldx, const float *a, size_t r, size_t k, float *h, size_t ldh,
+                  size_t n, float alpha);
+/// y (N, K) += alpha * c (N, R) * m with m (R, K) row-major; leading dimensions ldc, ldy.
+void pk_skinny_nn_acc(const float *c, size_t ldc, size_t r, const float *m, size_t k, float *y, size_t ldy,
+                      size_t n, float alpha);
+/// g (R, K) += alpha * c^T * z with c (N, R) and z (N, K); leading dimensions ldc, ldz, ldg.
+void pk_skinny_tn_acc(const float *c, size_t ldc, size_t r, const float *z, size_t ldz, size_t k,
+                      float *g, size_t ldg, size_t n, float alpha);
+
 #endif

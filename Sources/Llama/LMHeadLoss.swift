@@ -1,0 +1,85 @@
+// lm_head and the mean next-token cross-entropy as one forward/backward unit. The loss's gradient is known as
+// soon as a chunk of rows has its logits, so forward and backward run together chunk by chunk: the (N, V)
+// logits never exist whole (200 MB at N = 1024, V = 49152) and nothing is kept for a later backward call.
+// Rows whose target is ignored (−100) cost nothing: they are left out before the GEMMs.
+// Dimension glossary: N rows (B·T), C model dim, V vocab, M rows per chunk.
+import Tensor
+
+/// Projects hidden rows to logits with a (V, C) matrix and scores them against next-token targets.
+public final class LMHeadLoss {
+    /// V, rows of the head matrix.
+    public let vocab: Int
+    /// C, the hidden width.
+    public let dim: Int
+    /// M, rows whose logits exist at once.
+    public let chunkRows: Int
+    private let inputs: Tensor            // (M, C) this chunk's counted rows of x, gathered
+    private let logits: Tensor            // (M, V) logits, overwritten in place by their gradient
+    private let dInputs: Tensor           // (M, C) gradient of the gathered rows
+    private var rowLoss: [Double]         // (M) per-row losses, summed in order so the total is deterministic
+
+    /// `chunkRows` defaults to about 48 MB of logits per chunk, in multiples of 64 rows (256 at V = 49152):
+    /// smaller or ragged chunks cost OpenBLAS up to a third of its speed on these GEMMs.
+    public init(vocab: Int, dim: Int, chunkRows: Int? = nil) {
+        self.vocab = vocab
+        self.dim = dim
+        let target = (12 << 20) / max(vocab, 1)
+        self.chunkRows = chunkRows ?? (target >= 64 ? min(512, target / 64 * 64) : max(8, target))
+        inputs = Tensor(zeros: [self.chunkRows, dim])
+        logits = Tensor(zeros: [self.chunkRows, vocab])
+        dInputs = Tensor(zeros: [self.chunkRows, dim])
+        rowLoss = [Double](repeating: 0, count: self.chunkRows)
+    }
+
+    /// Loss of x (N, C) through `weight` (V, C) against `targets` (N; −100 = not counted), as a tally whose
+    /// mean is the loss. Gradients are those of the mean over the counted rows: dX (N, C) is overwritten (zero on
+    /// uncounted rows) when given, dWeight (V, C) += when given.
+    public func forwardBackward(_ x: UnsafePointer<Float>, rows n: Int, weight: UnsafePointer<Float>, targets: UnsafePointer<Int32>,
+                                dX: UnsafeMutablePointer<Float>?, dWeight: UnsafeMutablePointer<Float>?) -> LossTally {
+        let C = dim, V = vocab
+        var counted: [Int] = []
+        for r in 0..<n where targets[r] != NextTokenLoss.ignoreIndex {
+            precondition(targets[r] >= 0 && Int(targets[r]) < V, "target \(targets[r]) outside the vocabulary (\(V))")
+            counted.append(r)
+        }
+        dX?.initialize(repeating: 0, count: n * C)
+        var tally = LossTally()
+        guard !counted.isEmpty else { return tally }
+        let wantsGradient = dX != nil || dWeight != nil
+        let gradScale = Float(1.0 / Double(counted.count))
+        var start = 0
+        while start < counted.count {
+            let m = min(chunkRows, counted.count - start)
+            let rows = counted[start..<start + m]
+            for (i, r) in rows.enumerated() { (inputs.data + i * C).update(from: x + r * C, count: C) }
+            Gemm.linear(inputs.data, rows: m, inFeatures: C, weight: weight, outFeatures: V, into: logits.data)
+            // Per-row cross-entropy; the logits row becomes (softmax − onehot) / count in place.
+            rows.withUnsafeBufferPointer { rowIndex in
+                rowLoss.withUnsafeMutableBufferPointer { loss in
+                    let loss = loss.baseAddress!, logits = logits.data
+                    WorkSplit.ranges(m, minimumPerWorker: 4) { range in
+                        for i in range {
+                            let row = logits + i * V
+                            loss[i] = Kernels.crossEntropyVectorized(row, vocab: V, target: targets[rowIndex[i]],
+                                                                     dLogits: wantsGradient ? row : nil, gradScale: gradScale)
+                        }
+                    }
+                }
+            }
+            for i in 0..<m { tally.sum += rowLoss[i] }
+            tally.count += m
+            // logits = X·Wᵀ: dX = dLogits·W and dW += dLogitsᵀ·X.
+            if let dX {
+                Gemm.multiply(transA: false, transB: false, m: m, n: C, k: V, a: logits.data, lda: V, b: weight, ldb: C,
+                              c: dInputs.data, ldc: C)
+                for (i, r) in rows.enumerated() { (dX + r * C).update(from: dInputs.data + i * C, count: C) }
+            }
+            if let dWeight {
+                Gemm.multiply(transA: true, transB: false, m: V, n: C, k: m, a: logits.data, lda: V, b: inputs.data, ldb: C,
+                              beta: 1, c: dWeight, ldc: C)
+            }
+            start += m
+        }
+        return tally
+    }
+}

@@ -1,0 +1,250 @@
+// The model-level training pass: a forward that keeps what each op's backward needs, then a backward that is
+// the forward read backwards, one call per line. Gradients go to whichever buffers the model has allocated
+// (LoRA dA/dB, full dWeight/dBias, norm and embedding gradients) and are added (+=): zeroing them once per
+// step is the caller's job. Frozen weights have no buffer and get nothing.
+// With `recomputesBlocks` (gradient checkpointing) the forward keeps only each block's input and the backward
+// recomputes one block's activations right before that block's backward: one extra forward of the blocks
+// for memory that no longer grows with L.
+// Dimension glossary: B batch, T tokens, N = B·T rows, C model dim, H query heads, G kv heads, D head dim,
+// F ffn dim, V vocab, L layers, R LoRA rank.
+import Foundation
+import ModelIO
+import Tensor
+
+/// Forward and backward of a `LlamaModel` on B sequences of T tokens with next-token cross-entropy.
+public final class LlamaTrainingPass {
+    /// The model whose gradient buffers receive the gradients.
+    public let model: LlamaModel
+    /// B, sequences per call.
+    public let batch: Int
+    /// T, tokens per sequence.
+    public let length: Int
+    /// Gradient checkpointing: keep block inputs only, recompute each block during backward.
+    public let recomputesBlocks: Bool
+
+    private let rows: Int                    // N
+    private let ids: UnsafeMutablePointer<Int32>        // (N) token ids: the embedding's backward scatters by them
+    private let positions: UnsafeMutablePointer<Int32>  // (N) position of each row within its sequence (RoPE)
+    private let blockInputs: [Tensor]        // L+1 × (N, C): stream entering each layer, last = before final norm
+    private var saved: [BlockActivations?]   // L: each layer's activations (nil: held in `shared`)
+    private var shared: BlockActivations?    // one set for checkpointing and for layers that need no backward
+    private var sharedHoldsLayer: Int?       // the layer whose activations `shared` holds now
+    private let finalRstd: Tensor            // (N) final norm's 1/rms: its backward
+    private let finalNormed: Tensor          // (N, C) lm_head input
+    private let dFinalNormed: Tensor         // (N, C) gradient the head produced during forward, for backward
+    private let head: LMHeadLoss
+    // Forward scratch and backward gradients, shared by all layers.
+    private let branch: Tensor               // (N, C) output of o or down before the residual add
+    private let recomputed: Tensor           // (N, C) a recomputed block's output (discarded)
+    private let scores: UnsafeMutablePointer<Float>     // attention score scratch
+    private let dStream: Tensor              // (N, C) gradient of the residual stream
+    private let dNormed: Tensor              // (N, C) gradient of a norm's output (sum over the projections it feeds)
+    private let dBranchInput: Tensor         // (N, C) gradient a norm sends back to the stream
+    private let dq: Tensor                   // (N, H·D)
+    private let dk: Tensor                   // (N, G·D)
+    private let dv: Tensor                   // (N, G·D)
+    private let dAttn: Tensor                // (N, H·D)
+    private let dHidden: Tensor              // (N, F) gradient of down's input
+    private let dGate: Tensor                // (N, F)
+    private let dUp: Tensor                  // (N, F)
+    private var forwardDone = false
+
+    /// Buffers for B sequences of T tokens. `checkpointing` turns on per-block recomputation.
+    public init(model: LlamaModel, batch b: Int, length t: Int, checkpointing: Bool = false) {
+        precondition(b > 0 && t > 0, "B=\(b), T=\(t)")
+        let c = model.config, n = b * t, C = c.hiddenSize, H = c.numAttentionHeads, G = c.numKeyValueHeads
+        let D = c.headDim, F = c.intermediateSize
+        self.model = model
+        batch = b
+        length = t
+        recomputesBlocks = checkpointing
+        rows = n
+        ids = .allocate(capacity: n)
+        ids.initialize(repeating: 0, count: n)
+        positions = .allocate(capacity: n)
+        for r in 0..<n { positions[r] = Int32(r % t) }
+        blockInputs = (0...c.numHiddenLayers).map { _ in Tensor(zeros: [n, C]) }
+        saved = Array(repeating: nil, count: c.numHiddenLayers)
+        finalRstd = Tensor(zeros: [n]); finalNormed = Tensor(zeros: [n, C]); dFinalNormed = Tensor(zeros: [n, C])
+        head = LMHeadLoss(vocab: c.vocabSize, dim: C)
+        branch = Tensor(zeros: [n, C]); recomputed = Tensor(zeros: [n, C])
+        let scoreCount = Attention.scoreScratchCount(queries: t, keys: t)
+        scores = .allocate(capacity: scoreCount)
+        scores.initialize(repeating: 0, count: scoreCount)
+        dStream = Tensor(zeros: [n, C]); dNormed = Tensor(zeros: [n, C]); dBranchInput = Tensor(zeros: [n, C])
+        dq = Tensor(zeros: [n, H * D]); dk = Tensor(zeros: [n, G * D]); dv = Tensor(zeros: [n, G * D])
+        dAttn = Tensor(zeros: [n, H * D])
+        dHidden = Tensor(zeros: [n, F]); dGate = Tensor(zeros: [n, F]); dUp = Tensor(zeros: [n, F])
+    }
+
+    deinit {
+        ids.deallocate()
+        positions.deallocate()
+        scores.deallocate()
+    }
+
+    /// Forward then backward; returns the loss tally (its mean is the loss whose gradients were added).
+    public func run(tokens: [Int32], targets: [Int32]) -> LossTally {
+        let tally = forward(tokens: tokens, targets: targets)
+        backward()
+        return tally
+    }
+
+    // MARK: forward
+
+    /// The forward pass on B·T `tokens` against `targets` (B·T labels, −100 = not counted; see
+    /// `NextTokenLoss.shiftedTargets`), keeping what `backward()` needs. The loss is the mean cross-entropy over
+    /// counted positions. The head's own backward runs here already (see `LMHeadLoss`).
+    public func forward(tokens input: [Int32], targets: [Int32]) -> LossTally {
+        let n = rows, L = model.layers.count, C = model.config.hiddenSize
+        precondition(input.count == n && targets.count == n, "\(input.count) tokens, \(targets.count) targets for N=\(n)")
+        for r in 0..<n { ids[r] = input[r] }
+        model.rope.ensure(length: length)
+        prepareActivations()
+        let eps = Float(model.config.rmsNormEps)
+        Embedding.forward(tokens: ids, count: n, table: model.embedding.data, vocab: model.config.vocabSize, dim: C,
+                          into: blockInputs[0].data)
+        for l in 0..<L {
+            blockForward(l, input: blockInputs[l].data, output: blockInputs[l + 1].data, saving: activations(l))
+        }
+        RMSNorm.forward(blockInputs[L].data, weight: model.finalNorm.data, into: finalNormed.data, rstd: finalRstd.data,
+                        rows: n, cols: C, eps: eps)
+        let tally = targets.withUnsafeBufferPointer { y in
+            head.forwardBackward(finalNormed.data, rows: n, weight: model.lmHead.data, targets: y.baseAddress!,
+                                 dX: dFinalNormed.data, dWeight: headGradient?.data)
+        }
+        forwardDone = true
+        return tally
+    }
+
+    /// One block: stream x (N, C) in, stream out (N, C) out; activations into `a`.
+    private func blockForward(_ l: Int, input x: UnsafePointer<Float>, output out: UnsafeMutablePointer<Float>,
+                              saving a: BlockActivations) {
+        let layer = model.layers[l], c = model.config, b = batch, t = length, n = rows
+        let C = c.hiddenSize, H = c.numAttentionHeads, G = c.numKeyValueHeads, D = c.headDim, F = c.intermediateSize
+        let eps = Float(c.rmsNormEps)
+        // Attention half.
+        RMSNorm.forward(x, weight: layer.inputNorm.data, into: a.normed1.data, rstd: a.rstd1.data, rows: n, cols: C, eps: eps)
+        layer.q.forward(a.normed1.data, rows: n, into: a.q.data, loraHidden: a.lora(.q))
+        layer.k.forward(a.normed1.data, rows: n, into: a.k.data, loraHidden: a.lora(.k))
+        layer.v.forward(a.normed1.data, rows: n, into: a.v.data, loraHidden: a.lora(.v))
+        RoPE.forward(a.q.data, positions: positions, rope: model.rope, rows: n, heads: H)
+        RoPE.forward(a.k.data, positions: positions, rope: model.rope, rows: n, heads: G)
+        Attention.forward(q: a.q.data, keys: a.k.data, values: a.v.data, keyBatchStride: t * G * D, batch: b, queries: t,
+                          keyCount: t, firstQueryPosition: 0, heads: H, kvHeads: G, headDim: D, scores: scores,
+                          probabilities: a.probabilities.data, out: a.attn.data)
+        layer.o.forward(a.attn.data, rows: n, into: branch.data, loraHidden: a.lora(.o))
+        Residual.forward(skip: x, branch: branch.data, into: a.mid.data, count: n * C)
+        // MLP half.
+        RMSNorm.forward(a.mid.data, weight: layer.postAttentionNorm.data, into: a.normed2.data, rstd: a.rstd2.data,
+                        rows: n, cols: C, eps: eps)
+        layer.gate.forward(a.normed2.data, rows: n, into: a.gate.data, loraHidden: a.lora(.gate))
+        layer.up.forward(a.normed2.data, rows: n, into: a.up.data, loraHidden: a.lora(.up))
+        SwiGLU.forward(gate: a.gate.data, up: a.up.data, into: a.hidden.data, count: n * F)
+        layer.down.forward(a.hidden.data, rows: n, into: branch.data, loraHidden: a.lora(.down))
+        Residual.forward(skip: a.mid.data, branch: branch.data, into: out, count: n * C)
+    }
+
+    // MARK: backward
+
+    /// The backward pass of the last `forward`: adds the gradients of its mean loss into the model's
+    /// gradient buffers.
+    public func backward() {
+        precondition(forwardDone, "backward() needs a forward() first")
+        forwardDone = false
+        let n = rows, L = model.layers.count, C = model.config.hiddenSize
+        let lowest = lowestLayerNeedingBackward
+        let embeddingTrains = model.dEmbedding != nil
+        RMSNorm.backward(blockInputs[L].data, weight: model.finalNorm.data, rstd: finalRstd.data, dy: dFinalNormed.data,
+                         dx: dStream.data, dWeight: model.dFinalNorm?.data, rows: n, cols: C)
+        for l in stride(from: L - 1, through: lowest, by: -1) {
+            let a = activations(l)
+            if recomputesBlocks && sharedHoldsLayer != l {
+                blockForward(l, input: blockInputs[l].data, output: recomputed.data, saving: a)
+                sharedHoldsLayer = l
+            }
+            blockBackward(l, input: blockInputs[l].data, from: a, needsInputGradient: l > lowest || embeddingTrains)
+        }
+        if let dEmbedding = model.dEmbedding {
+            Embedding.backward(tokens: ids, count: n, dX: dStream.data, dim: C, dTable: dEmbedding.data)
+        }
+    }
+
+    /// One block backwards: dStream holds the gradient of the block's output on entry and of its input on
+    /// return (when `needsInputGradient`).
+    private func blockBackward(_ l: Int, input x: UnsafePointer<Float>, from a: BlockActivations, needsInputGradient: Bool) {
+        let layer = model.layers[l], c = model.config, b = batch, t = length, n = rows
+        let C = c.hiddenSize, H = c.numAttentionHeads, G = c.numKeyValueHeads, D = c.headDim, F = c.intermediateSize
+        // The attention half's backward serves the block's input gradient and that half's own parameters only.
+        let attentionTrains = layer.dInputNorm != nil || [layer.q, layer.k, layer.v, layer.o].contains { $0.isTrainable }
+        let attentionNeeded = needsInputGradient || attentionTrains
+        let normed1Gradient = needsInputGradient || layer.dInputNorm != nil ? dNormed.data : nil
+        // MLP half, read backwards.
+        layer.down.backward(a.hidden.data, rows: n, dy: dStream.data, dx: dHidden.data, loraHidden: a.lora(.down))
+        SwiGLU.backward(gate: a.gate.data, up: a.up.data, dh: dHidden.data, dGate: dGate.data, dUp: dUp.data, count: n * F)
+        layer.up.backward(a.normed2.data, rows: n, dy: dUp.data, dx: dNormed.data, loraHidden: a.lora(.up))
+        layer.gate.backward(a.normed2.data, rows: n, dy: dGate.data, dx: dNormed.data, accumulate: true, loraHidden: a.lora(.gate))
+        RMSNorm.backward(a.mid.data, weight: layer.postAttentionNorm.data, rstd: a.rstd2.data, dy: dNormed.data,
+                         dx: dBranchInput.data, dWeight: layer.dPostAttentionNorm?.data, rows: n, cols: C)
+        Residual.backward(branchInputGradient: dBranchInput.data, into: dStream.data, count: n * C)
+        guard attentionNeeded else { return }
+        // Attention half, read backwards.
+        layer.o.backward(a.attn.data, rows: n, dy: dStream.data, dx: dAttn.data, loraHidden: a.lora(.o))
+        Attention.backward(dOut: dAttn.data, q: a.q.data, keys: a.k.data, values: a.v.data, probabilities: a.probabilities.data,
+                           keyBatchStride: t * G * D, batch: b, queries: t, keyCount: t, firstQueryPosition: 0,
+                           heads: H, kvHeads: G, headDim: D, scratch: scores, dq: dq.data, dKeys: dk.data, dValues: dv.data)
+        RoPE.backward(dk.data, positions: positions, rope: model.rope, rows: n, heads: G)
+        RoPE.backward(dq.data, positions: positions, rope: model.rope, rows: n, heads: H)
+        layer.v.backward(a.normed1.data, rows: n, dy: dv.data, dx: normed1Gradient, loraHidden: a.lora(.v))
+        layer.k.backward(a.normed1.data, rows: n, dy: dk.data, dx: normed1Gradient, accumulate: true, loraHidden: a.lora(.k))
+        layer.q.backward(a.normed1.data, rows: n, dy: dq.data, dx: normed1Gradient, accumulate: true, loraHidden: a.lora(.q))
+        guard normed1Gradient != nil else { return }
+        RMSNorm.backward(x, weight: layer.inputNorm.data, rstd: a.rstd1.data, dy: dNormed.data, dx: dBranchInput.data,
+                         dWeight: layer.dInputNorm?.data, rows: n, cols: C)
+        guard needsInputGradient else { return }
+        Residual.backward(branchInputGradient: dBranchInput.data, into: dStream.data, count: n * C)
+    }
+
+    // MARK: bookkeeping
+
+    /// The lm_head's gradient buffer: the embedding's when tied (it then sums both uses).
+    private var headGradient: Tensor? { model.untiedLMHead == nil ? model.dEmbedding : model.dUntiedLMHead }
+
+    /// Layers below this need no backward at all: nothing in or under them trains. With a trainable embedding
+    /// every layer passes its gradient down.
+    private var lowestLayerNeedingBackward: Int {
+        if model.dEmbedding != nil { return 0 }
+        return model.layers.firstIndex { l in
+            l.dInputNorm != nil || l.dPostAttentionNorm != nil || Projection.allCases.contains { l.linear($0).isTrainable }
+        } ?? model.layers.count
+    }
+
+    /// Where layer l's activations live.
+    private func activations(_ l: Int) -> BlockActivations { saved[l] ?? shared! }
+
+    /// (Re)allocates activation buffers for the adapters attached now: per layer without checkpointing (shared
+    /// below the lowest layer that needs a backward), one shared set with it.
+    private func prepareActivations() {
+        let c = model.config, L = model.layers.count
+        let lowest = lowestLayerNeedingBackward
+        var sharedRanks: [Projection: Int] = [:]
+        for l in 0..<L {
+            let ranks = BlockActivations.loraRanks(of: model.layers[l])
+            if recomputesBlocks || l < lowest {
+                saved[l] = nil
+                sharedRanks.merge(ranks) { max($0, $1) }
+            } else if !(saved[l]?.covers(loraRanks: ranks) ?? false) {
+                saved[l] = BlockActivations(config: c, batch: batch, length: length, loraRanks: ranks)
+            }
+        }
+        if saved.contains(where: { $0 == nil }) {
+            if !(shared?.covers(loraRanks: sharedRanks) ?? false) {
+                shared = BlockActivations(config: c, batch: batch, length: length, loraRanks: sharedRanks)
+            }
+        } else {
+            shared = nil
+        }
+        // The forward below overwrites the shared set layer by layer; the last one it fills is the top's.
+        sharedHoldsLayer = L - 1
+    }
+}

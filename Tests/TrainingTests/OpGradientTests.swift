@@ -1,0 +1,242 @@
+// Finite-difference checks of every op's backward on small awkward shapes: T > 1, fewer kv heads than
+// query heads, odd dimensions, RoPE at a position offset, LoRA ranks off the kernels' blocks of 8.
+import Foundation
+import Llama
+import ModelIO
+import Tensor
+import XCTest
+
+final class OpGradientTests: XCTestCase {
+    func testEmbeddingScatterAddsRepeatedTokens() {
+        let V = 7, C = 5
+        let tokens: [Int32] = [3, 1, 3, 6, 0, 3]
+        let n = tokens.count
+        let table = GradientCheck.tensor([V, C], seed: 1)
+        let w = GradientCheck.random(n * C, seed: 2)
+        let out = Tensor(zeros: [n, C]), dTable = Tensor(zeros: [V, C])
+        func loss() -> Double {
+            Embedding.forward(tokens: tokens, count: n, table: table.data, vocab: V, dim: C, into: out.data)
+            return GradientCheck.dot(w, out.data)
+        }
+        _ = loss()
+        w.withUnsafeBufferPointer { Embedding.backward(tokens: tokens, count: n, dX: $0.baseAddress!, dim: C, dTable: dTable.data) }
+        XCTAssertEqual(dTable[3 * C], w[0] + w[2 * C] + w[5 * C], accuracy: 1e-6, "token 3 appears three times")
+        GradientCheck.assertClose("dTable", parameter: table.data, count: table.count, analytic: dTable.data, loss: loss)
+    }
+
+    func testRMSNorm() {
+        let n = 3, C = 7
+        let x = GradientCheck.tensor([n, C], seed: 3, scale: 2), weight = GradientCheck.tensor([C], seed: 4)
+        let w = GradientCheck.random(n * C, seed: 5)
+        let y = Tensor(zeros: [n, C]), rstd = Tensor(zeros: [n])
+        func loss() -> Double {
+            RMSNorm.forward(x.data, weight: weight.data, into: y.data, rstd: rstd.data, rows: n, cols: C, eps: 1e-5)
+            return GradientCheck.dot(w, y.data)
+        }
+        _ = loss()
+        let dx = Tensor(zeros: [n, C]), dWeight = Tensor(shape: [C], repeating: 0.5)  // += onto a non-zero buffer
+        w.withUnsafeBufferPointer {
+            RMSNorm.backward(x.data, weight: weight.data, rstd: rstd.data, dy: $0.baseAddress!, dx: dx.data, dWeight: dWeight.data,
+                             rows: n, cols: C)
+        }
+        for i in 0..<C { dWeight[i] -= 0.5 }
+        GradientCheck.assertClose("dx", parameter: x.data, count: x.count, analytic: dx.data, loss: loss)
+        GradientCheck.assertClose("dWeight", parameter: weight.data, count: C, analytic: dWeight.data, loss: loss)
+    }
+
+    func testRoPEAtAPositionOffset() {
+        let H = 3, D = 6, n = 6
+        let config = LlamaConfig(hiddenSize: H * D, intermediateSize: 4, numHiddenLayers: 1, numAttentionHeads: H, headDim: D,
+                                 ropeTheta: 500, vocabSize: 4)
+        let rope = RotaryEmbedding(config: config)
+        rope.ensure(length: 16)
+        let positions: [Int32] = [5, 6, 7, 9, 10, 11]   // two sequences continuing at offsets 5 and 9
+        let x = GradientCheck.tensor([n, H * D], seed: 6)
+        let w = GradientCheck.random(n * H * D, seed: 7)
+        let y = Tensor(zeros: [n, H * D])
+        func loss() -> Double {
+            y.data.update(from: x.data, count: x.count)
+            RoPE.forward(y.data, positions: positions, rope: rope, rows: n, heads: H)
+            return GradientCheck.dot(w, y.data)
+        }
+        _ = loss()
+        let dx = Tensor(shape: [n, H * D], values: w)
+        RoPE.backward(dx.data, positions: positions, rope: rope, rows: n, heads: H)
+        GradientCheck.assertClose("dx", parameter: x.data, count: x.count, analytic: dx.data, loss: loss)
+    }
+
+    func testGroupedQueryAttention() {
+        checkAttention(batch: 2, queries: 5, keys: 5, firstQueryPosition: 0, heads: 4, kvHeads: 2, headDim: 3)
+    }
+
+    func testGroupedQueryAttentionAfterEarlierKeys() {
+        checkAttention(batch: 2, queries: 3, keys: 7, firstQueryPosition: 4, heads: 6, kvHeads: 2, headDim: 5)
+    }
+
+    private func checkAttention(batch b: Int, queries t: Int, keys s: Int, firstQueryPosition q0: Int,
+                                heads H: Int, kvHeads G: Int, headDim D: Int, line: UInt = #line) {
+        let q = GradientCheck.tensor([b * t, H * D], seed: 8), k = GradientCheck.tensor([b * s, G * D], seed: 9)
+        let v = GradientCheck.tensor([b * s, G * D], seed: 10)
+        let w = GradientCheck.random(b * t * H * D, seed: 11)
+        let out = Tensor(zeros: [b * t, H * D]), probs = Tensor(zeros: [b, H, t, s])
+        let scratch = Tensor(zeros: [Attention.scoreScratchCount(queries: t, keys: s)])
+        func loss() -> Double {
+            Attention.forward(q: q.data, keys: k.data, values: v.data, keyBatchStride: s * G * D, batch: b, queries: t,
+                              keyCount: s, firstQueryPosition: q0, heads: H, kvHeads: G, headDim: D, scores: scratch.data,
+                              probabilities: probs.data, out: out.data)
+            return GradientCheck.dot(w, out.data)
+        }
+        _ = loss()
+        let dq = Tensor(zeros: q.shape), dk = Tensor(shape: k.shape, repeating: 9), dv = Tensor(shape: v.shape, repeating: 9)
+        let dOut = Tensor(shape: out.shape, values: w)
+        Attention.backward(dOut: dOut.data, q: q.data, keys: k.data, values: v.data, probabilities: probs.data,
+                           keyBatchStride: s * G * D, batch: b, queries: t, keyCount: s, firstQueryPosition: q0,
+                           heads: H, kvHeads: G, headDim: D, scratch: scratch.data, dq: dq.data, dKeys: dk.data, dValues: dv.data)
+        GradientCheck.assertClose("dq", parameter: q.data, count: q.count, analytic: dq.data, loss: loss, line: line)
+        GradientCheck.assertClose("dk", parameter: k.data, count: k.count, analytic: dk.data, loss: loss, line: line)
+        GradientCheck.assertClose("dv", parameter: v.data, count: v.count, analytic: dv.data, loss: loss, line: line)
+    }
+
+    func testSwiGLU() {
+        let n = 11
+        let g = GradientCheck.tensor([n], seed: 12, scale: 4), u = GradientCheck.tensor([n], seed: 13, scale: 2)
+        let w = GradientCheck.random(n, seed: 14)
+        let h = Tensor(zeros: [n])
+        func loss() -> Double {
+            SwiGLU.forward(gate: g.data, up: u.data, into: h.data, count: n)
+            return GradientCheck.dot(w, h.data)
+        }
+        _ = loss()
+        let dg = Tensor(zeros: [n]), du = Tensor(zeros: [n]), dh = Tensor(shape: [n], values: w)
+        SwiGLU.backward(gate: g.data, up: u.data, dh: dh.data, dGate: dg.data, dUp: du.data, count: n)
+        GradientCheck.assertClose("dGate", parameter: g.data, count: n, analytic: dg.data, loss: loss)
+        GradientCheck.assertClose("dUp", parameter: u.data, count: n, analytic: du.data, loss: loss)
+    }
+
+    func testSwiGLUOnVectorBlocks() {
+        // 8-lane body plus a tail, against the scalar kernel.
+        let n = 37
+        let g = GradientCheck.tensor([n], seed: 15, scale: 6), u = GradientCheck.tensor([n], seed: 16), dh = GradientCheck.tensor([n], seed: 17)
+        let dg = Tensor(zeros: [n]), du = Tensor(zeros: [n]), dgRef = Tensor(zeros: [n]), duRef = Tensor(zeros: [n])
+        SwiGLU.backward(gate: g.data, up: u.data, dh: dh.data, dGate: dg.data, dUp: du.data, count: n)
+        Kernels.siluMulBackward(g.data, u.data, dh: dh.data, dg: dgRef.data, du: duRef.data, count: n)
+        XCTAssertLessThanOrEqual(dg.maxAbsDifference(dgRef), 1e-5)
+        XCTAssertLessThanOrEqual(du.maxAbsDifference(duRef), 1e-5)
+    }
+
+    func testFrozenLinearGivesTheInputGradientOnly() {
+        let n = 3, I = 5, O = 7
+        let linear = Linear(weight: GradientCheck.tensor([O, I], seed: 18), bias: GradientCheck.tensor([O], seed: 19))
+        let x = GradientCheck.tensor([n, I], seed: 20), w = GradientCheck.random(n * O, seed: 21), y = Tensor(zeros: [n, O])
+        func loss() -> Double {
+            linear.forward(x.data, rows: n, into: y.data)
+            return GradientCheck.dot(w, y.data)
+        }
+        _ = loss()
+        let dy = Tensor(shape: [n, O], values: w), dx = Tensor(shape: [n, I], repeating: 1)
+        linear.backward(x.data, rows: n, dy: dy.data, dx: dx.data, accumulate: true)   // adds onto the ones
+        for i in 0..<dx.count { dx[i] -= 1 }
+        XCTAssertNil(linear.dWeight)
+        XCTAssertNil(linear.dBias)
+        GradientCheck.assertClose("dx", parameter: x.data, count: x.count, analytic: dx.data, loss: loss)
+    }
+
+    func testFullLinear() {
+        let n = 4, I = 9, O = 5
+        let linear = Linear(weight: GradientCheck.tensor([O, I], seed: 22), bias: GradientCheck.tensor([O], seed: 23))
+        linear.dWeight = Tensor(zeros: [O, I])
+        linear.dBias = Tensor(zeros: [O])
+        let x = GradientCheck.tensor([n, I], seed: 24), w = GradientCheck.random(n * O, seed: 25), y = Tensor(zeros: [n, O])
+        func loss() -> Double {
+            linear.forward(x.data, rows: n, into: y.data)
+            return GradientCheck.dot(w, y.data)
+        }
+        _ = loss()
+        let dy = Tensor(shape: [n, O], values: w), dx = Tensor(zeros: [n, I])
+        linear.backward(x.data, rows: n, dy: dy.data, dx: dx.data)
+        GradientCheck.assertClose("dx", parameter: x.data, count: x.count, analytic: dx.data, loss: loss)
+        GradientCheck.assertClose("dWeight", parameter: linear.weight.data, count: O * I, analytic: linear.dWeight!.data, loss: loss)
+        GradientCheck.assertClose("dBias", parameter: linear.bias!.data, count: O, analytic: linear.dBias!.data, loss: loss)
+    }
+
+    func testLoRALinearRank3() { checkLoRA(rows: 13, inFeatures: 9, outFeatures: 11, rank: 3, keepHidden: true) }
+
+    func testLoRALinearRank10WithoutKeptHidden() {
+        // One block of 8 plus a remainder of 2; the hidden x·Aᵀ is recomputed by backward.
+        checkLoRA(rows: 5, inFeatures: 19, outFeatures: 17, rank: 10, keepHidden: false)
+    }
+
+    private func checkLoRA(rows n: Int, inFeatures I: Int, outFeatures O: Int, rank R: Int, keepHidden: Bool, line: UInt = #line) {
+        let linear = Linear(weight: GradientCheck.tensor([O, I], seed: 26))
+        let adapter = LoRAAdapter(a: GradientCheck.tensor([R, I], seed: 27), b: GradientCheck.tensor([O, R], seed: 28), alpha: 5)
+        adapter.dA = Tensor(zeros: [R, I])
+        adapter.dB = Tensor(zeros: [O, R])
+        linear.lora = adapter
+        let x = GradientCheck.tensor([n, I], seed: 29), w = GradientCheck.random(n * O, seed: 30)
+        let y = Tensor(zeros: [n, O]), hidden = Tensor(zeros: [n, R])
+        func loss() -> Double {
+            linear.forward(x.data, rows: n, into: y.data, loraHidden: hidden.data)
+            return GradientCheck.dot(w, y.data)
+        }
+        _ = loss()
+        let dy = Tensor(shape: [n, O], values: w), dx = Tensor(zeros: [n, I])
+        linear.backward(x.data, rows: n, dy: dy.data, dx: dx.data, loraHidden: keepHidden ? UnsafePointer(hidden.data) : nil)
+        XCTAssertNil(linear.dWeight, line: line)
+        GradientCheck.assertClose("dx", parameter: x.data, count: x.count, analytic: dx.data, loss: loss, line: line)
+        GradientCheck.assertClose("dA", parameter: adapter.a.data, count: R * I, analytic: adapter.dA!.data, loss: loss, line: line)
+        GradientCheck.assertClose("dB", parameter: adapter.b.data, count: O * R, analytic: adapter.dB!.data, loss: loss, line: line)
+    }
+
+    func testResidualAroundABranch() {
+        // out = x + x·Wᵀ: the skip and the branch both carry the gradient back to x.
+        let n = 3, C = 5
+        let linear = Linear(weight: GradientCheck.tensor([C, C], seed: 31))
+        let x = GradientCheck.tensor([n, C], seed: 32), w = GradientCheck.random(n * C, seed: 33)
+        let branch = Tensor(zeros: [n, C]), out = Tensor(zeros: [n, C])
+        func loss() -> Double {
+            linear.forward(x.data, rows: n, into: branch.data)
+            Residual.forward(skip: x.data, branch: branch.data, into: out.data, count: n * C)
+            return GradientCheck.dot(w, out.data)
+        }
+        _ = loss()
+        let dStream = Tensor(shape: [n, C], values: w), dBranchInput = Tensor(zeros: [n, C])
+        linear.backward(x.data, rows: n, dy: dStream.data, dx: dBranchInput.data)
+        Residual.backward(branchInputGradient: dBranchInput.data, into: dStream.data, count: n * C)
+        GradientCheck.assertClose("dx", parameter: x.data, count: x.count, analytic: dStream.data, loss: loss)
+    }
+
+    func testHeadAndCrossEntropyWithIgnoredPositions() {
+        let n = 7, C = 5, V = 11
+        let targets: [Int32] = [3, -100, 10, 0, -100, 7, 3]
+        let head = LMHeadLoss(vocab: V, dim: C, chunkRows: 2)   // several chunks, one of them partial
+        let x = GradientCheck.tensor([n, C], seed: 34, scale: 2), weight = GradientCheck.tensor([V, C], seed: 35)
+        func loss() -> Double {
+            head.forwardBackward(x.data, rows: n, weight: weight.data, targets: targets, dX: nil, dWeight: nil).mean
+        }
+        let dx = Tensor(shape: [n, C], repeating: 7), dWeight = Tensor(zeros: [V, C])
+        let tally = head.forwardBackward(x.data, rows: n, weight: weight.data, targets: targets, dX: dx.data, dWeight: dWeight.data)
+        XCTAssertEqual(tally.count, 5)
+        // Same loss as the inference path's tally over full logits.
+        let logits = Tensor(zeros: [n, V])
+        Gemm.linear(x.data, rows: n, inFeatures: C, weight: weight.data, outFeatures: V, into: logits.data)
+        XCTAssertEqual(tally.mean, NextTokenLoss.tally(logits: logits.data, targets: targets, vocab: V).mean, accuracy: 1e-6)
+        for c in 0..<C { XCTAssertEqual(dx[1 * C + c], 0, "ignored row gets no gradient") }
+        GradientCheck.assertClose("dX", parameter: x.data, count: x.count, analytic: dx.data, epsilon: 1e-2, loss: loss)
+        GradientCheck.assertClose("dWeight", parameter: weight.data, count: weight.count, analytic: dWeight.data, epsilon: 1e-2, loss: loss)
+    }
+
+    func testCrossEntropyKernelMatchesTheScalarOne() {
+        let V = 1003
+        let logits = GradientCheck.tensor([V], seed: 36, scale: 8)
+        let d = Tensor(zeros: [V]), dRef = Tensor(zeros: [V])
+        let loss = Kernels.crossEntropyVectorized(logits.data, vocab: V, target: 17, dLogits: d.data, gradScale: 0.25)
+        let ref = Kernels.crossEntropy(logits.data, vocab: V, target: 17, dLogits: dRef.data, gradScale: 0.25)
+        XCTAssertEqual(loss, ref, accuracy: 1e-5)
+        XCTAssertLessThanOrEqual(d.maxAbsDifference(dRef), 1e-7)
+        // In place: the logits row becomes its gradient.
+        let inPlace = logits.copy()
+        let loss2 = Kernels.crossEntropyVectorized(inPlace.data, vocab: V, target: 17, dLogits: inPlace.data, gradScale: 0.25)
+        XCTAssertEqual(loss2, loss)
+        XCTAssertEqual(inPlace.maxAbsDifference(d), 0)
+    }
+}

@@ -1,0 +1,76 @@
+// The whole training pass against finite differences of the inference forward's loss on tiny random
+// models: odd model dim (C ≠ H·D), one kv head for three query heads, biases, masked targets, untied and
+// tied heads, LoRA + full layers + final norm + head at once, with and without checkpointing.
+import Foundation
+import Llama
+import ModelIO
+import Tensor
+import Training
+import XCTest
+
+final class TrainingPassGradientTests: XCTestCase {
+    static func tinyModel(tied: Bool, seed: UInt64) -> LlamaModel {
+        let config = LlamaConfig(hiddenSize: 10, intermediateSize: 7, numHiddenLayers: 2, numAttentionHeads: 3,
+                                 numKeyValueHeads: 1, headDim: 4, ropeTheta: 100, vocabSize: 13, tieWordEmbeddings: tied,
+                                 attentionBias: true, mlpBias: true)
+        let model = LlamaModel.random(config: config, seed: seed)
+        // Projection and embedding weights of order 0.3 instead of 0.02 and norm weights near 1, so that every
+        // gradient is well above finite-difference noise without saturating the softmax.
+        var rng = SeededGenerator(seed: seed + 1)
+        var matrices = [model.embedding] + (model.untiedLMHead.map { [$0] } ?? [])
+        var norms = [model.finalNorm]
+        for l in model.layers {
+            norms += [l.inputNorm, l.postAttentionNorm]
+            for p in Projection.allCases { matrices += [l.linear(p).weight] + (l.linear(p).bias.map { [$0] } ?? []) }
+        }
+        for t in matrices { for i in 0..<t.count { t[i] *= 15 } }
+        for t in norms { for i in 0..<t.count { t[i] = 1 + Float.random(in: -0.3...0.3, using: &rng) } }
+        return model
+    }
+
+    /// Checks every trainable tensor's gradient from `LlamaTrainingPass` against central differences of the
+    /// loss that `LlamaModel.forward` (the inference path) gives.
+    func check(model: LlamaModel, configuration: TrainingConfiguration, checkpointing: Bool, line: UInt = #line) throws {
+        let set = try TrainableSet(model: model, configuration: configuration)
+        var rng = SeededGenerator(seed: 3)
+        for p in set.parameters where p.name.hasSuffix("lora_B.weight") {
+            for i in 0..<p.value.count { p.value[i] = Float.random(in: -0.5...0.5, using: &rng) }
+        }
+        let b = 2, t = 5, V = model.config.vocabSize
+        let tokens = (0..<b * t).map { _ in Int32.random(in: 0..<Int32(V), using: &rng) }
+        var targets = NextTokenLoss.shiftedTargets(tokens: tokens, batch: b, length: t)
+        targets[1] = NextTokenLoss.ignoreIndex   // a masked prompt position
+        func loss() -> Double {
+            let logits = model.forward(tokens: tokens, batch: b, length: t).logits!
+            return NextTokenLoss.tally(logits: logits.data, targets: targets, vocab: V).mean
+        }
+        let pass = LlamaTrainingPass(model: model, batch: b, length: t, checkpointing: checkpointing)
+        set.zeroGradients()
+        let tally = pass.run(tokens: tokens, targets: targets)
+        XCTAssertEqual(tally.count, b * (t - 1) - 1, line: line)
+        XCTAssertEqual(tally.mean, loss(), accuracy: 1e-5, "training forward = inference forward", line: line)
+        // The float32 loss carries rounding noise of a few 1e-7, i.e. ~2e-5 after dividing by 2ε: relative to the
+        // small q/k gradients that is up to ~2e-3, hence 5e-3 here (a missing or wrong term shows as O(1)).
+        for p in set.parameters {
+            GradientCheck.assertClose(p.name, parameter: p.value.data, count: p.value.count, analytic: p.gradient.data,
+                                      epsilon: 1e-2, tolerance: 5e-3, loss: loss, line: line)
+        }
+    }
+
+    static let everything = TrainingConfiguration(lora: LoRASettings(rank: 3, alpha: 4, seed: 1), fullLayers: [1],
+                                                  trainsFinalNorm: true, trainsLMHead: true)
+
+    func testUntiedModelWithLoRAFullLayerNormAndHead() throws {
+        try check(model: Self.tinyModel(tied: false, seed: 1), configuration: Self.everything, checkpointing: false)
+    }
+
+    func testTiedModelSumsBothEmbeddingUses() throws {
+        try check(model: Self.tinyModel(tied: true, seed: 2), configuration: Self.everything, checkpointing: false)
+    }
+
+    func testCheckpointedPassWithLoRAOnTheUpperLayerOnly() throws {
+        // Layer 0 needs no backward at all; layer 1 needs no input gradient.
+        let config = TrainingConfiguration(lora: LoRASettings(rank: 2, alpha: 2, projections: [.q, .v, .down], layers: [1]))
+        try check(model: Self.tinyModel(tied: true, seed: 4), configuration: config, checkpointing: true)
+    }
+}
