@@ -11,9 +11,10 @@ public struct BenchmarkResult: Codable, Sendable {
     public var tokensPerSecond: Double
     public var peakMemoryBytes: Int
     public var threads: Int
-    public init(name: String, engine: String, tokensPerSecond: Double, peakMemoryBytes: Int, threads: Int) {
+    public var mode: String            // "forward", "train" or "train-checkpointed"
+    public init(name: String, engine: String, tokensPerSecond: Double, peakMemoryBytes: Int, threads: Int, mode: String) {
         self.name = name; self.engine = engine; self.tokensPerSecond = tokensPerSecond
-        self.peakMemoryBytes = peakMemoryBytes; self.threads = threads
+        self.peakMemoryBytes = peakMemoryBytes; self.threads = threads; self.mode = mode
     }
 }
 

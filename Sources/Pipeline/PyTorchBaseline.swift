@@ -40,6 +40,9 @@ else:
     from peft import LoraConfig, get_peft_model
     cfg = LoraConfig(r=8, lora_alpha=16, lora_dropout=0.0,
                      target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
+    if mode == "train-checkpointed":
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        model.enable_input_require_grads()
     model = get_peft_model(model, cfg)
     model.train()
     def step():
@@ -55,7 +58,8 @@ print(json.dumps({"tokens_per_second": batch * length * reps / dt,
                   "peak_memory_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}))
 """#
 
-    /// tokens/s and peak memory of transformers' forward ("forward") or PEFT LoRA step ("train").
+    /// tokens/s and peak memory of transformers' forward ("forward") or a PEFT LoRA r=8 step on all seven
+    /// projections ("train", or "train-checkpointed" with gradient checkpointing).
     public static func measure(python: String, mode: String, checkpoint: URL, threads: Int, batch: Int, length: Int,
                                repetitions: Int) throws -> (tokensPerSecond: Double, peakMemoryBytes: Int) {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("prune-bench-\(UUID().uuidString).py")

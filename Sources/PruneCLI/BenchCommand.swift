@@ -8,11 +8,12 @@ import Tensor
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Forward tokens/s and peak memory on the default checkpoint and realistic random shapes, beside PyTorch's.",
+        abstract: "Forward and LoRA training tokens/s and peak memory on the default checkpoint and realistic random shapes, beside PyTorch's.",
         discussion: """
         Each shape runs in its own child process so that its peak memory is its own. Random checkpoints of the
         SmolLM2-135M and stories110M shapes are written once to --cache (float32 safetensors) and loaded by both
-        engines. PyTorch figures appear when a Python with torch and transformers is found ($PRUNE_PYTHON,
+        engines. Modes: forward (inference), train (forward + backward, LoRA r=8 on all seven projections) and
+        train-checkpointed (the same with per-block recomputation). PyTorch figures appear when a Python with torch and transformers is found ($PRUNE_PYTHON,
         ~/.cache/prune-dev/venv, python3).
         """)
 
@@ -21,6 +22,9 @@ struct BenchCommand: ParsableCommand {
 
     @Option(name: .long, help: "Built-in shapes to run: stories260k, smollm2, stories110m (comma-separated), or none.")
     var shapes = "stories260k,smollm2,stories110m"
+
+    @Option(name: .long, help: "What to time: forward, train, train-checkpointed (comma-separated).")
+    var modes = "forward,train"
 
     @Option(name: .long, help: "Sequences per forward pass.")
     var batch = 4
@@ -49,8 +53,15 @@ struct BenchCommand: ParsableCommand {
     @Option(name: .long, help: .hidden)
     var child: String?
 
+    @Option(name: .long, help: .hidden)
+    var childMode = "forward"
+
     func run() throws {
         if let child { return try runChild(URL(fileURLWithPath: child)) }
+        let modeList = modes.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        for m in modeList where !["forward", "train", "train-checkpointed"].contains(m) {
+            throw PruneError("--modes", "unknown mode \"\(m)\" (forward, train, train-checkpointed)")
+        }
         var targets: [BenchmarkShape] = []
         for s in shapes.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces).lowercased() }) {
             switch s {
@@ -65,19 +76,21 @@ struct BenchCommand: ParsableCommand {
         let py = noPytorch ? nil : PyTorchBaseline.findPython(explicit: python)
         if !noPytorch && py == nil { FileHandle.standardError.write(Data("note: no Python with torch + transformers found; PyTorch figures skipped\n".utf8)) }
         if !json {
-            print("forward, B=\(batch) T=\(length), \(threads) threads")
-            print("model".padding(toLength: 22, withPad: " ", startingAt: 0) + "   prune tok/s   peak MB   torch tok/s   peak MB   ratio")
+            print("B=\(batch) T=\(length), \(threads) threads; train = LoRA r=8 on q,k,v,o,gate,up,down (PyTorch: PEFT)")
+            print("model".padding(toLength: 22, withPad: " ", startingAt: 0) + "mode".padding(toLength: 20, withPad: " ", startingAt: 0)
+                  + "   prune tok/s   peak MB   torch tok/s   peak MB   ratio")
         }
         for shape in targets {
-            let dir = try shape.materialize(cache: URL(fileURLWithPath: cache))
-            let ours = try measureInChild(dir, name: shape.name)
+          let dir = try shape.materialize(cache: URL(fileURLWithPath: cache))
+          for mode in modeList {
+            let ours = try measureInChild(dir, name: shape.name, mode: mode)
             var theirs: BenchmarkResult?
             if let py {
                 do {
-                    let r = try PyTorchBaseline.measure(python: py, mode: "forward", checkpoint: dir, threads: threads, batch: batch,
+                    let r = try PyTorchBaseline.measure(python: py, mode: mode, checkpoint: dir, threads: threads, batch: batch,
                                                         length: length, repetitions: repetitions)
                     theirs = BenchmarkResult(name: shape.name, engine: "pytorch", tokensPerSecond: r.tokensPerSecond,
-                                             peakMemoryBytes: r.peakMemoryBytes, threads: threads)
+                                             peakMemoryBytes: r.peakMemoryBytes, threads: threads, mode: mode)
                 } catch {
                     FileHandle.standardError.write(Data("note: \(error)\n".utf8))
                 }
@@ -87,7 +100,7 @@ struct BenchCommand: ParsableCommand {
                     print(String(decoding: try JSONEncoder().encode(r), as: UTF8.self))
                 }
             } else {
-                var line = shape.name.padding(toLength: 22, withPad: " ", startingAt: 0)
+                var line = shape.name.padding(toLength: 22, withPad: " ", startingAt: 0) + mode.padding(toLength: 20, withPad: " ", startingAt: 0)
                 line += String(format: " %13.0f %9.0f", ours.tokensPerSecond, Double(ours.peakMemoryBytes) / 1e6)
                 if let theirs {
                     line += String(format: " %13.0f %9.0f %6.2fx", theirs.tokensPerSecond, Double(theirs.peakMemoryBytes) / 1e6,
@@ -95,15 +108,17 @@ struct BenchCommand: ParsableCommand {
                 }
                 print(line)
             }
+          }
         }
     }
 
     /// Re-runs this executable on one checkpoint so that VmHWM is that model's alone.
-    func measureInChild(_ dir: URL, name: String) throws -> BenchmarkResult {
+    func measureInChild(_ dir: URL, name: String, mode: String) throws -> BenchmarkResult {
         let exe = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL.path
         let exePath = exe.contains("/") ? exe : (Bundle.main.executablePath ?? exe)
         let r = try PyTorchBaseline.run(exePath, ["bench", "--child", dir.path, "--batch", "\(batch)", "--length", "\(length)",
-                                                  "--repetitions", "\(repetitions)", "--threads", "\(threads)"])
+                                                  "--repetitions", "\(repetitions)", "--threads", "\(threads)",
+                                                  "--child-mode", mode])
         guard r.status == 0, let line = r.stdout.split(separator: "\n").last,
               var result = try? JSONDecoder().decode(BenchmarkResult.self, from: Data(line.utf8)) else {
             throw PruneError(dir.path, "benchmark child failed: \(r.stderr.trimmingCharacters(in: .whitespacesAndNewlines))")
@@ -115,10 +130,16 @@ struct BenchCommand: ParsableCommand {
     func runChild(_ dir: URL) throws {
         Gemm.setThreads(threads)
         let model = try LlamaModel.load(directory: dir)
-        let tps = ForwardBenchmark.tokensPerSecond(model: model, batch: batch, length: min(length, model.config.maxPositionEmbeddings),
-                                                   repetitions: repetitions)
+        let t = min(length, model.config.maxPositionEmbeddings)
+        let tps: Double
+        if childMode == "forward" {
+            tps = ForwardBenchmark.tokensPerSecond(model: model, batch: batch, length: t, repetitions: repetitions)
+        } else {
+            tps = try TrainingBenchmark.run(model: model, steps: repetitions, batch: batch, length: t, rank: 8,
+                                            checkpointing: childMode == "train-checkpointed").tokensPerSecond
+        }
         let r = BenchmarkResult(name: dir.lastPathComponent, engine: "prune", tokensPerSecond: tps,
-                                peakMemoryBytes: ProcessMemory.peakResidentBytes, threads: threads)
+                                peakMemoryBytes: ProcessMemory.peakResidentBytes, threads: threads, mode: childMode)
         print(String(decoding: try JSONEncoder().encode(r), as: UTF8.self))
     }
 

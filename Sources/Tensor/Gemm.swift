@@ -1,12 +1,15 @@
 // General matrix multiply: the only place that calls cblas_sgemm. A naive reference is kept beside it
 // for tests.
 import CBLAS
+import Foundation
 
 /// Matrix multiply through OpenBLAS.
 public enum Gemm {
     /// C (M, N) = alpha · op(A) · op(B) + beta · C, row-major with leading dimensions.
     /// op(A) is (M, K): A is (M, K) or, transposed, (K, M). op(B) is (K, N): B is (K, N) or (N, K).
-    @inlinable
+    /// Large products are split into `threads` column (or row) blocks, each a single-threaded OpenBLAS call
+    /// on its own core: OpenBLAS's own threads spin-wait between calls and then contend with our other
+    /// parallel loops, which cost up to a quarter of a forward pass.
     public static func multiply(
         transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
         alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
@@ -16,11 +19,44 @@ public enum Gemm {
         if m == 0 || n == 0 { return }
         if k == 0 {
             if beta == 0 { for i in 0..<m { (c + i * ldc).update(repeating: 0, count: n) } }
+            else if beta != 1 { for i in 0..<m { for j in 0..<n { c[i * ldc + j] *= beta } } }
             return
         }
+        _ = singleThreadedBLAS
+        let workers = workerCount
+        // Below ~4M multiply-adds a thread hop costs more than the halved work saves.
+        guard workers > 1, m * n * k >= 1 << 22, max(m, n) >= 2 * 16 else {
+            serial(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+            return
+        }
+        let splitColumns = n >= m
+        let extent = splitColumns ? n : m
+        let chunk = ((extent + workers - 1) / workers + 15) / 16 * 16  // multiples of 16 keep kernel blocks whole
+        let parts = (extent + chunk - 1) / chunk
+        let (ua, ub) = (UnsafeMutablePointer(mutating: a), UnsafeMutablePointer(mutating: b))  // Sendable capture
+        DispatchQueue.concurrentPerform(iterations: parts) { w in
+            let lo = w * chunk, len = min(chunk, extent - lo)
+            if splitColumns {
+                serial(transA, transB, m, len, k, alpha, ua, lda, ub + (transB ? lo * ldb : lo), ldb, beta, c + lo, ldc)
+            } else {
+                serial(transA, transB, len, n, k, alpha, ua + (transA ? lo : lo * lda), lda, ub, ldb, beta, c + lo * ldc, ldc)
+            }
+        }
+    }
+
+    @inline(__always)
+    static func serial(_ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,
+                       _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
+                       _ beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
         cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
                     Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
+
+    /// Our worker count for large products (OpenBLAS itself always runs on one thread).
+    nonisolated(unsafe) static var workerCount = max(1, ProcessInfo.processInfo.activeProcessorCount)
+
+    /// Set once, before the first product: every OpenBLAS call is single-threaded.
+    static let singleThreadedBLAS: Void = openblas_set_num_threads(1)
 
     /// y (N, out) = x (N, in) · Wᵀ with W stored (out, in), as a PyTorch Linear stores it.
     /// beta = 1 accumulates into y.
@@ -32,11 +68,12 @@ public enum Gemm {
                  a: x, lda: inFeatures, b: weight, ldb: inFeatures, beta: beta, c: y, ldc: outFeatures)
     }
 
-    /// Sets the number of OpenBLAS threads (process-wide).
-    public static func setThreads(_ n: Int) { openblas_set_num_threads(Int32(max(1, n))) }
+    /// Sets how many threads large products use (process-wide). Code that runs its own parallel loop of
+    /// products sets 1 around it and restores the old value.
+    public static func setThreads(_ n: Int) { workerCount = max(1, n) }
 
-    /// The number of OpenBLAS threads in use.
-    public static var threads: Int { Int(openblas_get_num_threads()) }
+    /// Threads large products use.
+    public static var threads: Int { workerCount }
 
     /// Reference implementation with the same contract, accumulating in Double. For tests only.
     public static func naive(
