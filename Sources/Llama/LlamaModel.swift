@@ -133,10 +133,13 @@ public final class LlamaModel {
 
     /// Runs B sequences of T tokens (row-major `tokens`, B·T ids).
     /// - skipping: layer indices left out (removal analysis); hidden states keep their layer indexing.
+    /// - captureHiddenStates: copies h_0…h_L into the output.
+    /// - observe: called with (l, h) for the residual stream h (N, C) entering layer l, l = 0…L−1, then
+    ///   (L, last layer's output before the final norm); `h` is valid only during the call.
     /// - cache: keys/values of earlier positions; the new ones are appended.
     public func forward(tokens: [Int32], batch b: Int, length t: Int, skipping: Set<Int> = [],
                         captureHiddenStates: Bool = false, computeLogits: Bool = true,
-                        cache: KVCache? = nil) -> ForwardOutput {
+                        cache: KVCache? = nil, observe: ((Int, UnsafePointer<Float>) -> Void)? = nil) -> ForwardOutput {
         precondition(tokens.count == b * t, "\(tokens.count) tokens for B=\(b), T=\(t)")
         let C = config.hiddenSize, n = b * t
         let past = cache?.length ?? 0
@@ -147,12 +150,16 @@ public final class LlamaModel {
         embed(tokens, into: h.data)
         let ws = BlockWorkspace(config: config, rows: n, batch: b, queries: t, keys: past + t)
         let positions = (0..<n).map { Int32(past + $0 % t) }
-        for (i, layer) in layers.enumerated() {
+        func visit(_ l: Int) {
             if captureHiddenStates { out.hiddenStates.append(h.copy()) }
+            observe?(l, h.data)
+        }
+        for (i, layer) in layers.enumerated() {
+            visit(i)
             if skipping.contains(i) { continue }
             blockForward(layer, layerIndex: i, h: h.data, batch: b, length: t, positions: positions, cache: cache, ws: ws)
         }
-        if captureHiddenStates { out.hiddenStates.append(h.copy()) }
+        visit(layers.count)
         cache?.advance(by: t)
         if computeLogits {
             let logits = Tensor(zeros: [b, t, config.vocabSize])

@@ -12,20 +12,8 @@ extension LlamaModel {
     /// layer's output before the final norm. `h` is valid only during the call.
     public func forward(tokens: [Int32], batch b: Int, length t: Int,
                         observingHiddenStates observe: (Int, UnsafePointer<Float>) -> Void) -> Tensor {
-        precondition(tokens.count == b * t, "\(tokens.count) tokens for B=\(b), T=\(t)")
-        let n = b * t
-        rope.ensure(length: t)
-        let h = Tensor(zeros: [b, t, config.hiddenSize])   // residual stream
-        embed(tokens, into: h.data)
-        let ws = BlockWorkspace(config: config, rows: n, batch: b, queries: t, keys: t)
-        let positions = (0..<n).map { Int32($0 % t) }
-        for (i, layer) in layers.enumerated() {
-            observe(i, h.data)
-            blockForward(layer, layerIndex: i, h: h.data, batch: b, length: t, positions: positions, cache: nil, ws: ws)
+        withoutActuallyEscaping(observe) { observe in
+            forward(tokens: tokens, batch: b, length: t, observe: observe).logits!
         }
-        observe(layers.count, h.data)
-        let logits = Tensor(zeros: [b, t, config.vocabSize])
-        self.logits(fromHidden: h.data, rows: n, into: logits.data)
-        return logits
     }
 }
