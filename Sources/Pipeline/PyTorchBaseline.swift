@@ -1,6 +1,7 @@
 // The same benchmark run by transformers (+ PEFT for training) on the same files, when a Python with
 // torch and transformers is present. The script is written to a temporary file and run as a child process.
 import Foundation
+import ModelIO
 
 /// Runs transformers on a checkpoint for comparison.
 public enum PyTorchBaseline {
@@ -13,7 +14,7 @@ public enum PyTorchBaseline {
         candidates.append("/usr/bin/python3")
         candidates.append("/usr/local/bin/python3")
         for py in candidates where FileManager.default.isExecutableFile(atPath: py) {
-            if (try? run(py, ["-c", "import torch, transformers"]))?.status == 0 { return py }
+            if (try? ChildProcess.run(py, ["-c", "import torch, transformers"]))?.status == 0 { return py }
         }
         return nil
     }
@@ -65,7 +66,7 @@ print(json.dumps({"tokens_per_second": batch * length * reps / dt,
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("prune-bench-\(UUID().uuidString).py")
         try script.write(to: file, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(at: file) }
-        let r = try run(python, [file.path, mode, checkpoint.path, "\(threads)", "\(batch)", "\(length)", "\(repetitions)"],
+        let r = try ChildProcess.run(python, [file.path, mode, checkpoint.path, "\(threads)", "\(batch)", "\(length)", "\(repetitions)"],
                         environment: ["OMP_NUM_THREADS": "\(threads)", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_VERBOSITY": "error"])
         guard r.status == 0, let line = r.stdout.split(separator: "\n").last,
               let obj = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
@@ -77,30 +78,4 @@ print(json.dumps({"tokens_per_second": batch * length * reps / dt,
     }
 
     struct PyTorchError: Error, CustomStringConvertible { let message: String; var description: String { message } }
-
-    /// Runs a child process and captures its output.
-    public static func run(_ exe: String, _ args: [String], environment: [String: String] = [:]) throws
-        -> (status: Int32, stdout: String, stderr: String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: exe)
-        p.arguments = args
-        var env = ProcessInfo.processInfo.environment
-        for (k, v) in environment { env[k] = v }
-        p.environment = env
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        // Read both pipes to the end before waiting, so a chatty child cannot block on a full pipe.
-        let errBox = ReadBox()
-        let errThread = Thread { errBox.data = err.fileHandleForReading.readDataToEndOfFile() }
-        errThread.start()
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        while !errThread.isFinished { usleep(1000) }
-        return (p.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errBox.data, as: UTF8.self))
-    }
-
-    /// Bytes read on another thread (read after that thread has finished).
-    private final class ReadBox: @unchecked Sendable { var data = Data() }
 }

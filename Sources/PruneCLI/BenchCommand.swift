@@ -116,7 +116,7 @@ struct BenchCommand: ParsableCommand {
     func measureInChild(_ dir: URL, name: String, mode: String) throws -> BenchmarkResult {
         let exe = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL.path
         let exePath = exe.contains("/") ? exe : (Bundle.main.executablePath ?? exe)
-        let r = try PyTorchBaseline.run(exePath, ["bench", "--child", dir.path, "--batch", "\(batch)", "--length", "\(length)",
+        let r = try ChildProcess.run(exePath, ["bench", "--child", dir.path, "--batch", "\(batch)", "--length", "\(length)",
                                                   "--repetitions", "\(repetitions)", "--threads", "\(threads)",
                                                   "--child-mode", mode])
         guard r.status == 0, let line = r.stdout.split(separator: "\n").last,

@@ -1,5 +1,6 @@
 // Paths to ../shared ground truth and helpers shared by the test targets.
 import Foundation
+import ModelIO
 
 /// Locations of the ground-truth files beside the project root.
 public enum Fixtures {
@@ -33,25 +34,7 @@ public enum PruneExecutable {
 
     /// Exit status, stdout and stderr of `prune args…`.
     public static func run(_ args: [String], currentDirectory: URL? = nil) throws -> (status: Int32, stdout: String, stderr: String) {
-        let p = Process()
-        p.executableURL = url
-        p.arguments = args
-        if let currentDirectory { p.currentDirectoryURL = currentDirectory }
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let errBox = DataBox()
-        let reader = Thread { errBox.data = err.fileHandleForReading.readDataToEndOfFile(); errBox.done = true }
-        reader.start()
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        while !errBox.done { usleep(1000) }
-        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: errBox.data, as: UTF8.self))
-    }
-
-    private final class DataBox: @unchecked Sendable {
-        var data = Data()
-        var done = false
+        let r = try ChildProcess.run(url.path, args, directory: currentDirectory)
+        return (r.status, r.stdout, r.stderr)
     }
 }

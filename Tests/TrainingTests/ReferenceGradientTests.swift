@@ -46,13 +46,7 @@ final class ReferenceGradientTests: XCTestCase {
         set.zeroGradients()
         let loss = pass.run(tokens: tokens, targets: targets).mean
         XCTAssertEqual(loss, ref.double("lora.loss"), accuracy: ref.double("tolerances.loss_abs"))
-        let tolerance = ref.double("tolerances.grad_max_rel_to_tensor_max")
-        var worst = (0.0, "")
-        for p in set.parameters {
-            let err = Self.relativeError(p.gradient, try ref.tensor("lora.grad." + p.name))
-            XCTAssertLessThanOrEqual(err, tolerance, p.name)
-            if err > worst.0 { worst = (err, p.name) }
-        }
+        let worst = try Self.assertGradientsMatch(set, ref, prefix: "lora.grad.")
         print("LoRA: loss \(loss) (reference \(ref.double("lora.loss"))), worst gradient error \(worst.0) at \(worst.1)")
         // Frozen weights got no gradient buffer.
         XCTAssertNil(model.dEmbedding)
@@ -70,13 +64,7 @@ final class ReferenceGradientTests: XCTestCase {
         set.zeroGradients()
         let loss = pass.run(tokens: tokens, targets: targets).mean
         XCTAssertEqual(loss, ref.double("partial.loss"), accuracy: ref.double("tolerances.loss_abs"))
-        let tolerance = ref.double("tolerances.grad_max_rel_to_tensor_max")
-        var worst = (0.0, "")
-        for p in set.parameters {
-            let err = Self.relativeError(p.gradient, try ref.tensor("partial.grad." + p.name))
-            XCTAssertLessThanOrEqual(err, tolerance, p.name)
-            if err > worst.0 { worst = (err, p.name) }
-        }
+        let worst = try Self.assertGradientsMatch(set, ref, prefix: "partial.grad.")
         print("partial: loss \(loss), worst gradient error \(worst.0) at \(worst.1)")
     }
 
@@ -124,5 +112,18 @@ final class ReferenceGradientTests: XCTestCase {
             XCTAssertGreaterThan(g.maxAbs, 0, name)
             XCTAssertLessThanOrEqual(Double(g.maxAbsDifference(checkpointed[name]!)), 1e-6 * Double(g.maxAbs), name)
         }
+    }
+
+    /// Checks every parameter's gradient against `prefix + name` in the reference; returns the worst error.
+    static func assertGradientsMatch(_ set: TrainableSet, _ ref: Reference, prefix: String,
+                                     file: StaticString = #filePath, line: UInt = #line) throws -> (Double, String) {
+        let tolerance = ref.double("tolerances.grad_max_rel_to_tensor_max")
+        var worst = (0.0, "")
+        for p in set.parameters {
+            let err = relativeError(p.gradient, try ref.tensor(prefix + p.name))
+            XCTAssertLessThanOrEqual(err, tolerance, p.name, file: file, line: line)
+            if err > worst.0 { worst = (err, p.name) }
+        }
+        return worst
     }
 }
