@@ -12,7 +12,7 @@ struct Prune: ParsableCommand {
         subcommands: [TokenizeCommand.self, GenerateCommand.self, EvalCommand.self, BenchCommand.self, AnalyzeCommand.self, CutCommand.self]
     )
 
-    /// Runs the command; PruneErrors become one line and exit code 1.
+    /// Runs the command; every failure becomes one line on stderr and a non-zero exit.
     static func main() {
         do {
             var command = try parseAsRoot()
@@ -21,7 +21,12 @@ struct Prune: ParsableCommand {
             FileHandle.standardError.write(Data("error: \(error.description)\n".utf8))
             Foundation.exit(1)
         } catch {
-            exit(withError: error)
+            // --help and --version are "errors" that exit 0 with their text; everything else is one line.
+            let code = exitCode(for: error)
+            if code == .success { exit(withError: error) }
+            let message = Prune.message(for: error).split(separator: "\n").first.map(String.init) ?? "\(error)"
+            FileHandle.standardError.write(Data("error: \(message) (see `prune help`)\n".utf8))
+            Foundation.exit(code.rawValue)
         }
     }
 }

@@ -42,6 +42,15 @@ final class CLIBasicsTests: XCTestCase {
         XCTAssertEqual((obj["perplexity"] as! NSNumber).doubleValue, exp(ref.double("loss")), accuracy: 1e-3)
     }
 
+    func testUsageErrorsAreOneLineToo() throws {
+        try assertOneLineError(["eval"], mentions: ["<model>"])
+        try assertOneLineError(["generate", model, "--prompt", "hi", "--top-p", "3"], mentions: ["--top-p"])
+        try assertOneLineError(["eval", model, "--dataset", dataset, "--context", "1"], mentions: ["--context"])
+        let help = try PruneExecutable.run(["eval", "--help"])
+        XCTAssertEqual(help.status, 0)
+        XCTAssertTrue(help.stdout.contains("--dataset"))
+    }
+
     func testBadInputGivesOneLineAndNonZeroExit() throws {
         let tmp = Fixtures.temporaryDirectory("cli")
         try assertOneLineError(["eval", "/no/such/model", "--dataset", dataset], mentions: ["/no/such/model", "not found"])
