@@ -68,4 +68,13 @@ public struct Dataset {
             }
         }.filter { !$0.isEmpty }
     }
+
+    /// Refuses ids outside 0..<vocabularySize (a dataset tokenized for another model), naming the record.
+    public func checkIDs(_ sequences: [[Int32]], vocabularySize: Int) throws {
+        for (i, seq) in sequences.enumerated() {
+            if let bad = seq.first(where: { $0 < 0 || Int($0) >= vocabularySize }) {
+                throw PruneError(file: url, "record \(i + 1) has token id \(bad) outside the model's vocabulary (0…\(vocabularySize - 1))")
+            }
+        }
+    }
 }

@@ -88,6 +88,7 @@ struct AnalyzeCommand: ParsableCommand {
         }
         let ctx = min(context, model.config.maxPositionEmbeddings)
         let sequences = try CalibrationSamples.select(from: dataset, tokenizer: tokenizer, count: samples, context: ctx)
+        try dataset.checkIDs(sequences, vocabularySize: model.config.vocabSize)
         let analyzer = LayerAnalyzer(model: model, options: AnalysisOptions(
             batchSize: batchSize, blockSizes: sizes, removalScan: removalScan, earlyExit: earlyExit))
         let progress = ProgressReporter("analyze", total: sequences.count, enabled: !quiet)

@@ -34,6 +34,7 @@ struct EvalCommand: ParsableCommand {
         let data = try Dataset(url: URL(fileURLWithPath: dataset))
         let model = try options.loadModel()
         let sequences = try data.tokenized(with: options.optionalTokenizer())
+        try data.checkIDs(sequences, vocabularySize: model.config.vocabSize)
         let ctx = min(context, model.config.maxPositionEmbeddings)
         let windows = Evaluation.windows(sequences, context: ctx, stride: min(stride ?? ctx, ctx))
         guard !windows.isEmpty else { throw PruneError(file: data.url, "no sequence has two or more tokens") }

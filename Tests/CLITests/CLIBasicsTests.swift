@@ -58,6 +58,12 @@ final class CLIBasicsTests: XCTestCase {
         try "".write(to: empty, atomically: true, encoding: .utf8)
         try assertOneLineError(["eval", model, "--dataset", empty.path], mentions: [empty.path, "empty"])
         try assertOneLineError(["eval", model, "--dataset", tmp.appendingPathComponent("missing.txt").path], mentions: ["missing.txt", "not found"])
+        // Ids from another model's tokenizer.
+        let foreign = tmp.appendingPathComponent("foreign.jsonl")
+        try #"{"input_ids": [1, 5, 40000]}"#.write(to: foreign, atomically: true, encoding: .utf8)
+        try assertOneLineError(["eval", model, "--dataset", foreign.path], mentions: [foreign.path, "40000", "vocabulary"])
+        try assertOneLineError(["analyze", model, "--dataset", foreign.path, "-o", tmp.appendingPathComponent("an").path],
+                               mentions: [foreign.path, "40000"])
         // A checkpoint without a tokenizer: weights and config only.
         let bare = tmp.appendingPathComponent("bare")
         try FileManager.default.createDirectory(at: bare, withIntermediateDirectories: true)
