@@ -72,7 +72,7 @@ public final class LayerAnalyzer {
             let logits = model.forward(tokens: batch.tokens, batch: batch.batch, length: batch.length) { l, h in
                 store.store(layer: l, from: h, rows: batch.rows)
             }
-            fullLoss.add(NextTokenLoss.tally(logits: logits.data, targets: batch.targets, vocab: V))
+            fullLoss.add(NextTokenLoss.tally(logits: logits, targets: batch.targets, vocab: V))
             PositionStatistics.add(batch, from: store, into: workers)
             removal?.add(model: model, states: store, batch: batch)
             if earlyExit != nil {

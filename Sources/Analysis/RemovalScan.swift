@@ -17,7 +17,7 @@ public struct RemovalScan {
         for i in tallies.indices {
             let logits = model.logits(resumingFrom: states.tensor(layer: i, batch: batch.batch, length: batch.length),
                                       atLayer: i, batch: batch.batch, length: batch.length, skipping: [i])
-            tallies[i].add(NextTokenLoss.tally(logits: logits.data, targets: batch.targets, vocab: model.config.vocabSize))
+            tallies[i].add(NextTokenLoss.tally(logits: logits, targets: batch.targets, vocab: model.config.vocabSize))
         }
     }
 

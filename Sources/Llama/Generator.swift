@@ -45,9 +45,10 @@ public final class Generator {
         var input = prompt
         let V = model.config.vocabSize
         while out.count < options.maxTokens {
-            let res = model.forward(tokens: input, batch: 1, length: input.count, cache: cache)
-            let last = res.logits!.data + (input.count - 1) * V
-            let next = sample(last, vocab: V, options: options, rng: &rng)
+            let logits = model.forward(tokens: input, batch: 1, length: input.count, cache: cache).logits!
+            let next = withExtendedLifetime(logits) {
+                sample(logits.data + (input.count - 1) * V, vocab: V, options: options, rng: &rng)
+            }
             if options.stopTokens.contains(next) { break }
             out.append(next)
             onToken(next)

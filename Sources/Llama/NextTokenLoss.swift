@@ -19,11 +19,15 @@ public enum NextTokenLoss {
     /// Tallies the loss of logits (B, T, V) against targets (B·T): targets[r] is the label of row r
     /// (usually tokens shifted left by one, with −100 where nothing is predicted). Only rows whose
     /// target is ≥ 0 and whose index is ≥ `firstCounted` within its sequence count.
-    public static func tally(logits: UnsafePointer<Float>, targets: [Int32], vocab: Int) -> LossTally {
+    public static func tally(logits: Tensor, targets: [Int32], vocab: Int) -> LossTally {
+        precondition(logits.count >= targets.count * vocab, "logits \(logits.shape) for \(targets.count) targets")
         var t = LossTally()
-        for (r, y) in targets.enumerated() where y != ignoreIndex {
-            t.sum += Kernels.crossEntropy(logits + r * vocab, vocab: vocab, target: y, dLogits: nil, gradScale: 0)
-            t.count += 1
+        // The tensor is held for the loop: a pointer taken from a temporary would outlive it.
+        withExtendedLifetime(logits) {
+            for (r, y) in targets.enumerated() where y != ignoreIndex {
+                t.sum += Kernels.crossEntropy(logits.data + r * vocab, vocab: vocab, target: y, dLogits: nil, gradScale: 0)
+                t.count += 1
+            }
         }
         return t
     }

@@ -78,7 +78,7 @@ final class AnalysisBatchingTests: XCTestCase {
             }
             for i in 0..<L {
                 let logits = Self.model.forward(tokens: s, batch: 1, length: s.count, skipping: [i]).logits!
-                removal[i].add(NextTokenLoss.tally(logits: logits.data, targets: NextTokenLoss.shiftedTargets(tokens: s, batch: 1, length: s.count),
+                removal[i].add(NextTokenLoss.tally(logits: logits, targets: NextTokenLoss.shiftedTargets(tokens: s, batch: 1, length: s.count),
                                                    vocab: Self.model.config.vocabSize))
             }
         }

@@ -23,7 +23,7 @@ final class CheckpointVariantsTests: XCTestCase {
         // bf16/f16 weights are widened exactly, so only float32 arithmetic separates us from float64.
         XCTAssertLessThan(out.logits!.maxAbsDifference(refLogits), 2e-4, "\(name) logits", file: file, line: line)
         let targets = NextTokenLoss.shiftedTargets(tokens: tokens, batch: 2, length: 12)
-        let loss = NextTokenLoss.tally(logits: out.logits!.data, targets: targets, vocab: model.config.vocabSize).mean
+        let loss = NextTokenLoss.tally(logits: out.logits!, targets: targets, vocab: model.config.vocabSize).mean
         XCTAssertEqual(loss, (meta["loss"] as! NSNumber).doubleValue, accuracy: 1e-4, "\(name) loss", file: file, line: line)
     }
 
@@ -71,7 +71,7 @@ final class CheckpointVariantsTests: XCTestCase {
         let model = try LlamaModel.load(directory: dir)
         XCTAssertEqual(model.config.numHiddenLayers, 30)
         let out = model.forward(tokens: tokens, batch: 1, length: tokens.count)
-        let loss = NextTokenLoss.tally(logits: out.logits!.data,
+        let loss = NextTokenLoss.tally(logits: out.logits!,
                                        targets: NextTokenLoss.shiftedTargets(tokens: tokens, batch: 1, length: tokens.count),
                                        vocab: model.config.vocabSize).mean
         XCTAssertEqual(loss, (ref["loss"] as! NSNumber).doubleValue, accuracy: 1e-4)

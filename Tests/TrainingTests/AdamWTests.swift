@@ -27,7 +27,7 @@ final class AdamWTests: XCTestCase {
             optimizer.step()
         }
         XCTAssertEqual(optimizer.stepCount, steps)
-        let after = NextTokenLoss.tally(logits: model.forward(tokens: tokens, batch: b, length: t).logits!.data,
+        let after = NextTokenLoss.tally(logits: model.forward(tokens: tokens, batch: b, length: t).logits!,
                                         targets: targets, vocab: model.config.vocabSize).mean
         XCTAssertEqual(after, losses[steps], accuracy: ref.double("tolerances.loss_abs"), "loss after the last step")
         var worst: Float = 0

@@ -219,7 +219,7 @@ final class OpGradientTests: XCTestCase {
         // Same loss as the inference path's tally over full logits.
         let logits = Tensor(zeros: [n, V])
         Gemm.linear(x.data, rows: n, inFeatures: C, weight: weight.data, outFeatures: V, into: logits.data)
-        XCTAssertEqual(tally.mean, NextTokenLoss.tally(logits: logits.data, targets: targets, vocab: V).mean, accuracy: 1e-6)
+        XCTAssertEqual(tally.mean, NextTokenLoss.tally(logits: logits, targets: targets, vocab: V).mean, accuracy: 1e-6)
         for c in 0..<C { XCTAssertEqual(dx[1 * C + c], 0, "ignored row gets no gradient") }
         GradientCheck.assertClose("dX", parameter: x.data, count: x.count, analytic: dx.data, epsilon: 1e-2, loss: loss)
         GradientCheck.assertClose("dWeight", parameter: weight.data, count: weight.count, analytic: dWeight.data, epsilon: 1e-2, loss: loss)
