@@ -1,5 +1,6 @@
 // Rotary position embedding tables in Hugging Face's rotate-half convention: for pair i < D/2 of a head,
-// angle = position · inv_freq[i]; x[i], x[i + D/2] rotate together. Scaling kinds: linear, dynamic, llama3.
+// angle = position · inv_freq[i]; x[i], x[i + D/2] rotate together. Scaling kinds: linear, dynamic, llama3,
+// yarn (whose attention factor also scales cos and sin, as transformers does).
 // Tables are computed in Double and grown on demand (Llama 3 allows 128K positions; we build what is used).
 import Foundation
 import ModelIO
@@ -10,6 +11,8 @@ public final class RotaryEmbedding {
     public let config: LlamaConfig
     /// inv_freq (D/2) after static scaling (linear, llama3).
     public let inverseFrequencies: [Double]
+    /// Factor on cos and sin (yarn's attention factor; 1 otherwise).
+    public let attentionScaling: Double
     public private(set) var cos: [Float] = []   // (P, D/2)
     public private(set) var sin: [Float] = []   // (P, D/2)
     public private(set) var length = 0          // P
@@ -21,6 +24,7 @@ public final class RotaryEmbedding {
         headDim = config.headDim
         inverseFrequencies = Self.frequencies(config: config, base: config.ropeTheta)
         tableFrequencies = inverseFrequencies
+        attentionScaling = Self.attentionScaling(config: config)
     }
 
     static func frequencies(config: LlamaConfig, base: Double) -> [Double] {
@@ -41,10 +45,47 @@ public final class RotaryEmbedding {
                 let smooth = (old / wavelen - low) / (high - low)
                 return (1 - smooth) * f / factor + smooth * f
             }
+        case "yarn":
+            inv = yarnFrequencies(config: config, base: base, scaling: s)
         default:
             break  // dynamic: see ensure(length:)
         }
         return inv
+    }
+
+    /// YaRN: frequencies blend from extrapolated (fast-rotating pairs) to interpolated by `factor` (slow ones)
+    /// along a linear ramp between the pairs that make beta_fast and beta_slow rotations over the
+    /// pretraining length.
+    static func yarnFrequencies(config: LlamaConfig, base: Double, scaling s: RopeScaling) -> [Double] {
+        let d = Double(config.headDim)
+        let original = Double(s.originalMaxPositionEmbeddings ?? config.maxPositionEmbeddings)
+        let factor = s.factor ?? Double(config.maxPositionEmbeddings) / original
+        func correctionDim(_ rotations: Double) -> Double {
+            d * log(original / (rotations * 2 * .pi)) / (2 * log(base))
+        }
+        var low = correctionDim(s.betaFast ?? 32), high = correctionDim(s.betaSlow ?? 1)
+        if s.truncate ?? true { low = low.rounded(.down); high = high.rounded(.up) }
+        low = max(low, 0)
+        high = min(high, d - 1)
+        if low == high { high += 0.001 }
+        return (0..<config.headDim / 2).map { i in
+            let extrapolated = 1 / pow(base, Double(2 * i) / d)
+            let interpolated = extrapolated / factor
+            let ramp = min(max((Double(i) - low) / (high - low), 0), 1)
+            let keep = 1 - ramp  // share of the extrapolated frequency
+            return interpolated * (1 - keep) + extrapolated * keep
+        }
+    }
+
+    /// yarn's attention factor: given, or 0.1·ln(factor)+1 (with mscale terms when both are given).
+    static func attentionScaling(config: LlamaConfig) -> Double {
+        guard let s = config.ropeScaling, s.ropeType == "yarn" else { return 1 }
+        if let a = s.attentionFactor { return a }
+        let original = Double(s.originalMaxPositionEmbeddings ?? config.maxPositionEmbeddings)
+        let factor = s.factor ?? Double(config.maxPositionEmbeddings) / original
+        func mscaleOf(_ scale: Double, _ m: Double) -> Double { scale <= 1 ? 1 : 0.1 * m * log(scale) + 1 }
+        if let m = s.mscale, let all = s.mscaleAllDim, m != 0, all != 0 { return mscaleOf(factor, m) / mscaleOf(factor, all) }
+        return mscaleOf(factor, 1)
     }
 
     /// Makes the tables cover positions 0..<n.
@@ -70,8 +111,8 @@ public final class RotaryEmbedding {
         for p in length..<target {
             for i in 0..<half {
                 let a = Double(p) * tableFrequencies[i]
-                cos.append(Float(Foundation.cos(a)))
-                sin.append(Float(Foundation.sin(a)))
+                cos.append(Float(Foundation.cos(a) * attentionScaling))
+                sin.append(Float(Foundation.sin(a) * attentionScaling))
             }
         }
         length = target

@@ -4,7 +4,7 @@ import Foundation
 
 /// RoPE frequency scaling (config.json `rope_scaling`, or transformers 5's `rope_parameters`).
 public struct RopeScaling: Codable, Equatable, Sendable {
-    /// "default", "linear", "dynamic" or "llama3" (others are refused when the model is built).
+    /// "default", "linear", "dynamic", "llama3" or "yarn" (others are refused when config.json is read).
     public var ropeType: String
     /// Scaling factor (linear, dynamic, llama3), e.g. 8.0 for Llama 3.1.
     public var factor: Double?
@@ -16,12 +16,24 @@ public struct RopeScaling: Codable, Equatable, Sendable {
     public var originalMaxPositionEmbeddings: Int?
     /// rope_theta when given inside rope_parameters (transformers ≥ 5).
     public var ropeTheta: Double?
+    /// yarn: scale applied to cos/sin (default from `factor`, `mscale`, `mscale_all_dim`).
+    public var attentionFactor: Double?
+    /// yarn: rotation counts bounding the interpolation ramp (defaults 32 and 1).
+    public var betaFast: Double?
+    public var betaSlow: Double?
+    /// yarn: terms of the default attention factor.
+    public var mscale: Double?
+    public var mscaleAllDim: Double?
+    /// yarn: whether the ramp bounds are rounded outwards (default true).
+    public var truncate: Bool?
 
     enum CodingKeys: String, CodingKey {
         case ropeType = "rope_type", type, factor
         case lowFreqFactor = "low_freq_factor", highFreqFactor = "high_freq_factor"
         case originalMaxPositionEmbeddings = "original_max_position_embeddings"
         case ropeTheta = "rope_theta"
+        case attentionFactor = "attention_factor", betaFast = "beta_fast", betaSlow = "beta_slow"
+        case mscale, mscaleAllDim = "mscale_all_dim", truncate
     }
 
     public init(ropeType: String, factor: Double? = nil, lowFreqFactor: Double? = nil, highFreqFactor: Double? = nil,
@@ -43,6 +55,12 @@ public struct RopeScaling: Codable, Equatable, Sendable {
         highFreqFactor = try c.decodeIfPresent(Double.self, forKey: .highFreqFactor)
         originalMaxPositionEmbeddings = try c.decodeIfPresent(Int.self, forKey: .originalMaxPositionEmbeddings)
         ropeTheta = try c.decodeIfPresent(Double.self, forKey: .ropeTheta)
+        attentionFactor = try c.decodeIfPresent(Double.self, forKey: .attentionFactor)
+        betaFast = try c.decodeIfPresent(Double.self, forKey: .betaFast)
+        betaSlow = try c.decodeIfPresent(Double.self, forKey: .betaSlow)
+        mscale = try c.decodeIfPresent(Double.self, forKey: .mscale)
+        mscaleAllDim = try c.decodeIfPresent(Double.self, forKey: .mscaleAllDim)
+        truncate = try c.decodeIfPresent(Bool.self, forKey: .truncate)
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -53,6 +71,12 @@ public struct RopeScaling: Codable, Equatable, Sendable {
         try c.encodeIfPresent(highFreqFactor, forKey: .highFreqFactor)
         try c.encodeIfPresent(originalMaxPositionEmbeddings, forKey: .originalMaxPositionEmbeddings)
         try c.encodeIfPresent(ropeTheta, forKey: .ropeTheta)
+        try c.encodeIfPresent(attentionFactor, forKey: .attentionFactor)
+        try c.encodeIfPresent(betaFast, forKey: .betaFast)
+        try c.encodeIfPresent(betaSlow, forKey: .betaSlow)
+        try c.encodeIfPresent(mscale, forKey: .mscale)
+        try c.encodeIfPresent(mscaleAllDim, forKey: .mscaleAllDim)
+        try c.encodeIfPresent(truncate, forKey: .truncate)
     }
 }
 
@@ -115,6 +139,7 @@ public struct LlamaConfig: Codable, Equatable, Sendable {
         case maxPositionEmbeddings = "max_position_embeddings", bosTokenID = "bos_token_id", eosTokenID = "eos_token_id"
         case padTokenID = "pad_token_id", hiddenAct = "hidden_act", attentionBias = "attention_bias", mlpBias = "mlp_bias"
         case torchDtype = "torch_dtype", dtype
+        case originalMaxPositionEmbeddings = "original_max_position_embeddings"
     }
 
     public init(hiddenSize: Int, intermediateSize: Int, numHiddenLayers: Int, numAttentionHeads: Int,
@@ -161,10 +186,17 @@ public struct LlamaConfig: Codable, Equatable, Sendable {
         ropeTheta = try c.decodeIfPresent(Double.self, forKey: .ropeTheta) ?? params?.ropeTheta ?? 10000
         var scaling = try c.decodeIfPresent(RopeScaling.self, forKey: .ropeScaling) ?? params
         if scaling?.ropeType == "default" { scaling = nil }
-        ropeScaling = scaling
         vocabSize = try c.decode(Int.self, forKey: .vocabSize)
         tieWordEmbeddings = try c.decodeIfPresent(Bool.self, forKey: .tieWordEmbeddings) ?? false
         maxPositionEmbeddings = try c.decodeIfPresent(Int.self, forKey: .maxPositionEmbeddings) ?? 2048
+        // As transformers does: llama3 and yarn take the pretraining length from a top-level
+        // original_max_position_embeddings, else from max_position_embeddings.
+        if let kind = scaling?.ropeType, kind == "llama3" || kind == "yarn" {
+            let topLevel = try c.decodeIfPresent(Int.self, forKey: .originalMaxPositionEmbeddings)
+            if let topLevel { scaling?.originalMaxPositionEmbeddings = topLevel }
+            if scaling?.originalMaxPositionEmbeddings == nil { scaling?.originalMaxPositionEmbeddings = maxPositionEmbeddings }
+        }
+        ropeScaling = scaling
         bosTokenID = try c.decodeIfPresent(Int.self, forKey: .bosTokenID)
         eosTokenID = try c.decodeIfPresent(TokenIDs.self, forKey: .eosTokenID)
         padTokenID = try c.decodeIfPresent(Int.self, forKey: .padTokenID)
@@ -232,8 +264,8 @@ public struct LlamaConfig: Codable, Equatable, Sendable {
             throw PruneError(file: url, "num_attention_heads \(numAttentionHeads) is not a multiple of num_key_value_heads \(numKeyValueHeads)")
         }
         guard headDim % 2 == 0 else { throw PruneError(file: url, "head_dim \(headDim) must be even for RoPE") }
-        if let s = ropeScaling, !["linear", "dynamic", "llama3"].contains(s.ropeType) {
-            throw PruneError(file: url, "rope_scaling type \"\(s.ropeType)\" is not supported (supported: default, linear, dynamic, llama3)")
+        if let s = ropeScaling, !["linear", "dynamic", "llama3", "yarn"].contains(s.ropeType) {
+            throw PruneError(file: url, "rope_scaling type \"\(s.ropeType)\" is not supported (supported: default, linear, dynamic, llama3, yarn)")
         }
         if let s = ropeScaling, s.ropeType == "llama3",
            s.factor == nil || s.lowFreqFactor == nil || s.highFreqFactor == nil || s.originalMaxPositionEmbeddings == nil {

@@ -4,7 +4,7 @@
 usage: make_fixtures.py OUT_DIR   (needs torch, transformers, safetensors)
 
 Each case is a tiny random Llama checkpoint written by transformers' save_pretrained in a layout the
-project must read (untied lm_head, sharded, bf16, f16, llama3 rope scaling, head_dim != C/H, biases).
+project must read (untied lm_head, sharded, bf16, f16, llama3 and yarn rope scaling, head_dim != C/H, biases).
 Beside it, expected.safetensors holds `input_ids` (2, 12) and `logits` (2, 12, V) computed in float64 from
 the stored weights, and expected.json the mean next-token loss. Also records the loss of the real
 SmolLM2-135M (built by ../shared/scripts/get-smollm2.sh) on fixed ids when that checkpoint is given.
@@ -25,6 +25,8 @@ cases = {
                          high_freq_factor=4.0, original_max_position_embeddings=16), rope_theta=500000.0),
     "headdim-bias-linear-rope": dict(tie_word_embeddings=False, head_dim=12, attention_bias=True, mlp_bias=True,
                                      rope_scaling=dict(rope_type="linear", factor=2.0)),
+    "yarn-rope": dict(tie_word_embeddings=True, rope_scaling=dict(rope_type="yarn", factor=4.0,
+                      original_max_position_embeddings=8)),
 }
 torch.manual_seed(0)
 ids = torch.randint(3, base["vocab_size"], (2, 12))

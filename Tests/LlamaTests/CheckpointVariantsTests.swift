@@ -1,5 +1,5 @@
 // Checkpoint layouts beyond stories260K — untied lm_head, sharded, bf16/f16, llama3 and linear RoPE
-// scaling, head_dim ≠ C/H, attention/MLP biases — against transformers (Tests/Fixtures/make_fixtures.py),
+// and yarn scaling, head_dim ≠ C/H, attention/MLP biases — against transformers (Tests/Fixtures/make_fixtures.py),
 // and the real 30-layer SmolLM2-135M when it has been built.
 import Foundation
 import Llama
@@ -42,6 +42,12 @@ final class CheckpointVariantsTests: XCTestCase {
     }
 
     func testLlama3RopeScaling() throws { try check("llama3-rope") }
+
+    func testYarnRopeScalingWithItsAttentionFactor() throws {
+        try check("yarn-rope")
+        let model = try LlamaModel.load(directory: Self.fixtures.appendingPathComponent("yarn-rope"))
+        XCTAssertEqual(model.rope.attentionScaling, 0.1 * log(4.0) + 1, accuracy: 1e-12)
+    }
 
     func testHeadDimBiasesAndLinearRope() throws { try check("headdim-bias-linear-rope") }
 

@@ -43,6 +43,13 @@ final class LlamaConfigTests: XCTestCase {
         XCTAssertEqual(legacy.ropeScaling?.ropeType, "linear")
     }
 
+    func testPretrainingLengthDefaultsAsInTransformers() throws {
+        let inner = try LlamaConfig.load(try write(#"{\#(minimal), "max_position_embeddings": 4096, "rope_scaling": {"rope_type": "yarn", "factor": 4.0}}"#))
+        XCTAssertEqual(inner.ropeScaling?.originalMaxPositionEmbeddings, 4096)
+        let top = try LlamaConfig.load(try write(#"{\#(minimal), "original_max_position_embeddings": 1024, "rope_scaling": {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0}}"#))
+        XCTAssertEqual(top.ropeScaling?.originalMaxPositionEmbeddings, 1024)
+    }
+
     func testRefusals() throws {
         func refused(_ json: String, _ words: String, line: UInt = #line) throws {
             let url = try write(json)
@@ -54,7 +61,7 @@ final class LlamaConfigTests: XCTestCase {
         }
         try refused(#"{\#(minimal), "model_type": "mistral"}"#, "not a Llama")
         try refused(#"{\#(minimal), "architectures": ["GPT2LMHeadModel"]}"#, "not supported")
-        try refused(#"{\#(minimal), "rope_scaling": {"rope_type": "yarn", "factor": 4.0}}"#, "\"yarn\" is not supported")
+        try refused(#"{\#(minimal), "rope_scaling": {"rope_type": "longrope", "factor": 4.0}}"#, "\"longrope\" is not supported")
         try refused(#"{\#(minimal), "rope_scaling": {"rope_type": "llama3", "factor": 8.0}}"#, "needs")
         try refused(#"{\#(minimal), "num_key_value_heads": 3}"#, "multiple")
         try refused(#"{"hidden_size": 64}"#, "missing key")
