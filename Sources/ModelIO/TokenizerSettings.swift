@@ -7,7 +7,7 @@ public struct TokenizerSettings {
     public var addEOSToken: Bool?
     public var bosToken: String?
     public var eosToken: String?
-    /// Jinja chat template (a string, or the "default" entry of a list of named templates).
+    /// Jinja chat template (a string, or the "default" entry of a list of named templates, or chat_template.jinja).
     public var chatTemplate: String?
 
     public init(directory: URL) {
@@ -21,6 +21,9 @@ public struct TokenizerSettings {
             chatTemplate = s
         } else if let list = config["chat_template"] as? [[String: Any]] {
             chatTemplate = (list.first { ($0["name"] as? String) == "default" } ?? list.first)?["template"] as? String
+        } else {
+            // Newer checkpoints keep the template in its own file.
+            chatTemplate = try? String(contentsOf: directory.appendingPathComponent("chat_template.jinja"), encoding: .utf8)
         }
     }
 

@@ -32,6 +32,17 @@ final class SentencePieceTokenizerTests: XCTestCase {
         for (text, ids) in zip(texts, expected) { XCTAssertEqual(tok.encode(text), ids, text) }
     }
 
+    func testChatTemplateFromItsOwnFile() throws {
+        let dir = Fixtures.temporaryDirectory("spm-chat")
+        try FileManager.default.copyItem(at: Fixtures.shared.appendingPathComponent("tokenizers/llama2/tokenizer.model"),
+                                          to: dir.appendingPathComponent("tokenizer.model"))
+        try "{{ bos_token }}[INST] {{ messages[0]['content'] }} [/INST]".write(
+            to: dir.appendingPathComponent("chat_template.jinja"), atomically: true, encoding: .utf8)
+        let tok = try TokenizerLoader.load(directory: dir)
+        XCTAssertEqual(tok.chatTemplate, "{{ bos_token }}[INST] {{ messages[0]['content'] }} [/INST]")
+        XCTAssertTrue(tok.addsBOS)
+    }
+
     func testNotATokenizerIsRefused() throws {
         let url = Fixtures.temporaryDirectory("spm").appendingPathComponent("tokenizer.model")
         try Data("garbage".utf8).write(to: url)
