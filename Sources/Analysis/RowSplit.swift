@@ -14,9 +14,8 @@ enum RowSplit {
     static func run(_ count: Int, _ body: (Int, Range<Int>) -> Void) {
         let w = workers
         guard w > 1 else { return body(0, 0..<count) }
-        let blasThreads = Gemm.threads
-        Gemm.setThreads(1)
-        defer { Gemm.setThreads(blasThreads) }
-        DispatchQueue.concurrentPerform(iterations: w) { i in body(i, (count * i / w)..<(count * (i + 1) / w)) }
+        Gemm.singleThreaded {
+            DispatchQueue.concurrentPerform(iterations: w) { i in body(i, (count * i / w)..<(count * (i + 1) / w)) }
+        }
     }
 }

@@ -27,23 +27,22 @@ public enum Attention {
         // Two heads at a time on separate threads: per-head GEMMs are too small for OpenBLAS to split well.
         let workers = min(parallelHeads, total)
         // Per-head GEMMs run single-threaded inside each worker: OpenBLAS's own threads would only contend.
-        let blasThreads = Gemm.threads
-        Gemm.setThreads(1)
-        defer { Gemm.setThreads(blasThreads) }
-        DispatchQueue.concurrentPerform(iterations: workers) { w in
-            let buf = scores + w * t * s
-            var job = w
-            while job < total {
-                let bi = job / H, hi = job % H, g = hi / group
-                let qp = q + bi * t * H * D + hi * D
-                let kp = keys + bi * keyBatchStride + g * D
-                let vp = values + bi * keyBatchStride + g * D
-                let p = probabilities.map { $0 + job * t * s } ?? buf
-                Gemm.multiply(transA: false, transB: true, m: t, n: s, k: D, a: qp, lda: H * D, b: kp, ldb: G * D, c: p, ldc: s)
-                Kernels.causalSoftmax(p, queries: t, keys: s, firstQueryPosition: q0, scale: scale)
-                Gemm.multiply(transA: false, transB: false, m: t, n: D, k: s, a: p, lda: s, b: vp, ldb: G * D,
-                              c: out + bi * t * H * D + hi * D, ldc: H * D)
-                job += workers
+        Gemm.singleThreaded {
+            DispatchQueue.concurrentPerform(iterations: workers) { w in
+                let buf = scores + w * t * s
+                var job = w
+                while job < total {
+                    let bi = job / H, hi = job % H, g = hi / group
+                    let qp = q + bi * t * H * D + hi * D
+                    let kp = keys + bi * keyBatchStride + g * D
+                    let vp = values + bi * keyBatchStride + g * D
+                    let p = probabilities.map { $0 + job * t * s } ?? buf
+                    Gemm.multiply(transA: false, transB: true, m: t, n: s, k: D, a: qp, lda: H * D, b: kp, ldb: G * D, c: p, ldc: s)
+                    Kernels.causalSoftmax(p, queries: t, keys: s, firstQueryPosition: q0, scale: scale)
+                    Gemm.multiply(transA: false, transB: false, m: t, n: D, k: s, a: p, lda: s, b: vp, ldb: G * D,
+                                  c: out + bi * t * H * D + hi * D, ldc: H * D)
+                    job += workers
+                }
             }
         }
     }
@@ -65,39 +64,38 @@ public enum Attention {
         let workers = min(parallelHeads, total)
         // Each thread runs its GEMMs on one OpenBLAS thread: two threads each calling a multi-threaded OpenBLAS
         // spin against each other (measured 16× slower on 2 cores).
-        let blasThreads = Gemm.threads
-        if workers > 1 { Gemm.setThreads(1) }
-        defer { if workers > 1 { Gemm.setThreads(blasThreads) } }
-        DispatchQueue.concurrentPerform(iterations: workers) { w in
-            let dp = scratch + w * t * s   // (T, S): dP, then in place dS (the gradient of the raw scores q·kᵀ)
-            var job = w
-            while job < total {
-                let bi = job / G, g = job % G
-                let kp = keys + bi * keyBatchStride + g * D, vp = values + bi * keyBatchStride + g * D
-                let dk = dKeys + bi * keyBatchStride + g * D, dv = dValues + bi * keyBatchStride + g * D
-                for r in 0..<s {
-                    (dk + r * G * D).update(repeating: 0, count: D)
-                    (dv + r * G * D).update(repeating: 0, count: D)
+        Gemm.singleThreaded {
+            DispatchQueue.concurrentPerform(iterations: workers) { w in
+                let dp = scratch + w * t * s   // (T, S): dP, then in place dS (the gradient of the raw scores q·kᵀ)
+                var job = w
+                while job < total {
+                    let bi = job / G, g = job % G
+                    let kp = keys + bi * keyBatchStride + g * D, vp = values + bi * keyBatchStride + g * D
+                    let dk = dKeys + bi * keyBatchStride + g * D, dv = dValues + bi * keyBatchStride + g * D
+                    for r in 0..<s {
+                        (dk + r * G * D).update(repeating: 0, count: D)
+                        (dv + r * G * D).update(repeating: 0, count: D)
+                    }
+                    for hi in g * group..<(g + 1) * group {
+                        let p = probabilities + (bi * H + hi) * t * s
+                        let qp = q + bi * t * H * D + hi * D
+                        let dop = dOut + bi * t * H * D + hi * D
+                        let dqp = dq + bi * t * H * D + hi * D
+                        // out = P·V: dP (T, S) = dOut·Vᵀ and dV (S, D) += Pᵀ·dOut.
+                        Gemm.multiply(transA: false, transB: true, m: t, n: s, k: D, a: dop, lda: H * D, b: vp, ldb: G * D,
+                                      c: dp, ldc: s)
+                        Gemm.multiply(transA: true, transB: false, m: s, n: D, k: t, a: p, lda: s, b: dop, ldb: H * D,
+                                      beta: 1, c: dv, ldc: G * D)
+                        // P = softmax(scale · q·kᵀ + mask): dS = P ⊙ (dP − rowsum(P ⊙ dP)) · scale.
+                        Kernels.causalSoftmaxBackward(p, dp, queries: t, keys: s, firstQueryPosition: q0, scale: scale)
+                        // q·kᵀ: dQ (T, D) = dS·K and dK (S, D) += dSᵀ·Q.
+                        Gemm.multiply(transA: false, transB: false, m: t, n: D, k: s, a: dp, lda: s, b: kp, ldb: G * D,
+                                      c: dqp, ldc: H * D)
+                        Gemm.multiply(transA: true, transB: false, m: s, n: D, k: t, a: dp, lda: s, b: qp, ldb: H * D,
+                                      beta: 1, c: dk, ldc: G * D)
+                    }
+                    job += workers
                 }
-                for hi in g * group..<(g + 1) * group {
-                    let p = probabilities + (bi * H + hi) * t * s
-                    let qp = q + bi * t * H * D + hi * D
-                    let dop = dOut + bi * t * H * D + hi * D
-                    let dqp = dq + bi * t * H * D + hi * D
-                    // out = P·V: dP (T, S) = dOut·Vᵀ and dV (S, D) += Pᵀ·dOut.
-                    Gemm.multiply(transA: false, transB: true, m: t, n: s, k: D, a: dop, lda: H * D, b: vp, ldb: G * D,
-                                  c: dp, ldc: s)
-                    Gemm.multiply(transA: true, transB: false, m: s, n: D, k: t, a: p, lda: s, b: dop, ldb: H * D,
-                                  beta: 1, c: dv, ldc: G * D)
-                    // P = softmax(scale · q·kᵀ + mask): dS = P ⊙ (dP − rowsum(P ⊙ dP)) · scale.
-                    Kernels.causalSoftmaxBackward(p, dp, queries: t, keys: s, firstQueryPosition: q0, scale: scale)
-                    // q·kᵀ: dQ (T, D) = dS·K and dK (S, D) += dSᵀ·Q.
-                    Gemm.multiply(transA: false, transB: false, m: t, n: D, k: s, a: dp, lda: s, b: kp, ldb: G * D,
-                                  c: dqp, ldc: H * D)
-                    Gemm.multiply(transA: true, transB: false, m: s, n: D, k: t, a: dp, lda: s, b: qp, ldb: H * D,
-                                  beta: 1, c: dk, ldc: G * D)
-                }
-                job += workers
             }
         }
     }

@@ -75,6 +75,15 @@ public enum Gemm {
     /// Threads large products use.
     public static var threads: Int { workerCount }
 
+    /// Runs `body` with every product single-threaded, for loops that run products on several threads
+    /// themselves (a product splitting itself again inside them would only contend for the cores).
+    public static func singleThreaded<R>(_ body: () throws -> R) rethrows -> R {
+        let saved = workerCount
+        workerCount = 1
+        defer { workerCount = saved }
+        return try body()
+    }
+
     /// Reference implementation with the same contract, accumulating in Double. For tests only.
     public static func naive(
         transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
