@@ -157,17 +157,6 @@ void pk_causal_softmax(float *s, size_t t, size_t s_len, size_t q0, float scale)
     }
 }
 
-void pk_softmax_backward(const float *p, float *dp, size_t t, size_t s_len, float scale) {
-    for (size_t i = 0; i < t; i++) {
-        const float *pr = p + i * s_len;
-        float *dr = dp + i * s_len;
-        double dot = 0;
-        for (size_t j = 0; j < s_len; j++) dot += (double)pr[j] * dr[j];
-        float d = (float)dot;
-        for (size_t j = 0; j < s_len; j++) dr[j] = pr[j] * (dr[j] - d) * scale;
-    }
-}
-
 // ---------------------------------------------------------------- SwiGLU
 void pk_silu_mul(const float *g, const float *u, float *h, size_t n) {
     size_t i = 0;

@@ -25,7 +25,7 @@ public enum NextTokenLoss {
         // The tensor is held for the loop: a pointer taken from a temporary would outlive it.
         withExtendedLifetime(logits) {
             for (r, y) in targets.enumerated() where y != ignoreIndex {
-                t.sum += Kernels.crossEntropy(logits.data + r * vocab, vocab: vocab, target: y, dLogits: nil, gradScale: 0)
+                t.sum += Kernels.crossEntropyVectorized(logits.data + r * vocab, vocab: vocab, target: y, dLogits: nil, gradScale: 0)
                 t.count += 1
             }
         }

@@ -32,11 +32,6 @@ public enum Kernels {
         pk_causal_softmax(s, queries, keys, firstQueryPosition, scale)
     }
 
-    /// In place: dp ← p ⊙ (dp − rowsum(p ⊙ dp)) · scale.
-    public static func softmaxBackward(_ p: UnsafePointer<Float>, _ dp: UnsafeMutablePointer<Float>, queries: Int, keys: Int, scale: Float) {
-        pk_softmax_backward(p, dp, queries, keys, scale)
-    }
-
     /// h = silu(g) ⊙ u.
     public static func siluMul(_ g: UnsafePointer<Float>, _ u: UnsafePointer<Float>, into h: UnsafeMutablePointer<Float>, count: Int) {
         pk_silu_mul(g, u, h, count)

@@ -29,8 +29,6 @@ void pk_rope(float *x, const int32_t *pos, const float *cos, const float *sin,
 /// s: (T, S) scores for queries at absolute positions q0..q0+T-1 over keys 0..S-1.
 /// Multiplies by scale, masks keys beyond each query's position (set to 0 after softmax), softmax per row.
 void pk_causal_softmax(float *s, size_t t, size_t s_len, size_t q0, float scale);
-/// dS from P and dP for one head: ds = p * (dp - sum(p*dp)) * scale. In place into dp.
-void pk_softmax_backward(const float *p, float *dp, size_t t, size_t s_len, float scale);
 
 // ---- SwiGLU: h = silu(g) * u ----
 void pk_silu_mul(const float *g, const float *u, float *h, size_t n);
