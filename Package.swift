@@ -5,8 +5,9 @@
 //   → Pipeline → PruneCLI
 import PackageDescription
 
-// The hot non-GEMM loops live in C; AVX2+FMA is what every machine of this project has.
-let fastC: [CSetting] = [.unsafeFlags(["-O3", "-march=x86-64-v3", "-ffp-contract=fast"])]
+// The hot non-GEMM loops live in C, built for baseline x86-64 with AVX2 and AVX-512 variants beside the
+// scalar one (chosen at run time, Sources/CKernels/dispatch.c): no -march here, so any x86-64 runs them.
+let fastC: [CSetting] = [.unsafeFlags(["-O3", "-ffp-contract=fast"])]
 
 let package = Package(
     name: "prune",
@@ -19,7 +20,8 @@ let package = Package(
     ],
     targets: [
         // MARK: system-library shims
-        .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        // OpenBLAS is loaded at run time (dlopen), so that its kernel set can be chosen for this CPU.
+        .target(name: "CBLAS", linkerSettings: [.linkedLibrary("dl")]),
         .systemLibrary(name: "CHDF5", pkgConfig: "hdf5", providers: [.apt(["libhdf5-dev"])]),
         .target(
             name: "CSentencePiece",
@@ -46,7 +48,7 @@ let package = Package(
 
         // MARK: tests
         .target(name: "TestSupport", dependencies: ["Tensor", "ModelIO"], path: "Tests/TestSupport"),
-        .testTarget(name: "TensorTests", dependencies: ["Tensor", "TestSupport"]),
+        .testTarget(name: "TensorTests", dependencies: ["Tensor", "CKernels", "TestSupport"]),
         .testTarget(name: "ModelIOTests", dependencies: ["ModelIO", "TestSupport"]),
         .testTarget(name: "LlamaTests", dependencies: ["Llama", "ModelIO", "TestSupport"]),
         .testTarget(name: "AnalysisTests", dependencies: ["Analysis", "Llama", "ModelIO", "TestSupport"]),

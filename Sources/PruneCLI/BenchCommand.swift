@@ -76,6 +76,7 @@ struct BenchCommand: ParsableCommand {
         let py = noPytorch ? nil : PyTorchBaseline.findPython(explicit: python)
         if !noPytorch && py == nil { FileHandle.standardError.write(Data("note: no Python with torch + transformers found; PyTorch figures skipped\n".utf8)) }
         if !json {
+            SystemReport.lines(threads: threads).forEach { print($0) }
             print("B=\(batch) T=\(length), \(threads) threads; train = LoRA r=8 on q,k,v,o,gate,up,down (PyTorch: PEFT)")
             print("model".padding(toLength: 22, withPad: " ", startingAt: 0) + "mode".padding(toLength: 20, withPad: " ", startingAt: 0)
                   + "   prune tok/s   peak MB   torch tok/s   peak MB   ratio")

@@ -3,6 +3,7 @@ import ArgumentParser
 import Foundation
 import Llama
 import ModelIO
+import Pipeline
 import Tensor
 
 /// The checkpoint directory and thread count.
@@ -13,11 +14,17 @@ struct ModelOptions: ParsableArguments {
     @Option(name: .long, help: "Worker threads for matrix multiplies (default: all cores).")
     var threads: Int?
 
+    @Flag(name: .long, help: "Print what runs where (CPU, BLAS kernel set and how it was chosen, kernel variant, threads) to stderr.")
+    var verbose = false
+
     var modelURL: URL { URL(fileURLWithPath: model) }
 
     /// Loads the model after applying the thread setting.
     func loadModel() throws -> LlamaModel {
         if let threads { Gemm.setThreads(threads) }
+        if verbose {
+            FileHandle.standardError.write(Data(SystemReport.lines(threads: Gemm.threads).joined(separator: "\n").utf8 + [10]))
+        }
         return try LlamaModel.load(directory: modelURL)
     }
 

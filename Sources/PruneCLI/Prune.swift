@@ -3,12 +3,15 @@
 import ArgumentParser
 import Foundation
 import ModelIO
+import Pipeline
+import Tensor
 
 @main
 struct Prune: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "prune",
         abstract: "Find the Llama layers that do least, cut them out, and measure the result.",
+        version: SystemReport.lines(threads: Gemm.threads).joined(separator: "\n"),
         subcommands: [TokenizeCommand.self, GenerateCommand.self, EvalCommand.self, BenchCommand.self, AnalyzeCommand.self, CutCommand.self]
     )
 
@@ -16,6 +19,8 @@ struct Prune: ParsableCommand {
     static func main() {
         do {
             var command = try parseAsRoot()
+            // A command that computes needs OpenBLAS: say so in one line if it cannot be loaded.
+            do { _ = try BLASRuntime.load() } catch { throw PruneError("", "\(error)") }
             try command.run()
         } catch let error as PruneError {
             FileHandle.standardError.write(Data("error: \(error.description)\n".utf8))

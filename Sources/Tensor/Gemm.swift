@@ -1,6 +1,5 @@
 // General matrix multiply: the only place that calls cblas_sgemm. A naive reference is kept beside it
 // for tests.
-import CBLAS
 import Foundation
 
 /// Matrix multiply through OpenBLAS.
@@ -22,7 +21,7 @@ public enum Gemm {
             else if beta != 1 { for i in 0..<m { for j in 0..<n { c[i * ldc + j] *= beta } } }
             return
         }
-        _ = singleThreadedBLAS
+        _ = blas
         let workers = workerCount
         // Below ~4M multiply-adds a thread hop costs more than the halved work saves.
         guard workers > 1, m * n * k >= 1 << 22, max(m, n) >= 2 * 16 else {
@@ -48,15 +47,17 @@ public enum Gemm {
     static func serial(_ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,
                        _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
                        _ beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
-        cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
-                    Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+        BLASRuntime.sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
     }
 
     /// Our worker count for large products (OpenBLAS itself always runs on one thread).
     nonisolated(unsafe) static var workerCount = max(1, ProcessInfo.processInfo.activeProcessorCount)
 
-    /// Set once, before the first product: every OpenBLAS call is single-threaded.
-    static let singleThreadedBLAS: Void = openblas_set_num_threads(1)
+    /// OpenBLAS, loaded (single-threaded) before the first product. A process that could not load it stops
+    /// here with the reason; commands call `BLASRuntime.load()` first to report it as an error instead.
+    static let blas: BLASRuntime.Info = {
+        do { return try BLASRuntime.load() } catch { fatalError("\(error)") }
+    }()
 
     /// y (N, out) = x (N, in) · Wᵀ with W stored (out, in), as a PyTorch Linear stores it.
     /// beta = 1 accumulates into y.

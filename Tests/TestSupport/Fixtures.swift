@@ -33,8 +33,8 @@ public enum PruneExecutable {
     }
 
     /// Exit status, stdout and stderr of `prune args…`.
-    public static func run(_ args: [String], currentDirectory: URL? = nil) throws -> (status: Int32, stdout: String, stderr: String) {
-        let r = try ChildProcess.run(url.path, args, directory: currentDirectory)
+    public static func run(_ args: [String], currentDirectory: URL? = nil, environment: [String: String] = [:]) throws -> (status: Int32, stdout: String, stderr: String) {
+        let r = try ChildProcess.run(url.path, args, environment: environment, directory: currentDirectory)
         return (r.status, r.stdout, r.stderr)
     }
 }

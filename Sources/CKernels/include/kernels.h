@@ -38,16 +38,17 @@ void pk_silu_mul_backward(const float *g, const float *u, const float *dh, float
 // ---- small vector helpers ----
 /// y += x
 void pk_add_inplace(float *y, const float *x, size_t n);
-/// Cross-entropy of one row of logits against target; writes softmax - onehot scaled by `gscale` into dlogits
-/// when dlogits != NULL. Returns the loss (natural log) in double.
+/// Cross-entropy of one row of logits against target with a libm exp per element (the reference for the
+/// lane version); writes softmax - onehot scaled by `gscale` into dlogits when dlogits != NULL. Returns the
+/// loss (natural log) in double.
 double pk_cross_entropy_row(const float *logits, size_t v, int32_t target, float *dlogits, float gscale);
 /// log-sum-exp and argmax of one row.
 double pk_logsumexp(const float *x, size_t n, int32_t *argmax);
 
 // ---- training: vectorised backward kernels and skinny (LoRA rank) matrix products ----
-/// Vectorised pk_cross_entropy_row (8-lane exp, sums in double). dlogits may equal logits (in place).
+/// Lane version of pk_cross_entropy_row (polynomial exp, sums in double). dlogits may equal logits (in place).
 double pk_cross_entropy_row_vec(const float *logits, size_t v, int32_t target, float *dlogits, float gscale);
-/// Vectorised pk_silu_mul_backward: dg, du from dh (overwrite).
+/// Lane version of pk_silu_mul_backward: dg, du from dh (overwrite).
 void pk_silu_mul_backward_vec(const float *g, const float *u, const float *dh, float *dg, float *du, size_t n);
 /// Causal softmax backward for one head, in place into dp: ds = p * (dp - sum(p*dp)) * scale over the keys
 /// query i sees (0..q0+i); the masked rest is set to 0.
@@ -62,5 +63,49 @@ void pk_skinny_nn_acc(const float *c, size_t ldc, size_t r, const float *m, size
 /// g (R, K) += alpha * c^T * z with c (N, R) and z (N, K); leading dimensions ldc, ldz, ldg.
 void pk_skinny_tn_acc(const float *c, size_t ldc, size_t r, const float *z, size_t ldz, size_t k,
                       float *g, size_t ldg, size_t n, float alpha);
+
+// ---- CPU features and kernel variants ----
+/// What the CPU and the OS offer (cpuid + xgetbv): a feature counts only when the OS saves its registers.
+typedef struct {
+    char vendor[13];
+    char brand[49];
+    int family, model, stepping;
+    int sse42, avx, avx2, fma, f16c;
+    int avx512f, avx512bw, avx512vl, avx512dq, avx512cd, avx512bf16, avx512fp16;
+    int amx_tile, amx_bf16, amx_int8;
+} pk_cpu_info;
+void pk_cpu_detect(pk_cpu_info *out);
+
+/// One variant of every kernel above, for one instruction set. The pk_* functions call the active table.
+typedef struct {
+    const char *name;
+    int lanes;
+    void (*bf16_to_f32)(const uint16_t *, float *, size_t);
+    void (*f16_to_f32)(const uint16_t *, float *, size_t);
+    void (*f32_to_bf16)(const float *, uint16_t *, size_t);
+    void (*f32_to_f16)(const float *, uint16_t *, size_t);
+    void (*rmsnorm_forward)(const float *, const float *, float *, float *, size_t, size_t, float);
+    void (*rmsnorm_backward)(const float *, const float *, const float *, const float *, float *, float *, size_t, size_t, int);
+    void (*rope)(float *, const int32_t *, const float *, const float *, size_t, size_t, size_t, int);
+    void (*causal_softmax)(float *, size_t, size_t, size_t, float);
+    void (*causal_softmax_backward)(const float *, float *, size_t, size_t, size_t, float);
+    void (*silu_mul)(const float *, const float *, float *, size_t);
+    void (*silu_mul_backward)(const float *, const float *, const float *, float *, float *, size_t);
+    void (*add_inplace)(float *, const float *, size_t);
+    double (*cross_entropy_row)(const float *, size_t, int32_t, float *, float);
+    void (*skinny_nt)(const float *, size_t, const float *, size_t, size_t, float *, size_t, size_t, float);
+    void (*skinny_nn_acc)(const float *, size_t, size_t, const float *, size_t, float *, size_t, size_t, float);
+    void (*skinny_tn_acc)(const float *, size_t, size_t, const float *, size_t, size_t, float *, size_t, size_t, float);
+} pk_kernel_table;
+
+enum { PK_ISA_SCALAR = 0, PK_ISA_AVX2 = 1, PK_ISA_AVX512 = 2 };
+/// The table for one instruction set, or NULL when this CPU cannot run it.
+const pk_kernel_table *pk_kernels_for(int isa);
+/// The table the pk_* functions use: the best this CPU runs, unless PRUNE_KERNELS=scalar|avx2|avx512 names
+/// another (a variant the CPU cannot run, or an unknown name, falls back to the best with a note in
+/// pk_kernels_note). Chosen once, on first use.
+const pk_kernel_table *pk_kernels_active(void);
+/// Why the active table is what it is (empty when chosen by the CPU alone).
+const char *pk_kernels_note(void);
 
 #endif

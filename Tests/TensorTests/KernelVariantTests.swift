@@ -1,0 +1,140 @@
+// Every kernel variant this CPU runs (avx2, avx512) against the scalar one, on lengths that leave tails.
+import CKernels
+import Foundation
+import Tensor
+import TestSupport
+import XCTest
+
+final class KernelVariantTests: XCTestCase {
+    private var variants: [pk_kernel_table] {
+        [Int32(PK_ISA_AVX2), Int32(PK_ISA_AVX512)].compactMap { pk_kernels_for($0)?.pointee }
+    }
+    private let scalar = pk_kernels_for(Int32(PK_ISA_SCALAR))!.pointee
+
+    private func data(_ n: Int, _ seed: Double, scale: Float = 3) -> [Float] {
+        (0..<n).map { Float(sin(Double($0) * 0.37 + seed)) * scale }
+    }
+
+    private func assertClose(_ a: [Float], _ b: [Float], rel: Float, _ what: String, file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertEqual(a.count, b.count)
+        var worst: Float = 0
+        for i in 0..<a.count { worst = max(worst, abs(a[i] - b[i]) / max(1, abs(b[i]))) }
+        XCTAssertLessThanOrEqual(worst, rel, what, file: file, line: line)
+    }
+
+    func testTheBestVariantIsActiveAndPRUNE_KERNELSIsHonoured() {
+        let best = KernelVariant.supported.last!
+        if ProcessInfo.processInfo.environment["PRUNE_KERNELS"] == nil { XCTAssertEqual(KernelVariant.active, best) }
+        XCTAssertEqual(KernelVariant.supported.first, "scalar")
+        // The prune binary picks up PRUNE_KERNELS at start.
+        for v in KernelVariant.supported {
+            guard let r = try? PruneExecutable.run(["--version"], environment: ["PRUNE_KERNELS": v]) else {
+                return XCTFail("prune --version did not run")
+            }
+            XCTAssertTrue(r.stdout.contains("kernels: \(v)"), r.stdout + r.stderr)
+        }
+    }
+
+    func testElementwiseKernelsMatchScalar() {
+        for v in variants {
+            let name = String(cString: v.name)
+            for n in [1, 7, 16, 37, 1000] {
+                let g = data(n, 0.1), u = data(n, 0.7), dh = data(n, 1.3)
+                var h1 = [Float](repeating: 0, count: n), h2 = h1
+                v.silu_mul(g, u, &h1, n); scalar.silu_mul(g, u, &h2, n)
+                assertClose(h1, h2, rel: 3e-6, "\(name) silu_mul n=\(n)")
+                var dg1 = h1, du1 = h1, dg2 = h1, du2 = h1
+                v.silu_mul_backward(g, u, dh, &dg1, &du1, n); scalar.silu_mul_backward(g, u, dh, &dg2, &du2, n)
+                assertClose(dg1, dg2, rel: 3e-6, "\(name) silu backward dg n=\(n)")
+                assertClose(du1, du2, rel: 3e-6, "\(name) silu backward du n=\(n)")
+                var y1 = g, y2 = g
+                v.add_inplace(&y1, u, n); scalar.add_inplace(&y2, u, n)
+                XCTAssertEqual(y1, y2)
+                // half conversions are exact operations: bit-identical
+                var hb1 = [UInt16](repeating: 0, count: n), hb2 = hb1
+                let wide = g.map { $0 * 1000 } + []
+                v.f32_to_f16(wide, &hb1, n); scalar.f32_to_f16(wide, &hb2, n)
+                XCTAssertEqual(hb1, hb2, "\(name) f32→f16")
+                var f1 = [Float](repeating: 0, count: n), f2 = f1
+                v.f16_to_f32(hb1, &f1, n); scalar.f16_to_f32(hb1, &f2, n)
+                XCTAssertEqual(f1, f2, "\(name) f16→f32")
+                v.f32_to_bf16(g, &hb1, n); scalar.f32_to_bf16(g, &hb2, n)
+                XCTAssertEqual(hb1, hb2, "\(name) f32→bf16")
+            }
+        }
+    }
+
+    func testHalfConversionHandlesSubnormalsInfinityAndNaN() {
+        let values: [Float] = [0, -0, 5.96e-8, 2.98e-8, 6.1e-5, 65504, 65520, -1e9, .infinity, 1e-3, 3.1415927]
+        var h = [UInt16](repeating: 0, count: values.count), back = [Float](repeating: 0, count: values.count)
+        scalar.f32_to_f16(values, &h, values.count)
+        scalar.f16_to_f32(h, &back, values.count)
+        XCTAssertEqual(back[2], 5.9604645e-8)              // the smallest subnormal
+        XCTAssertEqual(back[3], 0)                         // half of it rounds to even (zero)
+        XCTAssertEqual(back[5], 65504)
+        XCTAssertEqual(back[6], .infinity)                 // 65520 rounds up past the largest half
+        XCTAssertEqual(back[7], -.infinity)
+        XCTAssertEqual(back[9], 0.0010004044, accuracy: 1e-10)
+        var nan: [Float] = [.nan], hn: [UInt16] = [0], bn: [Float] = [0]
+        scalar.f32_to_f16(&nan, &hn, 1); scalar.f16_to_f32(hn, &bn, 1)
+        XCTAssertTrue(bn[0].isNaN)
+    }
+
+    func testNormRopeSoftmaxAndCrossEntropyMatchScalar() {
+        for v in variants {
+            let name = String(cString: v.name)
+            let rows = 3, cols = 45
+            let x = data(rows * cols, 0.2), w = data(cols, 0.9, scale: 1), dy = data(rows * cols, 2.1)
+            var y1 = [Float](repeating: 0, count: rows * cols), y2 = y1, r1 = [Float](repeating: 0, count: rows), r2 = r1
+            v.rmsnorm_forward(x, w, &y1, &r1, rows, cols, 1e-5); scalar.rmsnorm_forward(x, w, &y2, &r2, rows, cols, 1e-5)
+            assertClose(y1, y2, rel: 1e-6, "\(name) rmsnorm")
+            var dx1 = y1, dx2 = y1, dw1 = [Float](repeating: 0, count: cols), dw2 = dw1
+            v.rmsnorm_backward(x, w, r1, dy, &dx1, &dw1, rows, cols, 0); scalar.rmsnorm_backward(x, w, r1, dy, &dx2, &dw2, rows, cols, 0)
+            assertClose(dx1, dx2, rel: 1e-5, "\(name) rmsnorm backward dx")
+            assertClose(dw1, dw2, rel: 1e-5, "\(name) rmsnorm backward dw")
+            let t = 5, s = 37
+            let scores = data(t * s, 0.4)
+            var p1 = scores, p2 = scores
+            v.causal_softmax(&p1, t, s, 30, 0.3); scalar.causal_softmax(&p2, t, s, 30, 0.3)
+            assertClose(p1, p2, rel: 1e-6, "\(name) causal softmax")
+            var d1 = data(t * s, 1.1), d2 = d1
+            v.causal_softmax_backward(p1, &d1, t, s, 30, 0.3); scalar.causal_softmax_backward(p1, &d2, t, s, 30, 0.3)
+            assertClose(d1, d2, rel: 1e-5, "\(name) causal softmax backward")
+            let vocab = 1003
+            let logits = data(vocab, 0.05, scale: 8)
+            var g1 = [Float](repeating: 0, count: vocab), g2 = g1
+            let l1 = v.cross_entropy_row(logits, vocab, 17, &g1, 0.5), l2 = scalar.cross_entropy_row(logits, vocab, 17, &g2, 0.5)
+            XCTAssertEqual(l1, l2, accuracy: 1e-6 * abs(l2), "\(name) cross-entropy loss")
+            assertClose(g1, g2, rel: 1e-6, "\(name) cross-entropy gradient")
+            XCTAssertEqual(l2, pk_cross_entropy_row(logits, vocab, 17, nil, 1), accuracy: 1e-6 * abs(l2))
+        }
+    }
+
+    func testSkinnyProductsMatchScalar() {
+        for v in variants {
+            let name = String(cString: v.name)
+            for r in [4, 8, 11] {
+                let n = 5, k = 53
+                let x = data(n * k, 0.3), a = data(r * k, 0.8, scale: 0.5), c = data(n * r, 1.7)
+                var h1 = [Float](repeating: 0, count: n * r), h2 = h1
+                v.skinny_nt(x, k, a, r, k, &h1, r, n, 0.7); scalar.skinny_nt(x, k, a, r, k, &h2, r, n, 0.7)
+                assertClose(h1, h2, rel: 2e-6, "\(name) skinny_nt r=\(r)")
+                var y1 = data(n * k, 2.2), y2 = y1
+                v.skinny_nn_acc(c, r, r, a, k, &y1, k, n, 0.7); scalar.skinny_nn_acc(c, r, r, a, k, &y2, k, n, 0.7)
+                assertClose(y1, y2, rel: 2e-6, "\(name) skinny_nn_acc r=\(r)")
+                var g1 = data(r * k, 2.9), g2 = g1
+                v.skinny_tn_acc(c, r, r, x, k, k, &g1, k, n, 0.7); scalar.skinny_tn_acc(c, r, r, x, k, k, &g2, k, n, 0.7)
+                assertClose(g1, g2, rel: 2e-6, "\(name) skinny_tn_acc r=\(r)")
+            }
+        }
+    }
+
+    func testOpenBLASRunsTheKernelSetThisCPUDeserves() throws {
+        let info = try BLASRuntime.load()
+        if let best = CPUInfo.current.bestOpenBLASCore, ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] == nil {
+            XCTAssertEqual(info.coreName, best, info.choice)
+        }
+        // the variable we set for the load is gone again, so children (PyTorch) do not inherit it
+        if ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] == nil { XCTAssertNil(getenv("OPENBLAS_CORETYPE")) }
+    }
+}
