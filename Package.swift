@@ -1,8 +1,8 @@
 // swift-tools-version:6.0
 // The prune toolkit: measure which Llama layers do least, cut them, heal the cut model with LoRA.
 // Module graph (one direction only):
-//   CBLAS, CHDF5, CSentencePiece, CKernels → Tensor → ModelIO → Llama → Analysis | Surgery | Training
-//   → Pipeline → PruneCLI
+//   CBLAS, CKernels → Tensor;  Support → Checkpoint (+Tensor) | Tokenizers (+CSentencePiece) → Data |
+//   Reports (+CHDF5) → Llama → Analysis | Surgery | Training → Pipeline → PruneCLI
 import PackageDescription
 
 // The hot non-GEMM loops live in C, built for baseline x86-64 with AVX2 and AVX-512 variants beside the
@@ -13,13 +13,14 @@ let package = Package(
     name: "prune",
     products: [
         .executable(name: "prune", targets: ["PruneCLI"]),
-        .library(name: "PruneKit", targets: ["Tensor", "ModelIO", "Llama", "Analysis", "Surgery", "Training", "Pipeline"]),
+        .library(name: "PruneKit", targets: ["Support", "Tensor", "Checkpoint", "Tokenizers", "Data", "Reports", "Llama",
+                                             "Analysis", "Surgery", "Training", "Pipeline"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     ],
     targets: [
-        // MARK: system-library shims
+        // MARK: system libraries and C kernels
         // OpenBLAS is loaded at run time (dlopen), so that its kernel set can be chosen for this CPU.
         .target(name: "CBLAS", linkerSettings: [.linkedLibrary("dl")]),
         .systemLibrary(name: "CHDF5", pkgConfig: "hdf5", providers: [.apt(["libhdf5-dev"])]),
@@ -31,29 +32,43 @@ let package = Package(
         .target(name: "CKernels", cSettings: fastC),
 
         // MARK: library
+        // Errors with the file they concern, atomic writes, mapped files, JSON text, child processes.
+        .target(name: "Support"),
+        // Tensors, GEMM (the only caller of cblas_sgemm), the fused kernels, CPU facts.
         .target(name: "Tensor", dependencies: ["CBLAS", "CKernels"]),
-        .target(name: "ModelIO", dependencies: ["Tensor", "CHDF5", "CSentencePiece"]),
-        .target(name: "Llama", dependencies: ["Tensor", "ModelIO", "CKernels"]),
-        .target(name: "Analysis", dependencies: ["Tensor", "ModelIO", "Llama"]),
-        .target(name: "Surgery", dependencies: ["Tensor", "ModelIO", "Llama"]),
-        .target(name: "Training", dependencies: ["Tensor", "ModelIO", "Llama", "CKernels"]),
-        .target(name: "Pipeline", dependencies: ["ModelIO", "Llama", "Analysis", "Surgery", "Training"]),
+        // safetensors, config.json, weight names, the key-preserving checkpoint-directory writer.
+        .target(name: "Checkpoint", dependencies: ["Support", "Tensor"]),
+        // SentencePiece, byte-level BPE, chat templates.
+        .target(name: "Tokenizers", dependencies: ["Support", "CSentencePiece"]),
+        // Datasets, tokenized windows.
+        .target(name: "Data", dependencies: ["Support", "Tokenizers"]),
+        // HDF5, SVG, progress lines.
+        .target(name: "Reports", dependencies: ["Support", "CHDF5"]),
+        // The model: ops as forward/backward pairs, LoRA, the block, the model, generation.
+        .target(name: "Llama", dependencies: ["Support", "Tensor", "Checkpoint", "Reports"]),
+        .target(name: "Analysis", dependencies: ["Support", "Tensor", "Tokenizers", "Data", "Reports", "Llama"]),
+        .target(name: "Surgery", dependencies: ["Support", "Checkpoint"]),
+        .target(name: "Training", dependencies: ["Support", "Tensor", "Checkpoint", "Llama"]),
+        .target(name: "Pipeline", dependencies: ["Support", "Tensor", "Checkpoint", "Llama", "Training"]),
 
         // MARK: command line
         .executableTarget(
             name: "PruneCLI",
-            dependencies: ["Pipeline", "ModelIO", "Llama", "Analysis", "Surgery", "Training",
-                           .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["Support", "Tensor", "Checkpoint", "Tokenizers", "Data", "Reports", "Llama", "Analysis",
+                           "Surgery", "Pipeline", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
 
         // MARK: tests
-        .target(name: "TestSupport", dependencies: ["Tensor", "ModelIO"], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["Support", "Tensor", "Checkpoint"], path: "Tests/TestSupport"),
         .testTarget(name: "TensorTests", dependencies: ["Tensor", "CKernels", "TestSupport"]),
-        .testTarget(name: "ModelIOTests", dependencies: ["ModelIO", "TestSupport"]),
-        .testTarget(name: "LlamaTests", dependencies: ["Llama", "ModelIO", "TestSupport"]),
-        .testTarget(name: "AnalysisTests", dependencies: ["Analysis", "Llama", "ModelIO", "TestSupport"]),
-        .testTarget(name: "SurgeryTests", dependencies: ["Surgery", "Llama", "ModelIO", "TestSupport"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "Llama", "ModelIO", "TestSupport"]),
+        .testTarget(name: "CheckpointTests", dependencies: ["Support", "Tensor", "Checkpoint", "TestSupport"]),
+        .testTarget(name: "TokenizersTests", dependencies: ["Support", "Tokenizers", "TestSupport"]),
+        .testTarget(name: "DataTests", dependencies: ["Support", "Data", "TestSupport"]),
+        .testTarget(name: "ReportsTests", dependencies: ["Support", "Reports", "TestSupport"]),
+        .testTarget(name: "LlamaTests", dependencies: ["Tensor", "Checkpoint", "Tokenizers", "Llama", "TestSupport"]),
+        .testTarget(name: "AnalysisTests", dependencies: ["Data", "Reports", "Llama", "Analysis", "TestSupport"]),
+        .testTarget(name: "SurgeryTests", dependencies: ["Support", "Checkpoint", "Llama", "Surgery", "TestSupport"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Tensor", "Checkpoint", "Llama", "Training", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport"]),
     ],
     swiftLanguageModes: [.v5]

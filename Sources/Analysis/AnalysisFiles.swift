@@ -2,7 +2,8 @@
 // undefined), analysis.h5 (the same numbers as HDF5 datasets for h5py, NaN where undefined) and
 // analysis.svg (a heat map of the last-token d). Each is written under a temporary name and renamed.
 import Foundation
-import ModelIO
+import Reports
+import Support
 
 /// Writing and reading an analysis directory.
 public enum AnalysisFiles {

@@ -1,7 +1,9 @@
 // The calibration set of an analysis: the first N records of a dataset with at least two tokens (one
 // prediction), each cut to its first T tokens.
+import Data
 import Foundation
-import ModelIO
+import Support
+import Tokenizers
 
 /// Token sequences an analysis runs on.
 public enum CalibrationSamples {

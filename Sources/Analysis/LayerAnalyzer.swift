@@ -5,7 +5,7 @@
 // Dimension glossary: B batch, T tokens, N = B·T rows, C model dim, V vocab, L layers.
 import Foundation
 import Llama
-import ModelIO
+import Reports
 import Tensor
 
 /// What to measure beyond the angular distances, Block Influence and full loss.

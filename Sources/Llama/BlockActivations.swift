@@ -1,7 +1,7 @@
 // What one decoder block's training forward keeps for its backward, each buffer with the op that reads it.
 // Dimension glossary: B batch, T tokens, N = B·T rows, C model dim, H query heads, G kv heads, D head dim,
 // F ffn dim, R LoRA rank.
-import ModelIO
+import Checkpoint
 import Tensor
 
 /// Saved activations of one decoder block (the block's input is kept by the caller, as the previous block's

@@ -1,6 +1,6 @@
 // Saves a model as a Hugging Face checkpoint directory through CheckpointDirectory.
+import Checkpoint
 import Foundation
-import ModelIO
 import Tensor
 
 extension LlamaModel {

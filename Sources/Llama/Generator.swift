@@ -1,7 +1,6 @@
 // Autoregressive sampling with a KV cache: greedy at temperature 0, else temperature + nucleus (top-p)
 // sampling from a seeded generator so that runs repeat.
 import Foundation
-import ModelIO
 import Tensor
 
 /// SplitMix64: small, fast, seedable.

@@ -1,5 +1,5 @@
 // Keys and values of past positions for incremental decoding: per layer (B, capacity, G·D), after RoPE.
-import ModelIO
+import Checkpoint
 import Tensor
 
 /// Per-layer key/value cache for generation.

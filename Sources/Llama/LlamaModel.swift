@@ -3,8 +3,9 @@
 // then h += down(silu(gate(n2(h))) ⊙ up(n2(h))).
 // Dimension glossary: B batch, T tokens, N = B·T rows, C model dim, H query heads, G kv heads,
 // D head dim, F ffn dim, V vocab, L layers.
+import Checkpoint
 import Foundation
-import ModelIO
+import Support
 import Tensor
 
 /// One decoder block's weights.

@@ -7,8 +7,8 @@
 // for memory that no longer grows with L.
 // Dimension glossary: B batch, T tokens, N = B·T rows, C model dim, H query heads, G kv heads, D head dim,
 // F ffn dim, V vocab, L layers, R LoRA rank.
+import Checkpoint
 import Foundation
-import ModelIO
 import Tensor
 
 /// Forward and backward of a `LlamaModel` on B sequences of T tokens with next-token cross-entropy.

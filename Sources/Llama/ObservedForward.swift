@@ -3,7 +3,6 @@
 // batches allocates no per-batch copies.
 // Dimension glossary: B batch, T tokens, N = B·T rows, C model dim, V vocab, L layers.
 import Foundation
-import ModelIO
 import Tensor
 
 extension LlamaModel {

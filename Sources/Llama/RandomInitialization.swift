@@ -1,7 +1,7 @@
 // Random-initialised models of a given shape (benchmarks, tests): weights ~ N(0, 0.02²) as transformers'
 // initializer_range, norms at 1.
+import Checkpoint
 import Foundation
-import ModelIO
 import Tensor
 
 extension LlamaModel {

@@ -3,7 +3,6 @@
 // from h_i and saves on average half of every extra pass.
 // Dimension glossary: B batch, T tokens, N = B·T rows, C model dim, V vocab, L layers.
 import Foundation
-import ModelIO
 import Tensor
 
 extension LlamaModel {

@@ -2,8 +2,8 @@
 // angle = position · inv_freq[i]; x[i], x[i + D/2] rotate together. Scaling kinds: linear, dynamic, llama3,
 // yarn (whose attention factor also scales cos and sin, as transformers does).
 // Tables are computed in Double and grown on demand (Llama 3 allows 128K positions; we build what is used).
+import Checkpoint
 import Foundation
-import ModelIO
 
 /// cos/sin tables (P, D/2) for the positions used so far.
 public final class RotaryEmbedding {

@@ -1,8 +1,8 @@
 // Model shapes the benchmark runs: the real default checkpoint and random-initialised checkpoints of
 // realistic shapes (written once to a cache folder so that PyTorch can load the very same files).
+import Checkpoint
 import Foundation
 import Llama
-import ModelIO
 
 /// A model to benchmark.
 public struct BenchmarkShape: Sendable {

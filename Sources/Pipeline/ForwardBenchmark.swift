@@ -2,7 +2,6 @@
 // one warm-up call.
 import Foundation
 import Llama
-import ModelIO
 
 /// One measurement.
 public struct BenchmarkResult: Codable, Sendable {

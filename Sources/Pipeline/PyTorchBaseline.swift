@@ -1,7 +1,7 @@
 // The same benchmark run by transformers (+ PEFT for training) on the same files, when a Python with
 // torch and transformers is present. The script is written to a temporary file and run as a child process.
 import Foundation
-import ModelIO
+import Support
 
 /// Runs transformers on a checkpoint for comparison.
 public enum PyTorchBaseline {

@@ -1,9 +1,9 @@
 // Training-step throughput: LoRA r=8 on all seven projections of every layer, forward + backward (+ zeroing
 // the gradients) on B sequences of T random tokens, as PyTorchBaseline's "train" mode does with PEFT.
 // Peak memory is the process's VmHWM: process-wide and never lowered, so compare modes in separate runs.
+import Checkpoint
 import Foundation
 import Llama
-import ModelIO
 import Training
 
 /// One training benchmark measurement.

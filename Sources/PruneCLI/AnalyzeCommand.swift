@@ -1,9 +1,12 @@
 import Analysis
 import ArgumentParser
+import Data
 import Foundation
 import Llama
-import ModelIO
+import Reports
+import Support
 import Surgery
+import Tokenizers
 
 struct AnalyzeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

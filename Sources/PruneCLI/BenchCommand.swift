@@ -1,8 +1,8 @@
 import ArgumentParser
 import Foundation
 import Llama
-import ModelIO
 import Pipeline
+import Support
 import Tensor
 
 struct BenchCommand: ParsableCommand {

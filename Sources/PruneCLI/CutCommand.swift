@@ -1,8 +1,10 @@
 import Analysis
 import ArgumentParser
+import Checkpoint
+import Data
 import Foundation
 import Llama
-import ModelIO
+import Support
 import Surgery
 
 struct CutCommand: ParsableCommand {

@@ -1,7 +1,9 @@
 import ArgumentParser
+import Data
 import Foundation
 import Llama
-import ModelIO
+import Reports
+import Support
 
 struct EvalCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

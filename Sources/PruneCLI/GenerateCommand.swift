@@ -1,7 +1,8 @@
 import ArgumentParser
 import Foundation
 import Llama
-import ModelIO
+import Support
+import Tokenizers
 
 struct GenerateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

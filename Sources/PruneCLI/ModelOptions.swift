@@ -2,9 +2,9 @@
 import ArgumentParser
 import Foundation
 import Llama
-import ModelIO
 import Pipeline
 import Tensor
+import Tokenizers
 
 /// The checkpoint directory and thread count.
 struct ModelOptions: ParsableArguments {

@@ -2,8 +2,8 @@
 // can act on is one line on stderr and a non-zero exit.
 import ArgumentParser
 import Foundation
-import ModelIO
 import Pipeline
+import Support
 import Tensor
 
 @main

@@ -1,6 +1,5 @@
 import ArgumentParser
 import Foundation
-import ModelIO
 
 struct TokenizeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -2,8 +2,8 @@
 // know survives: num_hidden_layers becomes the kept count, per-layer lists (e.g. `layer_types`, one
 // entry per layer) lose the removed entries, lists of layer indices are renumbered, and the dtype keys
 // follow a requested conversion.
+import Checkpoint
 import Foundation
-import ModelIO
 
 /// The edit of config.json for a cut.
 public struct CutConfig {

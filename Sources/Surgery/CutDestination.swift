@@ -3,7 +3,7 @@
 // force. The checkpoint is built in a hidden sibling of OUT and renamed into place at the end, so a
 // failure midway leaves no half checkpoint and an old OUT stays until the new one is complete.
 import Foundation
-import ModelIO
+import Support
 
 /// The output directory of a cut.
 public struct CutDestination {

@@ -2,8 +2,9 @@
 // layers', layer tensors renumbered contiguously (model.layers.{old}.rest → model.layers.{new}.rest),
 // bytes copied as they are unless a dtype conversion is asked for. A sharded source gives a sharded
 // result whose shards are no larger than the source's largest (after conversion).
+import Checkpoint
 import Foundation
-import ModelIO
+import Support
 
 /// One tensor of the cut checkpoint.
 struct PlannedTensor {

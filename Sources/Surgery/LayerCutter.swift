@@ -2,8 +2,9 @@
 // checkpoint: config.json edited, layer tensors renumbered, everything else (embeddings, final norm,
 // lm_head when untied, tokenizer and generation files) carried over. Every refusal is decided before
 // anything is written, and the new directory appears only once it is complete.
+import Checkpoint
 import Foundation
-import ModelIO
+import Support
 
 /// Cuts layers out of one checkpoint.
 public struct LayerCutter {

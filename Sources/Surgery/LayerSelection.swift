@@ -1,7 +1,7 @@
 // Layer lists as users write them: "20-27" or "3,7-9", 0-based with both ends inclusive ("20-27" is 8
 // layers). Other tools' half-open ranges (mergekit's layer_range) are converted elsewhere and say so.
 import Foundation
-import ModelIO
+import Support
 
 /// A set of 0-based layer indices.
 public struct LayerSelection: Equatable, Sendable, CustomStringConvertible {

@@ -1,6 +1,6 @@
 // The mergekit config that builds the same cut model: a passthrough merge of the kept runs of layers.
 // mergekit's layer_range is half-open, [a, b) = layers a…b−1, unlike prune's inclusive lists.
-import ModelIO
+import Support
 
 /// mergekit passthrough YAML for a cut.
 public enum MergekitPassthrough {

@@ -2,9 +2,9 @@
 // as PEFT does), allocates gradient buffers for exactly the trainable tensors (frozen ones get none), lists
 // them by name and zeroes them once per step.
 // Dimension glossary: C model dim, V vocab, R LoRA rank; I/O a projection's in/out features.
+import Checkpoint
 import Foundation
 import Llama
-import ModelIO
 import Tensor
 
 /// The trainable parameters of a model.

@@ -1,7 +1,8 @@
 // What trains: LoRA adapters on chosen projections of chosen layers, full parameters of chosen layers plus
 // the final norm and lm_head ("partial finetuning"), or both. Field names follow PEFT's LoraConfig where
 // one exists (r, lora_alpha, target_modules, layers_to_transform).
-import ModelIO
+import Checkpoint
+import Support
 
 /// LoRA adapters to attach.
 public struct LoRASettings: Codable, Equatable, Sendable {

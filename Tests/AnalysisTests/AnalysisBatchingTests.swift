@@ -4,7 +4,6 @@
 import Analysis
 import Foundation
 import Llama
-import ModelIO
 import TestSupport
 import XCTest
 

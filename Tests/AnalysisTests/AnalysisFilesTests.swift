@@ -2,7 +2,7 @@
 import Analysis
 import Foundation
 import Llama
-import ModelIO
+import Reports
 import TestSupport
 import XCTest
 

@@ -1,7 +1,7 @@
 // Choosing blocks from a distance matrix, and the calibration set from a dataset.
 import Analysis
+import Data
 import Foundation
-import ModelIO
 import TestSupport
 import XCTest
 

@@ -1,9 +1,9 @@
 // Checkpoint layouts beyond stories260K — untied lm_head, sharded, bf16/f16, llama3 and linear RoPE
 // and yarn scaling, head_dim ≠ C/H, attention/MLP biases — against transformers (Tests/Fixtures/make_fixtures.py),
 // and the real 30-layer SmolLM2-135M when it has been built.
+import Checkpoint
 import Foundation
 import Llama
-import ModelIO
 import Tensor
 import TestSupport
 import XCTest

@@ -1,8 +1,8 @@
 // Sliding-window evaluation counts every target exactly once, and equals the plain loss when the window
 // is the whole sequence.
 import Llama
-import ModelIO
 import TestSupport
+import Tokenizers
 import XCTest
 
 final class EvaluationTests: XCTestCase {

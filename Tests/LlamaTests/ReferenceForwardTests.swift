@@ -1,7 +1,6 @@
 // The forward pass on the real stories260K checkpoint against transformers (float64 reference).
 import Foundation
 import Llama
-import ModelIO
 import Tensor
 import TestSupport
 import XCTest

@@ -1,9 +1,9 @@
 // Cuts of checkpoints in the layouts real models come in (bf16, f16, sharded, untied lm_head, extra
 // config keys and files), made here from random models: the cut keeps the layout and computes what the
 // full model computes with the same layers skipped.
+import Checkpoint
 import Foundation
 import Llama
-import ModelIO
 import Surgery
 import TestSupport
 import XCTest

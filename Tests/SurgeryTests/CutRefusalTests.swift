@@ -1,8 +1,9 @@
 // Every cut that must not happen is refused with one line naming what is wrong, before anything is
 // written; a failure while writing leaves neither a half checkpoint nor a damaged old one.
+import Checkpoint
 import Foundation
 import Llama
-import ModelIO
+import Support
 import Surgery
 import TestSupport
 import XCTest

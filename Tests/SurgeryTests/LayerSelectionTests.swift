@@ -1,5 +1,5 @@
 // Layer lists as the CLI takes them: 0-based, inclusive ranges, comma-separated.
-import ModelIO
+import Support
 import Surgery
 import XCTest
 

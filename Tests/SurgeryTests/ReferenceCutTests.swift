@@ -1,7 +1,7 @@
 // Cutting layers 2-3 of the real stories260K checkpoint against transformers' logits of the same cut.
+import Checkpoint
 import Foundation
 import Llama
-import ModelIO
 import Surgery
 import TestSupport
 import XCTest

@@ -1,6 +1,6 @@
 // Paths to ../shared ground truth and helpers shared by the test targets.
 import Foundation
-import ModelIO
+import Support
 
 /// Locations of the ground-truth files beside the project root.
 public enum Fixtures {

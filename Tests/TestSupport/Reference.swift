@@ -1,7 +1,7 @@
 // The transformers/PEFT reference for stories260K: reference.json (inputs, scalars, tolerances) and
 // reference.safetensors (tensors).
+import Checkpoint
 import Foundation
-import ModelIO
 import Tensor
 
 /// Ground truth computed by transformers in float64 on ../shared/models/stories260K.

@@ -1,7 +1,6 @@
 // AdamW against torch.optim.AdamW: three LoRA steps on the stories260K reference batch from `lora.init`.
 import Foundation
 import Llama
-import ModelIO
 import Tensor
 import TestSupport
 import Training

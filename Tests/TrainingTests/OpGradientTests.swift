@@ -1,8 +1,8 @@
 // Finite-difference checks of every op's backward on small awkward shapes: T > 1, fewer kv heads than
 // query heads, odd dimensions, RoPE at a position offset, LoRA ranks off the kernels' blocks of 8.
+import Checkpoint
 import Foundation
 import Llama
-import ModelIO
 import Tensor
 import XCTest
 

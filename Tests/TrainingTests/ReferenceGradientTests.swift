@@ -1,9 +1,9 @@
 // Model-level gradients on the real stories260K checkpoint against PEFT/transformers (float64 reference):
 // LoRA r=4, alpha=8 on all seven projections from `lora.init`, partial finetuning of the last layer + final
 // norm + tied lm_head, and gradient checkpointing against the plain pass.
+import Checkpoint
 import Foundation
 import Llama
-import ModelIO
 import Tensor
 import TestSupport
 import Training

@@ -1,7 +1,7 @@
 // What a TrainableSet attaches, allocates and names.
+import Checkpoint
 import Foundation
 import Llama
-import ModelIO
 import Tensor
 import Training
 import XCTest

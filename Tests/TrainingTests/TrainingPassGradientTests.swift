@@ -1,9 +1,9 @@
 // The whole training pass against finite differences of the inference forward's loss on tiny random
 // models: odd model dim (C ≠ H·D), one kv head for three query heads, biases, masked targets, untied and
 // tied heads, LoRA + full layers + final norm + head at once, with and without checkpointing.
+import Checkpoint
 import Foundation
 import Llama
-import ModelIO
 import Tensor
 import Training
 import XCTest

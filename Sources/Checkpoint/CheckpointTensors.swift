@@ -1,0 +1,78 @@
+// The tensors of a checkpoint directory: one model.safetensors, or shards listed by
+// model.safetensors.index.json ({"weight_map": {name: file}}).
+import Foundation
+import Support
+import Tensor
+
+/// Every tensor of a checkpoint directory, single-file or sharded.
+public final class CheckpointTensors {
+    public let directory: URL
+    /// Shard files in index order (one for an unsharded checkpoint).
+    public let files: [SafetensorsFile]
+    /// Which file holds each tensor.
+    private let fileOfName: [String: Int]
+    /// Whether the checkpoint came with an index file.
+    public let isSharded: Bool
+
+    public init(directory: URL) throws {
+        self.directory = directory
+        let single = directory.appendingPathComponent("model.safetensors")
+        let index = directory.appendingPathComponent("model.safetensors.index.json")
+        let fm = FileManager.default
+        if fm.fileExists(atPath: index.path) {
+            isSharded = true
+            guard let data = fm.contents(atPath: index.path),
+                  let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+                throw PruneError(file: index, "not valid JSON")
+            }
+            guard let map = obj["weight_map"] as? [String: String] else { throw PruneError(file: index, "no \"weight_map\" object") }
+            var shardNames: [String] = []
+            var shardIndex: [String: Int] = [:]
+            var where_: [String: Int] = [:]
+            for name in map.keys.sorted() {
+                let shard = map[name]!
+                guard !shard.contains("/") else { throw PruneError(file: index, "shard name \"\(shard)\" must be a file in the same directory") }
+                if shardIndex[shard] == nil { shardIndex[shard] = shardNames.count; shardNames.append(shard) }
+                where_[name] = shardIndex[shard]!
+            }
+            files = try shardNames.map { try SafetensorsFile(url: directory.appendingPathComponent($0)) }
+            for (name, i) in where_ where files[i].entryByName[name] == nil {
+                throw PruneError(file: files[i].url, "index says it holds \"\(name)\" but it does not")
+            }
+            fileOfName = where_
+        } else if fm.fileExists(atPath: single.path) {
+            isSharded = false
+            files = [try SafetensorsFile(url: single)]
+            fileOfName = Dictionary(uniqueKeysWithValues: files[0].names.map { ($0, 0) })
+        } else {
+            throw PruneError(file: directory, "no model.safetensors or model.safetensors.index.json")
+        }
+    }
+
+    /// All tensor names, sorted.
+    public var names: [String] { fileOfName.keys.sorted() }
+
+    public func contains(_ name: String) -> Bool { fileOfName[name] != nil }
+
+    /// The file and header entry of a tensor.
+    public func entry(_ name: String) throws -> (file: SafetensorsFile, entry: SafetensorsEntry) {
+        guard let i = fileOfName[name] else { throw PruneError(file: directory, "checkpoint has no tensor \"\(name)\"") }
+        return (files[i], files[i].entryByName[name]!)
+    }
+
+    /// A tensor as Float32, checked against the expected shape when given.
+    public func tensor(_ name: String, shape: [Int]? = nil) throws -> Tensor {
+        let (file, e) = try entry(name)
+        if let shape, shape != e.shape {
+            throw PruneError(file: file.url, "tensor \"\(name)\" has shape \(e.shape), config.json implies \(shape)")
+        }
+        return try file.tensor(name)
+    }
+
+    /// The dtype most tensors are stored in (what a rewrite keeps by default).
+    public var dominantDType: SafetensorsDType {
+        var counts: [SafetensorsDType: Int] = [:]
+        for f in files { for e in f.entries { counts[e.dtype, default: 0] += e.elementCount } }
+        return counts.max { $0.value < $1.value }?.key ?? .F32
+    }
+}
