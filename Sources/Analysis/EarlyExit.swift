@@ -38,7 +38,8 @@ public struct EarlyExitScan {
                 let rows = min(chunk, batch.rows - first)
                 states.gather(layer: l, rows: first, count: rows, into: hidden)
                 model.logits(fromHidden: hidden, rows: rows, into: logits)
-                let scored = Self.score(logits, rows: first..<(first + rows), batch: batch, fullArgmax: fullArgmax, vocab: V)
+                let scored = Self.score(logits, rows: first..<(first + rows), batch: batch, fullArgmax: fullArgmax, vocab: V,
+                                        parallelism: model.parallelism)
                 tallies[l - 1].add(scored.loss)
                 agreements[l - 1] += scored.agreements
             }
@@ -50,12 +51,12 @@ public struct EarlyExitScan {
     /// have the full model's argmax. One log-sum-exp pass per row gives both (loss = lse − logit of the
     /// target, as `NextTokenLoss`); the rows are split between the cores.
     static func score(_ logits: UnsafePointer<Float>, rows: Range<Int>, batch: CalibrationBatch, fullArgmax: [Int],
-                      vocab V: Int) -> (loss: LossTally, agreements: Int) {
-        var losses = [LossTally](repeating: LossTally(), count: RowSplit.workers)
-        var agreements = [Int](repeating: 0, count: RowSplit.workers)
+                      vocab V: Int, parallelism: Parallelism) -> (loss: LossTally, agreements: Int) {
+        var losses = [LossTally](repeating: LossTally(), count: parallelism.threads)
+        var agreements = [Int](repeating: 0, count: parallelism.threads)
         losses.withUnsafeMutableBufferPointer { loss in
             agreements.withUnsafeMutableBufferPointer { agree in
-                RowSplit.run(rows.count) { worker, range in
+                parallelism.workers(rows.count) { worker, range in
                     for r in range where batch.isReal(row: rows.lowerBound + r) {
                         let row = rows.lowerBound + r
                         let (lse, argmax) = Kernels.logSumExp(logits + r * V, count: V)

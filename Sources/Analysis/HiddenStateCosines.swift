@@ -30,7 +30,8 @@ public final class HiddenStateCosines {
     /// Computes the cosines of one position's states `p` (S, C), row-major.
     public func compute(_ p: UnsafePointer<Float>) {
         let S = stateCount, C = width
-        Gemm.multiply(transA: false, transB: true, m: S, n: S, k: C, a: p, lda: C, b: p, ldb: C, c: gram, ldc: S)
+        Gemm.multiply(transA: false, transB: true, m: S, n: S, k: C, a: p, lda: C, b: p, ldb: C, c: gram, ldc: S,
+                      parallelism: .serial)  // one position per worker thread
         values.withUnsafeMutableBufferPointer { out in
             for a in 0..<S {
                 let normA = max(Double(gram[a * S + a]).squareRoot(), Self.normFloor)

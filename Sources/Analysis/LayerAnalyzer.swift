@@ -63,7 +63,7 @@ public final class LayerAnalyzer {
         let batches = CalibrationBatch.batches(samples, batchSize: options.batchSize)
         let store = HiddenStateStore(stateCount: L + 1, width: C)
         store.reserve(rows: batches.map(\.rows).max()!)
-        let workers = (0..<RowSplit.workers).map { _ in PositionStatistics(layerCount: L, width: C) }
+        let workers = (0..<model.parallelism.threads).map { _ in PositionStatistics(layerCount: L, width: C) }
         var fullLoss = LossTally()
         var removal = options.removalScan ? RemovalScan(layerCount: L) : nil
         var earlyExit = options.earlyExit ? EarlyExitScan(layerCount: L) : nil
@@ -73,7 +73,7 @@ public final class LayerAnalyzer {
                 store.store(layer: l, from: h, rows: batch.rows)
             }
             fullLoss.add(NextTokenLoss.tally(logits: logits, targets: batch.targets, vocab: V))
-            PositionStatistics.add(batch, from: store, into: workers)
+            PositionStatistics.add(batch, from: store, into: workers, parallelism: model.parallelism)
             removal?.add(model: model, states: store, batch: batch)
             if earlyExit != nil {
                 let fullArgmax = TopToken.argmax(rows: logits.data, count: batch.rows, vocab: V)

@@ -2,6 +2,7 @@
 // and at each sample's last one) and the Block Influence of every layer. Positions are independent, so
 // the rows of a batch are split between the cores, each with its own sums, merged afterwards.
 // Dimension glossary: L layers, S = L+1 hidden states, N rows (B·T).
+import Tensor
 
 /// Running sums over token positions for one worker.
 final class PositionStatistics {
@@ -25,12 +26,13 @@ final class PositionStatistics {
         if isLast { lastToken.add(cosines) }
     }
 
-    /// Adds the real rows of `batch` from `store`, split between `workers` (one per `RowSplit` worker).
-    static func add(_ batch: CalibrationBatch, from store: HiddenStateStore, into workers: [PositionStatistics]) {
-        precondition(workers.count == RowSplit.workers, "one PositionStatistics per worker")
+    /// Adds the real rows of `batch` from `store`, split between `workers` (one per thread of `parallelism`).
+    static func add(_ batch: CalibrationBatch, from store: HiddenStateStore, into workers: [PositionStatistics],
+                    parallelism: Parallelism) {
+        precondition(workers.count == parallelism.threads, "one PositionStatistics per thread")
         let rows = (0..<batch.rows).filter { batch.isReal(row: $0) }
         let lastRows = Set((0..<batch.batch).map { batch.lastRow(of: $0) })
-        RowSplit.run(rows.count) { worker, range in
+        parallelism.workers(rows.count) { worker, range in
             for r in rows[range] { workers[worker].add(states: store.row(r), isLast: lastRows.contains(r)) }
         }
     }

@@ -9,10 +9,9 @@ import Tensor
 /// Scaled dot-product attention with a causal mask.
 public enum Attention {
     /// Floats of score scratch one call needs: (T, S) per head, for the heads processed concurrently.
-    public static func scoreScratchCount(queries t: Int, keys s: Int) -> Int { t * s * parallelHeads }
-
-    /// Heads processed at once (each with its own score buffer).
-    static let parallelHeads = 2
+    public static func scoreScratchCount(queries t: Int, keys s: Int, parallelism: Parallelism) -> Int {
+        t * s * parallelism.threads
+    }
 
     /// out (B·T, H·D) = softmax(scale · q kᵀ + causal mask) v per head.
     /// - q: (B·T, H·D) after RoPE. keys/values: per batch element, S rows of G·D (batch stride given).
@@ -20,14 +19,15 @@ public enum Attention {
     public static func forward(q: UnsafePointer<Float>, keys: UnsafePointer<Float>, values: UnsafePointer<Float>,
                                keyBatchStride: Int, batch b: Int, queries t: Int, keyCount s: Int, firstQueryPosition q0: Int,
                                heads H: Int, kvHeads G: Int, headDim D: Int, scores: UnsafeMutablePointer<Float>,
-                               probabilities: UnsafeMutablePointer<Float>?, out: UnsafeMutablePointer<Float>) {
+                               probabilities: UnsafeMutablePointer<Float>?, out: UnsafeMutablePointer<Float>,
+                               parallelism: Parallelism) {
         let scale = Float(1.0 / Double(D).squareRoot())
         let group = H / G
         let total = b * H
-        // Two heads at a time on separate threads: per-head GEMMs are too small for OpenBLAS to split well.
-        let workers = min(parallelHeads, total)
-        // Per-head GEMMs run single-threaded inside each worker: OpenBLAS's own threads would only contend.
-        Gemm.singleThreaded {
+        // One head per thread at a time: per-head GEMMs are too small to split well, so each runs
+        // single-threaded inside its worker.
+        let workers = min(parallelism.threads, total)
+        do {
             DispatchQueue.concurrentPerform(iterations: workers) { w in
                 let buf = scores + w * t * s
                 var job = w
@@ -37,10 +37,10 @@ public enum Attention {
                     let kp = keys + bi * keyBatchStride + g * D
                     let vp = values + bi * keyBatchStride + g * D
                     let p = probabilities.map { $0 + job * t * s } ?? buf
-                    Gemm.multiply(transA: false, transB: true, m: t, n: s, k: D, a: qp, lda: H * D, b: kp, ldb: G * D, c: p, ldc: s)
+                    Gemm.multiply(transA: false, transB: true, m: t, n: s, k: D, a: qp, lda: H * D, b: kp, ldb: G * D, c: p, ldc: s, parallelism: .serial)
                     Kernels.causalSoftmax(p, queries: t, keys: s, firstQueryPosition: q0, scale: scale)
                     Gemm.multiply(transA: false, transB: false, m: t, n: D, k: s, a: p, lda: s, b: vp, ldb: G * D,
-                                  c: out + bi * t * H * D + hi * D, ldc: H * D)
+                                  c: out + bi * t * H * D + hi * D, ldc: H * D, parallelism: .serial)
                     job += workers
                 }
             }
@@ -57,14 +57,14 @@ public enum Attention {
                                 batch b: Int, queries t: Int, keyCount s: Int, firstQueryPosition q0: Int,
                                 heads H: Int, kvHeads G: Int, headDim D: Int, scratch: UnsafeMutablePointer<Float>,
                                 dq: UnsafeMutablePointer<Float>, dKeys: UnsafeMutablePointer<Float>,
-                                dValues: UnsafeMutablePointer<Float>) {
+                                dValues: UnsafeMutablePointer<Float>, parallelism: Parallelism) {
         let scale = Float(1.0 / Double(D).squareRoot())
         let group = H / G
         let total = b * G
-        let workers = min(parallelHeads, total)
-        // Each thread runs its GEMMs on one OpenBLAS thread: two threads each calling a multi-threaded OpenBLAS
-        // spin against each other (measured 16× slower on 2 cores).
-        Gemm.singleThreaded {
+        let workers = min(parallelism.threads, total)
+        // Each thread runs its GEMMs serially: two threads each splitting their products again would only
+        // contend (measured 16× slower on 2 cores).
+        do {
             DispatchQueue.concurrentPerform(iterations: workers) { w in
                 let dp = scratch + w * t * s   // (T, S): dP, then in place dS (the gradient of the raw scores q·kᵀ)
                 var job = w
@@ -83,16 +83,16 @@ public enum Attention {
                         let dqp = dq + bi * t * H * D + hi * D
                         // out = P·V: dP (T, S) = dOut·Vᵀ and dV (S, D) += Pᵀ·dOut.
                         Gemm.multiply(transA: false, transB: true, m: t, n: s, k: D, a: dop, lda: H * D, b: vp, ldb: G * D,
-                                      c: dp, ldc: s)
+                                      c: dp, ldc: s, parallelism: .serial)
                         Gemm.multiply(transA: true, transB: false, m: s, n: D, k: t, a: p, lda: s, b: dop, ldb: H * D,
-                                      beta: 1, c: dv, ldc: G * D)
+                                      beta: 1, c: dv, ldc: G * D, parallelism: .serial)
                         // P = softmax(scale · q·kᵀ + mask): dS = P ⊙ (dP − rowsum(P ⊙ dP)) · scale.
                         Kernels.causalSoftmaxBackward(p, dp, queries: t, keys: s, firstQueryPosition: q0, scale: scale)
                         // q·kᵀ: dQ (T, D) = dS·K and dK (S, D) += dSᵀ·Q.
                         Gemm.multiply(transA: false, transB: false, m: t, n: D, k: s, a: dp, lda: s, b: kp, ldb: G * D,
-                                      c: dqp, ldc: H * D)
+                                      c: dqp, ldc: H * D, parallelism: .serial)
                         Gemm.multiply(transA: true, transB: false, m: s, n: D, k: t, a: dp, lda: s, b: qp, ldb: H * D,
-                                      beta: 1, c: dk, ldc: G * D)
+                                      beta: 1, c: dk, ldc: G * D, parallelism: .serial)
                     }
                     job += workers
                 }

@@ -34,7 +34,4 @@ public final class KVCache {
     }
 
     func advance(by t: Int) { length += t }
-
-    /// Forgets every stored position.
-    public func reset() { length = 0 }
 }

@@ -1,7 +1,11 @@
-// lm_head and the mean next-token cross-entropy as one forward/backward unit. The loss's gradient is known as
+// lm_head and the next-token cross-entropy as one forward/backward unit. The loss's gradient is known as
 // soon as a chunk of rows has its logits, so forward and backward run together chunk by chunk: the (N, V)
-// logits never exist whole (200 MB at N = 1024, V = 49152) and nothing is kept for a later backward call.
+// logits never exist whole (200 MB at N = 1024, V = 49152). The gradients go where the caller says (the
+// training pass's own scratch, consumed by its backward), never into a model's gradient buffers.
 // Rows whose target is ignored (−100) cost nothing: they are left out before the GEMMs.
+// The gradient is that of sum(losses) / normalizer, with the normalizer from the caller: the counted targets of
+// the whole optimizer step (all micro-batches, later all ranks), so that accumulated gradients are exactly
+// those of the step's mean loss however the counted targets fall into micro-batches.
 // Dimension glossary: N rows (B·T), C model dim, V vocab, M rows per chunk.
 import Tensor
 
@@ -13,6 +17,8 @@ public final class LMHeadLoss {
     public let dim: Int
     /// M, rows whose logits exist at once.
     public let chunkRows: Int
+    /// Threads for the GEMMs and the per-row cross-entropy.
+    public let parallelism: Parallelism
     private let inputs: Tensor            // (M, C) this chunk's counted rows of x, gathered
     private let logits: Tensor            // (M, V) logits, overwritten in place by their gradient
     private let dInputs: Tensor           // (M, C) gradient of the gathered rows
@@ -20,8 +26,9 @@ public final class LMHeadLoss {
 
     /// `chunkRows` defaults to about 48 MB of logits per chunk, in multiples of 64 rows (256 at V = 49152):
     /// smaller or ragged chunks cost OpenBLAS up to a third of its speed on these GEMMs.
-    public init(vocab: Int, dim: Int, chunkRows: Int? = nil) {
+    public init(vocab: Int, dim: Int, chunkRows: Int? = nil, parallelism: Parallelism) {
         self.vocab = vocab
+        self.parallelism = parallelism
         self.dim = dim
         let target = (12 << 20) / max(vocab, 1)
         self.chunkRows = chunkRows ?? (target >= 64 ? min(512, target / 64 * 64) : max(8, target))
@@ -31,11 +38,13 @@ public final class LMHeadLoss {
         rowLoss = [Double](repeating: 0, count: self.chunkRows)
     }
 
-    /// Loss of x (N, C) through `weight` (V, C) against `targets` (N; −100 = not counted), as a tally whose
-    /// mean is the loss. Gradients are those of the mean over the counted rows: dX (N, C) is overwritten (zero on
-    /// uncounted rows) when given, dWeight (V, C) += when given.
+    /// Loss of x (N, C) through `weight` (V, C) against `targets` (N; −100 = not counted), as a tally (sum and
+    /// count of the counted rows' losses). Gradients are those of sum / `normalizer` (default: this call's
+    /// counted rows, i.e. the mean): dX (N, C) is overwritten (zero on uncounted rows) when given, dWeight (V, C)
+    /// += when given.
     public func forwardBackward(_ x: UnsafePointer<Float>, rows n: Int, weight: UnsafePointer<Float>, targets: UnsafePointer<Int32>,
-                                dX: UnsafeMutablePointer<Float>?, dWeight: UnsafeMutablePointer<Float>?) -> LossTally {
+                                normalizer: Int? = nil, dX: UnsafeMutablePointer<Float>?,
+                                dWeight: UnsafeMutablePointer<Float>?) -> LossTally {
         let C = dim, V = vocab
         var counted: [Int] = []
         for r in 0..<n where targets[r] != NextTokenLoss.ignoreIndex {
@@ -46,18 +55,20 @@ public final class LMHeadLoss {
         var tally = LossTally()
         guard !counted.isEmpty else { return tally }
         let wantsGradient = dX != nil || dWeight != nil
-        let gradScale = Float(1.0 / Double(counted.count))
+        precondition((normalizer ?? 1) > 0, "loss normalizer \(normalizer ?? 0) must be positive")
+        let gradScale = Float(1.0 / Double(normalizer ?? counted.count))
         var start = 0
         while start < counted.count {
             let m = min(chunkRows, counted.count - start)
             let rows = counted[start..<start + m]
             for (i, r) in rows.enumerated() { (inputs.data + i * C).update(from: x + r * C, count: C) }
-            Gemm.linear(inputs.data, rows: m, inFeatures: C, weight: weight, outFeatures: V, into: logits.data)
+            Gemm.linear(inputs.data, rows: m, inFeatures: C, weight: weight, outFeatures: V, into: logits.data,
+                        parallelism: parallelism)
             // Per-row cross-entropy; the logits row becomes (softmax − onehot) / count in place.
             rows.withUnsafeBufferPointer { rowIndex in
                 rowLoss.withUnsafeMutableBufferPointer { loss in
                     let loss = loss.baseAddress!, logits = logits.data
-                    WorkSplit.ranges(m, minimumPerWorker: 4) { range in
+                    parallelism.ranges(m, minimumPerWorker: 4) { range in
                         for i in range {
                             let row = logits + i * V
                             loss[i] = Kernels.crossEntropyVectorized(row, vocab: V, target: targets[rowIndex[i]],
@@ -71,12 +82,12 @@ public final class LMHeadLoss {
             // logits = X·Wᵀ: dX = dLogits·W and dW += dLogitsᵀ·X.
             if let dX {
                 Gemm.multiply(transA: false, transB: false, m: m, n: C, k: V, a: logits.data, lda: V, b: weight, ldb: C,
-                              c: dInputs.data, ldc: C)
+                              c: dInputs.data, ldc: C, parallelism: parallelism)
                 for (i, r) in rows.enumerated() { (dX + r * C).update(from: dInputs.data + i * C, count: C) }
             }
             if let dWeight {
                 Gemm.multiply(transA: true, transB: false, m: V, n: C, k: m, a: logits.data, lda: V, b: inputs.data, ldb: C,
-                              beta: 1, c: dWeight, ldc: C)
+                              beta: 1, c: dWeight, ldc: C, parallelism: parallelism)
             }
             start += m
         }

@@ -6,8 +6,9 @@ import Tensor
 
 /// A linear layer with an optional bias and an optional LoRA adapter.
 public final class Linear {
-    public let weight: Tensor       // (O, I)
-    public var bias: Tensor?        // (O)
+    /// Replaced only by a same-shaped view when training puts it into a flat parameter buffer.
+    public internal(set) var weight: Tensor       // (O, I)
+    public internal(set) var bias: Tensor?        // (O)
     public var lora: LoRAAdapter?
     /// Gradients of weight and bias, allocated only when the layer trains in full.
     public var dWeight: Tensor?     // (O, I)
@@ -29,17 +30,18 @@ public final class Linear {
     /// (the backward pass needs it); otherwise a temporary is used.
     /// The backward pass also reads x (for dWeight and dA): the caller keeps it.
     public func forward(_ x: UnsafePointer<Float>, rows n: Int, into y: UnsafeMutablePointer<Float>,
-                        loraHidden: UnsafeMutablePointer<Float>? = nil) {
-        Gemm.linear(x, rows: n, inFeatures: inFeatures, weight: weight.data, outFeatures: outFeatures, into: y)
+                        loraHidden: UnsafeMutablePointer<Float>? = nil, parallelism: Parallelism) {
+        Gemm.linear(x, rows: n, inFeatures: inFeatures, weight: weight.data, outFeatures: outFeatures, into: y,
+                    parallelism: parallelism)
         if let bias {
             for r in 0..<n { Kernels.add(bias.data, into: y + r * outFeatures, count: outFeatures) }
         }
         if let lora {
             if let loraHidden {
-                lora.forward(x, rows: n, hidden: loraHidden, into: y)
+                lora.forward(x, rows: n, hidden: loraHidden, into: y, parallelism: parallelism)
             } else {
                 withUnsafeTemporaryAllocation(of: Float.self, capacity: n * lora.rank) { h in
-                    lora.forward(x, rows: n, hidden: h.baseAddress!, into: y)
+                    lora.forward(x, rows: n, hidden: h.baseAddress!, into: y, parallelism: parallelism)
                 }
             }
         }
@@ -53,26 +55,26 @@ public final class Linear {
     ///   when nil).
     public func backward(_ x: UnsafePointer<Float>, rows n: Int, dy: UnsafePointer<Float>,
                          dx: UnsafeMutablePointer<Float>?, accumulate: Bool = false,
-                         loraHidden: UnsafePointer<Float>? = nil) {
+                         loraHidden: UnsafePointer<Float>? = nil, parallelism: Parallelism) {
         let I = inFeatures, O = outFeatures
         if let dWeight {
             Gemm.multiply(transA: true, transB: false, m: O, n: I, k: n, a: dy, lda: O, b: x, ldb: I,
-                          beta: 1, c: dWeight.data, ldc: I)
+                          beta: 1, c: dWeight.data, ldc: I, parallelism: parallelism)
         }
         if let dBias {
             for r in 0..<n { Kernels.add(dy + r * O, into: dBias.data, count: O) }
         }
         if let dx {
             Gemm.multiply(transA: false, transB: false, m: n, n: I, k: O, a: dy, lda: O, b: weight.data, ldb: I,
-                          beta: accumulate ? 1 : 0, c: dx, ldc: I)
+                          beta: accumulate ? 1 : 0, c: dx, ldc: I, parallelism: parallelism)
         }
         guard let lora, dx != nil || lora.dA != nil || lora.dB != nil else { return }
         if let loraHidden {
-            lora.backward(x, rows: n, hidden: loraHidden, dy: dy, dx: dx)
+            lora.backward(x, rows: n, hidden: loraHidden, dy: dy, dx: dx, parallelism: parallelism)
         } else {
             withUnsafeTemporaryAllocation(of: Float.self, capacity: n * lora.rank) { h in
                 Kernels.skinnyNT(x, ldx: I, lora.a.data, r: lora.rank, k: I, into: h.baseAddress!, ldh: lora.rank, rows: n)
-                lora.backward(x, rows: n, hidden: h.baseAddress!, dy: dy, dx: dx)
+                lora.backward(x, rows: n, hidden: h.baseAddress!, dy: dy, dx: dx, parallelism: parallelism)
             }
         }
     }

@@ -12,8 +12,8 @@ import Tensor
 public final class LlamaLayer {
     public let q: Linear, k: Linear, v: Linear, o: Linear         // (H·D, C), (G·D, C), (G·D, C), (C, H·D)
     public let gate: Linear, up: Linear, down: Linear              // (F, C), (F, C), (C, F)
-    public let inputNorm: Tensor                                   // (C)
-    public let postAttentionNorm: Tensor                           // (C)
+    public internal(set) var inputNorm: Tensor                     // (C)
+    public internal(set) var postAttentionNorm: Tensor             // (C)
     /// Norm-weight gradients, allocated only when the layer trains in full.
     public var dInputNorm: Tensor?                                 // (C)
     public var dPostAttentionNorm: Tensor?                         // (C)
@@ -52,12 +52,16 @@ public struct ForwardOutput {
 /// A Llama-architecture causal language model.
 public final class LlamaModel {
     public let config: LlamaConfig
-    public let embedding: Tensor            // (V, C)
+    /// Parameters are replaced only by same-shaped views (`replaceParameter`), when training moves them into
+    /// its flat buffer.
+    public private(set) var embedding: Tensor            // (V, C)
     public let layers: [LlamaLayer]         // L
-    public let finalNorm: Tensor            // (C)
+    public private(set) var finalNorm: Tensor            // (C)
     /// (V, C); nil when tied to `embedding`.
-    public let untiedLMHead: Tensor?
+    public private(set) var untiedLMHead: Tensor?
     public let rope: RotaryEmbedding
+    /// Threads every pass over this model uses (chosen once, e.g. from --threads).
+    public let parallelism: Parallelism
     /// Gradients, allocated only when these train.
     public var dEmbedding: Tensor?          // (V, C)
     public var dFinalNorm: Tensor?          // (C)
@@ -66,8 +70,10 @@ public final class LlamaModel {
     /// The lm_head matrix (V, C): the embedding when tied.
     public var lmHead: Tensor { untiedLMHead ?? embedding }
 
-    public init(config: LlamaConfig, embedding: Tensor, layers: [LlamaLayer], finalNorm: Tensor, lmHead: Tensor?) {
+    public init(config: LlamaConfig, embedding: Tensor, layers: [LlamaLayer], finalNorm: Tensor, lmHead: Tensor?,
+                parallelism: Parallelism = .allCores) {
         self.config = config
+        self.parallelism = parallelism
         self.embedding = embedding
         self.layers = layers
         self.finalNorm = finalNorm
@@ -76,18 +82,19 @@ public final class LlamaModel {
     }
 
     /// Loads config.json and the safetensors weights of a Hugging Face checkpoint directory.
-    public static func load(directory: URL) throws -> LlamaModel {
+    public static func load(directory: URL, parallelism: Parallelism = .allCores) throws -> LlamaModel {
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: directory.path, isDirectory: &isDir), isDir.boolValue else {
             throw PruneError(file: directory, "model directory not found")
         }
         let config = try LlamaConfig.load(directory.appendingPathComponent("config.json"))
         let store = try CheckpointTensors(directory: directory)
-        return try load(config: config, tensors: store)
+        return try load(config: config, tensors: store, parallelism: parallelism)
     }
 
     /// Builds the model from already-opened tensors.
-    public static func load(config c: LlamaConfig, tensors store: CheckpointTensors) throws -> LlamaModel {
+    public static func load(config c: LlamaConfig, tensors store: CheckpointTensors,
+                            parallelism: Parallelism = .allCores) throws -> LlamaModel {
         let C = c.hiddenSize, H = c.numAttentionHeads, G = c.numKeyValueHeads, D = c.headDim, F = c.intermediateSize
         func linear(_ p: Projection, _ i: Int, _ out: Int, _ inp: Int, bias: Bool) throws -> Linear {
             let w = try store.tensor(WeightNames.projection(p, layer: i), shape: [out, inp])
@@ -117,7 +124,30 @@ public final class LlamaModel {
             head = try store.tensor(WeightNames.lmHead, shape: [c.vocabSize, C])
         }
         return LlamaModel(config: c, embedding: embedding, layers: layers,
-                          finalNorm: try store.tensor(WeightNames.finalNorm, shape: [C]), lmHead: head)
+                          finalNorm: try store.tensor(WeightNames.finalNorm, shape: [C]), lmHead: head,
+                          parallelism: parallelism)
+    }
+
+    /// Swaps the parameter called `name` (HF name) for `tensor`, which must have its shape: training moves
+    /// trainable weights into one flat buffer and leaves views of it in the model.
+    public func replaceParameter(named name: String, with tensor: Tensor) {
+        func swap(_ old: Tensor) -> Tensor {
+            precondition(old.shape == tensor.shape, "\(name): \(tensor.shape) replacing \(old.shape)")
+            return tensor
+        }
+        if name == WeightNames.embedding { embedding = swap(embedding); return }
+        if name == WeightNames.finalNorm { finalNorm = swap(finalNorm); return }
+        if name == WeightNames.lmHead, let head = untiedLMHead { untiedLMHead = swap(head); return }
+        for (i, l) in layers.enumerated() {
+            if name == WeightNames.inputNorm(layer: i) { l.inputNorm = swap(l.inputNorm); return }
+            if name == WeightNames.postAttentionNorm(layer: i) { l.postAttentionNorm = swap(l.postAttentionNorm); return }
+            for p in Projection.allCases {
+                let linear = l.linear(p)
+                if name == WeightNames.projection(p, layer: i) { linear.weight = swap(linear.weight); return }
+                if name == WeightNames.projectionBias(p, layer: i), let b = linear.bias { linear.bias = swap(b); return }
+            }
+        }
+        preconditionFailure("no parameter named \(name)")
     }
 
     /// Number of parameters (tied lm_head counted once).
@@ -132,42 +162,54 @@ public final class LlamaModel {
 
     // MARK: forward
 
-    /// Runs B sequences of T tokens (row-major `tokens`, B·T ids).
+    /// Runs B sequences of T tokens (row-major `tokens`, B·T ids) and returns their logits.
     /// - skipping: layer indices left out (removal analysis); hidden states keep their layer indexing.
     /// - captureHiddenStates: copies h_0…h_L into the output.
     /// - observe: called with (l, h) for the residual stream h (N, C) entering layer l, l = 0…L−1, then
     ///   (L, last layer's output before the final norm); `h` is valid only during the call.
     /// - cache: keys/values of earlier positions; the new ones are appended.
     public func forward(tokens: [Int32], batch b: Int, length t: Int, skipping: Set<Int> = [],
-                        captureHiddenStates: Bool = false, computeLogits: Bool = true,
+                        captureHiddenStates: Bool = false,
                         cache: KVCache? = nil, observe: ((Int, UnsafePointer<Float>) -> Void)? = nil) -> ForwardOutput {
         precondition(tokens.count == b * t, "\(tokens.count) tokens for B=\(b), T=\(t)")
-        let C = config.hiddenSize, n = b * t
-        let past = cache?.length ?? 0
         if let cache { precondition(cache.batch == b, "cache batch \(cache.batch) ≠ \(b)") }
-        rope.ensure(length: past + t)
-        var out = ForwardOutput()
-        let h = Tensor(zeros: [b, t, C])   // residual stream
+        let h = Tensor(zeros: [b, t, config.hiddenSize])   // residual stream
         embed(tokens, into: h.data)
-        let ws = BlockWorkspace(config: config, rows: n, batch: b, queries: t, keys: past + t)
-        let positions = (0..<n).map { Int32(past + $0 % t) }
-        func visit(_ l: Int) {
-            if captureHiddenStates { out.hiddenStates.append(h.copy()) }
-            observe?(l, h.data)
+        var out = ForwardOutput()
+        runLayers(from: 0, on: h, batch: b, length: t, skipping: skipping, cache: cache) { l, h in
+            if captureHiddenStates {
+                let copy = Tensor(zeros: [b, t, self.config.hiddenSize])
+                copy.data.update(from: h, count: copy.count)
+                out.hiddenStates.append(copy)
+            }
+            observe?(l, h)
         }
-        for (i, layer) in layers.enumerated() {
-            visit(i)
-            if skipping.contains(i) { continue }
-            blockForward(layer, layerIndex: i, h: h.data, batch: b, length: t, positions: positions, cache: cache, ws: ws)
-        }
-        visit(layers.count)
-        cache?.advance(by: t)
-        if computeLogits {
-            let logits = Tensor(zeros: [b, t, config.vocabSize])
-            self.logits(fromHidden: h.data, rows: n, into: logits.data)
-            out.logits = logits
-        }
+        let logits = Tensor(zeros: [b, t, config.vocabSize])
+        self.logits(fromHidden: h.data, rows: b * t, into: logits.data)
+        out.logits = logits
         return out
+    }
+
+    /// The layer loop of every inference pass: layers `first`…L−1 (except `skipping`) in place on the residual
+    /// stream h (B, T, C), whose rows sit at positions past…past+T−1 (past = the cache's length). `visit(l, h)`
+    /// sees the stream entering each layer l ≥ first, then (L, the last layer's output before the final norm).
+    func runLayers(from first: Int, on h: Tensor, batch b: Int, length t: Int, skipping: Set<Int> = [],
+                   cache: KVCache? = nil, visit: ((Int, UnsafePointer<Float>) -> Void)? = nil) {
+        let n = b * t, past = cache?.length ?? 0
+        rope.ensure(length: past + t)
+        let positions = (0..<n).map { Int32(past + $0 % t) }
+        let buffers = BlockActivations(config: config, batch: b, length: t, loraRanks: [:], keepsProbabilities: false)
+        let scratch = BlockScratch(config: config, rows: n, queries: t, keys: past + t, parallelism: parallelism)
+        positions.withUnsafeBufferPointer { pos in
+            for l in first..<layers.count {
+                visit?(l, h.data)
+                if skipping.contains(l) { continue }
+                blockForward(l, input: h.data, output: h.data, batch: b, length: t, positions: pos.baseAddress!,
+                             cache: cache, saving: buffers, scratch: scratch)
+            }
+        }
+        visit?(layers.count, h.data)
+        cache?.advance(by: t)
     }
 
     /// Copies embedding rows for `tokens` into x (N, C).
@@ -186,67 +228,7 @@ public final class LlamaModel {
         let normed = UnsafeMutablePointer<Float>.allocate(capacity: n * C)
         defer { normed.deallocate() }
         Kernels.rmsNorm(h, weight: finalNorm.data, into: normed, rstd: nil, rows: n, cols: C, eps: Float(config.rmsNormEps))
-        Gemm.linear(normed, rows: n, inFeatures: C, weight: lmHead.data, outFeatures: config.vocabSize, into: logits)
-    }
-
-    /// One decoder block in place on the residual stream h (N, C).
-    func blockForward(_ layer: LlamaLayer, layerIndex: Int, h: UnsafeMutablePointer<Float>, batch b: Int, length t: Int,
-                      positions: [Int32], cache: KVCache?, ws: BlockWorkspace) {
-        let c = config, n = b * t, C = c.hiddenSize, H = c.numAttentionHeads, G = c.numKeyValueHeads, D = c.headDim
-        let eps = Float(c.rmsNormEps)
-        // Attention half.
-        Kernels.rmsNorm(h, weight: layer.inputNorm.data, into: ws.normed, rstd: nil, rows: n, cols: C, eps: eps)
-        layer.q.forward(ws.normed, rows: n, into: ws.q)
-        layer.k.forward(ws.normed, rows: n, into: ws.k)
-        layer.v.forward(ws.normed, rows: n, into: ws.v)
-        positions.withUnsafeBufferPointer { pos in
-            rope.cos.withUnsafeBufferPointer { cosT in
-                rope.sin.withUnsafeBufferPointer { sinT in
-                    Kernels.rope(ws.q, positions: pos.baseAddress!, cos: cosT.baseAddress!, sin: sinT.baseAddress!, rows: n, heads: H, headDim: D)
-                    Kernels.rope(ws.k, positions: pos.baseAddress!, cos: cosT.baseAddress!, sin: sinT.baseAddress!, rows: n, heads: G, headDim: D)
-                }
-            }
-        }
-        if let cache {
-            cache.store(layer: layerIndex, keys: ws.k, values: ws.v, batch: b, length: t)
-            let kv = cache.pointers(layer: layerIndex)
-            Attention.forward(q: ws.q, keys: kv.keys, values: kv.values, keyBatchStride: cache.capacity * G * D,
-                              batch: b, queries: t, keyCount: cache.length + t, firstQueryPosition: cache.length,
-                              heads: H, kvHeads: G, headDim: D, scores: ws.scores, probabilities: nil, out: ws.attn)
-        } else {
-            Attention.forward(q: ws.q, keys: ws.k, values: ws.v, keyBatchStride: t * G * D,
-                              batch: b, queries: t, keyCount: t, firstQueryPosition: 0,
-                              heads: H, kvHeads: G, headDim: D, scores: ws.scores, probabilities: nil, out: ws.attn)
-        }
-        layer.o.forward(ws.attn, rows: n, into: ws.proj)
-        Kernels.add(ws.proj, into: h, count: n * C)
-        // MLP half.
-        Kernels.rmsNorm(h, weight: layer.postAttentionNorm.data, into: ws.normed, rstd: nil, rows: n, cols: C, eps: eps)
-        layer.gate.forward(ws.normed, rows: n, into: ws.gate)
-        layer.up.forward(ws.normed, rows: n, into: ws.up)
-        Kernels.siluMul(ws.gate, ws.up, into: ws.gate, count: n * c.intermediateSize)
-        layer.down.forward(ws.gate, rows: n, into: ws.proj)
-        Kernels.add(ws.proj, into: h, count: n * C)
-    }
-}
-
-/// Scratch buffers for one block, reused across layers.
-final class BlockWorkspace {
-    let normed, q, k, v, attn, proj, gate, up, scores: UnsafeMutablePointer<Float>
-
-    init(config c: LlamaConfig, rows n: Int, batch: Int, queries t: Int, keys s: Int) {
-        let C = c.hiddenSize, H = c.numAttentionHeads, G = c.numKeyValueHeads, D = c.headDim, F = c.intermediateSize
-        func alloc(_ count: Int) -> UnsafeMutablePointer<Float> {
-            let p = UnsafeMutablePointer<Float>.allocate(capacity: max(count, 1))
-            p.initialize(repeating: 0, count: max(count, 1))
-            return p
-        }
-        normed = alloc(n * C); q = alloc(n * H * D); k = alloc(n * G * D); v = alloc(n * G * D)
-        attn = alloc(n * H * D); proj = alloc(n * C); gate = alloc(n * F); up = alloc(n * F)
-        scores = alloc(Attention.scoreScratchCount(queries: t, keys: s))
-    }
-
-    deinit {
-        for p in [normed, q, k, v, attn, proj, gate, up, scores] { p.deallocate() }
+        Gemm.linear(normed, rows: n, inFeatures: C, weight: lmHead.data, outFeatures: config.vocabSize, into: logits,
+                    parallelism: parallelism)
     }
 }

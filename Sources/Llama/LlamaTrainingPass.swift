@@ -1,7 +1,9 @@
-// The model-level training pass: a forward that keeps what each op's backward needs, then a backward that is
-// the forward read backwards, one call per line. Gradients go to whichever buffers the model has allocated
-// (LoRA dA/dB, full dWeight/dBias, norm and embedding gradients) and are added (+=): zeroing them once per
-// step is the caller's job. Frozen weights have no buffer and get nothing.
+// The model-level training pass: a forward that keeps what each op's backward needs (through the model's one
+// block forward), then a backward that is the forward read backwards, one call per line. The forward never
+// touches a gradient buffer: the fused lm_head + loss writes its gradients into this pass's own scratch, which
+// the backward consumes. The backward adds (+=) into whichever buffers the model has allocated (LoRA dA/dB,
+// full dWeight/dBias, norm and embedding gradients): zeroing them once per step is the caller's job. Frozen
+// weights have no buffer and get nothing.
 // With `recomputesBlocks` (gradient checkpointing) the forward keeps only each block's input and the backward
 // recomputes one block's activations right before that block's backward: one extra forward of the blocks
 // for memory that no longer grows with L.
@@ -32,11 +34,11 @@ public final class LlamaTrainingPass {
     private let finalRstd: Tensor            // (N) final norm's 1/rms: its backward
     private let finalNormed: Tensor          // (N, C) lm_head input
     private let dFinalNormed: Tensor         // (N, C) gradient the head produced during forward, for backward
+    private var dHeadPending: Tensor?        // (V, C) the head weight's gradient from forward, added in backward
     private let head: LMHeadLoss
     // Forward scratch and backward gradients, shared by all layers.
-    private let branch: Tensor               // (N, C) output of o or down before the residual add
+    private let scratch: BlockScratch        // o/down outputs and attention scores
     private let recomputed: Tensor           // (N, C) a recomputed block's output (discarded)
-    private let scores: UnsafeMutablePointer<Float>     // attention score scratch
     private let dStream: Tensor              // (N, C) gradient of the residual stream
     private let dNormed: Tensor              // (N, C) gradient of a norm's output (sum over the projections it feeds)
     private let dBranchInput: Tensor         // (N, C) gradient a norm sends back to the stream
@@ -66,11 +68,9 @@ public final class LlamaTrainingPass {
         blockInputs = (0...c.numHiddenLayers).map { _ in Tensor(zeros: [n, C]) }
         saved = Array(repeating: nil, count: c.numHiddenLayers)
         finalRstd = Tensor(zeros: [n]); finalNormed = Tensor(zeros: [n, C]); dFinalNormed = Tensor(zeros: [n, C])
-        head = LMHeadLoss(vocab: c.vocabSize, dim: C)
-        branch = Tensor(zeros: [n, C]); recomputed = Tensor(zeros: [n, C])
-        let scoreCount = Attention.scoreScratchCount(queries: t, keys: t)
-        scores = .allocate(capacity: scoreCount)
-        scores.initialize(repeating: 0, count: scoreCount)
+        head = LMHeadLoss(vocab: c.vocabSize, dim: C, parallelism: model.parallelism)
+        scratch = BlockScratch(config: c, rows: n, queries: t, keys: t, parallelism: model.parallelism)
+        recomputed = Tensor(zeros: [n, C])
         dStream = Tensor(zeros: [n, C]); dNormed = Tensor(zeros: [n, C]); dBranchInput = Tensor(zeros: [n, C])
         dq = Tensor(zeros: [n, H * D]); dk = Tensor(zeros: [n, G * D]); dv = Tensor(zeros: [n, G * D])
         dAttn = Tensor(zeros: [n, H * D])
@@ -80,22 +80,36 @@ public final class LlamaTrainingPass {
     deinit {
         ids.deallocate()
         positions.deallocate()
-        scores.deallocate()
     }
 
-    /// Forward then backward; returns the loss tally (its mean is the loss whose gradients were added).
-    public func run(tokens: [Int32], targets: [Int32]) -> LossTally {
-        let tally = forward(tokens: tokens, targets: targets)
+    /// Forward then backward; returns the loss tally. The gradients added are those of sum(losses) /
+    /// `lossNormalizer` (default: this batch's counted targets, i.e. of its mean loss).
+    public func run(tokens: [Int32], targets: [Int32], lossNormalizer: Int? = nil) -> LossTally {
+        let tally = forward(tokens: tokens, targets: targets, lossNormalizer: lossNormalizer)
         backward()
+        return tally
+    }
+
+    /// The loss alone (evaluation): no gradient is computed, and a pending `backward()` is cancelled.
+    public func loss(tokens: [Int32], targets: [Int32]) -> LossTally {
+        let tally = forward(tokens: tokens, targets: targets, lossNormalizer: nil, computesGradients: false)
+        forwardDone = false
         return tally
     }
 
     // MARK: forward
 
     /// The forward pass on B·T `tokens` against `targets` (B·T labels, −100 = not counted; see
-    /// `NextTokenLoss.shiftedTargets`), keeping what `backward()` needs. The loss is the mean cross-entropy over
-    /// counted positions. The head's own backward runs here already (see `LMHeadLoss`).
-    public func forward(tokens input: [Int32], targets: [Int32]) -> LossTally {
+    /// `NextTokenLoss.shiftedTargets`), keeping what `backward()` needs; returns the loss tally (sum and count of
+    /// the counted positions' cross-entropies). The head's own backward runs here already (see `LMHeadLoss`), into
+    /// this pass's scratch, scaled by 1 / `lossNormalizer`: pass the counted targets of the whole optimizer step
+    /// (all micro-batches) so that the accumulated gradient is that of the step's mean loss. No gradient buffer of
+    /// the model is touched.
+    public func forward(tokens input: [Int32], targets: [Int32], lossNormalizer: Int? = nil) -> LossTally {
+        forward(tokens: input, targets: targets, lossNormalizer: lossNormalizer, computesGradients: true)
+    }
+
+    private func forward(tokens input: [Int32], targets: [Int32], lossNormalizer: Int?, computesGradients: Bool) -> LossTally {
         let n = rows, L = model.layers.count, C = model.config.hiddenSize
         precondition(input.count == n && targets.count == n, "\(input.count) tokens, \(targets.count) targets for N=\(n)")
         for r in 0..<n { ids[r] = input[r] }
@@ -105,44 +119,24 @@ public final class LlamaTrainingPass {
         Embedding.forward(tokens: ids, count: n, table: model.embedding.data, vocab: model.config.vocabSize, dim: C,
                           into: blockInputs[0].data)
         for l in 0..<L {
-            blockForward(l, input: blockInputs[l].data, output: blockInputs[l + 1].data, saving: activations(l))
+            model.blockForward(l, input: blockInputs[l].data, output: blockInputs[l + 1].data, batch: batch, length: length,
+                               positions: positions, cache: nil, saving: activations(l), scratch: scratch)
         }
         RMSNorm.forward(blockInputs[L].data, weight: model.finalNorm.data, into: finalNormed.data, rstd: finalRstd.data,
                         rows: n, cols: C, eps: eps)
+        var dHead: Tensor? = nil
+        if computesGradients, let g = headGradient {
+            if dHeadPending == nil { dHeadPending = Tensor(zeros: g.shape) }
+            dHead = dHeadPending
+            dHead!.zero()
+        }
         let tally = targets.withUnsafeBufferPointer { y in
             head.forwardBackward(finalNormed.data, rows: n, weight: model.lmHead.data, targets: y.baseAddress!,
-                                 dX: dFinalNormed.data, dWeight: headGradient?.data)
+                                 normalizer: lossNormalizer, dX: computesGradients ? dFinalNormed.data : nil,
+                                 dWeight: dHead?.data)
         }
-        forwardDone = true
+        forwardDone = computesGradients
         return tally
-    }
-
-    /// One block: stream x (N, C) in, stream out (N, C) out; activations into `a`.
-    private func blockForward(_ l: Int, input x: UnsafePointer<Float>, output out: UnsafeMutablePointer<Float>,
-                              saving a: BlockActivations) {
-        let layer = model.layers[l], c = model.config, b = batch, t = length, n = rows
-        let C = c.hiddenSize, H = c.numAttentionHeads, G = c.numKeyValueHeads, D = c.headDim, F = c.intermediateSize
-        let eps = Float(c.rmsNormEps)
-        // Attention half.
-        RMSNorm.forward(x, weight: layer.inputNorm.data, into: a.normed1.data, rstd: a.rstd1.data, rows: n, cols: C, eps: eps)
-        layer.q.forward(a.normed1.data, rows: n, into: a.q.data, loraHidden: a.lora(.q))
-        layer.k.forward(a.normed1.data, rows: n, into: a.k.data, loraHidden: a.lora(.k))
-        layer.v.forward(a.normed1.data, rows: n, into: a.v.data, loraHidden: a.lora(.v))
-        RoPE.forward(a.q.data, positions: positions, rope: model.rope, rows: n, heads: H)
-        RoPE.forward(a.k.data, positions: positions, rope: model.rope, rows: n, heads: G)
-        Attention.forward(q: a.q.data, keys: a.k.data, values: a.v.data, keyBatchStride: t * G * D, batch: b, queries: t,
-                          keyCount: t, firstQueryPosition: 0, heads: H, kvHeads: G, headDim: D, scores: scores,
-                          probabilities: a.probabilities.data, out: a.attn.data)
-        layer.o.forward(a.attn.data, rows: n, into: branch.data, loraHidden: a.lora(.o))
-        Residual.forward(skip: x, branch: branch.data, into: a.mid.data, count: n * C)
-        // MLP half.
-        RMSNorm.forward(a.mid.data, weight: layer.postAttentionNorm.data, into: a.normed2.data, rstd: a.rstd2.data,
-                        rows: n, cols: C, eps: eps)
-        layer.gate.forward(a.normed2.data, rows: n, into: a.gate.data, loraHidden: a.lora(.gate))
-        layer.up.forward(a.normed2.data, rows: n, into: a.up.data, loraHidden: a.lora(.up))
-        SwiGLU.forward(gate: a.gate.data, up: a.up.data, into: a.hidden.data, count: n * F)
-        layer.down.forward(a.hidden.data, rows: n, into: branch.data, loraHidden: a.lora(.down))
-        Residual.forward(skip: a.mid.data, branch: branch.data, into: out, count: n * C)
     }
 
     // MARK: backward
@@ -155,12 +149,14 @@ public final class LlamaTrainingPass {
         let n = rows, L = model.layers.count, C = model.config.hiddenSize
         let lowest = lowestLayerNeedingBackward
         let embeddingTrains = model.dEmbedding != nil
+        if let g = headGradient, let pending = dHeadPending { Kernels.add(pending.data, into: g.data, count: g.count) }
         RMSNorm.backward(blockInputs[L].data, weight: model.finalNorm.data, rstd: finalRstd.data, dy: dFinalNormed.data,
                          dx: dStream.data, dWeight: model.dFinalNorm?.data, rows: n, cols: C)
         for l in stride(from: L - 1, through: lowest, by: -1) {
             let a = activations(l)
             if recomputesBlocks && sharedHoldsLayer != l {
-                blockForward(l, input: blockInputs[l].data, output: recomputed.data, saving: a)
+                model.blockForward(l, input: blockInputs[l].data, output: recomputed.data, batch: batch, length: length,
+                                   positions: positions, cache: nil, saving: a, scratch: scratch)
                 sharedHoldsLayer = l
             }
             blockBackward(l, input: blockInputs[l].data, from: a, needsInputGradient: l > lowest || embeddingTrains)
@@ -173,31 +169,32 @@ public final class LlamaTrainingPass {
     /// One block backwards: dStream holds the gradient of the block's output on entry and of its input on
     /// return (when `needsInputGradient`).
     private func blockBackward(_ l: Int, input x: UnsafePointer<Float>, from a: BlockActivations, needsInputGradient: Bool) {
-        let layer = model.layers[l], c = model.config, b = batch, t = length, n = rows
+        let layer = model.layers[l], c = model.config, b = batch, t = length, n = rows, p = model.parallelism
         let C = c.hiddenSize, H = c.numAttentionHeads, G = c.numKeyValueHeads, D = c.headDim, F = c.intermediateSize
         // The attention half's backward serves the block's input gradient and that half's own parameters only.
         let attentionTrains = layer.dInputNorm != nil || [layer.q, layer.k, layer.v, layer.o].contains { $0.isTrainable }
         let attentionNeeded = needsInputGradient || attentionTrains
         let normed1Gradient = needsInputGradient || layer.dInputNorm != nil ? dNormed.data : nil
         // MLP half, read backwards.
-        layer.down.backward(a.hidden.data, rows: n, dy: dStream.data, dx: dHidden.data, loraHidden: a.lora(.down))
+        layer.down.backward(a.hidden.data, rows: n, dy: dStream.data, dx: dHidden.data, loraHidden: a.lora(.down), parallelism: p)
         SwiGLU.backward(gate: a.gate.data, up: a.up.data, dh: dHidden.data, dGate: dGate.data, dUp: dUp.data, count: n * F)
-        layer.up.backward(a.normed2.data, rows: n, dy: dUp.data, dx: dNormed.data, loraHidden: a.lora(.up))
-        layer.gate.backward(a.normed2.data, rows: n, dy: dGate.data, dx: dNormed.data, accumulate: true, loraHidden: a.lora(.gate))
+        layer.up.backward(a.normed2.data, rows: n, dy: dUp.data, dx: dNormed.data, loraHidden: a.lora(.up), parallelism: p)
+        layer.gate.backward(a.normed2.data, rows: n, dy: dGate.data, dx: dNormed.data, accumulate: true, loraHidden: a.lora(.gate), parallelism: p)
         RMSNorm.backward(a.mid.data, weight: layer.postAttentionNorm.data, rstd: a.rstd2.data, dy: dNormed.data,
                          dx: dBranchInput.data, dWeight: layer.dPostAttentionNorm?.data, rows: n, cols: C)
         Residual.backward(branchInputGradient: dBranchInput.data, into: dStream.data, count: n * C)
         guard attentionNeeded else { return }
         // Attention half, read backwards.
-        layer.o.backward(a.attn.data, rows: n, dy: dStream.data, dx: dAttn.data, loraHidden: a.lora(.o))
-        Attention.backward(dOut: dAttn.data, q: a.q.data, keys: a.k.data, values: a.v.data, probabilities: a.probabilities.data,
+        layer.o.backward(a.attn.data, rows: n, dy: dStream.data, dx: dAttn.data, loraHidden: a.lora(.o), parallelism: p)
+        Attention.backward(dOut: dAttn.data, q: a.q.data, keys: a.k.data, values: a.v.data, probabilities: a.probabilities!.data,
                            keyBatchStride: t * G * D, batch: b, queries: t, keyCount: t, firstQueryPosition: 0,
-                           heads: H, kvHeads: G, headDim: D, scratch: scores, dq: dq.data, dKeys: dk.data, dValues: dv.data)
+                           heads: H, kvHeads: G, headDim: D, scratch: scratch.scores, dq: dq.data, dKeys: dk.data,
+                           dValues: dv.data, parallelism: p)
         RoPE.backward(dk.data, positions: positions, rope: model.rope, rows: n, heads: G)
         RoPE.backward(dq.data, positions: positions, rope: model.rope, rows: n, heads: H)
-        layer.v.backward(a.normed1.data, rows: n, dy: dv.data, dx: normed1Gradient, loraHidden: a.lora(.v))
-        layer.k.backward(a.normed1.data, rows: n, dy: dk.data, dx: normed1Gradient, accumulate: true, loraHidden: a.lora(.k))
-        layer.q.backward(a.normed1.data, rows: n, dy: dq.data, dx: normed1Gradient, accumulate: true, loraHidden: a.lora(.q))
+        layer.v.backward(a.normed1.data, rows: n, dy: dv.data, dx: normed1Gradient, loraHidden: a.lora(.v), parallelism: p)
+        layer.k.backward(a.normed1.data, rows: n, dy: dk.data, dx: normed1Gradient, accumulate: true, loraHidden: a.lora(.k), parallelism: p)
+        layer.q.backward(a.normed1.data, rows: n, dy: dq.data, dx: normed1Gradient, accumulate: true, loraHidden: a.lora(.q), parallelism: p)
         guard normed1Gradient != nil else { return }
         RMSNorm.backward(x, weight: layer.inputNorm.data, rstd: a.rstd1.data, dy: dNormed.data, dx: dBranchInput.data,
                          dWeight: layer.dInputNorm?.data, rows: n, cols: C)

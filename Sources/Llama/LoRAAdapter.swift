@@ -31,12 +31,12 @@ public final class LoRAAdapter {
     /// y (N, O) += scale · h·Bᵀ with h (N, R) = x·Aᵀ written to `hidden`: the backward pass reads h for dB, so
     /// the caller keeps it. The rank-R products run in C (BLAS is slow at these shapes) on split rows.
     public func forward(_ x: UnsafePointer<Float>, rows n: Int, hidden h: UnsafeMutablePointer<Float>,
-                        into y: UnsafeMutablePointer<Float>) {
+                        into y: UnsafeMutablePointer<Float>, parallelism: Parallelism) {
         let R = rank, I = inFeatures, O = outFeatures, s = scale
         withUnsafeTemporaryAllocation(of: Float.self, capacity: R * O) { bt in
             let bt = bt.baseAddress!  // Bᵀ (R, O): rows of y then stream against contiguous rows
             transpose(b.data, rows: O, cols: R, into: bt)
-            WorkSplit.ranges(n) { rows in
+            parallelism.ranges(n) { rows in
                 let r0 = rows.lowerBound
                 Kernels.skinnyNT(x + r0 * I, ldx: I, a.data, r: R, k: I, into: h + r0 * R, ldh: R, rows: rows.count)
                 Kernels.skinnyNNAccumulate(h + r0 * R, ldc: R, r: R, bt, k: O, into: y + r0 * O, ldy: O, rows: rows.count, alpha: s)
@@ -47,14 +47,14 @@ public final class LoRAAdapter {
     /// Backward of `forward` from dy (N, O): with dh (N, R) = scale · dy·B,
     /// dx (N, I) += dh·A when dx is given; dA (R, I) += dhᵀ·x and dB (O, R) += scale · dyᵀ·h when allocated.
     public func backward(_ x: UnsafePointer<Float>, rows n: Int, hidden h: UnsafePointer<Float>, dy: UnsafePointer<Float>,
-                         dx: UnsafeMutablePointer<Float>?) {
+                         dx: UnsafeMutablePointer<Float>?, parallelism: Parallelism) {
         let R = rank, I = inFeatures, O = outFeatures, s = scale
         withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * R * O + n * R) { buf in
             let bt = buf.baseAddress!           // Bᵀ (R, O)
             let dbt = bt + R * O                // dBᵀ (R, O) before it is added into dB (O, R)
             let dh = dbt + R * O                // (N, R)
             transpose(b.data, rows: O, cols: R, into: bt)
-            WorkSplit.ranges(n) { rows in
+            parallelism.ranges(n) { rows in
                 let r0 = rows.lowerBound
                 Kernels.skinnyNT(dy + r0 * O, ldx: O, bt, r: R, k: O, into: dh + r0 * R, ldh: R, rows: rows.count, alpha: s)
                 if let dx {
@@ -64,7 +64,7 @@ public final class LoRAAdapter {
             if let dB {
                 dbt.initialize(repeating: 0, count: R * O)
                 // Columns split in blocks of 8 so each worker's vector loop stays whole.
-                WorkSplit.ranges(O, granularity: 8) { cols in
+                parallelism.ranges(O, granularity: 8) { cols in
                     let c0 = cols.lowerBound
                     Kernels.skinnyTNAccumulate(h, ldc: R, r: R, dy + c0, ldz: O, k: cols.count, into: dbt + c0, ldg: O,
                                                rows: n, alpha: s)
@@ -74,7 +74,7 @@ public final class LoRAAdapter {
                 }
             }
             if let dA {
-                WorkSplit.ranges(I, granularity: 8) { cols in
+                parallelism.ranges(I, granularity: 8) { cols in
                     let c0 = cols.lowerBound
                     Kernels.skinnyTNAccumulate(dh, ldc: R, r: R, x + c0, ldz: I, k: cols.count, into: dA.data + c0, ldg: I, rows: n)
                 }

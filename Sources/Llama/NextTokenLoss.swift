@@ -17,14 +17,15 @@ public enum NextTokenLoss {
     public static let ignoreIndex: Int32 = -100
 
     /// Tallies the loss of logits (B, T, V) against targets (B·T): targets[r] is the label of row r
-    /// (usually tokens shifted left by one, with −100 where nothing is predicted). Only rows whose
-    /// target is ≥ 0 and whose index is ≥ `firstCounted` within its sequence count.
+    /// (usually tokens shifted left by one, with −100 where nothing is predicted). Rows labelled −100 do
+    /// not count; any other label must be a token id of the vocabulary.
     public static func tally(logits: Tensor, targets: [Int32], vocab: Int) -> LossTally {
         precondition(logits.count >= targets.count * vocab, "logits \(logits.shape) for \(targets.count) targets")
         var t = LossTally()
         // The tensor is held for the loop: a pointer taken from a temporary would outlive it.
         withExtendedLifetime(logits) {
             for (r, y) in targets.enumerated() where y != ignoreIndex {
+                precondition(y >= 0 && Int(y) < vocab, "target \(y) outside the vocabulary (\(vocab))")
                 t.sum += Kernels.crossEntropyVectorized(logits.data + r * vocab, vocab: vocab, target: y, dLogits: nil, gradScale: 0)
                 t.count += 1
             }

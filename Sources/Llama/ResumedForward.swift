@@ -14,13 +14,8 @@ extension LlamaModel {
         let C = config.hiddenSize, n = b * t
         precondition(hidden.count == n * C, "hidden state has \(hidden.count) values, B·T·C = \(n * C)")
         precondition(firstLayer >= 0 && firstLayer <= layers.count, "layer \(firstLayer) outside 0…\(layers.count)")
-        rope.ensure(length: t)
         let h = hidden.copy()   // the caller's state is reused for other removals
-        let ws = BlockWorkspace(config: config, rows: n, batch: b, queries: t, keys: t)
-        let positions = (0..<n).map { Int32($0 % t) }
-        for i in firstLayer..<layers.count where !skipping.contains(i) {
-            blockForward(layers[i], layerIndex: i, h: h.data, batch: b, length: t, positions: positions, cache: nil, ws: ws)
-        }
+        runLayers(from: firstLayer, on: h, batch: b, length: t, skipping: skipping)
         let logits = Tensor(zeros: [b, t, config.vocabSize])
         self.logits(fromHidden: h.data, rows: n, into: logits.data)
         return logits

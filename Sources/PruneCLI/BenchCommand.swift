@@ -57,6 +57,7 @@ struct BenchCommand: ParsableCommand {
     var childMode = "forward"
 
     func run() throws {
+        guard threads >= 1 else { throw PruneError("--threads", "must be at least 1, got \(threads)") }
         if let child { return try runChild(URL(fileURLWithPath: child)) }
         let modeList = modes.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
         for m in modeList where !["forward", "train", "train-checkpointed"].contains(m) {
@@ -129,8 +130,7 @@ struct BenchCommand: ParsableCommand {
     }
 
     func runChild(_ dir: URL) throws {
-        Gemm.setThreads(threads)
-        let model = try LlamaModel.load(directory: dir)
+        let model = try LlamaModel.load(directory: dir, parallelism: Parallelism(threads: threads))
         let t = min(length, model.config.maxPositionEmbeddings)
         let tps: Double
         if childMode == "forward" {

@@ -3,6 +3,7 @@ import ArgumentParser
 import Foundation
 import Llama
 import Pipeline
+import Support
 import Tensor
 import Tokenizers
 
@@ -19,13 +20,20 @@ struct ModelOptions: ParsableArguments {
 
     var modelURL: URL { URL(fileURLWithPath: model) }
 
-    /// Loads the model after applying the thread setting.
+    /// The thread count every pass of this run uses.
+    func parallelism() throws -> Parallelism {
+        guard let threads else { return .allCores }
+        guard threads >= 1 else { throw PruneError("--threads", "must be at least 1, got \(threads)") }
+        return Parallelism(threads: threads)
+    }
+
+    /// Loads the model with the thread setting.
     func loadModel() throws -> LlamaModel {
-        if let threads { Gemm.setThreads(threads) }
+        let parallelism = try parallelism()
         if verbose {
-            FileHandle.standardError.write(Data(SystemReport.lines(threads: Gemm.threads).joined(separator: "\n").utf8 + [10]))
+            FileHandle.standardError.write(Data(SystemReport.lines(threads: parallelism.threads).joined(separator: "\n").utf8 + [10]))
         }
-        return try LlamaModel.load(directory: modelURL)
+        return try LlamaModel.load(directory: modelURL, parallelism: parallelism)
     }
 
     /// The checkpoint's tokenizer (an error if it has none).

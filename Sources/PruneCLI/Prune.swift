@@ -11,7 +11,7 @@ struct Prune: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "prune",
         abstract: "Find the Llama layers that do least, cut them out, and measure the result.",
-        version: SystemReport.lines(threads: Gemm.threads).joined(separator: "\n"),
+        version: SystemReport.lines(threads: Parallelism.allCores.threads).joined(separator: "\n"),
         subcommands: [TokenizeCommand.self, GenerateCommand.self, EvalCommand.self, BenchCommand.self, AnalyzeCommand.self, CutCommand.self]
     )
 

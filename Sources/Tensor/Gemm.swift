@@ -6,14 +6,15 @@ import Foundation
 public enum Gemm {
     /// C (M, N) = alpha · op(A) · op(B) + beta · C, row-major with leading dimensions.
     /// op(A) is (M, K): A is (M, K) or, transposed, (K, M). op(B) is (K, N): B is (K, N) or (N, K).
-    /// Large products are split into `threads` column (or row) blocks, each a single-threaded OpenBLAS call
-    /// on its own core: OpenBLAS's own threads spin-wait between calls and then contend with our other
-    /// parallel loops, which cost up to a quarter of a forward pass.
+    /// Large products are split into `parallelism.threads` column (or row) blocks, each a single-threaded
+    /// OpenBLAS call on its own core: OpenBLAS's own threads spin-wait between calls and then contend with our
+    /// other parallel loops, which cost up to a quarter of a forward pass.
     public static func multiply(
         transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
         alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
         b: UnsafePointer<Float>, ldb: Int,
-        beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int
+        beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int,
+        parallelism: Parallelism
     ) {
         if m == 0 || n == 0 { return }
         if k == 0 {
@@ -22,7 +23,7 @@ public enum Gemm {
             return
         }
         _ = blas
-        let workers = workerCount
+        let workers = parallelism.threads
         // Below ~4M multiply-adds a thread hop costs more than the halved work saves.
         guard workers > 1, m * n * k >= 1 << 22, max(m, n) >= 2 * 16 else {
             serial(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
@@ -50,9 +51,6 @@ public enum Gemm {
         BLASRuntime.sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
     }
 
-    /// Our worker count for large products (OpenBLAS itself always runs on one thread).
-    nonisolated(unsafe) static var workerCount = max(1, ProcessInfo.processInfo.activeProcessorCount)
-
     /// OpenBLAS, loaded (single-threaded) before the first product. A process that could not load it stops
     /// here with the reason; commands call `BLASRuntime.load()` first to report it as an error instead.
     static let blas: BLASRuntime.Info = {
@@ -64,25 +62,11 @@ public enum Gemm {
     @inlinable
     public static func linear(_ x: UnsafePointer<Float>, rows: Int, inFeatures: Int,
                               weight: UnsafePointer<Float>, outFeatures: Int,
-                              into y: UnsafeMutablePointer<Float>, alpha: Float = 1, beta: Float = 0) {
+                              into y: UnsafeMutablePointer<Float>, alpha: Float = 1, beta: Float = 0,
+                              parallelism: Parallelism) {
         multiply(transA: false, transB: true, m: rows, n: outFeatures, k: inFeatures, alpha: alpha,
-                 a: x, lda: inFeatures, b: weight, ldb: inFeatures, beta: beta, c: y, ldc: outFeatures)
-    }
-
-    /// Sets how many threads large products use (process-wide). Code that runs its own parallel loop of
-    /// products sets 1 around it and restores the old value.
-    public static func setThreads(_ n: Int) { workerCount = max(1, n) }
-
-    /// Threads large products use.
-    public static var threads: Int { workerCount }
-
-    /// Runs `body` with every product single-threaded, for loops that run products on several threads
-    /// themselves (a product splitting itself again inside them would only contend for the cores).
-    public static func singleThreaded<R>(_ body: () throws -> R) rethrows -> R {
-        let saved = workerCount
-        workerCount = 1
-        defer { workerCount = saved }
-        return try body()
+                 a: x, lda: inFeatures, b: weight, ldb: inFeatures, beta: beta, c: y, ldc: outFeatures,
+                 parallelism: parallelism)
     }
 
     /// Reference implementation with the same contract, accumulating in Double. For tests only.

@@ -2,7 +2,8 @@
 // weights in place, and a Tensor is shared by whoever holds it.
 import Foundation
 
-/// A dense row-major Float32 tensor that owns a 64-byte aligned buffer.
+/// A dense row-major Float32 tensor: it owns a 64-byte aligned buffer, or views part of another's (the
+/// flat parameter, gradient and optimizer buffers of training hand out views).
 public final class Tensor: @unchecked Sendable {
     /// Shape, outermost first, e.g. (V, C) for an embedding.
     public let shape: [Int]
@@ -10,6 +11,8 @@ public final class Tensor: @unchecked Sendable {
     public let count: Int
     /// The elements; valid for the tensor's lifetime.
     public let data: UnsafeMutablePointer<Float>
+    /// What keeps a view's memory alive; nil when this tensor owns its buffer.
+    private let owner: AnyObject?
 
     /// A tensor of zeros.
     public init(zeros shape: [Int]) {
@@ -19,6 +22,23 @@ public final class Tensor: @unchecked Sendable {
         let raw = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * 4, alignment: 64)
         self.data = raw.bindMemory(to: Float.self, capacity: max(count, 1))
         data.initialize(repeating: 0, count: max(count, 1))
+        owner = nil
+    }
+
+    /// A view of `shape` on memory that `owner` keeps alive (e.g. a slice of a flat buffer).
+    public init(viewing data: UnsafeMutablePointer<Float>, shape: [Int], owner: AnyObject) {
+        precondition(shape.allSatisfy { $0 >= 0 }, "negative dimension in \(shape)")
+        self.shape = shape
+        self.count = shape.reduce(1, *)
+        self.data = data
+        self.owner = owner
+    }
+
+    /// A view of `count(shape)` elements of this tensor starting at element `offset`.
+    public func view(offset: Int, shape: [Int]) -> Tensor {
+        let n = shape.reduce(1, *)
+        precondition(offset >= 0 && offset + n <= count, "view \(offset)+\(n) outside \(count) elements")
+        return Tensor(viewing: data + offset, shape: shape, owner: owner ?? self)
     }
 
     /// A tensor holding `values` (count must match the shape).
@@ -34,7 +54,7 @@ public final class Tensor: @unchecked Sendable {
         data.update(repeating: value, count: count)
     }
 
-    deinit { UnsafeMutableRawPointer(data).deallocate() }
+    deinit { if owner == nil { UnsafeMutableRawPointer(data).deallocate() } }
 
     /// The elements as a buffer.
     @inlinable public var buffer: UnsafeMutableBufferPointer<Float> {
@@ -47,14 +67,6 @@ public final class Tensor: @unchecked Sendable {
     /// A deep copy.
     public func copy() -> Tensor {
         let t = Tensor(zeros: shape)
-        t.data.update(from: data, count: count)
-        return t
-    }
-
-    /// A copy with another shape of the same element count.
-    public func reshaped(_ newShape: [Int]) -> Tensor {
-        precondition(newShape.reduce(1, *) == count, "cannot reshape \(shape) to \(newShape)")
-        let t = Tensor(zeros: newShape)
         t.data.update(from: data, count: count)
         return t
     }

@@ -23,7 +23,7 @@ final class GemmTests: XCTestCase {
                 a.withUnsafeBufferPointer { ap in
                     b.withUnsafeBufferPointer { bp in
                         Gemm.multiply(transA: transA, transB: transB, m: m, n: n, k: k, alpha: 0.7, a: ap.baseAddress!, lda: lda,
-                                      b: bp.baseAddress!, ldb: ldb, beta: 0.5, c: &fast, ldc: ldc)
+                                      b: bp.baseAddress!, ldb: ldb, beta: 0.5, c: &fast, ldc: ldc, parallelism: .allCores)
                         Gemm.naive(transA: transA, transB: transB, m: m, n: n, k: k, alpha: 0.7, a: ap.baseAddress!, lda: lda,
                                    b: bp.baseAddress!, ldb: ldb, beta: 0.5, c: &slow, ldc: ldc)
                     }
@@ -37,7 +37,7 @@ final class GemmTests: XCTestCase {
         let x: [Float] = [1, 2, 3, 4, 5, 6]      // (2, 3)
         let w: [Float] = [1, 0, 0, 0, 1, 1]      // (2, 3): out0 = x0, out1 = x1 + x2
         var y = [Float](repeating: 0, count: 4)
-        Gemm.linear(x, rows: 2, inFeatures: 3, weight: w, outFeatures: 2, into: &y)
+        Gemm.linear(x, rows: 2, inFeatures: 3, weight: w, outFeatures: 2, into: &y, parallelism: .allCores)
         XCTAssertEqual(y, [1, 5, 4, 11])
     }
 }

@@ -79,11 +79,11 @@ final class OpGradientTests: XCTestCase {
         let v = GradientCheck.tensor([b * s, G * D], seed: 10)
         let w = GradientCheck.random(b * t * H * D, seed: 11)
         let out = Tensor(zeros: [b * t, H * D]), probs = Tensor(zeros: [b, H, t, s])
-        let scratch = Tensor(zeros: [Attention.scoreScratchCount(queries: t, keys: s)])
+        let scratch = Tensor(zeros: [Attention.scoreScratchCount(queries: t, keys: s, parallelism: .allCores)])
         func loss() -> Double {
             Attention.forward(q: q.data, keys: k.data, values: v.data, keyBatchStride: s * G * D, batch: b, queries: t,
                               keyCount: s, firstQueryPosition: q0, heads: H, kvHeads: G, headDim: D, scores: scratch.data,
-                              probabilities: probs.data, out: out.data)
+                              probabilities: probs.data, out: out.data, parallelism: .allCores)
             return GradientCheck.dot(w, out.data)
         }
         _ = loss()
@@ -91,7 +91,7 @@ final class OpGradientTests: XCTestCase {
         let dOut = Tensor(shape: out.shape, values: w)
         Attention.backward(dOut: dOut.data, q: q.data, keys: k.data, values: v.data, probabilities: probs.data,
                            keyBatchStride: s * G * D, batch: b, queries: t, keyCount: s, firstQueryPosition: q0,
-                           heads: H, kvHeads: G, headDim: D, scratch: scratch.data, dq: dq.data, dKeys: dk.data, dValues: dv.data)
+                           heads: H, kvHeads: G, headDim: D, scratch: scratch.data, dq: dq.data, dKeys: dk.data, dValues: dv.data, parallelism: .allCores)
         GradientCheck.assertClose("dq", parameter: q.data, count: q.count, analytic: dq.data, loss: loss, line: line)
         GradientCheck.assertClose("dk", parameter: k.data, count: k.count, analytic: dk.data, loss: loss, line: line)
         GradientCheck.assertClose("dv", parameter: v.data, count: v.count, analytic: dv.data, loss: loss, line: line)
@@ -129,12 +129,12 @@ final class OpGradientTests: XCTestCase {
         let linear = Linear(weight: GradientCheck.tensor([O, I], seed: 18), bias: GradientCheck.tensor([O], seed: 19))
         let x = GradientCheck.tensor([n, I], seed: 20), w = GradientCheck.random(n * O, seed: 21), y = Tensor(zeros: [n, O])
         func loss() -> Double {
-            linear.forward(x.data, rows: n, into: y.data)
+            linear.forward(x.data, rows: n, into: y.data, parallelism: .allCores)
             return GradientCheck.dot(w, y.data)
         }
         _ = loss()
         let dy = Tensor(shape: [n, O], values: w), dx = Tensor(shape: [n, I], repeating: 1)
-        linear.backward(x.data, rows: n, dy: dy.data, dx: dx.data, accumulate: true)   // adds onto the ones
+        linear.backward(x.data, rows: n, dy: dy.data, dx: dx.data, accumulate: true, parallelism: .allCores)   // adds onto the ones
         for i in 0..<dx.count { dx[i] -= 1 }
         XCTAssertNil(linear.dWeight)
         XCTAssertNil(linear.dBias)
@@ -148,12 +148,12 @@ final class OpGradientTests: XCTestCase {
         linear.dBias = Tensor(zeros: [O])
         let x = GradientCheck.tensor([n, I], seed: 24), w = GradientCheck.random(n * O, seed: 25), y = Tensor(zeros: [n, O])
         func loss() -> Double {
-            linear.forward(x.data, rows: n, into: y.data)
+            linear.forward(x.data, rows: n, into: y.data, parallelism: .allCores)
             return GradientCheck.dot(w, y.data)
         }
         _ = loss()
         let dy = Tensor(shape: [n, O], values: w), dx = Tensor(zeros: [n, I])
-        linear.backward(x.data, rows: n, dy: dy.data, dx: dx.data)
+        linear.backward(x.data, rows: n, dy: dy.data, dx: dx.data, parallelism: .allCores)
         GradientCheck.assertClose("dx", parameter: x.data, count: x.count, analytic: dx.data, loss: loss)
         GradientCheck.assertClose("dWeight", parameter: linear.weight.data, count: O * I, analytic: linear.dWeight!.data, loss: loss)
         GradientCheck.assertClose("dBias", parameter: linear.bias!.data, count: O, analytic: linear.dBias!.data, loss: loss)
@@ -175,12 +175,12 @@ final class OpGradientTests: XCTestCase {
         let x = GradientCheck.tensor([n, I], seed: 29), w = GradientCheck.random(n * O, seed: 30)
         let y = Tensor(zeros: [n, O]), hidden = Tensor(zeros: [n, R])
         func loss() -> Double {
-            linear.forward(x.data, rows: n, into: y.data, loraHidden: hidden.data)
+            linear.forward(x.data, rows: n, into: y.data, loraHidden: hidden.data, parallelism: .allCores)
             return GradientCheck.dot(w, y.data)
         }
         _ = loss()
         let dy = Tensor(shape: [n, O], values: w), dx = Tensor(zeros: [n, I])
-        linear.backward(x.data, rows: n, dy: dy.data, dx: dx.data, loraHidden: keepHidden ? UnsafePointer(hidden.data) : nil)
+        linear.backward(x.data, rows: n, dy: dy.data, dx: dx.data, loraHidden: keepHidden ? UnsafePointer(hidden.data) : nil, parallelism: .allCores)
         XCTAssertNil(linear.dWeight, line: line)
         GradientCheck.assertClose("dx", parameter: x.data, count: x.count, analytic: dx.data, loss: loss, line: line)
         GradientCheck.assertClose("dA", parameter: adapter.a.data, count: R * I, analytic: adapter.dA!.data, loss: loss, line: line)
@@ -194,13 +194,13 @@ final class OpGradientTests: XCTestCase {
         let x = GradientCheck.tensor([n, C], seed: 32), w = GradientCheck.random(n * C, seed: 33)
         let branch = Tensor(zeros: [n, C]), out = Tensor(zeros: [n, C])
         func loss() -> Double {
-            linear.forward(x.data, rows: n, into: branch.data)
+            linear.forward(x.data, rows: n, into: branch.data, parallelism: .allCores)
             Residual.forward(skip: x.data, branch: branch.data, into: out.data, count: n * C)
             return GradientCheck.dot(w, out.data)
         }
         _ = loss()
         let dStream = Tensor(shape: [n, C], values: w), dBranchInput = Tensor(zeros: [n, C])
-        linear.backward(x.data, rows: n, dy: dStream.data, dx: dBranchInput.data)
+        linear.backward(x.data, rows: n, dy: dStream.data, dx: dBranchInput.data, parallelism: .allCores)
         Residual.backward(branchInputGradient: dBranchInput.data, into: dStream.data, count: n * C)
         GradientCheck.assertClose("dx", parameter: x.data, count: x.count, analytic: dStream.data, loss: loss)
     }
@@ -208,7 +208,7 @@ final class OpGradientTests: XCTestCase {
     func testHeadAndCrossEntropyWithIgnoredPositions() {
         let n = 7, C = 5, V = 11
         let targets: [Int32] = [3, -100, 10, 0, -100, 7, 3]
-        let head = LMHeadLoss(vocab: V, dim: C, chunkRows: 2)   // several chunks, one of them partial
+        let head = LMHeadLoss(vocab: V, dim: C, chunkRows: 2, parallelism: .allCores)   // several chunks, one of them partial
         let x = GradientCheck.tensor([n, C], seed: 34, scale: 2), weight = GradientCheck.tensor([V, C], seed: 35)
         func loss() -> Double {
             head.forwardBackward(x.data, rows: n, weight: weight.data, targets: targets, dX: nil, dWeight: nil).mean
@@ -218,7 +218,7 @@ final class OpGradientTests: XCTestCase {
         XCTAssertEqual(tally.count, 5)
         // Same loss as the inference path's tally over full logits.
         let logits = Tensor(zeros: [n, V])
-        Gemm.linear(x.data, rows: n, inFeatures: C, weight: weight.data, outFeatures: V, into: logits.data)
+        Gemm.linear(x.data, rows: n, inFeatures: C, weight: weight.data, outFeatures: V, into: logits.data, parallelism: .allCores)
         XCTAssertEqual(tally.mean, NextTokenLoss.tally(logits: logits, targets: targets, vocab: V).mean, accuracy: 1e-6)
         for c in 0..<C { XCTAssertEqual(dx[1 * C + c], 0, "ignored row gets no gradient") }
         GradientCheck.assertClose("dX", parameter: x.data, count: x.count, analytic: dx.data, epsilon: 1e-2, loss: loss)

@@ -1,0 +1,67 @@
+// The decoder block's forward, the one way a block is computed: inference, analysis (an observer on the
+// layer loop), generation (with a KV cache) and training (keeping activations for the backward pass) all
+// call it. h_out = h + o(attn(rope(q(n1(h))), rope(k(n1(h))), v(n1(h)))); then += down(silu(gate(n2)) ⊙ up(n2)).
+// Its backward lives in LlamaTrainingPass, beside the saved buffers it reads.
+// Dimension glossary: B batch, T new tokens, S keys (past + T), N = B·T rows, C model dim, H query heads,
+// G kv heads, D head dim, F ffn dim.
+import Checkpoint
+import Tensor
+
+/// Scratch a block forward needs but nothing keeps: shared by every layer of a pass.
+final class BlockScratch {
+    let branch: Tensor                       // (N, C) o or down output before the residual add
+    let scores: UnsafeMutablePointer<Float>  // (T, S) attention scores per concurrent head
+    private let scoreCount: Int
+
+    init(config c: LlamaConfig, rows n: Int, queries t: Int, keys s: Int, parallelism: Parallelism) {
+        branch = Tensor(zeros: [n, c.hiddenSize])
+        scoreCount = max(1, Attention.scoreScratchCount(queries: t, keys: s, parallelism: parallelism))
+        scores = .allocate(capacity: scoreCount)
+        scores.initialize(repeating: 0, count: scoreCount)
+    }
+
+    deinit { scores.deallocate() }
+}
+
+extension LlamaModel {
+    /// Layer l's forward on B sequences of T tokens: the residual stream x (N, C) in, out (N, C) out (out may be
+    /// x: the block then runs in place). Rows sit at `positions` (N). With a cache, keys and values are appended
+    /// to it and attention reads every cached position; without, the T tokens attend among themselves.
+    /// Everything the backward pass reads is written to `a` (the probabilities only when it has room for them).
+    func blockForward(_ l: Int, input x: UnsafePointer<Float>, output out: UnsafeMutablePointer<Float>,
+                      batch b: Int, length t: Int, positions: UnsafePointer<Int32>, cache: KVCache?,
+                      saving a: BlockActivations, scratch: BlockScratch) {
+        let layer = layers[l], c = config, n = b * t, p = parallelism
+        let C = c.hiddenSize, H = c.numAttentionHeads, G = c.numKeyValueHeads, D = c.headDim, F = c.intermediateSize
+        let eps = Float(c.rmsNormEps)
+        // Attention half.
+        RMSNorm.forward(x, weight: layer.inputNorm.data, into: a.normed1.data, rstd: a.rstd1.data, rows: n, cols: C, eps: eps)
+        layer.q.forward(a.normed1.data, rows: n, into: a.q.data, loraHidden: a.lora(.q), parallelism: p)
+        layer.k.forward(a.normed1.data, rows: n, into: a.k.data, loraHidden: a.lora(.k), parallelism: p)
+        layer.v.forward(a.normed1.data, rows: n, into: a.v.data, loraHidden: a.lora(.v), parallelism: p)
+        RoPE.forward(a.q.data, positions: positions, rope: rope, rows: n, heads: H)
+        RoPE.forward(a.k.data, positions: positions, rope: rope, rows: n, heads: G)
+        if let cache {
+            cache.store(layer: l, keys: a.k.data, values: a.v.data, batch: b, length: t)
+            let kv = cache.pointers(layer: l)
+            Attention.forward(q: a.q.data, keys: kv.keys, values: kv.values, keyBatchStride: cache.capacity * G * D,
+                              batch: b, queries: t, keyCount: cache.length + t, firstQueryPosition: cache.length,
+                              heads: H, kvHeads: G, headDim: D, scores: scratch.scores, probabilities: nil,
+                              out: a.attn.data, parallelism: p)
+        } else {
+            Attention.forward(q: a.q.data, keys: a.k.data, values: a.v.data, keyBatchStride: t * G * D, batch: b,
+                              queries: t, keyCount: t, firstQueryPosition: 0, heads: H, kvHeads: G, headDim: D,
+                              scores: scratch.scores, probabilities: a.probabilities?.data, out: a.attn.data, parallelism: p)
+        }
+        layer.o.forward(a.attn.data, rows: n, into: scratch.branch.data, loraHidden: a.lora(.o), parallelism: p)
+        Residual.forward(skip: x, branch: scratch.branch.data, into: a.mid.data, count: n * C)
+        // MLP half.
+        RMSNorm.forward(a.mid.data, weight: layer.postAttentionNorm.data, into: a.normed2.data, rstd: a.rstd2.data,
+                        rows: n, cols: C, eps: eps)
+        layer.gate.forward(a.normed2.data, rows: n, into: a.gate.data, loraHidden: a.lora(.gate), parallelism: p)
+        layer.up.forward(a.normed2.data, rows: n, into: a.up.data, loraHidden: a.lora(.up), parallelism: p)
+        SwiGLU.forward(gate: a.gate.data, up: a.up.data, into: a.hidden.data, count: n * F)
+        layer.down.forward(a.hidden.data, rows: n, into: scratch.branch.data, loraHidden: a.lora(.down), parallelism: p)
+        Residual.forward(skip: a.mid.data, branch: scratch.branch.data, into: out, count: n * C)
+    }
+}
