@@ -6,7 +6,7 @@ import Tensor
 
 extension LlamaModel {
     /// A model of `config`'s shape with seeded random weights.
-    public static func random(config c: LlamaConfig, seed: UInt64 = 0) -> LlamaModel {
+    public static func random(config c: LlamaConfig, seed: UInt64 = 0, parallelism: Parallelism = .allCores) -> LlamaModel {
         var rng = SeededGenerator(seed: seed)
         func normal(_ shape: [Int], std: Float = 0.02) -> Tensor {
             let t = Tensor(zeros: shape)
@@ -31,6 +31,6 @@ extension LlamaModel {
         }
         return LlamaModel(config: c, embedding: normal([c.vocabSize, C]), layers: layers,
                           finalNorm: Tensor(shape: [C], repeating: 1),
-                          lmHead: c.tieWordEmbeddings ? nil : normal([c.vocabSize, C]))
+                          lmHead: c.tieWordEmbeddings ? nil : normal([c.vocabSize, C]), parallelism: parallelism)
     }
 }
