@@ -44,7 +44,9 @@ public struct SafetensorsItem {
 /// Writes safetensors files.
 public enum SafetensorsWriter {
     /// Writes `items` in order with `metadata` (`format: pt` is added when absent, as transformers expects).
-    public static func write(_ items: [SafetensorsItem], metadata: [String: String] = [:], to url: URL) throws {
+    /// `durable` flushes the file to disk before it is renamed into place.
+    public static func write(_ items: [SafetensorsItem], metadata: [String: String] = [:], to url: URL,
+                             durable: Bool = false) throws {
         var meta = metadata
         if meta["format"] == nil { meta["format"] = "pt" }
         var seen = Set<String>()
@@ -63,7 +65,7 @@ public enum SafetensorsWriter {
         // Pad with spaces so the data section starts 8-byte aligned (as the reference writer does).
         while (8 + headerBytes.count) % 8 != 0 { headerBytes.append(0x20) }
 
-        try AtomicFile.write(to: url) { handle in
+        try AtomicFile.write(to: url, durable: durable) { handle in
             var len = UInt64(headerBytes.count).littleEndian
             try handle.write(contentsOf: Data(bytes: &len, count: 8))
             try handle.write(contentsOf: Data(headerBytes))

@@ -5,7 +5,8 @@ import Foundation
 /// Atomic file and directory creation by temporary name + rename.
 public enum AtomicFile {
     /// Creates `url` through a FileHandle on a temporary sibling; renames on success, deletes on failure.
-    public static func write(to url: URL, _ body: (FileHandle) throws -> Void) throws {
+    /// `durable` flushes the file to disk before the rename (checkpoints that must survive a crash).
+    public static func write(to url: URL, durable: Bool = false, _ body: (FileHandle) throws -> Void) throws {
         let tmp = temporarySibling(of: url)
         guard FileManager.default.createFile(atPath: tmp.path, contents: nil) else {
             throw PruneError(file: url, "cannot create file (does the directory exist and is it writable?)")
@@ -14,6 +15,7 @@ public enum AtomicFile {
             let handle = try FileHandle(forWritingTo: tmp)
             do {
                 try body(handle)
+                if durable { try handle.synchronize() }
                 try handle.close()
             } catch {
                 try? handle.close()
@@ -28,8 +30,37 @@ public enum AtomicFile {
     }
 
     /// Writes `data` atomically.
-    public static func write(_ data: Data, to url: URL) throws {
-        try write(to: url) { try $0.write(contentsOf: data) }
+    public static func write(_ data: Data, to url: URL, durable: Bool = false) throws {
+        try write(to: url, durable: durable) { try $0.write(contentsOf: data) }
+    }
+
+    /// Creates the directory `url` (which must not exist) by filling a temporary sibling with `body` and renaming
+    /// it; with `durable`, the directory entries are flushed before and after the rename. A failure leaves nothing.
+    public static func writeDirectory(_ url: URL, durable: Bool = false, _ body: (URL) throws -> Void) throws {
+        let fm = FileManager.default
+        guard !fm.fileExists(atPath: url.path) else { throw PruneError(file: url, "already exists") }
+        let tmp = temporarySibling(of: url)
+        do {
+            try fm.createDirectory(at: tmp, withIntermediateDirectories: false)
+            try body(tmp)
+            if durable { syncDirectory(tmp) }
+            if rename(tmp.path, url.path) != 0 {
+                throw PruneError(file: url, "cannot rename temporary directory into place (\(String(cString: strerror(errno))))")
+            }
+            if durable { syncDirectory(url.deletingLastPathComponent()) }
+        } catch {
+            try? fm.removeItem(at: tmp)
+            if error is PruneError { throw error }
+            throw PruneError(file: url, "write failed: \(error.localizedDescription)")
+        }
+    }
+
+    /// fsync on a directory, so that the names in it (a rename) are on disk.
+    public static func syncDirectory(_ url: URL) {
+        let fd = open(url.path, O_RDONLY | O_DIRECTORY)
+        guard fd >= 0 else { return }
+        fsync(fd)
+        close(fd)
     }
 
     /// A hidden name in the same directory (same file system, so rename is atomic).
