@@ -143,7 +143,7 @@ struct BenchCommand: ParsableCommand {
         print(String(decoding: try JSONEncoder().encode(r), as: UTF8.self))
     }
 
-    /// Checkpoints/stories260K beside the executable's package, or ../shared's copy.
+    /// Checkpoints/stories260K beside the executable's package (see DefaultCheckpoint).
     static func defaultCheckpoint() -> URL {
         DefaultCheckpoint.url
     }

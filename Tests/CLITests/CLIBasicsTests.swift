@@ -31,7 +31,7 @@ final class CLIBasicsTests: XCTestCase {
     func testEvalJSONOnPreTokenizedReferenceInputsEqualsReferenceLoss() throws {
         let ref = try Reference()
         let rows = ref.idRows("input_ids")
-        let url = Fixtures.temporaryDirectory("cli").appendingPathComponent("ids.jsonl")
+        let url = try Fixtures.temporaryDirectory("cli").appendingPathComponent("ids.jsonl")
         try rows.map { #"{"input_ids": [\#($0.map(String.init).joined(separator: ","))]}"# }.joined(separator: "\n")
             .write(to: url, atomically: true, encoding: .utf8)
         let r = try PruneExecutable.run(["eval", model, "--dataset", url.path, "--context", "\(rows[0].count)", "--json"])
@@ -52,7 +52,7 @@ final class CLIBasicsTests: XCTestCase {
     }
 
     func testBadInputGivesOneLineAndNonZeroExit() throws {
-        let tmp = Fixtures.temporaryDirectory("cli")
+        let tmp = try Fixtures.temporaryDirectory("cli")
         try assertOneLineError(["eval", "/no/such/model", "--dataset", dataset], mentions: ["/no/such/model", "not found"])
         let empty = tmp.appendingPathComponent("empty.jsonl")
         try "".write(to: empty, atomically: true, encoding: .utf8)

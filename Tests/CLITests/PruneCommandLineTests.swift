@@ -5,16 +5,14 @@ import TestSupport
 import XCTest
 
 final class PruneCommandLineTests: XCTestCase {
-    let model = Fixtures.shared.appendingPathComponent("models/stories260K")
+    let model = Fixtures.stories260K
     var scratch: URL!
 
     override func setUpWithError() throws {
         guard FileManager.default.isExecutableFile(atPath: PruneExecutable.url.path) else {
-            let reason = "no prune executable at \(PruneExecutable.url.path); build it with `swift build`"
-            print("skipped: \(reason)")
-            throw XCTSkip(reason)
+            throw Fixtures.skip("no prune executable at \(PruneExecutable.url.path); build it with `swift build`")
         }
-        scratch = Fixtures.temporaryDirectory("cli")
+        scratch = try Fixtures.temporaryDirectory("cli")
     }
 
     override func tearDown() { if let scratch { try? FileManager.default.removeItem(at: scratch) } }
@@ -70,8 +68,7 @@ final class PruneCommandLineTests: XCTestCase {
     }
 
     func testAnalyzeThenCutTheBestBlockAndTheLowestInfluenceLayer() throws {
-        let ref = try JSONSerialization.jsonObject(with: Data(contentsOf: Fixtures.shared.appendingPathComponent(
-            "reference/stories260K/reference.json"))) as! [String: Any]
+        let ref = try JSONSerialization.jsonObject(with: Data(contentsOf: Fixtures.file("reference/stories260K/reference.json"))) as! [String: Any]
         let rows = ref["calib_input_ids"] as! [[Int]]
         let dataset = scratch.appendingPathComponent("calib.jsonl")
         try Data(rows.map { "{\"input_ids\": \($0)}" }.joined(separator: "\n").utf8).write(to: dataset)

@@ -11,7 +11,7 @@ import XCTest
 final class CheckpointFormatCutTests: XCTestCase {
     var scratch: URL!
 
-    override func setUp() { scratch = Fixtures.temporaryDirectory("cut-format") }
+    override func setUpWithError() throws { scratch = try Fixtures.temporaryDirectory("cut-format") }
     override func tearDown() { try? FileManager.default.removeItem(at: scratch) }
 
     /// 6 layers, GQA, small enough to save in milliseconds.
