@@ -47,20 +47,14 @@ struct GenerateCommand: ParsableCommand {
         sampling.topP = topP
         sampling.seed = seed
         sampling.stopTokens = Set(model.config.eosTokenIDs.map { Int32($0) } + (tokenizer.eosTokenID.map { [$0] } ?? []))
-        var produced: [Int32] = []
-        var printed = ""
+        // As transformers: decode prompt and continuation together and print what follows the decoded prompt.
+        var decoder = StreamingDecoder(tokenizer: tokenizer, prompt: ids)
         if !chat { print(prompt, terminator: "") }
         _ = Generator(model: model).generate(prompt: ids, options: sampling) { id in
-            // Decode the whole continuation each time: pieces can merge across tokens (bytes, spaces).
-            produced.append(id)
-            let text = tokenizer.decode(produced, skipSpecialTokens: true)
-            if text.hasPrefix(printed) {
-                print(text.dropFirst(printed.count), terminator: "")
-                printed = text
-                fflush(stdout)
-            }
+            print(decoder.append(id), terminator: "")
+            fflush(stdout)
         }
-        print()
+        print(decoder.finish())
     }
 
     /// The prompt's ids: plain (with BOS as the tokenizer adds it), or rendered through the chat template,

@@ -28,6 +28,13 @@ final class CLIBasicsTests: XCTestCase {
         XCTAssertTrue(r.stdout.hasPrefix("Once upon a time, there was a little girl named Lily."), r.stdout)
     }
 
+    /// transformers prints "Once upon a time": the space SentencePiece puts before "upon" is kept.
+    func testGenerateKeepsTheSpaceAfterAOneWordPrompt() throws {
+        let r = try PruneExecutable.run(["generate", model, "--prompt", "Once", "--temperature", "0", "--max-tokens", "4"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.hasPrefix("Once upon a time"), r.stdout)
+    }
+
     func testEvalJSONOnPreTokenizedReferenceInputsEqualsReferenceLoss() throws {
         let ref = try Reference()
         let rows = ref.idRows("input_ids")
