@@ -51,6 +51,9 @@ struct AnalyzeCommand: ParsableCommand {
     @Flag(name: .long, help: "Print the analysis as JSON instead of the table.")
     var json = false
 
+    @Flag(name: .long, help: "Replace an earlier analysis in DIR.")
+    var force = false
+
     func validate() throws {
         guard samples >= 1 else { throw ValidationError("--samples must be positive") }
         guard context >= 2 else { throw ValidationError("--context must be at least 2") }
@@ -58,6 +61,7 @@ struct AnalyzeCommand: ParsableCommand {
     }
 
     func run() throws {
+        try AnalysisDestination.check(output: URL(fileURLWithPath: output), model: options.modelURL, force: force)
         let data = try Dataset(url: URL(fileURLWithPath: dataset))
         let model = try options.loadModel()
         let analysis = try Self.analyze(model: model, modelPath: options.model, dataset: data,
@@ -86,7 +90,7 @@ struct AnalyzeCommand: ParsableCommand {
             }
             sizes = parsed
         }
-        let ctx = min(context, model.config.maxPositionEmbeddings)
+        let ctx = clippedToPositions(context, of: model, at: modelPath, asked: "--context")
         let sequences = try CalibrationSamples.select(from: dataset, tokenizer: tokenizer, count: samples, context: ctx)
         try dataset.checkIDs(sequences, vocabularySize: model.config.vocabSize)
         let analyzer = LayerAnalyzer(model: model, options: AnalysisOptions(

@@ -56,6 +56,10 @@ struct BenchCommand: ParsableCommand {
     @Option(name: .long, help: .hidden)
     var childMode = "forward"
 
+    func validate() throws {
+        guard threads >= 1 else { throw ValidationError("--threads must be at least 1 (got \(threads))") }
+    }
+
     func run() throws {
         if let child { return try runChild(URL(fileURLWithPath: child)) }
         let modeList = modes.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }

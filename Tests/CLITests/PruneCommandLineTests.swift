@@ -111,7 +111,7 @@ final class PruneCommandLineTests: XCTestCase {
         XCTAssertEqual(fresh.status, 0, fresh.stderr)
         XCTAssertTrue(fresh.stdout.contains("dropped (0-based, inclusive): 2-3"), fresh.stdout)
 
-        let tooBig = try prune(["analyze", model.path, "--dataset", dataset.path, "--block-sizes", "1-5", "-o", dir.path])
+        let tooBig = try prune(["analyze", model.path, "--dataset", dataset.path, "--block-sizes", "1-5", "-o", dir.path, "--force"])
         assertOneLineError(tooBig, containing: "block size 5 is outside 1…4")
     }
 }
