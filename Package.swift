@@ -46,7 +46,7 @@ let package = Package(
         .target(name: "Reports", dependencies: ["Support", "CHDF5"]),
         // The model: ops as forward/backward pairs, LoRA, the block, the model, generation.
         .target(name: "Llama", dependencies: ["Support", "Tensor", "Checkpoint", "Reports"]),
-        .target(name: "Analysis", dependencies: ["Support", "Tensor", "Tokenizers", "Data", "Reports", "Llama"]),
+        .target(name: "Analysis", dependencies: ["Support", "Tensor", "Checkpoint", "Tokenizers", "Data", "Reports", "Llama"]),
         .target(name: "Surgery", dependencies: ["Support", "Checkpoint"]),
         .target(name: "Training", dependencies: ["Support", "Tensor", "Checkpoint", "Llama"]),
         .target(name: "Pipeline", dependencies: ["Support", "Tensor", "Checkpoint", "Llama", "Training"]),

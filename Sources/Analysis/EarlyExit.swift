@@ -23,8 +23,10 @@ public struct EarlyExitScan {
         agreements = [Int](repeating: 0, count: layerCount)
     }
 
-    /// Adds one batch, given its L+1 hidden states and the full model's argmax of every row.
-    public mutating func add(model: LlamaModel, states: HiddenStateStore, batch: CalibrationBatch, fullArgmax: [Int]) {
+    /// Adds one batch, given its L+1 hidden states and the full model's argmax of every row; `done(l)`
+    /// is called after exit l.
+    public mutating func add(model: LlamaModel, states: HiddenStateStore, batch: CalibrationBatch, fullArgmax: [Int],
+                             done: (Int) -> Void = { _ in }) {
         let V = model.config.vocabSize, C = model.config.hiddenSize
         let chunk = max(1, min(batch.rows, Self.logitBufferFloats / V))
         let logits = UnsafeMutablePointer<Float>.allocate(capacity: chunk * V)
@@ -43,6 +45,7 @@ public struct EarlyExitScan {
                 tallies[l - 1].add(scored.loss)
                 agreements[l - 1] += scored.agreements
             }
+            done(l)
         }
         positions += batch.realTokens
     }

@@ -56,8 +56,14 @@ public final class LayerAnalyzer {
     /// L
     public var layerCount: Int { model.config.numHiddenLayers }
 
-    /// Analyses `samples` (each at least one token); `progress` counts samples and tokens.
-    public func analyze(samples: [[Int32]], source: AnalysisSource, progress: ProgressReporter? = nil) -> LayerAnalysis {
+    /// The batches `samples` are analysed in and what each phase will cost.
+    public func plan(samples: [[Int32]]) -> AnalysisPlan {
+        AnalysisPlan(config: model.config, batches: CalibrationBatch.batches(samples, batchSize: options.batchSize), options: options)
+    }
+
+    /// Analyses `samples` (each at least one token); `progress` (made from `plan(samples:)`) hears of
+    /// every layer of every phase.
+    public func analyze(samples: [[Int32]], source: AnalysisSource, progress: AnalysisProgress? = nil) -> LayerAnalysis {
         precondition(!samples.isEmpty, "no samples to analyse")
         let L = layerCount, V = model.config.vocabSize, C = model.config.hiddenSize
         let batches = CalibrationBatch.batches(samples, batchSize: options.batchSize)
@@ -67,20 +73,21 @@ public final class LayerAnalyzer {
         var fullLoss = LossTally()
         var removal = options.removalScan ? RemovalScan(layerCount: L) : nil
         var earlyExit = options.earlyExit ? EarlyExitScan(layerCount: L) : nil
-        var done = 0
-        for batch in batches {
+        for (b, batch) in batches.enumerated() {
             let logits = model.forward(tokens: batch.tokens, batch: batch.batch, length: batch.length) { l, h in
                 store.store(layer: l, from: h, rows: batch.rows)
+                progress?.update(batch: b, phase: .fullPass, step: l)   // layers 0…l−1 done
             }
             fullLoss.add(NextTokenLoss.tally(logits: logits, targets: batch.targets, vocab: V))
             PositionStatistics.add(batch, from: store, into: workers, parallelism: model.parallelism)
-            removal?.add(model: model, states: store, batch: batch)
+            progress?.update(batch: b, phase: .statistics, step: 1)
+            removal?.add(model: model, states: store, batch: batch) { progress?.update(batch: b, phase: .removalScan, step: $0) }
             if earlyExit != nil {
                 let fullArgmax = TopToken.argmax(rows: logits.data, count: batch.rows, vocab: V)
-                earlyExit!.add(model: model, states: store, batch: batch, fullArgmax: fullArgmax)
+                earlyExit!.add(model: model, states: store, batch: batch, fullArgmax: fullArgmax) {
+                    progress?.update(batch: b, phase: .earlyExit, step: $0)
+                }
             }
-            done += batch.batch
-            progress?.update(done: done, units: Double(batch.realTokens))
         }
         let (lastToken, allTokens, influence) = PositionStatistics.merged(workers)
         return LayerAnalysis(

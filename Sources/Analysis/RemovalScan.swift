@@ -12,12 +12,13 @@ public struct RemovalScan {
         tallies = [LossTally](repeating: LossTally(), count: layerCount)
     }
 
-    /// Adds one batch, given its L+1 hidden states from the full pass.
-    public mutating func add(model: LlamaModel, states: HiddenStateStore, batch: CalibrationBatch) {
+    /// Adds one batch, given its L+1 hidden states from the full pass; `done(k)` is called after k removals.
+    public mutating func add(model: LlamaModel, states: HiddenStateStore, batch: CalibrationBatch, done: (Int) -> Void = { _ in }) {
         for i in tallies.indices {
             let logits = model.logits(resumingFrom: states.tensor(layer: i, batch: batch.batch, length: batch.length),
                                       atLayer: i, batch: batch.batch, length: batch.length, skipping: [i])
             tallies[i].add(NextTokenLoss.tally(logits: logits, targets: batch.targets, vocab: model.config.vocabSize))
+            done(i + 1)
         }
     }
 

@@ -54,6 +54,9 @@ struct AnalyzeCommand: ParsableCommand {
     @Flag(name: .long, help: "Print the analysis as JSON instead of the table.")
     var json = false
 
+    @Flag(name: .long, help: "Replace an earlier analysis in DIR.")
+    var force = false
+
     func validate() throws {
         guard samples >= 1 else { throw ValidationError("--samples must be positive") }
         guard context >= 2 else { throw ValidationError("--context must be at least 2") }
@@ -61,6 +64,7 @@ struct AnalyzeCommand: ParsableCommand {
     }
 
     func run() throws {
+        try AnalysisDestination.check(output: URL(fileURLWithPath: output), model: options.modelURL, force: force)
         let data = try Dataset(url: URL(fileURLWithPath: dataset))
         let model = try options.loadModel()
         let analysis = try Self.analyze(model: model, modelPath: options.model, dataset: data,
@@ -89,12 +93,28 @@ struct AnalyzeCommand: ParsableCommand {
             }
             sizes = parsed
         }
-        let ctx = min(context, model.config.maxPositionEmbeddings)
+        let ctx = clippedToPositions(context, of: model, at: modelPath, asked: "--context")
         let sequences = try CalibrationSamples.select(from: dataset, tokenizer: tokenizer, count: samples, context: ctx)
         try dataset.checkIDs(sequences, vocabularySize: model.config.vocabSize)
+        if sequences.count < samples {
+            warn("--samples \(samples) is more than \(dataset.url.path) holds (\(sequences.count) records of two or more tokens); using \(sequences.count)")
+        }
         let analyzer = LayerAnalyzer(model: model, options: AnalysisOptions(
             batchSize: batchSize, blockSizes: sizes, removalScan: removalScan, earlyExit: earlyExit))
-        let progress = ProgressReporter("analyze", total: sequences.count, enabled: !quiet)
+        let plan = analyzer.plan(samples: sequences)
+        if !quiet {
+            // Said at once, on stderr (stdout is the result): what was loaded and what the run will cost.
+            let c = model.config
+            let lines = [
+                "model: \(modelPath): \(L) layers, hidden \(c.hiddenSize), \(c.numAttentionHeads)/\(c.numKeyValueHeads) heads, "
+                    + "ffn \(c.intermediateSize), vocab \(c.vocabSize), \(model.parameterCount) parameters",
+                "data: \(dataset.url.path): \(plan.samples) samples, \(plan.tokens) tokens (context \(ctx)), "
+                    + "\(plan.batchFLOPs.count) batch\(plan.batchFLOPs.count == 1 ? "" : "es") of up to \(batchSize)",
+                "phases, run on every batch:",
+            ] + plan.summary
+            FileHandle.standardError.write(Data(lines.map { $0 + "\n" }.joined().utf8))
+        }
+        let progress = quiet ? nil : AnalysisProgress(plan: plan)
         return analyzer.analyze(samples: sequences, source: AnalysisSource(model: modelPath, dataset: dataset.url.path, context: ctx),
                                 progress: progress)
     }

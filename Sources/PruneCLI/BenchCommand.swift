@@ -56,6 +56,10 @@ struct BenchCommand: ParsableCommand {
     @Option(name: .long, help: .hidden)
     var childMode = "forward"
 
+    func validate() throws {
+        guard threads >= 1 else { throw ValidationError("--threads must be at least 1 (got \(threads))") }
+    }
+
     func run() throws {
         guard threads >= 1 else { throw PruneError("--threads", "must be at least 1, got \(threads)") }
         if let child { return try runChild(URL(fileURLWithPath: child)) }
@@ -144,7 +148,7 @@ struct BenchCommand: ParsableCommand {
         print(String(decoding: try JSONEncoder().encode(r), as: UTF8.self))
     }
 
-    /// Checkpoints/stories260K beside the executable's package, or ../shared's copy.
+    /// Checkpoints/stories260K beside the executable's package (see DefaultCheckpoint).
     static func defaultCheckpoint() -> URL {
         DefaultCheckpoint.url
     }

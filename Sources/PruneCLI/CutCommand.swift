@@ -90,8 +90,9 @@ struct CutCommand: ParsableCommand {
     func run() throws {
         let cutter = LayerCutter(model: options.modelURL)
         let outputDType = try dtype.map(Self.parseDType)
-        let drop = try chooseLayers(layerCount: try cutter.layerCount())
-        let report = try cutter.cut(dropping: drop, to: URL(fileURLWithPath: output), dtype: outputDType, force: force)
+        let (drop, selection) = try chooseLayers(layerCount: try cutter.layerCount())
+        let report = try cutter.cut(dropping: drop, to: URL(fileURLWithPath: output), dtype: outputDType, force: force,
+                                    selection: selection, command: ["prune"] + CommandLine.arguments.dropFirst(), tool: Self.tool)
         if json {
             print(String(decoding: try JSONEncoder.sorted.encode(report), as: UTF8.self))
         } else {
@@ -99,24 +100,37 @@ struct CutCommand: ParsableCommand {
         }
     }
 
-    /// The layers to drop from --layers, or from an analysis for --block / --metric.
-    func chooseLayers(layerCount L: Int) throws -> LayerSelection {
-        if let layers { return try LayerSelection(parsing: layers) }
+    /// "prune" and its version (when the build has one), for the model card of the cut.
+    static var tool: String {
+        let version = Prune.configuration.version
+        return version.isEmpty ? "prune" : "prune \(version)"
+    }
+
+    /// The layers to drop from --layers, or from an analysis for --block / --metric, and how they were chosen.
+    func chooseLayers(layerCount L: Int) throws -> (LayerSelection, CutSelection) {
+        if let layers {
+            let selection = try LayerSelection(parsing: layers)
+            return (selection, CutSelection(method: "layers", option: "--layers \(layers)", reason: "given explicitly"))
+        }
         let result = try loadOrRunAnalysis(layerCount: L)
+        func chosen(_ method: String, _ option: String, _ reason: String) -> CutSelection {
+            CutSelection(method: method, option: option, analysis: analysis, dataset: analysis == nil ? dataset : nil, reason: reason)
+        }
         if let block {
             guard block < L else { throw PruneError("--block", "a block of \(block) layers would leave none (the model has \(L))") }
             let ranked = BlockRanking.ranked(result.angularDistance.lastToken, size: block)
             guard let best = ranked.first else { throw PruneError("--block", "the analysis has no block of \(block) layers") }
-            if !json {
-                print(String(format: "best block of %d: layers %@ (d = %.4f)", block, LayerSelection(best.layers).description, best.distance))
-            }
-            return LayerSelection(best.layers)
+            let reason = String(format: "best block of %d: layers %@ (d = %.4f)", block, LayerSelection(best.layers).description, best.distance)
+            if !json { print(reason) }
+            return (LayerSelection(best.layers),
+                    chosen("block", "--block \(block)", reason + ", the smallest last-token angular distance between its input and output"))
         }
         let k = count!
         guard k < L else { throw PruneError("--count", "removing \(k) layers would leave none (the model has \(L))") }
-        let chosen = result.lowestInfluenceLayers(k)
-        if !json { print("lowest Block Influence: layers \(LayerSelection(chosen))") }
-        return LayerSelection(chosen)
+        let lowest = result.lowestInfluenceLayers(k)
+        if !json { print("lowest Block Influence: layers \(LayerSelection(lowest))") }
+        return (LayerSelection(lowest), chosen("metric", "--metric bi --count \(k)",
+                                               "the \(k) layers with the lowest Block Influence: \(LayerSelection(lowest))"))
     }
 
     func loadOrRunAnalysis(layerCount L: Int) throws -> LayerAnalysis {

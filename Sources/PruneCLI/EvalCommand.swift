@@ -37,7 +37,7 @@ struct EvalCommand: ParsableCommand {
         let model = try options.loadModel()
         let sequences = try data.tokenized(with: options.optionalTokenizer())
         try data.checkIDs(sequences, vocabularySize: model.config.vocabSize)
-        let ctx = min(context, model.config.maxPositionEmbeddings)
+        let ctx = clippedToPositions(context, of: model, at: options.model, asked: "--context")
         let windows = Evaluation.windows(sequences, context: ctx, stride: min(stride ?? ctx, ctx))
         guard !windows.isEmpty else { throw PruneError(file: data.url, "no sequence has two or more tokens") }
         let progress = ProgressReporter("eval", total: windows.count, enabled: !json)

@@ -16,10 +16,11 @@ struct GenerateCommand: ParsableCommand {
     @Option(name: .long, help: "Most new tokens to produce.")
     var maxTokens = 64
 
-    @Option(name: .long, help: "Sampling temperature; 0 picks the most likely token (greedy).")
+    // .unconditional: a value such as -1 is read as the value (and refused by validate), not as a flag.
+    @Option(name: .long, parsing: .unconditional, help: "Sampling temperature; 0 picks the most likely token (greedy).")
     var temperature = 0.0
 
-    @Option(name: .long, help: "Nucleus sampling: keep the most likely tokens up to this probability mass.")
+    @Option(name: .long, parsing: .unconditional, help: "Nucleus sampling: keep the most likely tokens up to this probability mass.")
     var topP = 1.0
 
     @Option(name: .long, help: "Random seed for sampling.")
@@ -33,35 +34,34 @@ struct GenerateCommand: ParsableCommand {
 
     func validate() throws {
         guard maxTokens > 0 else { throw ValidationError("--max-tokens must be positive") }
-        guard temperature >= 0 else { throw ValidationError("--temperature must be ≥ 0") }
-        guard topP > 0 && topP <= 1 else { throw ValidationError("--top-p must be in (0, 1]") }
+        guard temperature >= 0 else { throw ValidationError("--temperature must be ≥ 0 (0 is greedy), got \(temperature)") }
+        guard topP > 0 && topP <= 1 else { throw ValidationError("--top-p must be in (0, 1], got \(topP)") }
     }
 
     func run() throws {
+        let tokenizer = try options.requiredTokenizer(for: "generating text")
         let model = try options.loadModel()
-        let tokenizer = try options.loadTokenizer()
         let ids = try promptIDs(tokenizer)
         guard !ids.isEmpty else { throw PruneError("--prompt", "encodes to no tokens") }
+        let limit = model.config.maxPositionEmbeddings
+        guard ids.count < limit else {
+            throw PruneError("--prompt", "is \(ids.count) tokens; max_position_embeddings of \(options.model) is \(limit)")
+        }
         var sampling = SamplingOptions()
-        sampling.maxTokens = min(maxTokens, model.config.maxPositionEmbeddings - ids.count)
+        sampling.maxTokens = clippedToPositions(ids.count + maxTokens, of: model, at: options.model,
+                                                asked: "the prompt plus --max-tokens") - ids.count
         sampling.temperature = temperature
         sampling.topP = topP
         sampling.seed = seed
         sampling.stopTokens = Set(model.config.eosTokenIDs.map { Int32($0) } + (tokenizer.eosTokenID.map { [$0] } ?? []))
-        var produced: [Int32] = []
-        var printed = ""
+        // As transformers: decode prompt and continuation together and print what follows the decoded prompt.
+        var decoder = StreamingDecoder(tokenizer: tokenizer, prompt: ids)
         if !chat { print(prompt, terminator: "") }
         _ = Generator(model: model).generate(prompt: ids, options: sampling) { id in
-            // Decode the whole continuation each time: pieces can merge across tokens (bytes, spaces).
-            produced.append(id)
-            let text = tokenizer.decode(produced, skipSpecialTokens: true)
-            if text.hasPrefix(printed) {
-                print(text.dropFirst(printed.count), terminator: "")
-                printed = text
-                fflush(stdout)
-            }
+            print(decoder.append(id), terminator: "")
+            fflush(stdout)
         }
-        print()
+        print(decoder.finish())
     }
 
     /// The prompt's ids: plain (with BOS as the tokenizer adds it), or rendered through the chat template,

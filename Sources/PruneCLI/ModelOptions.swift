@@ -20,16 +20,18 @@ struct ModelOptions: ParsableArguments {
 
     var modelURL: URL { URL(fileURLWithPath: model) }
 
+    func validate() throws {
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1 (got \(threads))") }
+    }
+
     /// The thread count every pass of this run uses.
-    func parallelism() throws -> Parallelism {
-        guard let threads else { return .allCores }
-        guard threads >= 1 else { throw PruneError("--threads", "must be at least 1, got \(threads)") }
-        return Parallelism(threads: threads)
+    func parallelism() -> Parallelism {
+        threads.map { Parallelism(threads: max(1, $0)) } ?? .allCores
     }
 
     /// Loads the model with the thread setting.
     func loadModel() throws -> LlamaModel {
-        let parallelism = try parallelism()
+        let parallelism = parallelism()
         if verbose {
             FileHandle.standardError.write(Data(SystemReport.lines(threads: parallelism.threads).joined(separator: "\n").utf8 + [10]))
         }
@@ -41,6 +43,14 @@ struct ModelOptions: ParsableArguments {
         try TokenizerLoader.load(directory: modelURL)
     }
 
+    /// The checkpoint's tokenizer, or an error saying that `purpose` needs one (generate, tokenize).
+    func requiredTokenizer(for purpose: String) throws -> Tokenizer {
+        guard let tokenizer = try optionalTokenizer() else {
+            throw PruneError(file: modelURL, "has no tokenizer.model or tokenizer.json; \(purpose) needs the checkpoint's tokenizer")
+        }
+        return tokenizer
+    }
+
     /// The tokenizer if the checkpoint has one (pre-tokenized datasets need none).
     func optionalTokenizer() throws -> Tokenizer? {
         let fm = FileManager.default
@@ -48,6 +58,20 @@ struct ModelOptions: ParsableArguments {
                 || fm.fileExists(atPath: modelURL.appendingPathComponent("tokenizer.json").path) else { return nil }
         return try loadTokenizer()
     }
+}
+
+/// One "warning: …" line on stderr (stdout stays clean for --json).
+func warn(_ message: String) {
+    FileHandle.standardError.write(Data("warning: \(message)\n".utf8))
+}
+
+/// `tokens` (what --context, or a prompt plus --max-tokens, asks for) clipped to the model's
+/// max_position_embeddings, with a warning when that clips: positions past it were never trained.
+func clippedToPositions(_ tokens: Int, of model: LlamaModel, at path: String, asked what: String) -> Int {
+    let limit = model.config.maxPositionEmbeddings
+    guard tokens > limit else { return tokens }
+    warn("\(what) is \(tokens) tokens, more than max_position_embeddings \(limit) of \(path); using \(limit)")
+    return limit
 }
 
 /// Writes a JSON object to stdout with sorted keys.

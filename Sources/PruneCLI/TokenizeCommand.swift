@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Tokenizers
 
 struct TokenizeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -17,15 +18,23 @@ struct TokenizeCommand: ParsableCommand {
     var json = false
 
     func run() throws {
-        let tokenizer = try options.loadTokenizer()
+        let tokenizer = try options.requiredTokenizer(for: "tokenizing")
         let ids = tokenizer.encode(text, addSpecialTokens: !noSpecialTokens)
         if json {
             printJSON(["ids": ids.map(Int.init)])
             return
         }
+        // Beside each vocabulary piece ("Ġupon", "âľĵ", "▁upon") the text it adds, decoded in context as
+        // generation prints it: byte-level pieces are unreadable otherwise.
         let pieces = tokenizer.pieces(ids)
-        for (id, piece) in zip(ids, pieces) {
-            print(String(format: "%8d  ", id) + piece.debugDescription)
+        let width = pieces.map { $0.debugDescription.count }.max() ?? 0
+        var decoder = StreamingDecoder(tokenizer: tokenizer, prompt: [], skipSpecialTokens: false)
+        for (i, (id, piece)) in zip(ids, pieces).enumerated() {
+            let quoted = piece.debugDescription
+            let added = decoder.append(id)
+            let partial = added.isEmpty && tokenizer.decode(Array(ids[...i]), skipSpecialTokens: false).hasSuffix("\u{FFFD}")
+            print(String(format: "%8d  ", id) + quoted + String(repeating: " ", count: width - quoted.count) + "  "
+                  + (partial ? "(part of a character)" : added.debugDescription))
         }
         print("\(ids.count) tokens")
     }

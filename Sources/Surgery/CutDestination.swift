@@ -33,17 +33,7 @@ public struct CutDestination {
 
     /// The absolute path with symbolic links resolved, also for a path that does not exist yet (its
     /// deepest existing ancestor is resolved and the rest appended).
-    static func resolved(_ url: URL) -> String {
-        var existing = url.standardizedFileURL
-        var rest: [String] = []
-        while !FileManager.default.fileExists(atPath: existing.path) && existing.path != "/" {
-            rest.insert(existing.lastPathComponent, at: 0)
-            existing.deleteLastPathComponent()
-        }
-        var path = existing.resolvingSymlinksInPath().path
-        for part in rest { path += (path.hasSuffix("/") ? "" : "/") + part }
-        return path
-    }
+    static func resolved(_ url: URL) -> String { url.resolvedPath }
 
     /// Builds the checkpoint with `body` in a temporary sibling directory, then puts it at `url`,
     /// replacing what is there. On failure the temporary directory is removed and `url` is untouched.

@@ -24,6 +24,8 @@ public struct CutReport: Codable, Equatable, Sendable {
     public var configKeysEdited: [String]
     /// Files copied unchanged (tokenizer, generation config, …).
     public var copiedFiles: [String]
+    /// The model card and provenance JSON written beside the weights.
+    public var provenanceFiles: [String]
     /// Entries of the source directory not carried over (other weight formats, subdirectories).
     public var leftBehind: [String]
     /// mergekit passthrough config building the same model.
@@ -33,6 +35,7 @@ public struct CutReport: Codable, Equatable, Sendable {
         case model, output, layersBefore = "layers_before", kept, dropped
         case parametersBefore = "parameters_before", parametersAfter = "parameters_after", dtypes
         case weightFiles = "weight_files", configKeysEdited = "config_keys_edited", copiedFiles = "copied_files"
+        case provenanceFiles = "provenance_files"
         case leftBehind = "left_behind", mergekitYAML = "mergekit_yaml"
     }
 
@@ -48,6 +51,7 @@ public struct CutReport: Codable, Equatable, Sendable {
         out += "weights: \(weightFiles.joined(separator: ", ")) (\(dtypes.joined(separator: ", ")))\n"
         out += "config.json: \(configKeysEdited.joined(separator: ", ")) updated, every other key kept\n"
         if !copiedFiles.isEmpty { out += "copied: \(copiedFiles.joined(separator: ", "))\n" }
+        out += "provenance: \(provenanceFiles.joined(separator: ", "))\n"
         if !leftBehind.isEmpty { out += "not copied (other weight formats / subdirectories): \(leftBehind.joined(separator: ", "))\n" }
         out += "\n" + mergekitYAML
         return out

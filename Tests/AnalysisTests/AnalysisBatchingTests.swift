@@ -8,17 +8,21 @@ import TestSupport
 import XCTest
 
 final class AnalysisBatchingTests: XCTestCase {
-    static let model = try! LlamaModel.load(directory: try! Reference().modelDirectory)
+    /// The model and prefixes of the reference calibration rows, of lengths 48, 31, 7, 2 and 20; loaded once,
+    /// a missing fixture fails each test instead of stopping the process.
+    static let loaded = Result { () throws -> (model: LlamaModel, samples: [[Int32]]) in
+        let ref = try Reference()
+        let rows = ref.idRows("calib_input_ids")
+        return (try LlamaModel.load(directory: ref.modelDirectory), zip(rows, [48, 31, 7, 2, 20]).map { Array($0.prefix($1)) })
+    }
 
-    /// Prefixes of the reference calibration rows, of lengths 48, 31, 7, 2 and 20.
-    static let samples: [[Int32]] = {
-        let rows = try! Reference().idRows("calib_input_ids")
-        return zip(rows, [48, 31, 7, 2, 20]).map { Array($0.prefix($1)) }
-    }()
+    var model: LlamaModel!
+    var samples: [[Int32]]!
+    override func setUpWithError() throws { (model, samples) = try Self.loaded.get() }
 
     func analyze(batchSize: Int) -> LayerAnalysis {
-        LayerAnalyzer(model: Self.model, options: AnalysisOptions(batchSize: batchSize, removalScan: true, earlyExit: true))
-            .analyze(samples: Self.samples, source: AnalysisSource(model: "stories260K", dataset: nil, context: 48))
+        LayerAnalyzer(model: model, options: AnalysisOptions(batchSize: batchSize, removalScan: true, earlyExit: true))
+            .analyze(samples: samples, source: AnalysisSource(model: "stories260K", dataset: nil, context: 48))
     }
 
     func maxDifference(_ a: [Double?], _ b: [Double?]) -> Double {
@@ -48,14 +52,14 @@ final class AnalysisBatchingTests: XCTestCase {
 
     /// The statistics computed the plain way, in Double, from each sample's own forward pass.
     func testFiguresEqualAPlainComputationFromTheHiddenStates() {
-        let L = Self.model.config.numHiddenLayers, C = Self.model.config.hiddenSize
+        let L = model.config.numHiddenLayers, C = model.config.hiddenSize
         var last = [[Double]](repeating: [Double](repeating: 0, count: L + 1), count: L + 1)
         var all = last
         var bi = [Double](repeating: 0, count: L)
         var tokens = 0
         var removal = [LossTally](repeating: LossTally(), count: L)
-        for s in Self.samples {
-            let h = Self.model.forward(tokens: s, batch: 1, length: s.count, captureHiddenStates: true).hiddenStates
+        for s in samples {
+            let h = model.forward(tokens: s, batch: 1, length: s.count, captureHiddenStates: true).hiddenStates
             func cosine(_ a: Int, _ b: Int, _ t: Int) -> Double {
                 var dot = 0.0, na = 0.0, nb = 0.0
                 for c in 0..<C {
@@ -76,15 +80,15 @@ final class AnalysisBatchingTests: XCTestCase {
                 tokens += 1
             }
             for i in 0..<L {
-                let logits = Self.model.forward(tokens: s, batch: 1, length: s.count, skipping: [i]).logits!
+                let logits = model.forward(tokens: s, batch: 1, length: s.count, skipping: [i]).logits!
                 removal[i].add(NextTokenLoss.tally(logits: logits, targets: NextTokenLoss.shiftedTargets(tokens: s, batch: 1, length: s.count),
-                                                   vocab: Self.model.config.vocabSize))
+                                                   vocab: model.config.vocabSize))
             }
         }
         let a = analyze(batchSize: 3)
         for n in 1...L {
             for l in 0...(L - n) {
-                XCTAssertEqual(a.angularDistance.lastToken[n][l]!, last[n][l] / Double(Self.samples.count), accuracy: 1e-5, "last [\(n)][\(l)]")
+                XCTAssertEqual(a.angularDistance.lastToken[n][l]!, last[n][l] / Double(samples.count), accuracy: 1e-5, "last [\(n)][\(l)]")
                 XCTAssertEqual(a.angularDistance.allTokens[n][l]!, all[n][l] / Double(tokens), accuracy: 1e-5, "all [\(n)][\(l)]")
             }
         }
@@ -97,12 +101,12 @@ final class AnalysisBatchingTests: XCTestCase {
         XCTAssertNotNil(a.angularDistance.lastToken[L][0])
     }
 
-    func testOptionalScansAreLeftOutUnlessAsked() {
-        let a = LayerAnalyzer(model: Self.model).analyze(samples: Self.samples, source: AnalysisSource(model: "m", dataset: nil, context: 48))
+    func testOptionalScansAreLeftOutUnlessAsked() throws {
+        let a = LayerAnalyzer(model: model).analyze(samples: samples, source: AnalysisSource(model: "m", dataset: nil, context: 48))
         XCTAssertNil(a.removalLoss)
         XCTAssertNil(a.earlyExitLoss)
         XCTAssertNil(a.earlyExitTop1Agreement)
-        let json = String(decoding: try! JSONEncoder().encode(a), as: UTF8.self)
+        let json = String(decoding: try JSONEncoder().encode(a), as: UTF8.self)
         XCTAssertFalse(json.contains("removal_loss"))
     }
 }

@@ -7,21 +7,26 @@ import TestSupport
 import XCTest
 
 final class AnalysisFilesTests: XCTestCase {
-    static let analysis: LayerAnalysis = {
-        let ref = try! Reference()
-        let model = try! LlamaModel.load(directory: ref.modelDirectory)
+    /// Computed once for the class; a missing fixture fails each test instead of stopping the process.
+    static let computed = Result { () throws -> LayerAnalysis in
+        let ref = try Reference()
+        let model = try LlamaModel.load(directory: ref.modelDirectory)
         return LayerAnalyzer(model: model, options: AnalysisOptions(blockSizes: [1, 3], removalScan: true, earlyExit: true))
             .analyze(samples: ref.idRows("calib_input_ids"), source: AnalysisSource(model: ref.modelDirectory.path,
                                                                                     dataset: "calib.jsonl", context: 48))
-    }()
+    }
 
+    var analysis: LayerAnalysis!
     var scratch: URL!
-    override func setUp() { scratch = Fixtures.temporaryDirectory("analysis-files") }
+    override func setUpWithError() throws {
+        analysis = try Self.computed.get()
+        scratch = try Fixtures.temporaryDirectory("analysis-files")
+    }
     override func tearDown() { try? FileManager.default.removeItem(at: scratch) }
 
     func testWritesThreeFilesIntoANewDirectory() throws {
         let dir = scratch.appendingPathComponent("a/b")
-        let urls = try AnalysisFiles.write(Self.analysis, to: dir)
+        let urls = try AnalysisFiles.write(analysis, to: dir)
         XCTAssertEqual(urls.map(\.lastPathComponent), ["analysis.json", "analysis.h5", "analysis.svg"])
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted(),
                        ["analysis.h5", "analysis.json", "analysis.svg"], "no temporary files left")
@@ -29,8 +34,8 @@ final class AnalysisFilesTests: XCTestCase {
 
     func testJSONReadsBackEqualWithNullForUndefinedCells() throws {
         let url = scratch.appendingPathComponent("analysis.json")
-        try AnalysisFiles.writeJSON(Self.analysis, to: url)
-        XCTAssertEqual(try AnalysisFiles.readJSON(url), Self.analysis)
+        try AnalysisFiles.writeJSON(analysis, to: url)
+        XCTAssertEqual(try AnalysisFiles.readJSON(url), analysis)
         let object = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
         let d = (object["angular_distance"] as! [String: Any])["last_token"] as! [[Any]]
         XCTAssertTrue(d[0][0] is NSNull)
@@ -47,8 +52,8 @@ final class AnalysisFilesTests: XCTestCase {
 
     func testHDF5ReadsBackTheSameNumbers() throws {
         let url = scratch.appendingPathComponent("analysis.h5")
-        try AnalysisFiles.writeHDF5(Self.analysis, to: url)
-        let a = Self.analysis
+        try AnalysisFiles.writeHDF5(analysis, to: url)
+        let a: LayerAnalysis = analysis
         let h5 = try HDF5Reader(url: url)
         defer { h5.close() }
         XCTAssertEqual(try h5.datasetShape("angular_distance/last_token"), [6, 6])
@@ -68,7 +73,7 @@ final class AnalysisFilesTests: XCTestCase {
     }
 
     func testHeatMapHasOneCellPerDefinedBlock() throws {
-        let svg = AnalysisFiles.heatMap(Self.analysis)
+        let svg = AnalysisFiles.heatMap(analysis)
         // n = 1…5 with l = 0…5−n: 5 + 4 + 3 + 2 + 1 blocks.
         XCTAssertEqual(svg.components(separatedBy: "<rect class=\"cell\"").count - 1, 15)
         XCTAssertTrue(svg.contains("block size n"))
@@ -76,7 +81,7 @@ final class AnalysisFilesTests: XCTestCase {
     }
 
     func testReportNamesTheBestBlocksAndRanksInfluence() {
-        let text = AnalysisReport.text(Self.analysis)
+        let text = AnalysisReport.text(analysis)
         XCTAssertTrue(text.contains("   1  3             0.1324"), text)
         XCTAssertTrue(text.contains("   3  1-3           0.2671"), text)
         XCTAssertTrue(text.contains("   1      2   0.1239"), text)   // layer 2 has the lowest BI

@@ -35,7 +35,7 @@ final class BlockRankingTests: XCTestCase {
     }
 
     func testCalibrationSamplesAreTheFirstUsableRecordsTruncated() throws {
-        let dir = Fixtures.temporaryDirectory("calibration")
+        let dir = try Fixtures.temporaryDirectory("calibration")
         defer { try? FileManager.default.removeItem(at: dir) }
         let url = dir.appendingPathComponent("d.jsonl")
         let lines = [[1, 2, 3, 4, 5], [7], [1, 9, 9], [1, 2], [3, 3, 3]].map { "{\"input_ids\": \($0)}" }

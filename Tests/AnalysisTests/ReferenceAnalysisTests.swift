@@ -1,5 +1,5 @@
 // The analysis of the real stories260K checkpoint on the reference calibration ids against what
-// transformers computes in float64 (../shared/reference/stories260K).
+// transformers computes in float64 (Tests/Fixtures/reference/stories260K).
 import Analysis
 import Foundation
 import Llama
@@ -7,23 +7,27 @@ import TestSupport
 import XCTest
 
 final class ReferenceAnalysisTests: XCTestCase {
-    /// One analysis with everything switched on, shared by the tests of this class.
-    static let run: (analysis: LayerAnalysis, reference: Reference) = {
-        let ref = try! Reference()
-        let model = try! LlamaModel.load(directory: ref.modelDirectory)
+    /// One analysis with everything switched on, shared by the tests of this class (computed once; a
+    /// missing fixture fails each test instead of stopping the process).
+    static let computed = Result { () throws -> (analysis: LayerAnalysis, reference: Reference) in
+        let ref = try Reference()
+        let model = try LlamaModel.load(directory: ref.modelDirectory)
         let samples = ref.idRows("calib_input_ids")
         // Batches of 3 leave a short last batch: batching must not change any figure.
         let analyzer = LayerAnalyzer(model: model, options: AnalysisOptions(batchSize: 3, removalScan: true, earlyExit: true))
         let analysis = analyzer.analyze(samples: samples, source: AnalysisSource(model: ref.modelDirectory.path, dataset: nil,
                                                                                 context: samples[0].count))
         return (analysis, ref)
-    }()
+    }
 
-    var tolerance: Double { Self.run.reference.double("tolerances.analysis_abs") }
+    var run: (analysis: LayerAnalysis, reference: Reference)!
+    override func setUpWithError() throws { run = try Self.computed.get() }
+
+    var tolerance: Double { run.reference.double("tolerances.analysis_abs") }
 
     /// Max |ours − reference| over a reference tensor, NaN cells required to match nil cells.
     func maxError(_ ours: [Double?], _ name: String, file: StaticString = #filePath, line: UInt = #line) throws -> Double {
-        let ref = try Self.run.reference.tensor(name)
+        let ref = try run.reference.tensor(name)
         XCTAssertEqual(ref.count, ours.count, "\(name) size", file: file, line: line)
         var worst = 0.0
         for (i, value) in ours.enumerated() {
@@ -40,7 +44,7 @@ final class ReferenceAnalysisTests: XCTestCase {
     }
 
     func testAngularDistanceBothVariantsMatchTransformers() throws {
-        let a = Self.run.analysis
+        let a = run.analysis
         XCTAssertEqual(a.angularDistance.lastToken.count, a.layers + 1)
         let last = try maxError(a.angularDistance.lastToken.flatMap { $0 }, "analysis.angular_distance.last_token")
         let all = try maxError(a.angularDistance.allTokens.flatMap { $0 }, "analysis.angular_distance.all_tokens")
@@ -50,21 +54,21 @@ final class ReferenceAnalysisTests: XCTestCase {
     }
 
     func testBlockInfluenceMatchesTransformers() throws {
-        let err = try maxError(Self.run.analysis.blockInfluence, "analysis.block_influence")
+        let err = try maxError(run.analysis.blockInfluence, "analysis.block_influence")
         print("block influence max abs error \(err)")
         XCTAssertLessThanOrEqual(err, tolerance)
     }
 
     func testFullAndRemovalLossMatchTransformers() throws {
-        let a = Self.run.analysis
-        XCTAssertEqual(a.fullLoss, Self.run.reference.double("analysis_full_loss"), accuracy: tolerance)
+        let a = run.analysis
+        XCTAssertEqual(a.fullLoss, run.reference.double("analysis_full_loss"), accuracy: tolerance)
         let err = try maxError(try XCTUnwrap(a.removalLoss), "analysis.removal_loss")
         print("removal loss max abs error \(err)")
         XCTAssertLessThanOrEqual(err, tolerance)
     }
 
     func testEarlyExitLossAndAgreementMatchTransformers() throws {
-        let a = Self.run.analysis
+        let a = run.analysis
         let loss = try maxError(try XCTUnwrap(a.earlyExitLoss), "analysis.early_exit_loss")
         let agreement = try maxError(try XCTUnwrap(a.earlyExitTop1Agreement), "analysis.early_exit_top1_agreement")
         print("early exit max abs error: loss \(loss), top-1 agreement \(agreement)")
@@ -75,8 +79,8 @@ final class ReferenceAnalysisTests: XCTestCase {
     }
 
     func testBestBlocksEqualTheReference() throws {
-        let a = Self.run.analysis
-        let expected = try XCTUnwrap(Self.run.reference.value("best_block_last_token") as? [String: [String: Any]])
+        let a = run.analysis
+        let expected = try XCTUnwrap(run.reference.value("best_block_last_token") as? [String: [String: Any]])
         XCTAssertEqual(Set(a.bestBlockLastToken.keys), Set(expected.keys))
         for (n, block) in expected {
             let ours = try XCTUnwrap(a.bestBlockLastToken[n])
@@ -87,7 +91,7 @@ final class ReferenceAnalysisTests: XCTestCase {
     }
 
     func testCountsDescribeTheCalibrationSet() {
-        let a = Self.run.analysis
+        let a = run.analysis
         XCTAssertEqual(a.samples, 8)
         XCTAssertEqual(a.tokens, 8 * 48)
         XCTAssertEqual(a.lossTokens, 8 * 47)

@@ -28,10 +28,35 @@ final class CLIBasicsTests: XCTestCase {
         XCTAssertTrue(r.stdout.hasPrefix("Once upon a time, there was a little girl named Lily."), r.stdout)
     }
 
+    /// transformers prints "Once upon a time": the space SentencePiece puts before "upon" is kept.
+    func testGenerateKeepsTheSpaceAfterAOneWordPrompt() throws {
+        let r = try PruneExecutable.run(["generate", model, "--prompt", "Once", "--temperature", "0", "--max-tokens", "4"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.hasPrefix("Once upon a time"), r.stdout)
+    }
+
+    /// analyze says at once what it loaded and what each phase costs, warns when the data holds fewer
+    /// samples than asked, and its progress ends at 100% (all on stderr; stdout is the result).
+    func testAnalyzeSaysWhatItDoes() throws {
+        let out = try Fixtures.temporaryDirectory("cli").appendingPathComponent("analysis")
+        defer { try? FileManager.default.removeItem(at: out.deletingLastPathComponent()) }
+        let r = try PruneExecutable.run(["analyze", model, "--dataset", dataset, "--samples", "30", "--context", "32",
+                                         "--removal-scan", "-o", out.path])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let lines = r.stderr.split(separator: "\n").map(String.init)
+        XCTAssertEqual(lines.first, "warning: --samples 30 is more than \(dataset) holds (28 records of two or more tokens); using 28")
+        XCTAssertTrue(lines[1].hasPrefix("model: \(model): 5 layers, hidden 64, 8/4 heads, ffn 172, vocab 512, 260032 parameters"), r.stderr)
+        XCTAssertEqual(lines[2], "data: \(dataset): 28 samples, 896 tokens (context 32), 7 batches of up to 4")
+        XCTAssertTrue(lines.contains { $0.hasPrefix("  removal scan") && $0.contains("× a forward pass") }, r.stderr)
+        XCTAssertFalse(lines.contains { $0.hasPrefix("  early exit") }, "only the phases that run are listed")
+        XCTAssertTrue(lines.last!.contains("removal scan 5/5  100%"), r.stderr)
+        XCTAssertFalse(r.stdout.contains("analyze  batch"), "progress stays off stdout")
+    }
+
     func testEvalJSONOnPreTokenizedReferenceInputsEqualsReferenceLoss() throws {
         let ref = try Reference()
         let rows = ref.idRows("input_ids")
-        let url = Fixtures.temporaryDirectory("cli").appendingPathComponent("ids.jsonl")
+        let url = try Fixtures.temporaryDirectory("cli").appendingPathComponent("ids.jsonl")
         try rows.map { #"{"input_ids": [\#($0.map(String.init).joined(separator: ","))]}"# }.joined(separator: "\n")
             .write(to: url, atomically: true, encoding: .utf8)
         let r = try PruneExecutable.run(["eval", model, "--dataset", url.path, "--context", "\(rows[0].count)", "--json"])
@@ -52,7 +77,7 @@ final class CLIBasicsTests: XCTestCase {
     }
 
     func testBadInputGivesOneLineAndNonZeroExit() throws {
-        let tmp = Fixtures.temporaryDirectory("cli")
+        let tmp = try Fixtures.temporaryDirectory("cli")
         try assertOneLineError(["eval", "/no/such/model", "--dataset", dataset], mentions: ["/no/such/model", "not found"])
         let empty = tmp.appendingPathComponent("empty.jsonl")
         try "".write(to: empty, atomically: true, encoding: .utf8)

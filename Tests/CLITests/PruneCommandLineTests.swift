@@ -5,16 +5,14 @@ import TestSupport
 import XCTest
 
 final class PruneCommandLineTests: XCTestCase {
-    let model = Fixtures.shared.appendingPathComponent("models/stories260K")
+    let model = Fixtures.stories260K
     var scratch: URL!
 
     override func setUpWithError() throws {
         guard FileManager.default.isExecutableFile(atPath: PruneExecutable.url.path) else {
-            let reason = "no prune executable at \(PruneExecutable.url.path); build it with `swift build`"
-            print("skipped: \(reason)")
-            throw XCTSkip(reason)
+            throw Fixtures.skip("no prune executable at \(PruneExecutable.url.path); build it with `swift build`")
         }
-        scratch = Fixtures.temporaryDirectory("cli")
+        scratch = try Fixtures.temporaryDirectory("cli")
     }
 
     override func tearDown() { if let scratch { try? FileManager.default.removeItem(at: scratch) } }
@@ -70,8 +68,7 @@ final class PruneCommandLineTests: XCTestCase {
     }
 
     func testAnalyzeThenCutTheBestBlockAndTheLowestInfluenceLayer() throws {
-        let ref = try JSONSerialization.jsonObject(with: Data(contentsOf: Fixtures.shared.appendingPathComponent(
-            "reference/stories260K/reference.json"))) as! [String: Any]
+        let ref = try JSONSerialization.jsonObject(with: Data(contentsOf: Fixtures.file("reference/stories260K/reference.json"))) as! [String: Any]
         let rows = ref["calib_input_ids"] as! [[Int]]
         let dataset = scratch.appendingPathComponent("calib.jsonl")
         try Data(rows.map { "{\"input_ids\": \($0)}" }.joined(separator: "\n").utf8).write(to: dataset)
@@ -89,10 +86,24 @@ final class PruneCommandLineTests: XCTestCase {
         let block = try prune(["cut", model.path, "--block", "2", "--analysis", json, "-o", scratch.appendingPathComponent("b").path])
         XCTAssertEqual(block.status, 0, block.stderr)
         XCTAssertTrue(block.stdout.contains("dropped (0-based, inclusive): 2-3"), block.stdout)
+        // The cut says where it came from: model card and prune_cut.json.
+        let origin = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: scratch.appendingPathComponent("b/prune_cut.json"))) as? [String: Any])
+        XCTAssertEqual(origin["source_model"] as? String, model.path)
+        XCTAssertEqual(origin["dropped"] as? [Int], [2, 3])
+        XCTAssertEqual(origin["kept"] as? [Int], [0, 1, 4])
+        let selection = try XCTUnwrap(origin["selection"] as? [String: Any])
+        XCTAssertEqual(selection["method"] as? String, "block")
+        XCTAssertEqual(selection["analysis"] as? String, json)
+        XCTAssertEqual(origin["command"] as? String, "prune cut \(model.path) --block 2 --analysis \(json) -o \(scratch.appendingPathComponent("b").path)")
+        XCTAssertTrue((origin["tool"] as? String)?.hasPrefix("prune") ?? false)
+        let card = try String(contentsOf: scratch.appendingPathComponent("b/README.md"), encoding: .utf8)
+        XCTAssertTrue(card.contains("`--block 2`: best block of 2: layers 2-3 (d = 0.2079)"), card)
 
         let bi = try prune(["cut", model.path, "--metric", "bi", "--count", "1", "--analysis", json, "-o", scratch.appendingPathComponent("m").path])
         XCTAssertEqual(bi.status, 0, bi.stderr)
         XCTAssertTrue(bi.stdout.contains("dropped (0-based, inclusive): 2 "), bi.stdout)
+        let biCard = try String(contentsOf: scratch.appendingPathComponent("m/README.md"), encoding: .utf8)
+        XCTAssertTrue(biCard.contains("`--metric bi --count 1`: the 1 layers with the lowest Block Influence: 2"), biCard)
 
         // Without --analysis, a fresh analysis of --dataset picks the same block.
         let fresh = try prune(["cut", model.path, "--block", "2", "--dataset", dataset.path, "--samples", "8", "--context", "48",
@@ -100,7 +111,7 @@ final class PruneCommandLineTests: XCTestCase {
         XCTAssertEqual(fresh.status, 0, fresh.stderr)
         XCTAssertTrue(fresh.stdout.contains("dropped (0-based, inclusive): 2-3"), fresh.stdout)
 
-        let tooBig = try prune(["analyze", model.path, "--dataset", dataset.path, "--block-sizes", "1-5", "-o", dir.path])
+        let tooBig = try prune(["analyze", model.path, "--dataset", dataset.path, "--block-sizes", "1-5", "-o", dir.path, "--force"])
         assertOneLineError(tooBig, containing: "block size 5 is outside 1…4")
     }
 }

@@ -4,14 +4,7 @@ import TestSupport
 import XCTest
 
 final class SmolLM2CLITests: XCTestCase {
-    func smolLM2() throws -> String {
-        let dir = ProcessInfo.processInfo.environment["PRUNE_SMOLLM2"] ?? NSHomeDirectory() + "/.cache/prune-dev/smollm2-135m"
-        guard FileManager.default.fileExists(atPath: dir + "/model.safetensors") else {
-            print("skip: SmolLM2-135M not built at \(dir) (run ../shared/scripts/get-smollm2.sh)")
-            throw XCTSkip("SmolLM2-135M not built at \(dir)")
-        }
-        return dir
-    }
+    func smolLM2() throws -> String { try Fixtures.smolLM2().path }
 
     func testChatAnswersParisGreedily() throws {
         let r = try PruneExecutable.run(["generate", try smolLM2(), "--chat", "--prompt", "What is the capital of France?", "--max-tokens", "24"])
@@ -20,7 +13,7 @@ final class SmolLM2CLITests: XCTestCase {
     }
 
     func testTokenizeWithTokenizerJSONMatchesReference() throws {
-        let ref = try JSONSerialization.jsonObject(with: Data(contentsOf: Fixtures.shared.appendingPathComponent("tokenizers/smollm2/reference.json")))
+        let ref = try JSONSerialization.jsonObject(with: Data(contentsOf: Fixtures.file("tokenizers/smollm2/reference.json")))
         let cases = ((ref as? [String: Any])?["cases"] as? [[String: Any]]) ?? []
         let first = try XCTUnwrap(cases.first { ($0["text"] as? String).map { !$0.isEmpty } ?? false })
         let r = try PruneExecutable.run(["tokenize", try smolLM2(), "--text", first["text"] as! String, "--json"])

@@ -7,7 +7,7 @@ import XCTest
 
 final class LlamaConfigTests: XCTestCase {
     func write(_ json: String) throws -> URL {
-        let url = Fixtures.temporaryDirectory("config").appendingPathComponent("config.json")
+        let url = try Fixtures.temporaryDirectory("config").appendingPathComponent("config.json")
         try json.write(to: url, atomically: true, encoding: .utf8)
         return url
     }
@@ -15,7 +15,7 @@ final class LlamaConfigTests: XCTestCase {
     let minimal = #""hidden_size": 64, "intermediate_size": 172, "num_hidden_layers": 5, "num_attention_heads": 8, "vocab_size": 512"#
 
     func testStoriesConfigDecodesWithHFNames() throws {
-        let c = try LlamaConfig.load(Fixtures.shared.appendingPathComponent("models/stories260K/config.json"))
+        let c = try LlamaConfig.load(Fixtures.stories260K.appendingPathComponent("config.json"))
         XCTAssertEqual(c.hiddenSize, 64)
         XCTAssertEqual(c.numKeyValueHeads, 4)
         XCTAssertEqual(c.headDim, 8)

@@ -8,7 +8,7 @@ import XCTest
 
 final class SafetensorsTests: XCTestCase {
     var dir: URL!
-    override func setUp() { dir = Fixtures.temporaryDirectory("safetensors") }
+    override func setUpWithError() throws { dir = try Fixtures.temporaryDirectory("safetensors") }
     override func tearDown() { try? FileManager.default.removeItem(at: dir) }
 
     func testRoundTripIsBitExactForEveryDType() throws {

@@ -7,7 +7,7 @@ import XCTest
 
 final class DatasetTests: XCTestCase {
     func write(_ name: String, _ content: String) throws -> URL {
-        let url = Fixtures.temporaryDirectory("dataset").appendingPathComponent(name)
+        let url = try Fixtures.temporaryDirectory("dataset").appendingPathComponent(name)
         try content.write(to: url, atomically: true, encoding: .utf8)
         return url
     }
@@ -18,7 +18,7 @@ final class DatasetTests: XCTestCase {
         let ids = try Dataset(url: try write("b.jsonl", "{\"input_ids\": [1, 2, 3]}\n"))
         XCTAssertEqual(ids.records, [.ids([1, 2, 3])])
         XCTAssertEqual(try ids.tokenized(with: nil), [[1, 2, 3]])
-        let kjv = try Dataset(url: Fixtures.shared.appendingPathComponent("data/kjv/valid.jsonl"))
+        let kjv = try Dataset(url: Fixtures.kjvValid)
         XCTAssertEqual(kjv.records.count, 28)
     }
 

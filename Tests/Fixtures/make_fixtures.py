@@ -7,7 +7,7 @@ Each case is a tiny random Llama checkpoint written by transformers' save_pretra
 project must read (untied lm_head, sharded, bf16, f16, llama3 and yarn rope scaling, head_dim != C/H, biases).
 Beside it, expected.safetensors holds `input_ids` (2, 12) and `logits` (2, 12, V) computed in float64 from
 the stored weights, and expected.json the mean next-token loss. Also records the loss of the real
-SmolLM2-135M (built by ../shared/scripts/get-smollm2.sh) on fixed ids when that checkpoint is given.
+SmolLM2-135M (built by scripts/get-smollm2.sh) on fixed ids when that checkpoint is given.
 """
 import json, os, sys
 import torch

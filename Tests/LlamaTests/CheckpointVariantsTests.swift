@@ -64,14 +64,9 @@ final class CheckpointVariantsTests: XCTestCase {
         }
     }
 
-    /// The real SmolLM2-135M (bf16, 30 layers), built by ../shared/scripts/get-smollm2.sh.
+    /// The real SmolLM2-135M (bf16, 30 layers), built by scripts/get-smollm2.sh.
     func testRealSmolLM2LossMatchesTransformers() throws {
-        let dir = URL(fileURLWithPath: ProcessInfo.processInfo.environment["PRUNE_SMOLLM2"]
-                      ?? NSHomeDirectory() + "/.cache/prune-dev/smollm2-135m")
-        guard FileManager.default.fileExists(atPath: dir.appendingPathComponent("model.safetensors").path) else {
-            print("skip: SmolLM2-135M not built at \(dir.path) (run ../shared/scripts/get-smollm2.sh)")
-            throw XCTSkip("SmolLM2-135M not built at \(dir.path); run ../shared/scripts/get-smollm2.sh")
-        }
+        let dir = try Fixtures.smolLM2()
         let ref = try JSONSerialization.jsonObject(with: Data(contentsOf: Self.fixtures.appendingPathComponent("smollm2-135m-loss.json"))) as! [String: Any]
         let tokens = (ref["input_ids"] as! [NSNumber]).map { Int32(truncating: $0) }
         let model = try LlamaModel.load(directory: dir)

@@ -10,9 +10,9 @@ import XCTest
 final class HDF5FileTests: XCTestCase {
     private var directory: URL!
 
-    override func setUp() {
-        super.setUp()
-        directory = Fixtures.temporaryDirectory("hdf5-test")
+    override func setUpWithError() throws {
+        try super.setUpWithError()
+        directory = try Fixtures.temporaryDirectory("hdf5-test")
     }
 
     override func tearDown() {

@@ -126,7 +126,7 @@ final class HeatMapSVGTests: XCTestCase {
     }
 
     func testWriteIsAtomicAndReplaces() throws {
-        let directory = Fixtures.temporaryDirectory("heatmap-test")
+        let directory = try Fixtures.temporaryDirectory("heatmap-test")
         defer { try? FileManager.default.removeItem(at: directory) }
         let url = directory.appendingPathComponent("d.svg")
         try Data("old".utf8).write(to: url)

@@ -11,7 +11,7 @@ import XCTest
 final class CheckpointFormatCutTests: XCTestCase {
     var scratch: URL!
 
-    override func setUp() { scratch = Fixtures.temporaryDirectory("cut-format") }
+    override func setUpWithError() throws { scratch = try Fixtures.temporaryDirectory("cut-format") }
     override func tearDown() { try? FileManager.default.removeItem(at: scratch) }
 
     /// 6 layers, GQA, small enough to save in milliseconds.
@@ -139,7 +139,10 @@ final class CheckpointFormatCutTests: XCTestCase {
 
         XCTAssertEqual(try SafetensorsFile(url: out.appendingPathComponent("model.safetensors")).metadata,
                        ["format": "pt", "producer": "test"])
-        XCTAssertEqual(report.copiedFiles, ["README.md", "chat_template.jinja", "generation_config.json", "tokenizer.json"])
+        XCTAssertEqual(report.copiedFiles, ["chat_template.jinja", "generation_config.json", "tokenizer.json"])
+        // The source's README.md lives on inside the cut's model card, below what the cut did.
+        let card = try String(contentsOf: out.appendingPathComponent("README.md"), encoding: .utf8)
+        XCTAssertTrue(card.hasSuffix("## The source model's card\n\nREADME.md\n"), card)
         XCTAssertEqual(report.leftBehind, ["original", "pytorch_model.bin"])
         for name in report.copiedFiles {
             XCTAssertEqual(FileManager.default.contents(atPath: out.appendingPathComponent(name).path), Data("\(name)\n".utf8))

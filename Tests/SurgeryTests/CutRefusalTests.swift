@@ -13,7 +13,7 @@ final class CutRefusalTests: XCTestCase {
     var model: URL!
 
     override func setUpWithError() throws {
-        scratch = Fixtures.temporaryDirectory("cut-refusal")
+        scratch = try Fixtures.temporaryDirectory("cut-refusal")
         model = scratch.appendingPathComponent("model")
         let config = LlamaConfig(hiddenSize: 16, intermediateSize: 24, numHiddenLayers: 4, numAttentionHeads: 2, vocabSize: 40,
                                  tieWordEmbeddings: true)

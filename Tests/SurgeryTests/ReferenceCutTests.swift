@@ -9,7 +9,7 @@ import XCTest
 final class ReferenceCutTests: XCTestCase {
     func testCutCheckpointReloadsAndGivesTransformersLogits() throws {
         let ref = try Reference()
-        let out = Fixtures.temporaryDirectory("cut").appendingPathComponent("stories-cut")
+        let out = try Fixtures.temporaryDirectory("cut").appendingPathComponent("stories-cut")
         defer { try? FileManager.default.removeItem(at: out.deletingLastPathComponent()) }
         let layers = try XCTUnwrap(ref.value("cut.layers") as? String)
         let report = try LayerCutter(model: ref.modelDirectory).cut(dropping: try LayerSelection(parsing: layers), to: out)
@@ -29,7 +29,7 @@ final class ReferenceCutTests: XCTestCase {
 
     func testEveryOtherConfigKeyAndTheTokenizerFilesSurvive() throws {
         let ref = try Reference()
-        let out = Fixtures.temporaryDirectory("cut").appendingPathComponent("stories-cut")
+        let out = try Fixtures.temporaryDirectory("cut").appendingPathComponent("stories-cut")
         defer { try? FileManager.default.removeItem(at: out.deletingLastPathComponent()) }
         let report = try LayerCutter(model: ref.modelDirectory).cut(dropping: LayerSelection([1]), to: out)
         let before = try ConfigJSON.read(ref.modelDirectory.appendingPathComponent("config.json"))

@@ -1,8 +1,10 @@
-// Paths to ../shared ground truth and helpers shared by the test targets.
+// Paths to the ground truth shipped in the repository (Tests/Fixtures, Checkpoints, Recipes/data) and
+// to the large SmolLM2-135M checkpoint that tests skip without; helpers shared by the test targets.
 import Foundation
 import Support
+import XCTest
 
-/// Locations of the ground-truth files beside the project root.
+/// Locations of the ground-truth files, all inside the repository so a fresh clone tests alone.
 public enum Fixtures {
     /// The project root (the directory holding Package.swift).
     public static let projectRoot: URL = {
@@ -14,13 +16,43 @@ public enum Fixtures {
         fatalError("Package.swift not found above \(#filePath)")
     }()
 
-    /// ../shared beside the project root.
-    public static let shared: URL = projectRoot.deletingLastPathComponent().appendingPathComponent("shared")
+    /// Tests/Fixtures: small files transformers, PEFT, sentencepiece and tokenizers wrote (see ORIGIN.md there).
+    public static let directory: URL = projectRoot.appendingPathComponent("Tests/Fixtures")
+
+    /// A file or folder under Tests/Fixtures, e.g. "tokenizers/smollm2".
+    public static func file(_ relativePath: String) -> URL { directory.appendingPathComponent(relativePath) }
+
+    /// The shipped default checkpoint: llama2.c's TinyStories 260K in HF layout (5 layers, SentencePiece).
+    public static let stories260K: URL = projectRoot.appendingPathComponent("Checkpoints/stories260K")
+
+    /// The shipped KJV validation set (Joshua, Ruth; 28 chapters of {"text": ...}).
+    public static let kjvValid: URL = projectRoot.appendingPathComponent("Recipes/data/kjv-valid.jsonl")
+
+    /// The real 30-layer SmolLM2-135M: $PRUNE_SMOLLM2, else ~/.cache/prune-dev/smollm2-135m.
+    public static var smolLM2Directory: URL {
+        URL(fileURLWithPath: ProcessInfo.processInfo.environment["PRUNE_SMOLLM2"]
+            ?? NSHomeDirectory() + "/.cache/prune-dev/smollm2-135m")
+    }
+
+    /// The SmolLM2-135M checkpoint, or a skip (with the reason printed) where it has not been built.
+    public static func smolLM2() throws -> URL {
+        let dir = smolLM2Directory
+        guard FileManager.default.fileExists(atPath: dir.appendingPathComponent("model.safetensors").path) else {
+            throw skip("SmolLM2-135M not built at \(dir.path): run scripts/get-smollm2.sh (or set PRUNE_SMOLLM2)")
+        }
+        return dir
+    }
+
+    /// An XCTSkip whose reason is also printed, so a skipped test says why in any log.
+    public static func skip(_ reason: String) -> XCTSkip {
+        print("skipped: \(reason)")
+        return XCTSkip(reason)
+    }
 
     /// A fresh temporary directory, removed by the caller (or left for the OS).
-    public static func temporaryDirectory(_ name: String = "prune-test") -> URL {
+    public static func temporaryDirectory(_ name: String = "prune-test") throws -> URL {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("\(name)-\(UUID().uuidString)")
-        try! FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
         return url
     }
 }

@@ -1,21 +1,25 @@
 // The transformers/PEFT reference for stories260K: reference.json (inputs, scalars, tolerances) and
-// reference.safetensors (tensors).
+// reference.safetensors (tensors), shipped in Tests/Fixtures/reference.
 import Checkpoint
+import Support
 import Foundation
 import Tensor
 
-/// Ground truth computed by transformers in float64 on ../shared/models/stories260K.
+/// Ground truth computed by transformers in float64 on the shipped Checkpoints/stories260K.
 public final class Reference {
     public let json: [String: Any]
     public let tensors: SafetensorsFile
     public let modelDirectory: URL
 
-    public init(model: String = "stories260K") throws {
-        let dir = Fixtures.shared.appendingPathComponent("reference/\(model)")
+    public init() throws {
+        let dir = Fixtures.file("reference/stories260K")
         let data = try Data(contentsOf: dir.appendingPathComponent("reference.json"))
-        json = try JSONSerialization.jsonObject(with: data) as! [String: Any]
+        guard let object = try JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+            throw PruneError(file: dir.appendingPathComponent("reference.json"), "not a JSON object")
+        }
+        json = object
         tensors = try SafetensorsFile(url: dir.appendingPathComponent("reference.safetensors"))
-        modelDirectory = Fixtures.shared.appendingPathComponent("models/\(model)")
+        modelDirectory = Fixtures.stories260K
     }
 
     /// A value by dotted path, e.g. "tolerances.loss_abs".

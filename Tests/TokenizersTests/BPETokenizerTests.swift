@@ -1,5 +1,5 @@
 // Byte-level BPE against the Hugging Face tokenizers library: SmolLM2's reference ids/tokens/decodings
-// from ../shared, round trips on generated text, a Llama-3-style configuration (Split regex,
+// from Tests/Fixtures, round trips on generated text, a Llama-3-style configuration (Split regex,
 // ignore_merges, TemplateProcessing BOS, "a b" merges) whose expected ids come from tokenizers 0.23.3,
 // and the errors for tokenizers we do not handle.
 import Foundation
@@ -10,7 +10,7 @@ import XCTest
 @testable import Tokenizers
 
 final class BPETokenizerTests: XCTestCase {
-    private static let smolDirectory = Fixtures.shared.appendingPathComponent("tokenizers/smollm2")
+    private static let smolDirectory = Fixtures.file("tokenizers/smollm2")
 
     /// Loaded once: parsing 49k merges is the slow part of every test here.
     private static let smol = Result { try BPETokenizer(directory: smolDirectory) }
@@ -56,7 +56,7 @@ final class BPETokenizerTests: XCTestCase {
     }
 
     func testAddBOSTokenInConfigPrependsBOS() throws {
-        let directory = Fixtures.temporaryDirectory("bpe-bos")
+        let directory = try Fixtures.temporaryDirectory("bpe-bos")
         defer { try? FileManager.default.removeItem(at: directory) }
         try FileManager.default.copyItem(at: Self.smolDirectory.appendingPathComponent("tokenizer.json"),
                                          to: directory.appendingPathComponent("tokenizer.json"))
@@ -120,7 +120,7 @@ final class BPETokenizerTests: XCTestCase {
     /// SmolLM2's vocabulary under Llama-3's pre-tokenizer, ignore_merges, TemplateProcessing BOS and
     /// "a b" merge strings. Expected ids: tokenizers 0.23.3 on the same JSON.
     func testLlama3StyleConfigurationMatchesTokenizersLibrary() throws {
-        let directory = Fixtures.temporaryDirectory("bpe-llama3")
+        let directory = try Fixtures.temporaryDirectory("bpe-llama3")
         defer { try? FileManager.default.removeItem(at: directory) }
         var json = try XCTUnwrap(try JSONSerialization.jsonObject(
             with: Data(contentsOf: Self.smolDirectory.appendingPathComponent("tokenizer.json"))) as? [String: Any])
@@ -193,7 +193,7 @@ final class BPETokenizerTests: XCTestCase {
 
     func testUnsupportedModelTypeIsRefusedByName() throws {
         for kind in ["Unigram", "WordPiece"] {
-            let directory = Fixtures.temporaryDirectory("bpe-\(kind)")
+            let directory = try Fixtures.temporaryDirectory("bpe-\(kind)")
             defer { try? FileManager.default.removeItem(at: directory) }
             let json = #"{"version": "1.0", "added_tokens": [], "normalizer": null, "pre_tokenizer": null,"#
                 + #" "post_processor": null, "decoder": null, "model": {"type": "\#(kind)", "vocab": []}}"#
@@ -209,14 +209,14 @@ final class BPETokenizerTests: XCTestCase {
 
     func testSentencePieceStyleBPEIsRefusedAsNotByteLevel() throws {
         // stories260K's tokenizer.json is a BPE converted from SentencePiece (Metaspace-style, byte fallback).
-        let directory = Fixtures.shared.appendingPathComponent("models/stories260K")
+        let directory = Fixtures.stories260K
         XCTAssertThrowsError(try BPETokenizer(directory: directory)) { error in
             XCTAssertTrue((error as? PruneError)?.problem.contains("byte-level") ?? false, "\(error)")
         }
     }
 
-    func testMissingTokenizerJSONIsReported() {
-        let directory = Fixtures.temporaryDirectory("bpe-empty")
+    func testMissingTokenizerJSONIsReported() throws {
+        let directory = try Fixtures.temporaryDirectory("bpe-empty")
         defer { try? FileManager.default.removeItem(at: directory) }
         XCTAssertThrowsError(try BPETokenizer(directory: directory)) { error in
             XCTAssertEqual((error as? PruneError)?.problem, "not found")

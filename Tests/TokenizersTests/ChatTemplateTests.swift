@@ -1,5 +1,5 @@
 // Chat templates rendered as transformers renders them (Jinja2 with trim_blocks and lstrip_blocks):
-// SmolLM2's shipped template against ../shared's reference rendering, and Llama-3 Instruct,
+// SmolLM2's shipped template against the tokenizers library's reference rendering, and Llama-3 Instruct,
 // Llama-2-chat and small syntax probes whose expected output comes from jinja2 3.1.6.
 import Foundation
 import Support
@@ -43,7 +43,7 @@ final class ChatTemplateTests: XCTestCase {
     // MARK: shipped templates
 
     func testSmolLM2TemplateRendersReference() throws {
-        let directory = Fixtures.shared.appendingPathComponent("tokenizers/smollm2")
+        let directory = Fixtures.file("tokenizers/smollm2")
         let data = try Data(contentsOf: directory.appendingPathComponent("reference.json"))
         let reference = try XCTUnwrap(try JSONSerialization.jsonObject(with: data) as? [String: Any])
         let example = try XCTUnwrap(reference["chat_template_example"] as? [String: Any])
@@ -59,7 +59,7 @@ final class ChatTemplateTests: XCTestCase {
     }
 
     func testSmolLM2TemplateKeepsAGivenSystemMessage() throws {
-        let template = try XCTUnwrap(try BPETokenizer(directory: Fixtures.shared.appendingPathComponent("tokenizers/smollm2")).chatTemplate)
+        let template = try XCTUnwrap(try BPETokenizer(directory: Fixtures.file("tokenizers/smollm2")).chatTemplate)
         XCTAssertEqual(try render(template, Array(Self.conversation.prefix(2)), generationPrompt: false),
                        "<|im_start|>system\nYou are terse.<|im_end|>\n<|im_start|>user\nHi there <|im_end|>\n")
     }
@@ -162,10 +162,10 @@ final class ChatTemplateTests: XCTestCase {
     // MARK: reading the template
 
     func testTemplateListInConfigTakesDefault() throws {
-        let directory = Fixtures.temporaryDirectory("chat-template-list")
+        let directory = try Fixtures.temporaryDirectory("chat-template-list")
         defer { try? FileManager.default.removeItem(at: directory) }
-        let shared = Fixtures.shared.appendingPathComponent("tokenizers/smollm2")
-        try FileManager.default.copyItem(at: shared.appendingPathComponent("tokenizer.json"),
+        let fixture = Fixtures.file("tokenizers/smollm2")
+        try FileManager.default.copyItem(at: fixture.appendingPathComponent("tokenizer.json"),
                                          to: directory.appendingPathComponent("tokenizer.json"))
         let config = #"{"chat_template": [{"name": "tool_use", "template": "T"}, {"name": "default", "template": "D{{ 1 }}"}]}"#
         try config.write(to: directory.appendingPathComponent("tokenizer_config.json"), atomically: true, encoding: .utf8)

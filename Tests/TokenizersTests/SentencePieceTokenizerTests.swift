@@ -8,7 +8,7 @@ import XCTest
 
 final class SentencePieceTokenizerTests: XCTestCase {
     func testLlama2ReferenceCases() throws {
-        let dir = Fixtures.shared.appendingPathComponent("tokenizers/llama2")
+        let dir = Fixtures.file("tokenizers/llama2")
         let ref = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("reference.json"))) as! [String: Any]
         let tok = try SentencePieceTokenizer(model: dir.appendingPathComponent("tokenizer.model"))
         XCTAssertEqual(tok.vocabularySize, 32000)
@@ -34,8 +34,8 @@ final class SentencePieceTokenizerTests: XCTestCase {
     }
 
     func testChatTemplateFromItsOwnFile() throws {
-        let dir = Fixtures.temporaryDirectory("spm-chat")
-        try FileManager.default.copyItem(at: Fixtures.shared.appendingPathComponent("tokenizers/llama2/tokenizer.model"),
+        let dir = try Fixtures.temporaryDirectory("spm-chat")
+        try FileManager.default.copyItem(at: Fixtures.file("tokenizers/llama2/tokenizer.model"),
                                           to: dir.appendingPathComponent("tokenizer.model"))
         try "{{ bos_token }}[INST] {{ messages[0]['content'] }} [/INST]".write(
             to: dir.appendingPathComponent("chat_template.jinja"), atomically: true, encoding: .utf8)
@@ -45,7 +45,7 @@ final class SentencePieceTokenizerTests: XCTestCase {
     }
 
     func testNotATokenizerIsRefused() throws {
-        let url = Fixtures.temporaryDirectory("spm").appendingPathComponent("tokenizer.model")
+        let url = try Fixtures.temporaryDirectory("spm").appendingPathComponent("tokenizer.model")
         try Data("garbage".utf8).write(to: url)
         XCTAssertThrowsError(try SentencePieceTokenizer(model: url)) { e in
             XCTAssertEqual((e as! PruneError).subject, url.path)

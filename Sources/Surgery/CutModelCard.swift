@@ -1,0 +1,60 @@
+// README.md of a cut checkpoint: the model card people see on a hub or in a directory listing. It states
+// the facts of prune_cut.json in words; the source's own card follows, and its YAML front matter
+// (license, tags, base model) stays at the top where hubs read it.
+import Foundation
+
+/// Renders the model card of a cut.
+public enum CutModelCard {
+    /// The card for `origin`; `sourceCard` is the source checkpoint's README.md, if it had one.
+    public static func markdown(_ origin: CutOrigin, parametersBefore: Int, parametersAfter: Int, sourceCard: String?) -> String {
+        let (frontMatter, sourceBody) = split(sourceCard ?? "")
+        let L = origin.layersBefore, kept = origin.kept.count
+        func list(_ xs: [Int]) -> String { xs.map(String.init).joined(separator: ", ") }
+        var out = frontMatter
+        out += """
+        # \(URL(fileURLWithPath: origin.sourceModel).lastPathComponent), \(kept) of \(L) layers
+
+        This checkpoint is `\(origin.sourceModel)` with \(origin.dropped.count) of its \(L) decoder layers \
+        removed by `\(origin.tool)`. Everything else (embeddings, final norm, lm_head, tokenizer) is the \
+        source's, unchanged; the remaining layers are renumbered 0…\(kept - 1). It has not been retrained.
+
+        | | |
+        |---|---|
+        | source model | `\(origin.sourceModel)` |
+        | layers dropped (0-based, inclusive) | \(origin.droppedRanges) (\(list(origin.dropped))) |
+        | layers kept (source numbering) | \(origin.keptRanges) (\(list(origin.kept))) |
+        | how they were chosen | `\(origin.selection.option)`: \(origin.selection.reason) |
+
+        """
+        if let analysis = origin.selection.analysis { out += "| analysis | `\(analysis)` |\n" }
+        if let dataset = origin.selection.dataset { out += "| calibration data | `\(dataset)` |\n" }
+        out += """
+        | parameters | \(parametersBefore) → \(parametersAfter) |
+        | tool | \(origin.tool) |
+
+        Made with:
+
+        ```sh
+        \(origin.command)
+        ```
+
+        The same facts, for programs: `\(CutOrigin.fileName)`.
+
+        """
+        if !sourceBody.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+            out += "\n## The source model's card\n\n" + sourceBody
+            if !sourceBody.hasSuffix("\n") { out += "\n" }
+        }
+        return out
+    }
+
+    /// A card's YAML front matter ("---" … "---" at the very top, with its final newline) and the rest.
+    static func split(_ card: String) -> (frontMatter: String, body: String) {
+        guard card.hasPrefix("---\n") else { return ("", card) }
+        let rest = card.dropFirst(4)
+        guard let end = rest.range(of: "\n---\n") ?? (rest.hasPrefix("---\n") ? rest.range(of: "---\n") : nil) else {
+            return ("", card)
+        }
+        return (String(card[..<end.upperBound]) + "\n", String(card[end.upperBound...]))
+    }
+}
