@@ -181,3 +181,24 @@ double pk_cross_entropy_row(const float *logits, size_t v, int32_t target, float
     }
     return lse - (double)logits[target];
 }
+
+// ---------------------------------------------------------------- dropout
+// The keep/drop decision of element i is a hash of (key, i): the backward pass (and a recomputed forward)
+// regenerates the same mask instead of storing it.
+static inline uint64_t splitmix64(uint64_t z) {
+    z += 0x9e3779b97f4a7c15ull;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+void pk_dropout(const float *x, float *y, size_t n, uint64_t key, float p) {
+    const float scale = 1.0f / (1.0f - p);
+    // Keep when the hash's top 24 bits, as a fraction of 2^24, are at least p (probability 1 − p).
+    const uint32_t threshold = (uint32_t)(p * 16777216.0f);
+    const uint64_t base = splitmix64(key);
+    for (size_t i = 0; i < n; i++) {
+        uint32_t r = (uint32_t)(splitmix64(base + i) >> 40);
+        y[i] = r >= threshold ? x[i] * scale : 0.0f;
+    }
+}

@@ -28,17 +28,20 @@ extension LlamaModel {
     /// x: the block then runs in place). Rows sit at `positions` (N). With a cache, keys and values are appended
     /// to it and attention reads every cached position; without, the T tokens attend among themselves.
     /// Everything the backward pass reads is written to `a` (the probabilities only when it has room for them).
+    /// `dropoutKey` (training only) turns on the adapters' LoRA dropout, with masks derived from it per layer and
+    /// projection (`loraDropoutKey`).
     func blockForward(_ l: Int, input x: UnsafePointer<Float>, output out: UnsafeMutablePointer<Float>,
                       batch b: Int, length t: Int, positions: UnsafePointer<Int32>, cache: KVCache?,
-                      saving a: BlockActivations, scratch: BlockScratch) {
+                      saving a: BlockActivations, scratch: BlockScratch, dropoutKey: UInt64? = nil) {
         let layer = layers[l], c = config, n = b * t, p = parallelism
+        let key = { (q: Projection) in dropoutKey.map { Self.loraDropoutKey($0, layer: l, projection: q) } }
         let C = c.hiddenSize, H = c.numAttentionHeads, G = c.numKeyValueHeads, D = c.headDim, F = c.intermediateSize
         let eps = Float(c.rmsNormEps)
         // Attention half.
         RMSNorm.forward(x, weight: layer.inputNorm.data, into: a.normed1.data, rstd: a.rstd1.data, rows: n, cols: C, eps: eps)
-        layer.q.forward(a.normed1.data, rows: n, into: a.q.data, loraHidden: a.lora(.q), parallelism: p)
-        layer.k.forward(a.normed1.data, rows: n, into: a.k.data, loraHidden: a.lora(.k), parallelism: p)
-        layer.v.forward(a.normed1.data, rows: n, into: a.v.data, loraHidden: a.lora(.v), parallelism: p)
+        layer.q.forward(a.normed1.data, rows: n, into: a.q.data, loraHidden: a.lora(.q), dropoutKey: key(.q), parallelism: p)
+        layer.k.forward(a.normed1.data, rows: n, into: a.k.data, loraHidden: a.lora(.k), dropoutKey: key(.k), parallelism: p)
+        layer.v.forward(a.normed1.data, rows: n, into: a.v.data, loraHidden: a.lora(.v), dropoutKey: key(.v), parallelism: p)
         RoPE.forward(a.q.data, positions: positions, rope: rope, rows: n, heads: H)
         RoPE.forward(a.k.data, positions: positions, rope: rope, rows: n, heads: G)
         if let cache {
@@ -53,15 +56,20 @@ extension LlamaModel {
                               queries: t, keyCount: t, firstQueryPosition: 0, heads: H, kvHeads: G, headDim: D,
                               scores: scratch.scores, probabilities: a.probabilities?.data, out: a.attn.data, parallelism: p)
         }
-        layer.o.forward(a.attn.data, rows: n, into: scratch.branch.data, loraHidden: a.lora(.o), parallelism: p)
+        layer.o.forward(a.attn.data, rows: n, into: scratch.branch.data, loraHidden: a.lora(.o), dropoutKey: key(.o), parallelism: p)
         Residual.forward(skip: x, branch: scratch.branch.data, into: a.mid.data, count: n * C)
         // MLP half.
         RMSNorm.forward(a.mid.data, weight: layer.postAttentionNorm.data, into: a.normed2.data, rstd: a.rstd2.data,
                         rows: n, cols: C, eps: eps)
-        layer.gate.forward(a.normed2.data, rows: n, into: a.gate.data, loraHidden: a.lora(.gate), parallelism: p)
-        layer.up.forward(a.normed2.data, rows: n, into: a.up.data, loraHidden: a.lora(.up), parallelism: p)
+        layer.gate.forward(a.normed2.data, rows: n, into: a.gate.data, loraHidden: a.lora(.gate), dropoutKey: key(.gate), parallelism: p)
+        layer.up.forward(a.normed2.data, rows: n, into: a.up.data, loraHidden: a.lora(.up), dropoutKey: key(.up), parallelism: p)
         SwiGLU.forward(gate: a.gate.data, up: a.up.data, into: a.hidden.data, count: n * F)
-        layer.down.forward(a.hidden.data, rows: n, into: scratch.branch.data, loraHidden: a.lora(.down), parallelism: p)
+        layer.down.forward(a.hidden.data, rows: n, into: scratch.branch.data, loraHidden: a.lora(.down), dropoutKey: key(.down), parallelism: p)
         Residual.forward(skip: a.mid.data, branch: scratch.branch.data, into: out, count: n * C)
+    }
+
+    /// The dropout mask key of one adapter in one pass: distinct for every layer and projection.
+    static func loraDropoutKey(_ pass: UInt64, layer l: Int, projection p: Projection) -> UInt64 {
+        pass &+ UInt64(l * Projection.allCases.count + Projection.allCases.firstIndex(of: p)!) &* 0x9E37_79B9_7F4A_7C15
     }
 }

@@ -30,7 +30,8 @@ public final class Linear {
     /// (the backward pass needs it); otherwise a temporary is used.
     /// The backward pass also reads x (for dWeight and dA): the caller keeps it.
     public func forward(_ x: UnsafePointer<Float>, rows n: Int, into y: UnsafeMutablePointer<Float>,
-                        loraHidden: UnsafeMutablePointer<Float>? = nil, parallelism: Parallelism) {
+                        loraHidden: UnsafeMutablePointer<Float>? = nil, dropoutKey: UInt64? = nil,
+                        parallelism: Parallelism) {
         Gemm.linear(x, rows: n, inFeatures: inFeatures, weight: weight.data, outFeatures: outFeatures, into: y,
                     parallelism: parallelism)
         if let bias {
@@ -38,10 +39,10 @@ public final class Linear {
         }
         if let lora {
             if let loraHidden {
-                lora.forward(x, rows: n, hidden: loraHidden, into: y, parallelism: parallelism)
+                lora.forward(x, rows: n, hidden: loraHidden, into: y, dropoutKey: dropoutKey, parallelism: parallelism)
             } else {
                 withUnsafeTemporaryAllocation(of: Float.self, capacity: n * lora.rank) { h in
-                    lora.forward(x, rows: n, hidden: h.baseAddress!, into: y, parallelism: parallelism)
+                    lora.forward(x, rows: n, hidden: h.baseAddress!, into: y, dropoutKey: dropoutKey, parallelism: parallelism)
                 }
             }
         }
@@ -55,7 +56,7 @@ public final class Linear {
     ///   when nil).
     public func backward(_ x: UnsafePointer<Float>, rows n: Int, dy: UnsafePointer<Float>,
                          dx: UnsafeMutablePointer<Float>?, accumulate: Bool = false,
-                         loraHidden: UnsafePointer<Float>? = nil, parallelism: Parallelism) {
+                         loraHidden: UnsafePointer<Float>? = nil, dropoutKey: UInt64? = nil, parallelism: Parallelism) {
         let I = inFeatures, O = outFeatures
         if let dWeight {
             Gemm.multiply(transA: true, transB: false, m: O, n: I, k: n, a: dy, lda: O, b: x, ldb: I,
@@ -70,11 +71,12 @@ public final class Linear {
         }
         guard let lora, dx != nil || lora.dA != nil || lora.dB != nil else { return }
         if let loraHidden {
-            lora.backward(x, rows: n, hidden: loraHidden, dy: dy, dx: dx, parallelism: parallelism)
+            lora.backward(x, rows: n, hidden: loraHidden, dy: dy, dx: dx, dropoutKey: dropoutKey, parallelism: parallelism)
         } else {
             withUnsafeTemporaryAllocation(of: Float.self, capacity: n * lora.rank) { h in
-                Kernels.skinnyNT(x, ldx: I, lora.a.data, r: lora.rank, k: I, into: h.baseAddress!, ldh: lora.rank, rows: n)
-                lora.backward(x, rows: n, hidden: h.baseAddress!, dy: dy, dx: dx, parallelism: parallelism)
+                // Recompute h = drop(x)·Aᵀ (the forward's dropout mask comes back from its key).
+                lora.hidden(x, rows: n, into: h.baseAddress!, dropoutKey: dropoutKey)
+                lora.backward(x, rows: n, hidden: h.baseAddress!, dy: dy, dx: dx, dropoutKey: dropoutKey, parallelism: parallelism)
             }
         }
     }

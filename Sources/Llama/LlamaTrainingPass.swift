@@ -50,6 +50,7 @@ public final class LlamaTrainingPass {
     private let dGate: Tensor                // (N, F)
     private let dUp: Tensor                  // (N, F)
     private var forwardDone = false
+    private var dropoutKey: UInt64?          // the LoRA dropout key of the last forward, for backward
 
     /// Buffers for B sequences of T tokens. `checkpointing` turns on per-block recomputation.
     public init(model: LlamaModel, batch b: Int, length t: Int, checkpointing: Bool = false) {
@@ -84,15 +85,15 @@ public final class LlamaTrainingPass {
 
     /// Forward then backward; returns the loss tally. The gradients added are those of sum(losses) /
     /// `lossNormalizer` (default: this batch's counted targets, i.e. of its mean loss).
-    public func run(tokens: [Int32], targets: [Int32], lossNormalizer: Int? = nil) -> LossTally {
-        let tally = forward(tokens: tokens, targets: targets, lossNormalizer: lossNormalizer)
+    public func run(tokens: [Int32], targets: [Int32], lossNormalizer: Int? = nil, dropoutKey: UInt64? = nil) -> LossTally {
+        let tally = forward(tokens: tokens, targets: targets, lossNormalizer: lossNormalizer, dropoutKey: dropoutKey)
         backward()
         return tally
     }
 
     /// The loss alone (evaluation): no gradient is computed, and a pending `backward()` is cancelled.
     public func loss(tokens: [Int32], targets: [Int32]) -> LossTally {
-        let tally = forward(tokens: tokens, targets: targets, lossNormalizer: nil, computesGradients: false)
+        let tally = forward(tokens: tokens, targets: targets, lossNormalizer: nil, dropoutKey: nil, computesGradients: false)
         forwardDone = false
         return tally
     }
@@ -104,12 +105,14 @@ public final class LlamaTrainingPass {
     /// the counted positions' cross-entropies). The head's own backward runs here already (see `LMHeadLoss`), into
     /// this pass's scratch, scaled by 1 / `lossNormalizer`: pass the counted targets of the whole optimizer step
     /// (all micro-batches) so that the accumulated gradient is that of the step's mean loss. No gradient buffer of
-    /// the model is touched.
-    public func forward(tokens input: [Int32], targets: [Int32], lossNormalizer: Int? = nil) -> LossTally {
-        forward(tokens: input, targets: targets, lossNormalizer: lossNormalizer, computesGradients: true)
+    /// the model is touched. `dropoutKey` (a fresh value per micro-batch) turns on the adapters' LoRA dropout.
+    public func forward(tokens input: [Int32], targets: [Int32], lossNormalizer: Int? = nil, dropoutKey: UInt64? = nil) -> LossTally {
+        forward(tokens: input, targets: targets, lossNormalizer: lossNormalizer, dropoutKey: dropoutKey, computesGradients: true)
     }
 
-    private func forward(tokens input: [Int32], targets: [Int32], lossNormalizer: Int?, computesGradients: Bool) -> LossTally {
+    private func forward(tokens input: [Int32], targets: [Int32], lossNormalizer: Int?, dropoutKey: UInt64?,
+                         computesGradients: Bool) -> LossTally {
+        self.dropoutKey = dropoutKey
         let n = rows, L = model.layers.count, C = model.config.hiddenSize
         precondition(input.count == n && targets.count == n, "\(input.count) tokens, \(targets.count) targets for N=\(n)")
         for r in 0..<n { ids[r] = input[r] }
@@ -120,7 +123,8 @@ public final class LlamaTrainingPass {
                           into: blockInputs[0].data)
         for l in 0..<L {
             model.blockForward(l, input: blockInputs[l].data, output: blockInputs[l + 1].data, batch: batch, length: length,
-                               positions: positions, cache: nil, saving: activations(l), scratch: scratch)
+                               positions: positions, cache: nil, saving: activations(l), scratch: scratch,
+                               dropoutKey: dropoutKey)
         }
         RMSNorm.forward(blockInputs[L].data, weight: model.finalNorm.data, into: finalNormed.data, rstd: finalRstd.data,
                         rows: n, cols: C, eps: eps)
@@ -156,7 +160,7 @@ public final class LlamaTrainingPass {
             let a = activations(l)
             if recomputesBlocks && sharedHoldsLayer != l {
                 model.blockForward(l, input: blockInputs[l].data, output: recomputed.data, batch: batch, length: length,
-                                   positions: positions, cache: nil, saving: a, scratch: scratch)
+                                   positions: positions, cache: nil, saving: a, scratch: scratch, dropoutKey: dropoutKey)
                 sharedHoldsLayer = l
             }
             blockBackward(l, input: blockInputs[l].data, from: a, needsInputGradient: l > lowest || embeddingTrains)
@@ -170,31 +174,32 @@ public final class LlamaTrainingPass {
     /// return (when `needsInputGradient`).
     private func blockBackward(_ l: Int, input x: UnsafePointer<Float>, from a: BlockActivations, needsInputGradient: Bool) {
         let layer = model.layers[l], c = model.config, b = batch, t = length, n = rows, p = model.parallelism
+        let key = { (q: Projection) in self.dropoutKey.map { LlamaModel.loraDropoutKey($0, layer: l, projection: q) } }
         let C = c.hiddenSize, H = c.numAttentionHeads, G = c.numKeyValueHeads, D = c.headDim, F = c.intermediateSize
         // The attention half's backward serves the block's input gradient and that half's own parameters only.
         let attentionTrains = layer.dInputNorm != nil || [layer.q, layer.k, layer.v, layer.o].contains { $0.isTrainable }
         let attentionNeeded = needsInputGradient || attentionTrains
         let normed1Gradient = needsInputGradient || layer.dInputNorm != nil ? dNormed.data : nil
         // MLP half, read backwards.
-        layer.down.backward(a.hidden.data, rows: n, dy: dStream.data, dx: dHidden.data, loraHidden: a.lora(.down), parallelism: p)
+        layer.down.backward(a.hidden.data, rows: n, dy: dStream.data, dx: dHidden.data, loraHidden: a.lora(.down), dropoutKey: key(.down), parallelism: p)
         SwiGLU.backward(gate: a.gate.data, up: a.up.data, dh: dHidden.data, dGate: dGate.data, dUp: dUp.data, count: n * F)
-        layer.up.backward(a.normed2.data, rows: n, dy: dUp.data, dx: dNormed.data, loraHidden: a.lora(.up), parallelism: p)
-        layer.gate.backward(a.normed2.data, rows: n, dy: dGate.data, dx: dNormed.data, accumulate: true, loraHidden: a.lora(.gate), parallelism: p)
+        layer.up.backward(a.normed2.data, rows: n, dy: dUp.data, dx: dNormed.data, loraHidden: a.lora(.up), dropoutKey: key(.up), parallelism: p)
+        layer.gate.backward(a.normed2.data, rows: n, dy: dGate.data, dx: dNormed.data, accumulate: true, loraHidden: a.lora(.gate), dropoutKey: key(.gate), parallelism: p)
         RMSNorm.backward(a.mid.data, weight: layer.postAttentionNorm.data, rstd: a.rstd2.data, dy: dNormed.data,
                          dx: dBranchInput.data, dWeight: layer.dPostAttentionNorm?.data, rows: n, cols: C)
         Residual.backward(branchInputGradient: dBranchInput.data, into: dStream.data, count: n * C)
         guard attentionNeeded else { return }
         // Attention half, read backwards.
-        layer.o.backward(a.attn.data, rows: n, dy: dStream.data, dx: dAttn.data, loraHidden: a.lora(.o), parallelism: p)
+        layer.o.backward(a.attn.data, rows: n, dy: dStream.data, dx: dAttn.data, loraHidden: a.lora(.o), dropoutKey: key(.o), parallelism: p)
         Attention.backward(dOut: dAttn.data, q: a.q.data, keys: a.k.data, values: a.v.data, probabilities: a.probabilities!.data,
                            keyBatchStride: t * G * D, batch: b, queries: t, keyCount: t, firstQueryPosition: 0,
                            heads: H, kvHeads: G, headDim: D, scratch: scratch.scores, dq: dq.data, dKeys: dk.data,
                            dValues: dv.data, parallelism: p)
         RoPE.backward(dk.data, positions: positions, rope: model.rope, rows: n, heads: G)
         RoPE.backward(dq.data, positions: positions, rope: model.rope, rows: n, heads: H)
-        layer.v.backward(a.normed1.data, rows: n, dy: dv.data, dx: normed1Gradient, loraHidden: a.lora(.v), parallelism: p)
-        layer.k.backward(a.normed1.data, rows: n, dy: dk.data, dx: normed1Gradient, accumulate: true, loraHidden: a.lora(.k), parallelism: p)
-        layer.q.backward(a.normed1.data, rows: n, dy: dq.data, dx: normed1Gradient, accumulate: true, loraHidden: a.lora(.q), parallelism: p)
+        layer.v.backward(a.normed1.data, rows: n, dy: dv.data, dx: normed1Gradient, loraHidden: a.lora(.v), dropoutKey: key(.v), parallelism: p)
+        layer.k.backward(a.normed1.data, rows: n, dy: dk.data, dx: normed1Gradient, accumulate: true, loraHidden: a.lora(.k), dropoutKey: key(.k), parallelism: p)
+        layer.q.backward(a.normed1.data, rows: n, dy: dq.data, dx: normed1Gradient, accumulate: true, loraHidden: a.lora(.q), dropoutKey: key(.q), parallelism: p)
         guard normed1Gradient != nil else { return }
         RMSNorm.backward(x, weight: layer.inputNorm.data, rstd: a.rstd1.data, dy: dNormed.data, dx: dBranchInput.data,
                          dWeight: layer.dInputNorm?.data, rows: n, cols: C)

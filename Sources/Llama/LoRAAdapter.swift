@@ -11,6 +11,8 @@ public final class LoRAAdapter {
     public var scale: Float { alpha / Float(rank) }
     public let a: Tensor            // (R, in)
     public let b: Tensor            // (out, R)
+    /// PEFT's lora_dropout: the probability an input element is zeroed on the adapter's path (training only).
+    public var dropout: Float = 0
     /// Gradients, allocated only when the adapter trains.
     public var dA: Tensor?          // (R, in)
     public var dB: Tensor?          // (out, R)
@@ -28,10 +30,36 @@ public final class LoRAAdapter {
         self.b = b
     }
 
-    /// y (N, O) += scale · h·Bᵀ with h (N, R) = x·Aᵀ written to `hidden`: the backward pass reads h for dB, so
-    /// the caller keeps it. The rank-R products run in C (BLAS is slow at these shapes) on split rows.
+    /// y (N, O) += scale · h·Bᵀ with h (N, R) = drop(x)·Aᵀ written to `hidden`: the backward pass reads h for dB,
+    /// so the caller keeps it. drop(x) is x unless `dropoutKey` is given and `dropout` > 0 (a training forward):
+    /// then elements are zeroed with probability `dropout` and the rest scaled by 1/(1 − dropout), as PEFT does,
+    /// with a mask the key regenerates in backward. The rank-R products run in C (BLAS is slow at these shapes).
     public func forward(_ x: UnsafePointer<Float>, rows n: Int, hidden h: UnsafeMutablePointer<Float>,
-                        into y: UnsafeMutablePointer<Float>, parallelism: Parallelism) {
+                        into y: UnsafeMutablePointer<Float>, dropoutKey: UInt64? = nil, parallelism: Parallelism) {
+        if let key = dropoutKey, dropout > 0 {
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: n * inFeatures) { xd in
+                Kernels.dropout(x, into: xd.baseAddress!, count: n * inFeatures, key: key, p: dropout)
+                lowRankForward(xd.baseAddress!, rows: n, hidden: h, into: y, parallelism: parallelism)
+            }
+        } else {
+            lowRankForward(x, rows: n, hidden: h, into: y, parallelism: parallelism)
+        }
+    }
+
+    /// h (N, R) = drop(x)·Aᵀ alone: what `forward` keeps for backward, recomputed when it was not kept.
+    public func hidden(_ x: UnsafePointer<Float>, rows n: Int, into h: UnsafeMutablePointer<Float>, dropoutKey: UInt64? = nil) {
+        if let key = dropoutKey, dropout > 0 {
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: n * inFeatures) { xd in
+                Kernels.dropout(x, into: xd.baseAddress!, count: n * inFeatures, key: key, p: dropout)
+                Kernels.skinnyNT(xd.baseAddress!, ldx: inFeatures, a.data, r: rank, k: inFeatures, into: h, ldh: rank, rows: n)
+            }
+        } else {
+            Kernels.skinnyNT(x, ldx: inFeatures, a.data, r: rank, k: inFeatures, into: h, ldh: rank, rows: n)
+        }
+    }
+
+    private func lowRankForward(_ x: UnsafePointer<Float>, rows n: Int, hidden h: UnsafeMutablePointer<Float>,
+                                into y: UnsafeMutablePointer<Float>, parallelism: Parallelism) {
         let R = rank, I = inFeatures, O = outFeatures, s = scale
         withUnsafeTemporaryAllocation(of: Float.self, capacity: R * O) { bt in
             let bt = bt.baseAddress!  // Bᵀ (R, O): rows of y then stream against contiguous rows
@@ -44,10 +72,29 @@ public final class LoRAAdapter {
         }
     }
 
-    /// Backward of `forward` from dy (N, O): with dh (N, R) = scale · dy·B,
-    /// dx (N, I) += dh·A when dx is given; dA (R, I) += dhᵀ·x and dB (O, R) += scale · dyᵀ·h when allocated.
+    /// Backward of `forward` (with the same `dropoutKey`) from dy (N, O): with dh (N, R) = scale · dy·B,
+    /// dx (N, I) += drop'(dh·A) when dx is given; dA (R, I) += dhᵀ·drop(x) and dB (O, R) += scale · dyᵀ·h when
+    /// allocated. drop' applies the forward's mask and scale to the gradient.
     public func backward(_ x: UnsafePointer<Float>, rows n: Int, hidden h: UnsafePointer<Float>, dy: UnsafePointer<Float>,
-                         dx: UnsafeMutablePointer<Float>?, parallelism: Parallelism) {
+                         dx: UnsafeMutablePointer<Float>?, dropoutKey: UInt64? = nil, parallelism: Parallelism) {
+        guard let key = dropoutKey, dropout > 0 else {
+            return lowRankBackward(x, rows: n, hidden: h, dy: dy, dx: dx, parallelism: parallelism)
+        }
+        let count = n * inFeatures
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * count) { buf in
+            let xd = buf.baseAddress!, dxd = xd + count
+            Kernels.dropout(x, into: xd, count: count, key: key, p: dropout)
+            if dx != nil { dxd.initialize(repeating: 0, count: count) }
+            lowRankBackward(xd, rows: n, hidden: h, dy: dy, dx: dx == nil ? nil : dxd, parallelism: parallelism)
+            if let dx {
+                Kernels.dropout(dxd, into: dxd, count: count, key: key, p: dropout)
+                Kernels.add(dxd, into: dx, count: count)
+            }
+        }
+    }
+
+    private func lowRankBackward(_ x: UnsafePointer<Float>, rows n: Int, hidden h: UnsafePointer<Float>, dy: UnsafePointer<Float>,
+                                 dx: UnsafeMutablePointer<Float>?, parallelism: Parallelism) {
         let R = rank, I = inFeatures, O = outFeatures, s = scale
         withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * R * O + n * R) { buf in
             let bt = buf.baseAddress!           // Bᵀ (R, O)

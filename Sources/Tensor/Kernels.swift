@@ -98,4 +98,9 @@ public enum Kernels {
                                           into g: UnsafeMutablePointer<Float>, ldg: Int, rows n: Int, alpha: Float = 1) {
         pk_skinny_tn_acc(c, ldc, r, z, ldz, k, g, ldg, n, alpha)
     }
+
+    /// y = x ⊙ mask / (1 − p), the mask a function of (key, index): the same key gives the same mask. y may be x.
+    public static func dropout(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int, key: UInt64, p: Float) {
+        pk_dropout(x, y, count, key, p)
+    }
 }

@@ -166,21 +166,45 @@ final class OpGradientTests: XCTestCase {
         checkLoRA(rows: 5, inFeatures: 19, outFeatures: 17, rank: 10, keepHidden: false)
     }
 
-    private func checkLoRA(rows n: Int, inFeatures I: Int, outFeatures O: Int, rank R: Int, keepHidden: Bool, line: UInt = #line) {
+    func testLoRALinearWithDropoutBothWays() {
+        // The mask comes back from its key in backward (kept hidden or recomputed).
+        checkLoRA(rows: 6, inFeatures: 19, outFeatures: 9, rank: 8, keepHidden: true, dropout: 0.3)
+        checkLoRA(rows: 6, inFeatures: 19, outFeatures: 9, rank: 3, keepHidden: false, dropout: 0.3)
+    }
+
+    func testDropoutZeroesAboutPAndScalesTheRest() {
+        let n = 100_000
+        let x = [Float](repeating: 1, count: n)
+        var y = [Float](repeating: 0, count: n), again = y
+        Kernels.dropout(x, into: &y, count: n, key: 42, p: 0.25)
+        Kernels.dropout(x, into: &again, count: n, key: 42, p: 0.25)
+        XCTAssertEqual(y, again, "the same key gives the same mask")
+        let dropped = y.filter { $0 == 0 }.count
+        XCTAssertEqual(Double(dropped) / Double(n), 0.25, accuracy: 0.005)
+        XCTAssertTrue(y.allSatisfy { $0 == 0 || abs($0 - 4.0 / 3.0) < 1e-6 })
+        Kernels.dropout(x, into: &again, count: n, key: 43, p: 0.25)
+        XCTAssertNotEqual(y, again, "another key, another mask")
+    }
+
+    private func checkLoRA(rows n: Int, inFeatures I: Int, outFeatures O: Int, rank R: Int, keepHidden: Bool,
+                           dropout: Float = 0, line: UInt = #line) {
         let linear = Linear(weight: GradientCheck.tensor([O, I], seed: 26))
         let adapter = LoRAAdapter(a: GradientCheck.tensor([R, I], seed: 27), b: GradientCheck.tensor([O, R], seed: 28), alpha: 5)
         adapter.dA = Tensor(zeros: [R, I])
         adapter.dB = Tensor(zeros: [O, R])
+        adapter.dropout = dropout
         linear.lora = adapter
+        let key: UInt64? = dropout > 0 ? 1234 : nil
         let x = GradientCheck.tensor([n, I], seed: 29), w = GradientCheck.random(n * O, seed: 30)
         let y = Tensor(zeros: [n, O]), hidden = Tensor(zeros: [n, R])
         func loss() -> Double {
-            linear.forward(x.data, rows: n, into: y.data, loraHidden: hidden.data, parallelism: .allCores)
+            linear.forward(x.data, rows: n, into: y.data, loraHidden: hidden.data, dropoutKey: key, parallelism: .allCores)
             return GradientCheck.dot(w, y.data)
         }
         _ = loss()
         let dy = Tensor(shape: [n, O], values: w), dx = Tensor(zeros: [n, I])
-        linear.backward(x.data, rows: n, dy: dy.data, dx: dx.data, loraHidden: keepHidden ? UnsafePointer(hidden.data) : nil, parallelism: .allCores)
+        linear.backward(x.data, rows: n, dy: dy.data, dx: dx.data, loraHidden: keepHidden ? UnsafePointer(hidden.data) : nil,
+                        dropoutKey: key, parallelism: .allCores)
         XCTAssertNil(linear.dWeight, line: line)
         GradientCheck.assertClose("dx", parameter: x.data, count: x.count, analytic: dx.data, loss: loss, line: line)
         GradientCheck.assertClose("dA", parameter: adapter.a.data, count: R * I, analytic: adapter.dA!.data, loss: loss, line: line)

@@ -64,6 +64,11 @@ void pk_skinny_nn_acc(const float *c, size_t ldc, size_t r, const float *m, size
 void pk_skinny_tn_acc(const float *c, size_t ldc, size_t r, const float *z, size_t ldz, size_t k,
                       float *g, size_t ldg, size_t n, float alpha);
 
+// ---- dropout ----
+/// y = x ⊙ mask / (1 − p) with mask[i] = 0 with probability p, decided by a hash of (key, i) so that the same
+/// key regenerates the same mask (backward passes, recomputation). y may equal x.
+void pk_dropout(const float *x, float *y, size_t n, uint64_t key, float p);
+
 // ---- CPU features and kernel variants ----
 /// What the CPU and the OS offer (cpuid + xgetbv): a feature counts only when the OS saves its registers.
 typedef struct {
