@@ -36,7 +36,7 @@ let package = Package(
         .target(name: "Support"),
         // Tensors, GEMM (the only caller of cblas_sgemm), the fused kernels, CPU facts.
         .target(name: "Tensor", dependencies: ["CBLAS", "CKernels"]),
-        // safetensors, config.json, weight names, the key-preserving checkpoint-directory writer.
+        // safetensors, config.json, weight names, the key-preserving checkpoint rewriter, PEFT LoRA adapters.
         .target(name: "Checkpoint", dependencies: ["Support", "Tensor"]),
         // SentencePiece, byte-level BPE, chat templates.
         .target(name: "Tokenizers", dependencies: ["Support", "CSentencePiece"]),
@@ -68,7 +68,7 @@ let package = Package(
         .testTarget(name: "LlamaTests", dependencies: ["Tensor", "Checkpoint", "Tokenizers", "Llama", "TestSupport"]),
         .testTarget(name: "AnalysisTests", dependencies: ["Data", "Reports", "Llama", "Analysis", "TestSupport"]),
         .testTarget(name: "SurgeryTests", dependencies: ["Support", "Checkpoint", "Llama", "Surgery", "TestSupport"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Tensor", "Checkpoint", "Llama", "Training", "TestSupport"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Support", "Tensor", "Checkpoint", "Llama", "Training", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport"]),
     ],
     swiftLanguageModes: [.v5]
