@@ -47,7 +47,7 @@ let package = Package(
         // The model: ops as forward/backward pairs, LoRA, the block, the model, generation.
         .target(name: "Llama", dependencies: ["Support", "Tensor", "Checkpoint", "Reports"]),
         .target(name: "Analysis", dependencies: ["Support", "Tensor", "Tokenizers", "Data", "Reports", "Llama"]),
-        .target(name: "Surgery", dependencies: ["Support", "Checkpoint"]),
+        .target(name: "Surgery", dependencies: ["Support", "Tensor", "Checkpoint"]),
         .target(name: "Training", dependencies: ["Support", "Tensor", "Checkpoint", "Llama"]),
         .target(name: "Pipeline", dependencies: ["Support", "Tensor", "Checkpoint", "Llama", "Training"]),
 
@@ -67,9 +67,9 @@ let package = Package(
         .testTarget(name: "ReportsTests", dependencies: ["Support", "Reports", "TestSupport"]),
         .testTarget(name: "LlamaTests", dependencies: ["Tensor", "Checkpoint", "Tokenizers", "Llama", "TestSupport"]),
         .testTarget(name: "AnalysisTests", dependencies: ["Data", "Reports", "Llama", "Analysis", "TestSupport"]),
-        .testTarget(name: "SurgeryTests", dependencies: ["Support", "Checkpoint", "Llama", "Surgery", "TestSupport"]),
+        .testTarget(name: "SurgeryTests", dependencies: ["Support", "Tensor", "Checkpoint", "Llama", "Surgery", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Support", "Tensor", "Checkpoint", "Llama", "Training", "TestSupport"]),
-        .testTarget(name: "CLITests", dependencies: ["TestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["Tensor", "Checkpoint", "TestSupport"]),
     ],
     swiftLanguageModes: [.v5]
 )
