@@ -36,7 +36,7 @@ let package = Package(
         .target(name: "Support"),
         // Tensors, GEMM (the only caller of cblas_sgemm), the fused kernels, CPU facts.
         .target(name: "Tensor", dependencies: ["CBLAS", "CKernels"]),
-        // safetensors, config.json, weight names, the key-preserving checkpoint-directory writer.
+        // safetensors, config.json, weight names, the key-preserving checkpoint rewriter, PEFT LoRA adapters.
         .target(name: "Checkpoint", dependencies: ["Support", "Tensor"]),
         // SentencePiece, byte-level BPE, chat templates.
         .target(name: "Tokenizers", dependencies: ["Support", "CSentencePiece"]),
@@ -47,7 +47,7 @@ let package = Package(
         // The model: ops as forward/backward pairs, LoRA, the block, the model, generation.
         .target(name: "Llama", dependencies: ["Support", "Tensor", "Checkpoint", "Reports"]),
         .target(name: "Analysis", dependencies: ["Support", "Tensor", "Checkpoint", "Tokenizers", "Data", "Reports", "Llama"]),
-        .target(name: "Surgery", dependencies: ["Support", "Checkpoint"]),
+        .target(name: "Surgery", dependencies: ["Support", "Tensor", "Checkpoint"]),
         .target(name: "Training", dependencies: ["Support", "Tensor", "Checkpoint", "Llama"]),
         .target(name: "Pipeline", dependencies: ["Support", "Tensor", "Checkpoint", "Llama", "Training"]),
 
@@ -67,9 +67,9 @@ let package = Package(
         .testTarget(name: "ReportsTests", dependencies: ["Support", "Reports", "TestSupport"]),
         .testTarget(name: "LlamaTests", dependencies: ["Tensor", "Checkpoint", "Tokenizers", "Llama", "TestSupport"]),
         .testTarget(name: "AnalysisTests", dependencies: ["Data", "Reports", "Llama", "Analysis", "TestSupport"]),
-        .testTarget(name: "SurgeryTests", dependencies: ["Support", "Checkpoint", "Llama", "Surgery", "TestSupport"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Tensor", "Checkpoint", "Llama", "Training", "TestSupport"]),
-        .testTarget(name: "CLITests", dependencies: ["TestSupport"]),
+        .testTarget(name: "SurgeryTests", dependencies: ["Support", "Tensor", "Checkpoint", "Llama", "Surgery", "TestSupport"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Support", "Tensor", "Checkpoint", "Llama", "Training", "TestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["Tensor", "Checkpoint", "TestSupport"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -12,7 +12,8 @@ struct Prune: ParsableCommand {
         commandName: "prune",
         abstract: "Find the Llama layers that do least, cut them out, and measure the result.",
         version: SystemReport.lines(threads: Parallelism.allCores.threads).joined(separator: "\n"),
-        subcommands: [TokenizeCommand.self, GenerateCommand.self, EvalCommand.self, BenchCommand.self, AnalyzeCommand.self, CutCommand.self]
+        subcommands: [TokenizeCommand.self, GenerateCommand.self, EvalCommand.self, BenchCommand.self, AnalyzeCommand.self,
+                      CutCommand.self, MergeCommand.self]
     )
 
     /// Runs the command; every failure becomes one line on stderr and a non-zero exit.

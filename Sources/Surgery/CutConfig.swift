@@ -13,8 +13,8 @@ public struct CutConfig {
     public private(set) var editedKeys: [String] = []
 
     /// Applies the cut to `config`, a checkpoint of `layerCount` layers keeping `kept` (ascending), and
-    /// records `torchDtype` ("float32", …) when the weights are converted.
-    public init(_ config: [String: Any], layerCount L: Int, kept: [Int], torchDtype: String?) {
+    /// records `dtype` in the dtype keys when the weights are converted.
+    public init(_ config: [String: Any], layerCount L: Int, kept: [Int], dtype: SafetensorsDType?) {
         values = config
         var edited: Set<String> = ["num_hidden_layers"]
         // NSNumbers, as JSONSerialization makes them, so that ConfigJSON sees one kind of number.
@@ -32,14 +32,9 @@ public struct CutConfig {
                 edited.insert(key)
             }
         }
-        if let torchDtype {
-            // transformers 4 writes "torch_dtype", 5 writes "dtype"; keep whichever the file has.
-            let keys = ["torch_dtype", "dtype"].filter { config[$0] != nil }
-            for key in keys.isEmpty ? ["torch_dtype"] : keys {
-                values[key] = torchDtype
-                edited.insert(key)
-            }
-        }
+        let dtyped = CheckpointRewriter.recordingDtype(values, dtype)
+        values = dtyped.values
+        edited.formUnion(dtyped.edited)
         editedKeys = edited.sorted()
     }
 
@@ -58,16 +53,5 @@ public struct CutConfig {
     /// The file's text, as transformers lays it out.
     public func data() throws -> Data {
         try ConfigJSON.data(values)
-    }
-
-    /// transformers' name of a safetensors dtype ("bfloat16", …).
-    public static func torchName(_ dtype: SafetensorsDType) -> String? {
-        switch dtype {
-        case .F32: "float32"
-        case .F16: "float16"
-        case .BF16: "bfloat16"
-        case .F64: "float64"
-        default: nil
-        }
     }
 }

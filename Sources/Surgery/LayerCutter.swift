@@ -53,48 +53,47 @@ public struct LayerCutter {
         let L = try Self.layerCount(source, configURL)
         try drop.validate(layerCount: L)
         let kept = drop.complement(layerCount: L)
-        let destination = try CutDestination(output: output, model: model, force: force)
+        let destination = try CheckpointDestination(output: output, model: model, force: force)
 
-        let store = try CheckpointTensors(directory: model)
-        let plan = try CutTensorPlan(store: store, layerCount: L, kept: kept, dtype: dtype)
-        let config = CutConfig(source, layerCount: L, kept: kept, torchDtype: dtype.flatMap(CutConfig.torchName))
-        let weightFiles = Set(store.files.map { $0.url.lastPathComponent })
-        let companions = try CompanionFiles.sort(model, weightFiles: weightFiles)
-        let sourceIndex = store.isSharded ? try ConfigJSON.read(model.appendingPathComponent("model.safetensors.index.json")) : nil
+        let rewriter = try CheckpointRewriter(model: model)
+        let tensors = try Self.keptTensors(rewriter, layerCount: L, kept: kept)
+        let config = CutConfig(rewriter.config, layerCount: L, kept: kept, dtype: dtype)
         let origin = CutOrigin(sourceModel: model.path, layersBefore: L, dropped: drop.layers,
                                selection: selection ?? CutSelection(method: "layers", option: "--layers \(drop)", reason: "given explicitly"),
                                command: command, tool: tool)
         // The source's README.md describes the uncut model: it goes into the new card, below the cut's facts.
-        let sourceCardURL = companions.copied.first { $0.lastPathComponent == "README.md" }
-        let sourceCard = try sourceCardURL.map { url -> String in
-            guard let data = FileManager.default.contents(atPath: url.path) else { throw PruneError(file: url, "cannot read") }
-            return String(decoding: data, as: UTF8.self)
-        }
-        let card = CutModelCard.markdown(origin, parametersBefore: plan.parametersBefore, parametersAfter: plan.parametersAfter,
-                                         sourceCard: sourceCard)
-        let copied = companions.copied.filter { ![CutOrigin.fileName, "README.md"].contains($0.lastPathComponent) }
-
-        try destination.write { directory in
-            try AtomicFile.write(try config.data(), to: directory.appendingPathComponent("config.json"))
-            for file in copied {
-                // Bytes, not copyItem: a read-only source must not give a read-only copy.
-                guard let data = FileManager.default.contents(atPath: file.path) else { throw PruneError(file: file, "cannot read") }
-                try AtomicFile.write(data, to: directory.appendingPathComponent(file.lastPathComponent))
-            }
-            try plan.write(into: directory, sourceIndex: sourceIndex)
-            try AtomicFile.write(Data(card.utf8), to: directory.appendingPathComponent("README.md"))
-            try AtomicFile.write(try origin.jsonData(), to: directory.appendingPathComponent(CutOrigin.fileName))
-        }
+        let card = CutModelCard.markdown(origin, parametersBefore: rewriter.parameterCount,
+                                         parametersAfter: rewriter.parameterCount(of: tensors),
+                                         sourceCard: try rewriter.companionText("README.md"))
+        let provenance = ["README.md": Data(card.utf8), CutOrigin.fileName: try origin.jsonData()]
+        let result = try rewriter.write(tensors, config: config.values, dtype: dtype, extraFiles: provenance, to: destination)
 
         let torchDtype = (config.values["torch_dtype"] ?? config.values["dtype"]) as? String
         return CutReport(
             model: model.path, output: output.path, layersBefore: L, kept: kept, dropped: drop.layers,
-            parametersBefore: plan.parametersBefore, parametersAfter: plan.parametersAfter,
-            dtypes: plan.dtypes.map(\.rawValue),
-            weightFiles: plan.shards.map(\.name) + (plan.sharded ? ["model.safetensors.index.json"] : []),
-            configKeysEdited: config.editedKeys, copiedFiles: copied.map(\.lastPathComponent),
-            provenanceFiles: ["README.md", CutOrigin.fileName],
-            leftBehind: companions.leftBehind,
+            parametersBefore: rewriter.parameterCount, parametersAfter: result.parameters,
+            dtypes: result.dtypes.map(\.rawValue), weightFiles: result.weightFiles,
+            configKeysEdited: config.editedKeys, copiedFiles: result.copiedFiles,
+            provenanceFiles: ["README.md", CutOrigin.fileName], leftBehind: result.leftBehind,
             mergekitYAML: MergekitPassthrough.yaml(model: model.path, kept: kept, dropped: drop, dtype: torchDtype))
+    }
+
+    /// Every source tensor except the dropped layers', in the source's order, layer tensors renumbered
+    /// contiguously (model.layers.{old}.rest → model.layers.{new}.rest).
+    static func keptTensors(_ rewriter: CheckpointRewriter, layerCount L: Int, kept: [Int]) throws -> [RewrittenTensor] {
+        let newIndex = Dictionary(uniqueKeysWithValues: kept.enumerated().map { ($1, $0) })
+        var out: [RewrittenTensor] = []
+        for name in rewriter.tensorNames {
+            guard let (layer, rest) = WeightNames.splitLayer(name) else {
+                out.append(.copy(name))
+                continue
+            }
+            guard layer < L else {
+                let file = try rewriter.store.entry(name).file
+                throw PruneError(file: file.url, "tensor \"\(name)\" belongs to layer \(layer) but config.json says num_hidden_layers = \(L)")
+            }
+            if let renumbered = newIndex[layer] { out.append(.copy(name, as: WeightNames.layerPrefix(renumbered) + rest)) }
+        }
+        return out
     }
 }

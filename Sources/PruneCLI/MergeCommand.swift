@@ -1,0 +1,51 @@
+import ArgumentParser
+import Checkpoint
+import Foundation
+import Surgery
+
+struct MergeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "merge",
+        abstract: "Fold a PEFT LoRA adapter into its base checkpoint.",
+        discussion: """
+        Reads any PEFT LoRA adapter directory (adapter_config.json + \
+        adapter_model.safetensors; one from `finetune` or one PEFT saved) and writes \
+        a complete Hugging Face checkpoint with W + scale·B·A in every adapted \
+        projection (scale = lora_alpha/r, or lora_alpha/√r with use_rslora), computed \
+        in float32 and stored in the base's dtype unless --dtype is given. Every other \
+        tensor is copied byte for byte; config.json keeps every key; sharding, tied \
+        embeddings, tokenizer and generation files are kept.
+
+        An adapter trained on a model of another shape or layer count (e.g. on a \
+        different cut) is refused, as are DoRA, trained biases and modules_to_save.
+        """)
+
+    @Argument(help: "Base checkpoint directory (the model the adapter was trained on).")
+    var model: String
+
+    @Option(name: .long, help: "PEFT LoRA adapter directory.")
+    var adapter: String
+
+    @Option(name: [.short, .customLong("output")], help: "Directory for the merged checkpoint.")
+    var output: String
+
+    @Option(name: .long, help: "Store the weights as f32, bf16 or f16 (default: the base's dtype, unchanged tensors bit-exact).")
+    var dtype: String?
+
+    @Flag(name: .long, help: "Replace OUT if it exists and is not empty.")
+    var force = false
+
+    @Flag(name: .long, help: "Print the report as JSON.")
+    var json = false
+
+    func run() throws {
+        let outputDType = try dtype.map(CutCommand.parseDType)
+        let merger = LoRAMerger(model: URL(fileURLWithPath: model), adapter: URL(fileURLWithPath: adapter))
+        let report = try merger.merge(to: URL(fileURLWithPath: output), dtype: outputDType, force: force)
+        if json {
+            print(String(decoding: try JSONEncoder.sorted.encode(report), as: UTF8.self))
+        } else {
+            print(report.text, terminator: "")
+        }
+    }
+}

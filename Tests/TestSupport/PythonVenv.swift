@@ -1,0 +1,27 @@
+// The development Python (torch, transformers, PEFT) for optional cross-checks against the tools users
+// use; tests that need it skip with a printed reason when it is absent.
+import Foundation
+import Support
+
+/// ~/.cache/prune-dev/venv's Python, or $PRUNE_PYTHON.
+public enum PythonVenv {
+    /// The interpreter when it exists and imports torch, transformers and peft; nil otherwise.
+    public static let python: String? = {
+        let candidates = [ProcessInfo.processInfo.environment["PRUNE_PYTHON"],
+                          NSHomeDirectory() + "/.cache/prune-dev/venv/bin/python"].compactMap { $0 }
+        for path in candidates where FileManager.default.isExecutableFile(atPath: path) {
+            if let r = try? ChildProcess.run(path, ["-c", "import torch, transformers, peft"]), r.status == 0 { return path }
+        }
+        return nil
+    }()
+
+    /// Runs `script` (Python source) with `args`; throws with its stderr when it fails.
+    public static func run(_ python: String, script: String, _ args: [String]) throws -> String {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("prune-check-\(UUID().uuidString).py")
+        try Data(script.utf8).write(to: file)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let r = try ChildProcess.run(python, [file.path] + args, environment: ["OMP_NUM_THREADS": "2"])
+        guard r.status == 0 else { throw PruneError(file: file, "python failed: \(r.stderr.suffix(2000))") }
+        return r.stdout
+    }
+}
