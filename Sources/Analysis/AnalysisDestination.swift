@@ -17,7 +17,7 @@ public enum AnalysisDestination {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: output.path, isDirectory: &isDirectory) else { return }
         guard isDirectory.boolValue else { throw PruneError(file: output, "exists and is not a directory") }
-        let earlier = [AnalysisFiles.jsonName, AnalysisFiles.hdf5Name, AnalysisFiles.svgName]
+        let earlier = [AnalysisFiles.jsonName, AnalysisFiles.hdf5Name, AnalysisFiles.svgName, AnalysisFiles.layersSVGName]
             .filter { FileManager.default.fileExists(atPath: output.appendingPathComponent($0).path) }
         if !earlier.isEmpty && !force {
             throw PruneError(file: output, "already holds an analysis (\(earlier.joined(separator: ", "))); use --force to replace it")

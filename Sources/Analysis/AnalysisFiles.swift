@@ -1,6 +1,8 @@
-// The three files of an analysis directory: analysis.json (the `LayerAnalysis` as JSON, null where d is
-// undefined), analysis.h5 (the same numbers as HDF5 datasets for h5py, NaN where undefined) and
-// analysis.svg (a heat map of the last-token d). Each is written under a temporary name and renamed.
+// The files of an analysis directory: analysis.json (the `LayerAnalysis` as JSON, null where d is
+// undefined), analysis.h5 (the same numbers as HDF5 datasets for h5py, NaN where undefined),
+// analysis.svg (a heat map of the last-token d, the best block of each size outlined) and
+// analysis-layers.svg (Block Influence, removal and early-exit loss per layer). Each is written under a
+// temporary name and renamed.
 import Foundation
 import Reports
 import Support
@@ -10,8 +12,9 @@ public enum AnalysisFiles {
     public static let jsonName = "analysis.json"
     public static let hdf5Name = "analysis.h5"
     public static let svgName = "analysis.svg"
+    public static let layersSVGName = "analysis-layers.svg"
 
-    /// Writes the three files into `directory` (created if missing) and returns their URLs.
+    /// Writes the four files into `directory` (created if missing) and returns their URLs.
     @discardableResult
     public static func write(_ a: LayerAnalysis, to directory: URL) throws -> [URL] {
         do {
@@ -22,10 +25,12 @@ public enum AnalysisFiles {
         let json = directory.appendingPathComponent(jsonName)
         let hdf5 = directory.appendingPathComponent(hdf5Name)
         let svg = directory.appendingPathComponent(svgName)
+        let layersSVG = directory.appendingPathComponent(layersSVGName)
         try writeJSON(a, to: json)
         try writeHDF5(a, to: hdf5)
         try HeatMapSVG.write(heatMap(a), to: svg)
-        return [json, hdf5, svg]
+        try HeatMapSVG.write(layerProfile(a), to: layersSVG)
+        return [json, hdf5, svg, layersSVG]
     }
 
     /// analysis.json: pretty, key-sorted.
@@ -76,15 +81,35 @@ public enum AnalysisFiles {
         try h5.finish()
     }
 
-    /// The SVG heat map of the last-token d: rows n = 1…L, columns l = 0…L−1.
+    /// The SVG heat map of the last-token d: rows n = 1…L, columns l = 0…L−1; in each row n < L the
+    /// block `prune cut --block n` would remove is outlined.
     public static func heatMap(_ a: LayerAnalysis) -> String {
         let L = a.layers
         let rows = (1...max(L, 1)).map { n in Array(a.angularDistance.lastToken[n].prefix(L)) }
+        let best = (1...max(L, 1)).map { n in n < L ? BlockRanking.ranked(a.angularDistance.lastToken, size: n).first?.start : nil }
         let name = URL(fileURLWithPath: a.model).lastPathComponent
         return HeatMapSVG.render(
             matrix: rows, rowLabels: (1...max(L, 1)).map(String.init), columnLabels: (0..<L).map(String.init),
             title: "Angular distance of the block of n layers from layer l (last token), \(name)",
             rowAxis: "block size n", columnAxis: "start layer l", legendTitle: "arccos(cos)/π",
-            valueFormat: { String(format: "%.2f", $0) })
+            valueFormat: { String(format: "%.2f", $0) }, marks: best, markLabel: "best block of size n")
+    }
+
+    /// The per-layer charts: Block Influence, and removal and early-exit loss when they were measured,
+    /// each beside the full model's loss.
+    public static func layerProfile(_ a: LayerAnalysis) -> String {
+        let full = (value: a.fullLoss, label: String(format: "full model %.3f", a.fullLoss))
+        var panels = [LayerProfileSVG.Panel(title: "Block Influence of layer l, 1 − cos(h_l, h_l+1) (lowest circled)",
+                                            values: a.blockInfluence, marksLowest: true)]
+        if let removal = a.removalLoss {
+            panels.append(LayerProfileSVG.Panel(title: "Loss without layer l (lowest circled)", values: removal,
+                                                reference: full, marksLowest: true))
+        }
+        if let exit = a.earlyExitLoss {
+            panels.append(LayerProfileSVG.Panel(title: "Early-exit loss: layer l's output through the final norm and lm_head",
+                                                values: exit, reference: full))
+        }
+        return LayerProfileSVG.render(title: "Per-layer measurements, \(URL(fileURLWithPath: a.model).lastPathComponent)",
+                                      panels: panels)
     }
 }

@@ -21,8 +21,9 @@ struct AnalyzeCommand: ParsableCommand {
 
         Layers are 0-based; cutting block (l, n) drops layers l…l+n−1.
 
-        Writes DIR/analysis.json, DIR/analysis.h5 (for h5py) and DIR/analysis.svg \
-        (heat map of the last-token d).
+        Writes DIR/analysis.json, DIR/analysis.h5 (for h5py), DIR/analysis.svg \
+        (heat map of the last-token d, the best block of each size outlined) and \
+        DIR/analysis-layers.svg (Block Influence, removal and early-exit loss per layer).
         """)
 
     @OptionGroup var options: ModelOptions
@@ -48,7 +49,7 @@ struct AnalyzeCommand: ParsableCommand {
     @Option(name: .long, help: "Samples per forward pass.")
     var batchSize = 4
 
-    @Option(name: [.short, .customLong("output")], help: "Directory for analysis.json, analysis.h5 and analysis.svg (created if missing).")
+    @Option(name: [.short, .customLong("output")], help: "Directory for analysis.json, analysis.h5 and the two SVGs (created if missing).")
     var output: String
 
     @Flag(name: .long, help: "Print the analysis as JSON instead of the table.")

@@ -8,6 +8,7 @@ import Support
 /// One `<rect class="cell">` per defined value; undefined cells (nil, NaN, ±∞, or past the end of a
 /// short row) are left out, so the grey plot background shows through. Rows are drawn top to bottom in
 /// the order given, columns left to right. Each cell carries a `<title>` tooltip with its full value.
+/// The picture is as wide as the grid and legend: a long title wraps instead of widening it.
 public enum HeatMapSVG {
     /// Grids with at most this many columns print each value inside its cell.
     public static let maximumColumnsWithValues = 40
@@ -26,11 +27,14 @@ public enum HeatMapSVG {
     ///     Values outside it get the end colours. Fix it to compare several maps.
     ///   - showValues: print values inside the cells; defaults to `columns ≤ maximumColumnsWithValues`.
     ///   - valueFormat: how a value is printed in a cell and on the legend.
+    ///   - marks: per row, the column of one cell to outline (e.g. the best block of each size); nil: none.
+    ///   - markLabel: what the outline means, shown in the legend.
     public static func render(
         matrix: [[Double?]], rowLabels: [String], columnLabels: [String],
         title: String, rowAxis: String, columnAxis: String,
         legendTitle: String = "", range: ClosedRange<Double>? = nil, showValues: Bool? = nil,
-        valueFormat: (Double) -> String = { String(format: "%.2f", $0) }
+        valueFormat: (Double) -> String = { String(format: "%.2f", $0) },
+        marks: [Int?] = [], markLabel: String = "marked"
     ) -> String {
         let rows = matrix.count
         let columns = max(columnLabels.count, matrix.map(\.count).max() ?? 0)
@@ -57,32 +61,43 @@ public enum HeatMapSVG {
         let rowLabelWidth = Double(rowNames.map(\.count).max() ?? 1) * labelFont * 0.6
 
         let plotX = 22 + 8 + rowLabelWidth + 6
-        let plotY = title.isEmpty ? 16.0 : 44.0
         let plotWidth = Double(columns * cellWidth)
         let plotHeight = Double(rows * cellHeight)
+        let markedRows = marks.enumerated().filter { r, c in
+            guard let c, r < rows, c < matrix[r].count, let v = matrix[r][c] else { return false }
+            return v.isFinite
+        }
 
         let legendX = plotX + plotWidth + 28
-        let legendY = plotY + 18
         let legendBarWidth = 16.0
-        let legendHeight = max(plotHeight - 18, 120)
         let legendTexts = scale.map { [valueFormat($0.upperBound), valueFormat($0.lowerBound)] } ?? ["no values"]
         let legendTextWidth = Double(max(legendTexts.map(\.count).max() ?? 0, 9)) * labelFont * 0.6
         let legendRight = max(legendX + legendBarWidth + 6 + legendTextWidth,
-                              legendX + Double(legendTitle.count) * labelFont * 0.6)
+                              legendX + Double(legendTitle.count) * labelFont * 0.6,
+                              markedRows.isEmpty ? 0 : legendX + legendBarWidth + 6 + Double(markLabel.count) * labelFont * 0.6)
 
-        let width = max(legendRight + 16, Double(title.count) * 16 * 0.6 + plotX + 16)
+        // The title wraps at the width of grid and legend (at least 320 px), so a small grid is not lost
+        // in a page as wide as its title.
+        let width = legendRight + 16
+        let titleLines = wrap(title, characters: Int(max(width - plotX - 8, 320) / (16 * 0.6)))
+        let plotY = title.isEmpty ? 16.0 : 44.0 + 20 * Double(titleLines.count - 1)
+        let legendY = plotY + 18
+        let legendHeight = max(plotHeight - 18, 120)
         let columnAxisY = plotY + plotHeight + columnLabelBand + 20
-        let height = max(columnAxisY + 14, legendY + legendHeight + (hasUndefined ? 44 : 16))
+        let keyLines = (hasUndefined ? 1 : 0) + (markedRows.isEmpty ? 0 : 1)
+        let height = max(columnAxisY + 14, legendY + legendHeight + 16 + 22 * Double(keyLines))
+        let pageWidth = max(width, plotX + Double(titleLines.map(\.count).max() ?? 0) * 16 * 0.6 + 8)
 
         var svg = """
         <?xml version="1.0" encoding="UTF-8"?>
-        <svg xmlns="http://www.w3.org/2000/svg" width="\(fmt(width))" height="\(fmt(height))" \
-        viewBox="0 0 \(fmt(width)) \(fmt(height))" font-family="Helvetica, Arial, sans-serif">
+        <svg xmlns="http://www.w3.org/2000/svg" width="\(fmt(pageWidth))" height="\(fmt(height))" \
+        viewBox="0 0 \(fmt(pageWidth)) \(fmt(height))" font-family="Helvetica, Arial, sans-serif">
 
         """
         svg += "<rect class=\"page\" width=\"100%\" height=\"100%\" fill=\"#ffffff\"/>\n"
         if !title.isEmpty {
-            svg += "<text class=\"title\" x=\"\(fmt(plotX))\" y=\"26\" font-size=\"16\" font-weight=\"bold\">\(escape(title))</text>\n"
+            svg += "<text class=\"title\" x=\"\(fmt(plotX))\" y=\"26\" font-size=\"16\" font-weight=\"bold\">"
+                + lines(titleLines, x: plotX, spacing: 20) + "</text>\n"
         }
 
         // The grey background is what undefined cells show.
@@ -112,6 +127,16 @@ public enum HeatMapSVG {
         svg += "</g>\n"
         if printsValues {
             svg += "<g class=\"values\" font-size=\"10\" text-anchor=\"middle\">\n" + values + "</g>\n"
+        }
+        // Outlines over the cells (after the values, so no neighbour covers them), inset so that marks in
+        // neighbouring rows stay two rectangles.
+        if !markedRows.isEmpty {
+            svg += "<g class=\"marks\" fill=\"none\" stroke=\"\(markColor)\" stroke-width=\"2\">\n"
+            for (r, c) in markedRows {
+                let x = plotX + Double(c! * cellWidth), y = plotY + Double(r * cellHeight)
+                svg += "<rect class=\"mark\" x=\"\(fmt(x + 3))\" y=\"\(fmt(y + 3))\" width=\"\(cellWidth - 6)\" height=\"\(cellHeight - 6)\"/>\n"
+            }
+            svg += "</g>\n"
         }
 
         // Axis labels: row labels right-aligned left of the grid, column labels centred below it.
@@ -163,11 +188,17 @@ public enum HeatMapSVG {
         } else {
             svg += "<text class=\"legend-empty\" x=\"\(fmt(legendX))\" y=\"\(fmt(legendY + 4))\">no values</text>\n"
         }
+        var swatchY = legendY + legendHeight + 18
         if hasUndefined {
-            let swatchY = legendY + legendHeight + 18
             svg += "<rect class=\"legend-undefined\" x=\"\(fmt(legendX))\" y=\"\(fmt(swatchY))\" width=\"\(fmt(legendBarWidth))\" "
                 + "height=\"12\" fill=\"\(undefinedColor)\" stroke=\"#444444\" stroke-width=\"0.5\"/>\n"
             svg += "<text x=\"\(fmt(legendX + legendBarWidth + 6))\" y=\"\(fmt(swatchY + 10))\">undefined</text>\n"
+            swatchY += 22
+        }
+        if !markedRows.isEmpty {
+            svg += "<rect class=\"legend-mark\" x=\"\(fmt(legendX + 1))\" y=\"\(fmt(swatchY + 1))\" width=\"\(fmt(legendBarWidth - 2))\" "
+                + "height=\"10\" fill=\"none\" stroke=\"\(markColor)\" stroke-width=\"2\"/>\n"
+            svg += "<text x=\"\(fmt(legendX + legendBarWidth + 6))\" y=\"\(fmt(swatchY + 10))\">\(escape(markLabel))</text>\n"
         }
         svg += "</g>\n</svg>\n"
         return svg
@@ -202,6 +233,31 @@ public enum HeatMapSVG {
     /// What undefined cells show (the plot background).
     static let undefinedColor = "#d9d9d9"
 
+    /// The outline of marked cells: a red that stands apart from every viridis colour.
+    static let markColor = "#e8112d"
+
+    /// The content of a `<text>` element: plain for one line, one `<tspan>` per line for more.
+    static func lines(_ lines: [String], x: Double, spacing: Int) -> String {
+        guard lines.count > 1 else { return escape(lines.first ?? "") }
+        return lines.enumerated().map { i, line in
+            "<tspan x=\"\(fmt(x))\" dy=\"\(i == 0 ? 0 : spacing)\">\(escape(line))</tspan>"
+        }.joined()
+    }
+
+    /// `text` in lines of at most `characters` (longer words stay whole), split at spaces.
+    static func wrap(_ text: String, characters: Int) -> [String] {
+        var lines: [String] = []
+        var line = ""
+        for word in text.split(separator: " ") {
+            if !line.isEmpty && line.count + 1 + word.count > characters {
+                lines.append(line)
+                line = ""
+            }
+            line += (line.isEmpty ? "" : " ") + word
+        }
+        return lines.isEmpty || !line.isEmpty ? lines + [line] : lines
+    }
+
     /// The colour at `t` ∈ [0, 1] of the scale (clamped), as 0…255 channels.
     static func color(at t: Double) -> (r: Double, g: Double, b: Double) {
         let scaled = min(max(t, 0), 1) * Double(viridis.count - 1)
@@ -228,13 +284,13 @@ public enum HeatMapSVG {
     }
 
     /// Coordinates with at most one decimal, so the file stays small and diff-friendly.
-    private static func fmt(_ x: Double) -> String {
+    static func fmt(_ x: Double) -> String {
         let rounded = (x * 10).rounded() / 10
         return rounded == rounded.rounded() ? String(Int(rounded)) : String(format: "%.1f", rounded)
     }
 
     /// Text safe inside XML elements and attribute values.
-    private static func escape(_ text: String) -> String {
+    static func escape(_ text: String) -> String {
         var out = ""
         out.reserveCapacity(text.count)
         for ch in text {

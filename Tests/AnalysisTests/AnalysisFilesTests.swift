@@ -1,4 +1,4 @@
-// analysis.json, analysis.h5 and analysis.svg hold the numbers of the analysis and read back unchanged.
+// analysis.json, analysis.h5 and the two SVGs hold the numbers of the analysis and read back unchanged.
 import Analysis
 import Foundation
 import Llama
@@ -27,9 +27,9 @@ final class AnalysisFilesTests: XCTestCase {
     func testWritesThreeFilesIntoANewDirectory() throws {
         let dir = scratch.appendingPathComponent("a/b")
         let urls = try AnalysisFiles.write(analysis, to: dir)
-        XCTAssertEqual(urls.map(\.lastPathComponent), ["analysis.json", "analysis.h5", "analysis.svg"])
+        XCTAssertEqual(urls.map(\.lastPathComponent), ["analysis.json", "analysis.h5", "analysis.svg", "analysis-layers.svg"])
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted(),
-                       ["analysis.h5", "analysis.json", "analysis.svg"], "no temporary files left")
+                       ["analysis-layers.svg", "analysis.h5", "analysis.json", "analysis.svg"], "no temporary files left")
     }
 
     func testJSONReadsBackEqualWithNullForUndefinedCells() throws {
@@ -78,6 +78,33 @@ final class AnalysisFilesTests: XCTestCase {
         XCTAssertEqual(svg.components(separatedBy: "<rect class=\"cell\"").count - 1, 15)
         XCTAssertTrue(svg.contains("block size n"))
         XCTAssertTrue(svg.contains("start layer l"))
+        // The best block of each size n = 1…4 is outlined (the report's: n = 1 at layer 3, n = 3 at 1-3).
+        let marks = svg.components(separatedBy: "<rect class=\"mark\"").dropFirst()
+        XCTAssertEqual(marks.count, 4)
+        let cells = svg.components(separatedBy: "<rect class=\"cell\"").dropFirst()
+        func cellX(_ n: Int, _ l: Int) -> Double? {
+            cells.first { $0.contains("block size n \(n), start layer l \(l):") }.flatMap { attribute("x", in: $0) }
+        }
+        XCTAssertEqual(attribute("x", in: marks[marks.startIndex]), cellX(1, 3).map { $0 + 3 })
+        XCTAssertEqual(attribute("x", in: marks[marks.startIndex + 2]), cellX(3, 1).map { $0 + 3 })
+    }
+
+    /// The number in ` name="…"` of an SVG element's text.
+    func attribute(_ name: String, in element: String) -> Double? {
+        guard let start = element.range(of: " \(name)=\"") else { return nil }
+        return Double(element[start.upperBound...].prefix { $0 != "\"" })
+    }
+
+    func testLayerProfileHasAPanelPerMeasurement() {
+        let svg = AnalysisFiles.layerProfile(analysis)
+        XCTAssertEqual(svg.components(separatedBy: "class=\"panel-title\"").count - 1, 3)
+        XCTAssertEqual(svg.components(separatedBy: "class=\"point\"").count - 1, 3 * 5)
+        XCTAssertTrue(svg.contains("Block Influence"))
+        XCTAssertTrue(svg.contains("Loss without layer l"))
+        XCTAssertTrue(svg.contains("Early-exit loss"))
+        // Layer 2 has the lowest Block Influence: its point is circled.
+        XCTAssertTrue(svg.contains("<title>layer 2: \(String(format: "%.6g", analysis.blockInfluence[2]))</title>"))
+        XCTAssertEqual(svg.components(separatedBy: "class=\"lowest\"").count - 1, 2)
     }
 
     func testReportNamesTheBestBlocksAndRanksInfluence() {

@@ -50,7 +50,7 @@ final class CLIRefusalTests: XCTestCase {
         let first = try analyze(to: out)
         XCTAssertEqual(first.status, 0, first.stderr)
         let json = try Data(contentsOf: out.appendingPathComponent("analysis.json"))
-        assertOneLineError(try analyze(to: out), containing: "already holds an analysis (analysis.json, analysis.h5, analysis.svg); use --force")
+        assertOneLineError(try analyze(to: out), containing: "already holds an analysis (analysis.json, analysis.h5, analysis.svg, analysis-layers.svg); use --force")
         XCTAssertEqual(try Data(contentsOf: out.appendingPathComponent("analysis.json")), json, "the earlier analysis is untouched")
         let forced = try analyze(to: out, ["--force"])
         XCTAssertEqual(forced.status, 0, forced.stderr)

@@ -77,6 +77,46 @@ final class HeatMapSVGTests: XCTestCase {
         XCTAssertEqual(cells.last?.attributes["fill"], "#fde725")
     }
 
+    func testMarksOutlineOneCellPerRowAndAreExplainedInTheLegend() throws {
+        let matrix: [[Double?]] = [[0.3, 0.1, 0.2], [0.5, 0.4], [nil, 0.9]]
+        // Row 2 marks an undefined cell and row 3 is past the marks given: neither is drawn.
+        let svg = HeatMapSVG.render(matrix: matrix, rowLabels: [], columnLabels: [], title: "t", rowAxis: "r",
+                                    columnAxis: "c", marks: [1, 1, nil], markLabel: "best of its row")
+        let elements = try parse(svg)
+        let cells = elements.filter { $0.attributes["class"] == "cell" }
+        let marks = elements.filter { $0.attributes["class"] == "mark" }
+        XCTAssertEqual(marks.count, 2)
+        // Each outline sits inside its cell: row 0 column 1 (0.1), row 1 column 1 (0.4).
+        for (mark, cell) in zip(marks, [cells[1], cells[4]]) {
+            let (mx, my) = (Double(mark.attributes["x"]!)!, Double(mark.attributes["y"]!)!)
+            let (cx, cy) = (Double(cell.attributes["x"]!)!, Double(cell.attributes["y"]!)!)
+            XCTAssertEqual(mx - cx, 3)
+            XCTAssertEqual(my - cy, 3)
+        }
+        XCTAssertTrue(elements.contains { $0.attributes["class"] == "legend-mark" })
+        XCTAssertTrue(elements.contains { $0.name == "text" && $0.text == "best of its row" })
+        let unmarked = HeatMapSVG.render(matrix: matrix, rowLabels: [], columnLabels: [], title: "t", rowAxis: "r", columnAxis: "c")
+        XCTAssertFalse(unmarked.contains("mark"))
+    }
+
+    func testALongTitleWrapsInsteadOfWideningASmallGrid() throws {
+        let title = "Angular distance of the block of n layers from layer l (last token), a-checkpoint-with-a-long-name"
+        let svg = HeatMapSVG.render(matrix: [[0.2, 0.1], [0.3]], rowLabels: [], columnLabels: [], title: title,
+                                    rowAxis: "n", columnAxis: "l")
+        let elements = try parse(svg)
+        let width = try XCTUnwrap(Double(elements[0].attributes["width"]!))
+        let lines = elements.filter { $0.name == "tspan" }.map(\.text)
+        XCTAssertGreaterThan(lines.count, 1)
+        XCTAssertEqual(lines.joined(separator: " "), title)
+        let plot = try XCTUnwrap(elements.first { $0.attributes["class"] == "plot-background" })
+        let plotRight = Double(plot.attributes["x"]!)! + Double(plot.attributes["width"]!)!
+        XCTAssertLessThan(width, Double(title.count) * 16 * 0.6, "the title no longer sets the width")
+        XCTAssertLessThan(width - plotRight, 300, "grid, legend and a margin, or the 320 px a title may take")
+        for line in lines { XCTAssertLessThanOrEqual(Double(line.count) * 16 * 0.6, width - 30, line) }
+        let grid = try XCTUnwrap(Double(plot.attributes["y"]!))
+        XCTAssertEqual(grid, 44 + 20 * Double(lines.count - 1), "the grid moves down by the extra title lines")
+    }
+
     func testSpecialCharactersAreEscaped() throws {
         let svg = HeatMapSVG.render(matrix: [[1, 2]], rowLabels: ["<a & b>"], columnLabels: ["\"x\"", "'y'"],
                                     title: "R&D <test>", rowAxis: "rows", columnAxis: "cols")
