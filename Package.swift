@@ -40,7 +40,7 @@ let package = Package(
         .target(name: "Checkpoint", dependencies: ["Support", "Tensor"]),
         // SentencePiece, byte-level BPE, chat templates.
         .target(name: "Tokenizers", dependencies: ["Support", "CSentencePiece"]),
-        // Datasets, tokenized windows.
+        // Datasets; training records, label masks, packed windows, held-out splits, the batcher.
         .target(name: "Data", dependencies: ["Support", "Tokenizers"]),
         // HDF5, SVG, progress lines.
         .target(name: "Reports", dependencies: ["Support", "CHDF5"]),
@@ -63,7 +63,7 @@ let package = Package(
         .testTarget(name: "TensorTests", dependencies: ["Tensor", "CKernels", "TestSupport"]),
         .testTarget(name: "CheckpointTests", dependencies: ["Support", "Tensor", "Checkpoint", "TestSupport"]),
         .testTarget(name: "TokenizersTests", dependencies: ["Support", "Tokenizers", "TestSupport"]),
-        .testTarget(name: "DataTests", dependencies: ["Support", "Data", "TestSupport"]),
+        .testTarget(name: "DataTests", dependencies: ["Support", "Tokenizers", "Data", "TestSupport"]),
         .testTarget(name: "ReportsTests", dependencies: ["Support", "Reports", "TestSupport"]),
         .testTarget(name: "LlamaTests", dependencies: ["Tensor", "Checkpoint", "Tokenizers", "Llama", "TestSupport"]),
         .testTarget(name: "AnalysisTests", dependencies: ["Data", "Reports", "Llama", "Analysis", "TestSupport"]),
