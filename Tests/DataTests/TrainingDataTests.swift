@@ -12,7 +12,7 @@ import XCTest
 final class TrainingDataTests: XCTestCase {
     var scratch: URL!
 
-    override func setUp() { scratch = Fixtures.temporaryDirectory("training-data") }
+    override func setUpWithError() throws { scratch = try Fixtures.temporaryDirectory("training-data") }
     override func tearDown() { try? FileManager.default.removeItem(at: scratch) }
 
     /// The shipped stories260K tokenizer (SentencePiece, BOS 1, EOS 2).
@@ -61,8 +61,7 @@ final class TrainingDataTests: XCTestCase {
     }
 
     func testChatCountsTheAssistantTurnsOnly() throws {
-        let dir = Fixtures.shared.appendingPathComponent("tokenizers/smollm2")
-        guard FileManager.default.fileExists(atPath: dir.path) else { throw XCTSkip("\(dir.path) is absent: the chat-mask test needs ../shared") }
+        let dir = Fixtures.file("tokenizers/smollm2")
         let t = try BPETokenizer(directory: dir)
         let url = try write([#"{"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "What is the capital of France?"}, {"role": "assistant", "content": "Paris."}, {"role": "user", "content": "And of Italy?"}, {"role": "assistant", "content": "Rome, since 1871."}]}"#], "chat.jsonl")
         let r = try XCTUnwrap(try tokenized(url, t).first)
