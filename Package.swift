@@ -13,6 +13,7 @@ let package = Package(
     name: "prune",
     products: [
         .executable(name: "prune", targets: ["PruneCLI"]),
+        .executable(name: "finetune", targets: ["FinetuneCLI"]),
         .library(name: "PruneKit", targets: ["Support", "Tensor", "Checkpoint", "Tokenizers", "Data", "Reports", "Llama",
                                              "Analysis", "Surgery", "Training", "Pipeline"]),
     ],
@@ -49,13 +50,18 @@ let package = Package(
         .target(name: "Analysis", dependencies: ["Support", "Tensor", "Checkpoint", "Tokenizers", "Data", "Reports", "Llama"]),
         .target(name: "Surgery", dependencies: ["Support", "Tensor", "Checkpoint"]),
         .target(name: "Training", dependencies: ["Support", "Tensor", "Checkpoint", "Llama"]),
-        .target(name: "Pipeline", dependencies: ["Support", "Tensor", "Checkpoint", "Llama", "Training"]),
+        .target(name: "Pipeline", dependencies: ["Support", "Tensor", "Checkpoint", "Tokenizers", "Data", "Reports", "Llama", "Surgery", "Training"]),
 
         // MARK: command line
         .executableTarget(
             name: "PruneCLI",
             dependencies: ["Support", "Tensor", "Checkpoint", "Tokenizers", "Data", "Reports", "Llama", "Analysis",
                            "Surgery", "Pipeline", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+
+        .executableTarget(
+            name: "FinetuneCLI",
+            dependencies: ["Support", "Tensor", "Checkpoint", "Training", "Pipeline", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
 
         // MARK: tests
@@ -69,6 +75,7 @@ let package = Package(
         .testTarget(name: "AnalysisTests", dependencies: ["Data", "Reports", "Llama", "Analysis", "TestSupport"]),
         .testTarget(name: "SurgeryTests", dependencies: ["Support", "Tensor", "Checkpoint", "Llama", "Surgery", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Support", "Tensor", "Checkpoint", "Llama", "Training", "TestSupport"]),
+        .testTarget(name: "PipelineTests", dependencies: ["Tensor", "Checkpoint", "Llama", "Training", "Pipeline", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["Tensor", "Checkpoint", "TestSupport"]),
     ],
     swiftLanguageModes: [.v5]

@@ -60,7 +60,7 @@ public struct LoRAMerger {
     }
 
     /// W (O, I) + scale · B (O, R) · A (R, I), in place on the Float32 copy `w`.
-    static func merged(_ w: Tensor, _ lora: LoRAWeights, scale: Float, parallelism: Parallelism) throws -> Tensor {
+    public static func merged(_ w: Tensor, _ lora: LoRAWeights, scale: Float, parallelism: Parallelism) throws -> Tensor {
         let O = lora.b.shape[0], R = lora.a.shape[0], I = lora.a.shape[1]
         precondition(w.shape == [O, I], "merge of \(w.shape) with B \(lora.b.shape), A \(lora.a.shape)")
         Gemm.multiply(transA: false, transB: false, m: O, n: I, k: R, alpha: scale, a: lora.b.data, lda: R,

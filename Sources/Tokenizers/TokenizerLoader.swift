@@ -13,4 +13,12 @@ public enum TokenizerLoader {
         if fm.fileExists(atPath: json.path) { return try BPETokenizer(directory: directory) }
         throw PruneError(file: directory, "no tokenizer.model or tokenizer.json (use a dataset with pre-tokenized \"input_ids\" instead)")
     }
+
+    /// The checkpoint's tokenizer, or nil when it ships none (pre-tokenized data needs none).
+    public static func loadIfPresent(directory: URL) throws -> Tokenizer? {
+        let fm = FileManager.default
+        guard fm.fileExists(atPath: directory.appendingPathComponent("tokenizer.model").path)
+                || fm.fileExists(atPath: directory.appendingPathComponent("tokenizer.json").path) else { return nil }
+        return try load(directory: directory)
+    }
 }

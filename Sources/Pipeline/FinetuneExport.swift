@@ -1,0 +1,58 @@
+// What a finished finetuning run leaves for the tools users already have: OUT/adapter, the LoRA adapters in
+// PEFT's format (PeftModel.from_pretrained loads it onto the base), and OUT/merged, a complete Hugging Face
+// checkpoint (every config.json key, tokenizer files, sharding and dtype of the base unless --dtype) with the
+// trained weights in place and each adapter folded in as W + scale·B·A, computed in Float32.
+import Checkpoint
+import Foundation
+import Llama
+import Support
+import Surgery
+import Tensor
+import Training
+
+/// Writing a finetuned model's adapter and merged checkpoint.
+public enum FinetuneExport {
+    /// Writes `directory` (replacing it) in PEFT's format from the adapters attached to `model`.
+    public static func adapter(of model: LlamaModel, dropout: Double, baseModel: String, to directory: URL) throws {
+        let adapter = try PEFTAdapter(collecting: model, dropout: Float(dropout), baseModel: baseModel)
+        try adapter.write(to: directory, force: true)
+    }
+
+    /// Writes `directory` (replacing it): the base checkpoint at `base` with the trainable set's full parameters
+    /// replaced and the model's adapters merged in. Returns the merged tensor count.
+    @discardableResult
+    public static func merged(trainable: TrainableSet, base: URL, dtype: SafetensorsDType?, to directory: URL) throws -> Int {
+        let model = trainable.model
+        let rewriter = try CheckpointRewriter(model: base)
+        let store = rewriter.store
+        var replaced: [String: () throws -> Tensor] = [:]
+        for p in trainable.parameters where !p.name.hasPrefix("base_model.") {
+            let value = p.value
+            replaced[p.name] = { value.copy() }
+        }
+        for (l, layer) in model.layers.enumerated() {
+            for projection in Projection.allCases {
+                guard let lora = layer.linear(projection).lora else { continue }
+                let name = WeightNames.projection(projection, layer: l)
+                let weights = LoRAWeights(layer: l, projection: projection, a: lora.a.copy(), b: lora.b.copy())
+                let trained = replaced[name]
+                let parallelism = model.parallelism
+                replaced[name] = {
+                    let w = try trained?() ?? store.tensor(name)
+                    return try LoRAMerger.merged(w, weights, scale: lora.scale, parallelism: parallelism)
+                }
+            }
+        }
+        for name in replaced.keys where !store.contains(name) {
+            throw PruneError(file: base, "checkpoint has no tensor \"\(name)\" to write the trained value into")
+        }
+        let tensors: [RewrittenTensor] = rewriter.tensorNames.map { name in
+            replaced[name].map { RewrittenTensor.replaced(name, by: $0) } ?? .copy(name)
+        }
+        let (config, _) = CheckpointRewriter.recordingDtype(rewriter.config, dtype)
+        if FileManager.default.fileExists(atPath: directory.path) { try FileManager.default.removeItem(at: directory) }
+        let destination = try CheckpointDestination(output: directory, model: base, force: true)
+        _ = try rewriter.write(tensors, config: config, dtype: dtype, to: destination)
+        return replaced.count
+    }
+}

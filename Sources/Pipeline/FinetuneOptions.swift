@@ -1,0 +1,168 @@
+// Everything that defines a finetuning run, resolved (defaults filled in), saved as OUT/config.json and
+// compared on --resume: a run resumes only under the options it was started with, except those that do not
+// change what it computes (where it writes, how often it logs, evaluates and saves, threads).
+import Foundation
+import Checkpoint
+import Support
+import Training
+
+/// A finetuning run's resolved configuration. JSON keys are the command-line flag names.
+public struct FinetuneOptions: Codable, Equatable, Sendable {
+    // Model and data
+    /// Checkpoint directory.
+    public var model: String
+    /// Training data: .txt, JSONL {"text"} / {"input_ids"} / {"prompt","completion"} / {"messages"}.
+    public var dataset: String
+    /// Held-out data; nil: every 20th record (or window) of the training data.
+    public var valid: String?
+    /// Output directory.
+    public var output: String
+    /// Tokens per window, e.g. 256.
+    public var context: Int = 256
+    /// Documents joined with EOS and cut into windows (false: one sample per window, padded or truncated).
+    public var packing: Bool = true
+
+    // What trains
+    /// LoRA adapters on `targets` of `loraLayers`.
+    public var lora: Bool = false
+    public var rank: Int = 8
+    public var alpha: Double = 16
+    public var dropout: Double = 0
+    public var targets: [Projection] = Projection.allCases
+    /// 0-based layers that get adapters; nil = all.
+    public var loraLayers: [Int]?
+    /// Layers trained in full ("last:3" resolved to indices).
+    public var trainLayers: [Int] = []
+    /// lm_head (the embedding when tied) and the final norm train.
+    public var trainLMHead: Bool = false
+    /// A PEFT adapter to start from (its rank and alpha must match).
+    public var initAdapter: String?
+
+    // Optimizer and schedule
+    public var lr: Double = 2e-4
+    public var beta1: Double = 0.9
+    public var beta2: Double = 0.999
+    public var eps: Double = 1e-8
+    public var weightDecay: Double = 0
+    /// Decay norms and biases too (torch's AdamW over every parameter); false follows HF Trainer.
+    public var decayNormsAndBiases: Bool = false
+    public var schedule: LearningRateSchedule.Shape = .cosine
+    public var warmupSteps: Int = 0
+    /// Gradient clipping by global norm; 0 = off.
+    public var maxGradNorm: Double = 1
+    public var batchSize: Int = 4
+    public var gradAccum: Int = 1
+    /// Optimizer steps; nil: `epochs` passes over the data.
+    public var steps: Int?
+    public var epochs: Int = 1
+    public var seed: UInt64 = 42
+    public var shuffle: Bool = true
+    public var gradientCheckpointing: Bool = false
+
+    // Bookkeeping (may change on resume)
+    /// Evaluate every N steps (0: before and after only).
+    public var evalEvery: Int = 0
+    /// Held-out tokens per evaluation (0: all).
+    public var evalTokens: Int = 0
+    /// Save a checkpoint every N steps (0: at the end only).
+    public var saveEvery: Int = 0
+    /// Checkpoints kept.
+    public var keep: Int = 2
+    public var threads: Int?
+    /// Dtype of the merged export: nil keeps the base's.
+    public var dtype: String?
+
+    enum CodingKeys: String, CodingKey {
+        case model, dataset, valid, output = "o", context, packing, lora, rank, alpha, dropout, targets
+        case loraLayers = "lora-layers", trainLayers = "train-layers", trainLMHead = "train-lm-head", initAdapter = "init-adapter"
+        case lr, beta1, beta2, eps, weightDecay = "weight-decay", decayNormsAndBiases = "decay-norms-and-biases", schedule
+        case warmupSteps = "warmup-steps", maxGradNorm = "max-grad-norm", batchSize = "batch-size", gradAccum = "grad-accum"
+        case steps, epochs, seed, shuffle, gradientCheckpointing = "gradient-checkpointing"
+        case evalEvery = "eval-every", evalTokens = "eval-tokens", saveEvery = "save-every", keep, threads, dtype
+    }
+
+    /// Flags that may differ between a run and its resumption: they change where and how often it reports, not
+    /// what it computes.
+    public static let resumableChanges: Set<String> = ["o", "eval-every", "eval-tokens", "save-every", "keep", "threads", "dtype", "steps"]
+
+    public init(model: String, dataset: String, output: String) {
+        self.model = model
+        self.dataset = dataset
+        self.output = output
+    }
+
+    /// The trainable part as the library takes it.
+    public var trainingConfiguration: TrainingConfiguration {
+        TrainingConfiguration(
+            lora: lora ? LoRASettings(rank: rank, alpha: Float(alpha), projections: targets, layers: loraLayers, seed: seed) : nil,
+            fullLayers: trainLayers, trainsFinalNorm: trainLMHead, trainsLMHead: trainLMHead)
+    }
+
+    /// Refuses settings that cannot run, naming the flag.
+    public func validate(layers: Int) throws {
+        func bad(_ flag: String, _ problem: String) -> PruneError { PruneError("--\(flag)", problem) }
+        guard lora || !trainLayers.isEmpty || trainLMHead else {
+            throw bad("lora", "nothing to train: give --lora, --train-layers or --train-lm-head")
+        }
+        if lora {
+            guard rank >= 1 else { throw bad("rank", "must be at least 1, got \(rank)") }
+            guard alpha > 0, alpha.isFinite else { throw bad("alpha", "must be positive, got \(alpha)") }
+            guard dropout >= 0 && dropout < 1 else { throw bad("dropout", "must be in [0, 1), got \(dropout)") }
+            guard !targets.isEmpty else { throw bad("targets", "no projection to adapt") }
+        }
+        for l in (loraLayers ?? []) + trainLayers where l < 0 || l >= layers {
+            throw bad(trainLayers.contains(l) ? "train-layers" : "lora-layers", "layer \(l) outside 0…\(layers - 1)")
+        }
+        guard context >= 2 else { throw bad("context", "must be at least 2, got \(context)") }
+        guard lr > 0, lr.isFinite else { throw bad("lr", "must be positive, got \(lr)") }
+        guard beta1 >= 0 && beta1 < 1 else { throw bad("beta1", "must be in [0, 1), got \(beta1)") }
+        guard beta2 >= 0 && beta2 < 1 else { throw bad("beta2", "must be in [0, 1), got \(beta2)") }
+        guard eps > 0 else { throw bad("eps", "must be positive, got \(eps)") }
+        guard weightDecay >= 0 else { throw bad("weight-decay", "must be ≥ 0, got \(weightDecay)") }
+        guard warmupSteps >= 0 else { throw bad("warmup-steps", "must be ≥ 0, got \(warmupSteps)") }
+        guard maxGradNorm >= 0 else { throw bad("max-grad-norm", "must be ≥ 0 (0 = off), got \(maxGradNorm)") }
+        guard batchSize >= 1 else { throw bad("batch-size", "must be at least 1, got \(batchSize)") }
+        guard gradAccum >= 1 else { throw bad("grad-accum", "must be at least 1, got \(gradAccum)") }
+        if let steps { guard steps >= 1 else { throw bad("steps", "must be at least 1, got \(steps)") } }
+        guard epochs >= 1 else { throw bad("epochs", "must be at least 1, got \(epochs)") }
+        guard evalEvery >= 0 else { throw bad("eval-every", "must be ≥ 0, got \(evalEvery)") }
+        guard evalTokens >= 0 else { throw bad("eval-tokens", "must be ≥ 0, got \(evalTokens)") }
+        guard saveEvery >= 0 else { throw bad("save-every", "must be ≥ 0, got \(saveEvery)") }
+        guard keep >= 1 else { throw bad("keep", "must be at least 1, got \(keep)") }
+        if let threads { guard threads >= 1 else { throw bad("threads", "must be at least 1, got \(threads)") } }
+        if let dtype { guard ["f32", "bf16", "f16"].contains(dtype) else { throw bad("dtype", "\(dtype) is not f32, bf16 or f16") } }
+    }
+
+    /// The flags whose values differ from `other`'s, except those a resumed run may change.
+    public func runChangingDifferences(from other: FinetuneOptions) throws -> [String] {
+        let a = try JSONSerialization.jsonObject(with: JSONEncoder().encode(self)) as? NSDictionary ?? [:]
+        let b = try JSONSerialization.jsonObject(with: JSONEncoder().encode(other)) as? NSDictionary ?? [:]
+        let keys = Set(a.allKeys.compactMap { $0 as? String }).union(b.allKeys.compactMap { $0 as? String })
+        return keys.subtracting(Self.resumableChanges).filter { key in
+            switch (a[key], b[key]) {
+            case (nil, nil): return false
+            case (let x?, let y?): return (x as? NSObject)?.isEqual(y) != true
+            default: return true
+            }
+        }.sorted()
+    }
+
+    /// Parses "last:3" (the last three of `layers`) or a layer list such as "20-27" or "3,5".
+    public static func layers(_ text: String, of layers: Int, flag: String) throws -> [Int] {
+        if text.hasPrefix("last:") {
+            guard let k = Int(text.dropFirst(5)), k >= 1, k <= layers else {
+                throw PruneError("--\(flag)", "\"\(text)\": last:K needs K in 1…\(layers)")
+            }
+            return Array((layers - k)..<layers)
+        }
+        var out: [Int] = []
+        for part in text.split(separator: ",") {
+            let bounds = part.split(separator: "-", omittingEmptySubsequences: false).map { Int($0.trimmingCharacters(in: .whitespaces)) }
+            guard bounds.count <= 2, let lo = bounds.first ?? nil, let hi = bounds.last ?? nil, lo <= hi else {
+                throw PruneError("--\(flag)", "\"\(part)\" is not a layer, a range like 20-27 (inclusive) or last:K")
+            }
+            out += Array(lo...hi)
+        }
+        return Array(Set(out)).sorted()
+    }
+}

@@ -1,0 +1,307 @@
+// The finetuning loop: heal a (cut) model with LoRA and/or partial finetuning on a domain dataset.
+// Each optimizer step: zero the flat gradients; run the step's micro-batches forward and backward, each loss
+// normalised by the counted targets of the whole step (so accumulation equals one big batch); stop on a
+// non-finite loss or gradient; clip the global gradient norm; AdamW with the schedule's learning rate. Around
+// it: held-out evaluation (before, every --eval-every steps, at the end), one JSON line per step and per
+// evaluation in OUT/metrics.jsonl, checkpoints under OUT/checkpoints that a resumed run continues from exactly
+// (same seed and data order: the loss curve equals an uninterrupted run's), and the export at the end.
+import Checkpoint
+import Data
+import Foundation
+import Llama
+import Reports
+import Support
+import Tensor
+import Tokenizers
+import Training
+
+/// A request to stop at the next step boundary (Ctrl-C): the loop saves a checkpoint and returns.
+public final class StopRequest: @unchecked Sendable {
+    private let lock = NSLock()
+    private var requested = false
+    public init() {}
+    public func request() { lock.lock(); requested = true; lock.unlock() }
+    public var isRequested: Bool { lock.lock(); defer { lock.unlock() }; return requested }
+}
+
+/// How a run ended.
+public struct FinetuneResult: Sendable {
+    public enum Ending: String, Sendable { case finished, interrupted }
+    public var ending: Ending
+    /// Optimizer steps done in all (including before a resume).
+    public var steps: Int
+    /// Held-out loss before the first step and at the end (nil without held-out data).
+    public var heldOutLossBefore: Double?
+    public var heldOutLossAfter: Double?
+    /// Wall time of this process's part of the run.
+    public var seconds: Double
+    /// Peak resident memory of the process.
+    public var peakResidentBytes: Int
+}
+
+/// What a checkpoint keeps besides the tensors.
+struct FinetuneState: Codable {
+    var step: Int
+    var position: BatchPosition
+    var tokensSeen: Int
+    var options: FinetuneOptions
+}
+
+/// Runs one finetuning job.
+public final class Finetuner {
+    public let options: FinetuneOptions
+    public let parallelism: Parallelism
+    /// Where progress and messages go (stderr in the CLI).
+    public let log: (String) -> Void
+    public let stop: StopRequest
+    var output: URL { URL(fileURLWithPath: options.output) }
+    var checkpoints: URL { output.appendingPathComponent("checkpoints") }
+
+    public init(options: FinetuneOptions, parallelism: Parallelism, stop: StopRequest = StopRequest(),
+                log: @escaping (String) -> Void) {
+        self.options = options
+        self.parallelism = parallelism
+        self.stop = stop
+        self.log = log
+    }
+
+    /// The run, from scratch or (with `resuming`) from the newest checkpoint in the output directory.
+    public func run(resuming: Bool = false) throws -> FinetuneResult {
+        let started = Date()
+        let o = options
+        let base = URL(fileURLWithPath: o.model)
+        let model = try LlamaModel.load(directory: base, parallelism: parallelism)
+        try o.validate(layers: model.layers.count)
+        let tokenizer = try TokenizerLoader.loadIfPresent(directory: base)
+        log("model: \(o.model) (\(model.layers.count) layers, \(model.parameterCount) parameters); \(parallelism)")
+        let data = try FinetuneData.prepare(o, tokenizer: tokenizer, vocabularySize: model.config.vocabSize)
+        data.summary.forEach(log)
+        if o.context > model.config.maxPositionEmbeddings {
+            log("warning: --context \(o.context) is longer than max_position_embeddings (\(model.config.maxPositionEmbeddings))")
+        }
+
+        // What trains, and how.
+        let trainable = try TrainableSet(model: model, configuration: o.trainingConfiguration)
+        if o.lora {
+            for layer in model.layers { for p in Projection.allCases { layer.linear(p).lora?.dropout = Float(o.dropout) } }
+        }
+        if let initAdapter = o.initAdapter { try loadAdapter(URL(fileURLWithPath: initAdapter), into: trainable) }
+        log("trainable: \(trainable.scalarCount) parameters in \(trainable.parameters.count) tensors"
+            + (o.lora ? "; LoRA r=\(o.rank) alpha=\(o.alpha) on \(o.targets.map(\.rawValue).joined(separator: ","))" : "")
+            + (o.trainLayers.isEmpty ? "" : "; layers \(o.trainLayers.map(String.init).joined(separator: ",")) in full")
+            + (o.trainLMHead ? "; lm_head and final norm" : ""))
+        let optimizer = AdamW(trainable: trainable, learningRate: Float(o.lr), beta1: Float(o.beta1), beta2: Float(o.beta2),
+                              eps: Float(o.eps), weightDecay: Float(o.weightDecay), decaysNormsAndBiases: o.decayNormsAndBiases)
+        let batcher = try TrainingBatcher(windows: data.train, batchSize: o.batchSize, seed: o.seed, shuffle: o.shuffle)
+        let stepsPerEpoch = max(1, batcher.batchesPerEpoch / o.gradAccum)
+        let totalSteps = o.steps ?? stepsPerEpoch * o.epochs
+        let schedule = LearningRateSchedule(peak: o.lr, shape: o.schedule, warmupSteps: o.warmupSteps, totalSteps: totalSteps)
+        let pass = LlamaTrainingPass(model: model, batch: o.batchSize, length: o.context, checkpointing: o.gradientCheckpointing)
+
+        // Fresh start or resume.
+        var step = 0, tokensSeen = 0
+        if resuming, let latest = TrainingCheckpoint.list(in: checkpoints).last {
+            let state = try TrainingCheckpoint.load(FinetuneState.self, from: latest.url, into: trainable, optimizer: optimizer)
+            let differences = try o.runChangingDifferences(from: state.options)
+            if let first = differences.first {
+                throw PruneError("--\(first)", "differs from the run being resumed (\(latest.url.path)); every flag that changes the run must match"
+                                 + (differences.count > 1 ? " (also: \(differences.dropFirst().map { "--" + $0 }.joined(separator: ", ")))" : ""))
+            }
+            try batcher.restore(state.position)
+            step = state.step
+            tokensSeen = state.tokensSeen
+            log("resumed from \(latest.url.path) at step \(step)")
+        } else if resuming {
+            log("nothing to resume in \(checkpoints.path): starting from step 0")
+        }
+        try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
+        try writeConfiguration()
+        let metrics = try MetricsLog(url: output.appendingPathComponent("metrics.jsonl"), truncatingAfterStep: step)
+        log("steps: \(totalSteps) (\(stepsPerEpoch) per epoch of \(batcher.batchesPerEpoch) batches × \(o.batchSize) windows, grad-accum \(o.gradAccum)); "
+            + "lr \(o.lr) \(o.schedule.rawValue), warmup \(o.warmupSteps)")
+
+        // Held-out loss before training.
+        let evalWindows = Self.evaluationWindows(data.heldOut, tokens: o.evalTokens)
+        func evaluate() -> LossTally? {
+            guard !evalWindows.isEmpty else { return nil }
+            return Self.heldOutLoss(pass: pass, windows: evalWindows, batch: o.batchSize, context: o.context)
+        }
+        var before: Double?
+        if step == 0, let t = evaluate() {
+            before = t.mean
+            metrics.append(["step": 0, "eval_loss": t.mean, "eval_perplexity": exp(t.mean), "eval_tokens": t.count])
+            log(String(format: "eval before training: loss %.4f  perplexity %.2f  (%d tokens)", t.mean, exp(t.mean), t.count))
+        }
+
+        // The steps.
+        let loopStart = Date()
+        let stepsAtStart = step
+        var lastSaved = step
+        func save() throws {
+            let state = FinetuneState(step: step, position: batcher.position, tokensSeen: tokensSeen, options: o)
+            try TrainingCheckpoint.save(step: step, trainable: trainable, optimizer: optimizer, state: state, in: checkpoints, keep: o.keep)
+            lastSaved = step
+        }
+        while step < totalSteps {
+            if stop.isRequested {
+                if lastSaved != step { try save() }
+                log("interrupted: checkpoint of step \(step) saved in \(checkpoints.path); continue with --resume \(o.output)")
+                return FinetuneResult(ending: .interrupted, steps: step, heldOutLossBefore: before, heldOutLossAfter: nil,
+                                      seconds: Date().timeIntervalSince(started), peakResidentBytes: ProcessMemory.peakResidentBytes)
+            }
+            let lr = schedule.rate(atStep: step)
+            optimizer.learningRate = Float(lr)
+            let work = batcher.nextStep(microBatches: o.gradAccum)
+            let normalizer = work.countedTargets
+            trainable.zeroGradients()
+            var tally = LossTally()
+            if normalizer > 0 {
+                for (i, mb) in work.microBatches.enumerated() {
+                    let key: UInt64? = o.lora && o.dropout > 0 ? Self.dropoutKey(seed: o.seed, step: step, microBatch: i) : nil
+                    tally.add(pass.run(tokens: mb.tokens, targets: mb.targets, lossNormalizer: normalizer, dropoutKey: key))
+                }
+            }
+            let gradNorm = trainable.gradientNorm()
+            guard tally.mean.isFinite || normalizer == 0, gradNorm.isFinite else {
+                let what = tally.mean.isFinite ? "gradient norm" : "loss"
+                throw PruneError("training", "step \(step + 1): the \(what) is \(tally.mean.isFinite ? gradNorm : tally.mean); stopped."
+                                 + (lastSaved > 0 ? " The last good checkpoint is step \(lastSaved) in \(checkpoints.path)." : " No checkpoint was saved.")
+                                 + " Try a lower --lr or --max-grad-norm 1")
+            }
+            if o.maxGradNorm > 0 && gradNorm > o.maxGradNorm {
+                trainable.scaleGradients(by: Float(o.maxGradNorm / (gradNorm + 1e-6)))
+            }
+            if normalizer > 0 { optimizer.step() }
+            step += 1
+            tokensSeen += work.microBatches.count * o.batchSize * o.context
+            let elapsed = Date().timeIntervalSince(loopStart)
+            let rate = Double((step - stepsAtStart) * work.microBatches.count * o.batchSize * o.context) / max(elapsed, 1e-9)
+            let eta = elapsed / Double(step - stepsAtStart) * Double(totalSteps - step)
+            metrics.append(["step": step, "loss": tally.mean, "lr": lr, "grad_norm": gradNorm, "tokens": tokensSeen,
+                            "counted_targets": normalizer, "tokens_per_second": rate, "elapsed": elapsed,
+                            "epoch": Double(step) / Double(stepsPerEpoch)])
+            log(String(format: "step %d/%d  loss %.4f  lr %.3g  grad norm %.3f  %.0f tok/s  elapsed %@  ETA %@", step, totalSteps,
+                       tally.mean, lr, gradNorm, rate, Self.clock(elapsed), Self.clock(eta)))
+            if o.evalEvery > 0 && step % o.evalEvery == 0 && step < totalSteps, let t = evaluate() {
+                metrics.append(["step": step, "eval_loss": t.mean, "eval_perplexity": exp(t.mean), "eval_tokens": t.count])
+                log(String(format: "eval at step %d: loss %.4f  perplexity %.2f", step, t.mean, exp(t.mean)))
+            }
+            if o.saveEvery > 0 && step % o.saveEvery == 0 && step < totalSteps { try save() }
+        }
+
+        // The end: evaluation, a final checkpoint, the exports, the loss curve.
+        var after: Double?
+        if let t = evaluate() {
+            after = t.mean
+            metrics.append(["step": step, "eval_loss": t.mean, "eval_perplexity": exp(t.mean), "eval_tokens": t.count])
+            log(String(format: "eval after training: loss %.4f  perplexity %.2f", t.mean, exp(t.mean)))
+        }
+        if lastSaved != step { try save() }
+        if o.lora {
+            try FinetuneExport.adapter(of: model, dropout: o.dropout, baseModel: o.model, to: output.appendingPathComponent("adapter"))
+        }
+        let dtype = try o.dtype.map(Self.dtype)
+        try FinetuneExport.merged(trainable: trainable, base: base, dtype: dtype, to: output.appendingPathComponent("merged"))
+        try writeLossCurve(metrics.url)
+        log("wrote " + (o.lora ? "\(output.path)/adapter (PEFT), " : "") + "\(output.path)/merged, metrics.jsonl, loss.svg")
+        return FinetuneResult(ending: .finished, steps: step, heldOutLossBefore: before, heldOutLossAfter: after,
+                              seconds: Date().timeIntervalSince(started), peakResidentBytes: ProcessMemory.peakResidentBytes)
+    }
+
+    // MARK: pieces
+
+    /// OUT/config.json: the resolved options (what --resume compares against).
+    func writeConfiguration() throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try AtomicFile.write(try encoder.encode(options), to: output.appendingPathComponent("config.json"))
+    }
+
+    /// Copies a PEFT adapter's A and B into the trainable set (same rank, targets and layers required).
+    func loadAdapter(_ dir: URL, into trainable: TrainableSet) throws {
+        let adapter = try PEFTAdapter.read(dir)
+        try adapter.validate(against: trainable.model.config, directory: dir)
+        guard adapter.config.rank == options.rank else {
+            throw PruneError(file: dir, "adapter rank \(adapter.config.rank) differs from --rank \(options.rank)")
+        }
+        for w in adapter.weights {
+            for (isA, tensor) in [(true, w.a), (false, w.b)] {
+                let name = WeightNames.peftLoRA(w.projection, layer: w.layer, isA: isA)
+                guard let p = trainable.parameter(named: name) else {
+                    throw PruneError(file: dir, "adapts \(WeightNames.projection(w.projection, layer: w.layer)), which this run does not train (--targets, --lora-layers)")
+                }
+                p.value.data.update(from: tensor.data, count: tensor.count)
+            }
+        }
+        if adapter.config.scale != Float(options.alpha) / Float(options.rank) {
+            log("note: \(dir.path) was trained with scale \(adapter.config.scale); this run uses alpha/r = \(options.alpha / Double(options.rank))")
+        }
+    }
+
+    /// The held-out windows an evaluation reads: all, or the first ones holding `tokens` counted targets.
+    static func evaluationWindows(_ windows: [TrainingWindow], tokens: Int) -> [TrainingWindow] {
+        guard tokens > 0 else { return windows }
+        var out: [TrainingWindow] = [], counted = 0
+        for w in windows where counted < tokens {
+            out.append(w)
+            counted += w.countedTargets
+        }
+        return out
+    }
+
+    /// Mean loss over `windows` in batches of `batch` (the last one filled with uncounted copies).
+    static func heldOutLoss(pass: LlamaTrainingPass, windows: [TrainingWindow], batch: Int, context: Int) -> LossTally {
+        var tally = LossTally()
+        var i = 0
+        while i < windows.count {
+            var picked = Array(windows[i..<min(i + batch, windows.count)])
+            while picked.count < batch {
+                picked.append(TrainingWindow(tokens: picked[0].tokens, targets: Array(repeating: TrainingWindow.ignoreIndex, count: context)))
+            }
+            tally.add(pass.loss(tokens: picked.flatMap(\.tokens), targets: picked.flatMap(\.targets)))
+            i += batch
+        }
+        return tally
+    }
+
+    /// The LoRA dropout key of one micro-batch: fixed by (seed, step, micro-batch), so a resumed run draws the
+    /// same masks.
+    static func dropoutKey(seed: UInt64, step: Int, microBatch: Int) -> UInt64 {
+        var z = seed &+ UInt64(step) &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(microBatch) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 31)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 29)
+    }
+
+    static func dtype(_ name: String) throws -> SafetensorsDType {
+        switch name {
+        case "f32": return .F32
+        case "bf16": return .BF16
+        case "f16": return .F16
+        default: throw PruneError("--dtype", "\(name) is not f32, bf16 or f16")
+        }
+    }
+
+    /// OUT/loss.svg: training loss per step and held-out loss at each evaluation.
+    func writeLossCurve(_ metricsURL: URL) throws {
+        let records = try MetricsLog.read(metricsURL)
+        let train = records.compactMap { r -> (x: Double, y: Double)? in
+            guard let s = r["step"] as? Int, let l = r["loss"] as? Double else { return nil }
+            return (Double(s), l)
+        }
+        let held = records.compactMap { r -> (x: Double, y: Double)? in
+            guard let s = r["step"] as? Int, let l = r["eval_loss"] as? Double else { return nil }
+            return (Double(s), l)
+        }
+        let svg = LineChartSVG.render(series: [LineChartSVG.Series(name: "training loss", points: train),
+                                               LineChartSVG.Series(name: "held-out loss", points: held, markers: true)],
+                                      title: "finetune \(URL(fileURLWithPath: options.model).lastPathComponent) on \(URL(fileURLWithPath: options.dataset).lastPathComponent)",
+                                      xAxis: "optimizer step", yAxis: "next-token loss")
+        try AtomicFile.write(Data(svg.utf8), to: output.appendingPathComponent("loss.svg"))
+    }
+
+    static func clock(_ s: Double) -> String {
+        guard s.isFinite else { return "--:--" }
+        let t = Int(s.rounded())
+        return t >= 3600 ? String(format: "%d:%02d:%02d", t / 3600, t / 60 % 60, t % 60) : String(format: "%d:%02d", t / 60, t % 60)
+    }
+}
