@@ -116,14 +116,17 @@ public final class Finetuner {
         }
         try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
         try writeConfiguration()
-        let metrics = try MetricsLog(url: output.appendingPathComponent("metrics.jsonl"), truncatingAfterStep: step)
+        let metrics = try MetricsLog(url: output.appendingPathComponent("metrics.jsonl"), truncatingAfterStep: step == 0 ? -1 : step)
         log("steps: \(totalSteps) (\(stepsPerEpoch) per epoch of \(batcher.batchesPerEpoch) batches × \(o.batchSize) windows, grad-accum \(o.gradAccum)); "
             + "lr \(o.lr) \(o.schedule.rawValue), warmup \(o.warmupSteps)")
 
         // Held-out loss before training.
         let evalWindows = Self.evaluationWindows(data.heldOut, tokens: o.evalTokens)
+        var evaluationSeconds = 0.0   // kept out of the training rate
         func evaluate() -> LossTally? {
             guard !evalWindows.isEmpty else { return nil }
+            let start = Date()
+            defer { evaluationSeconds += Date().timeIntervalSince(start) }
             return Self.heldOutLoss(pass: pass, windows: evalWindows, batch: o.batchSize, context: o.context)
         }
         var before: Double?
@@ -135,6 +138,7 @@ public final class Finetuner {
 
         // The steps.
         let loopStart = Date()
+        evaluationSeconds = 0
         let stepsAtStart = step
         var lastSaved = step
         func save() throws {
@@ -175,8 +179,9 @@ public final class Finetuner {
             step += 1
             tokensSeen += work.microBatches.count * o.batchSize * o.context
             let elapsed = Date().timeIntervalSince(loopStart)
-            let rate = Double((step - stepsAtStart) * work.microBatches.count * o.batchSize * o.context) / max(elapsed, 1e-9)
-            let eta = elapsed / Double(step - stepsAtStart) * Double(totalSteps - step)
+            let training = max(elapsed - evaluationSeconds, 1e-9)
+            let rate = Double((step - stepsAtStart) * work.microBatches.count * o.batchSize * o.context) / training
+            let eta = training / Double(step - stepsAtStart) * Double(totalSteps - step)
             metrics.append(["step": step, "loss": tally.mean, "lr": lr, "grad_norm": gradNorm, "tokens": tokensSeen,
                             "counted_targets": normalizer, "tokens_per_second": rate, "elapsed": elapsed,
                             "epoch": Double(step) / Double(stepsPerEpoch)])

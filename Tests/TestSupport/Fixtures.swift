@@ -59,9 +59,20 @@ public enum Fixtures {
 
 /// Runs the built `prune` executable (a sibling of the test bundle in the build folder).
 public enum PruneExecutable {
-    public static var url: URL {
+    public static var url: URL { sibling("prune") }
+
+    /// The built `finetune` executable.
+    public static var finetune: URL { sibling("finetune") }
+
+    static func sibling(_ name: String) -> URL {
         let bundle = URL(fileURLWithPath: CommandLine.arguments.first { $0.hasSuffix(".xctest") } ?? Bundle.main.executablePath ?? "")
-        return bundle.deletingLastPathComponent().appendingPathComponent("prune")
+        return bundle.deletingLastPathComponent().appendingPathComponent(name)
+    }
+
+    /// Exit status, stdout and stderr of `finetune args…`.
+    public static func runFinetune(_ args: [String], environment: [String: String] = [:]) throws -> (status: Int32, stdout: String, stderr: String) {
+        let r = try ChildProcess.run(finetune.path, args, environment: environment)
+        return (r.status, r.stdout, r.stderr)
     }
 
     /// Exit status, stdout and stderr of `prune args…`.

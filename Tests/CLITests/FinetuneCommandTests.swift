@@ -1,0 +1,96 @@
+// The finetune executable as a user meets it: a run on the shipped checkpoint and KJV data, one-line refusals
+// naming the flag, a resume that refuses a changed flag, and kill -9 at random moments never leaving a corrupt
+// checkpoint (a resume after it finishes the run).
+import Foundation
+import TestSupport
+import XCTest
+
+final class FinetuneCommandTests: XCTestCase {
+    var scratch: URL!
+    override func setUpWithError() throws { scratch = try Fixtures.temporaryDirectory("finetune-cli") }
+    override func tearDown() { try? FileManager.default.removeItem(at: scratch) }
+
+    func args(_ out: URL, _ extra: [String] = []) -> [String] {
+        [Fixtures.stories260K.path, "--lora", "--dataset", Fixtures.kjvValid.path, "--context", "32", "--batch-size", "2",
+         "--steps", "6", "--lr", "1e-3", "--eval-tokens", "200", "--threads", "2", "-o", out.path] + extra
+    }
+
+    func testARunWritesEverythingAndRefusesToOverwriteIt() throws {
+        let out = scratch.appendingPathComponent("run")
+        let r = try PruneExecutable.runFinetune(args(out))
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("held-out perplexity"), r.stdout)
+        XCTAssertTrue(r.stderr.contains("held out: "), "the log says which records were held out")
+        for f in ["config.json", "metrics.jsonl", "loss.svg", "adapter/adapter_config.json", "adapter/adapter_model.safetensors",
+                  "merged/config.json", "merged/model.safetensors", "merged/tokenizer.model", "checkpoints/step-6/state.json"] {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: out.appendingPathComponent(f).path), f)
+        }
+        let lines = try String(contentsOf: out.appendingPathComponent("metrics.jsonl"), encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(lines.filter { $0.contains("\"loss\"") }.count, 6)
+        let again = try PruneExecutable.runFinetune(args(out))
+        XCTAssertEqual(again.status, 1)
+        XCTAssertTrue(again.stderr.contains("--resume"), again.stderr)
+    }
+
+    func testBadFlagsAreOneLineNamingTheFlag() throws {
+        let out = scratch.appendingPathComponent("bad")
+        let cases: [([String], String)] = [
+            (["--rank", "0"], "--rank"), (["--dropout", "1.5"], "--dropout"), (["--schedule", "wavy"], "--schedule"),
+            (["--train-layers", "last:9"], "--train-layers"), (["--targets", "q,zz"], "--targets"), (["--lr", "-1"], "--lr"),
+        ]
+        for (extra, flag) in cases {
+            let r = try PruneExecutable.runFinetune(args(out, extra))
+            XCTAssertNotEqual(r.status, 0, "\(extra)")
+            XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, "\(extra): \(r.stderr)")
+            XCTAssertTrue(r.stderr.contains(flag), "\(extra): \(r.stderr)")
+        }
+        let noData = try PruneExecutable.runFinetune([Fixtures.stories260K.path, "--lora", "--dataset", "/nonexistent.jsonl", "-o", out.path])
+        XCTAssertEqual(noData.status, 1)
+        XCTAssertTrue(noData.stderr.contains("/nonexistent.jsonl"), noData.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out.path), "nothing written for a refused run")
+    }
+
+    func testKillNineAtRandomMomentsNeverLeavesACorruptCheckpoint() throws {
+        let out = scratch.appendingPathComponent("killed")
+        var rng = SplitMix(7)
+        var a = args(out, ["--save-every", "1", "--steps", "12"])
+        for attempt in 0..<4 {
+            let p = Process()
+            p.executableURL = PruneExecutable.finetune
+            p.arguments = a
+            p.standardError = FileHandle.nullDevice
+            p.standardOutput = FileHandle.nullDevice
+            try p.run()
+            usleep(UInt32.random(in: 150_000...900_000, using: &rng))
+            kill(p.processIdentifier, SIGKILL)
+            p.waitUntilExit()
+            // Every step-N directory that exists is complete; temporaries are hidden names the next run ignores.
+            let dir = out.appendingPathComponent("checkpoints")
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? [] where name.hasPrefix("step-") {
+                for f in ["trainable.safetensors", "optimizer.safetensors", "state.json"] {
+                    XCTAssertTrue(FileManager.default.fileExists(atPath: dir.appendingPathComponent(name).appendingPathComponent(f).path),
+                                  "attempt \(attempt): \(name)/\(f) missing")
+                }
+            }
+            if FileManager.default.fileExists(atPath: out.appendingPathComponent("config.json").path) {
+                a = ["--resume", out.path]
+            }
+        }
+        let finish = try PruneExecutable.runFinetune(FileManager.default.fileExists(atPath: out.appendingPathComponent("config.json").path)
+                                                     ? ["--resume", out.path] : a)
+        XCTAssertEqual(finish.status, 0, finish.stderr)
+        let lines = try String(contentsOf: out.appendingPathComponent("metrics.jsonl"), encoding: .utf8).split(separator: "\n")
+        let steps = lines.compactMap { (try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])?["loss"] != nil ? $0 : nil }
+        XCTAssertEqual(steps.count, 12, "one loss line per step after the resumes")
+    }
+
+    func testResumeRefusesAChangedFlag() throws {
+        let out = scratch.appendingPathComponent("r")
+        XCTAssertEqual(try PruneExecutable.runFinetune(args(out, ["--steps", "2"])).status, 0)
+        let r = try PruneExecutable.runFinetune(["--resume", out.path, "--lr", "5e-3"])
+        XCTAssertEqual(r.status, 1)
+        XCTAssertTrue(r.stderr.contains("--lr"), r.stderr)
+        let ok = try PruneExecutable.runFinetune(["--resume", out.path, "--steps", "4"])
+        XCTAssertEqual(ok.status, 0, ok.stderr)
+    }
+}
