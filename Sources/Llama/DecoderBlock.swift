@@ -25,8 +25,9 @@ final class BlockScratch {
 
 extension LlamaModel {
     /// Layer l's forward on B sequences of T tokens: the residual stream x (N, C) in, out (N, C) out (out may be
-    /// x: the block then runs in place). Rows sit at `positions` (N). With a cache, keys and values are appended
-    /// to it and attention reads every cached position; without, the T tokens attend among themselves.
+    /// x: the block then runs in place). Rows sit at `positions` (N). With a cache, keys and values are written
+    /// after layer l's stored positions and attention reads all of them (the caller counts the new ones with
+    /// `advance`); without, the T tokens attend among themselves.
     /// Everything the backward pass reads is written to `a` (the probabilities only when it has room for them).
     /// `dropoutKey` (training only) turns on the adapters' LoRA dropout, with masks derived from it per layer and
     /// projection (`loraDropoutKey`).
@@ -47,8 +48,9 @@ extension LlamaModel {
         if let cache {
             cache.store(layer: l, keys: a.k.data, values: a.v.data, batch: b, length: t)
             let kv = cache.pointers(layer: l)
+            let past = cache.lengths[l]
             Attention.forward(q: a.q.data, keys: kv.keys, values: kv.values, keyBatchStride: cache.capacity * G * D,
-                              batch: b, queries: t, keyCount: cache.length + t, firstQueryPosition: cache.length,
+                              batch: b, queries: t, keyCount: past + t, firstQueryPosition: past,
                               heads: H, kvHeads: G, headDim: D, scores: scratch.scores, probabilities: nil,
                               out: a.attn.data, parallelism: p)
         } else {
