@@ -54,8 +54,9 @@ public enum EarlyExitCurriculum: Equatable, Sendable, CustomStringConvertible {
     }
 }
 
-/// The early-exit loss's settings: the scale S of the exit weights and the curriculum.
-public struct EarlyExitLoss: Equatable, Sendable {
+/// The early-exit loss's settings: the scale S of the exit weights and the curriculum. Codable as
+/// {"scale": 1, "curriculum": "rotational:4"} (the curriculum as `--early-exit-curriculum` spells it).
+public struct EarlyExitLoss: Codable, Equatable, Sendable {
     /// S, how much the intermediate exits weigh against the last (paper: 1, e.g. `--early-exit-scale 1`).
     public var scale: Double
     /// Which exits are on at each step.
@@ -65,6 +66,27 @@ public struct EarlyExitLoss: Equatable, Sendable {
         precondition(scale >= 0 && scale.isFinite, "early-exit scale \(scale) must be finite and ≥ 0")
         self.scale = scale
         self.curriculum = curriculum
+    }
+
+    enum CodingKeys: String, CodingKey { case scale, curriculum }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let scale = try c.decodeIfPresent(Double.self, forKey: .scale) ?? 1
+        let text = try c.decodeIfPresent(String.self, forKey: .curriculum) ?? "none"
+        guard let curriculum = EarlyExitCurriculum(argument: text) else {
+            throw DecodingError.dataCorruptedError(forKey: .curriculum, in: c, debugDescription: "curriculum \(text) is not none, rotational:R or gradual")
+        }
+        guard scale >= 0 && scale.isFinite else {
+            throw DecodingError.dataCorruptedError(forKey: .scale, in: c, debugDescription: "scale \(scale) must be finite and ≥ 0")
+        }
+        self.init(scale: scale, curriculum: curriculum)
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(scale, forKey: .scale)
+        try c.encode(curriculum.description, forKey: .curriculum)
     }
 
     /// e(l) for l = 0…L−1, before the curriculum and normalisation.

@@ -15,8 +15,9 @@ public enum LayerDropoutShape: String, Codable, Equatable, Sendable {
     case uniform
 }
 
-/// Layer dropout's settings: the largest rate P and how the rates grow with depth.
-public struct LayerDropout: Equatable, Sendable {
+/// Layer dropout's settings: the largest rate P and how the rates grow with depth. Codable as
+/// {"rate": 0.2, "shape": "exponential"}.
+public struct LayerDropout: Codable, Equatable, Sendable {
     /// P, the last layer's skip probability (e.g. 0.2; `--layer-dropout 0.2`).
     public var rate: Double
     /// How the rates rise from the first layer to the last.

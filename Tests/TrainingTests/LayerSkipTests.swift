@@ -227,6 +227,17 @@ final class LayerSkipTests: XCTestCase {
         XCTAssertEqual(counts[0], 0)
     }
 
+    func testSettingsDecodeAsRecipesSpellThem() throws {
+        let loss = try JSONDecoder().decode(EarlyExitLoss.self, from: Data(#"{"scale": 0.5, "curriculum": "rotational:4"}"#.utf8))
+        XCTAssertEqual(loss, EarlyExitLoss(scale: 0.5, curriculum: .rotational(4)))
+        XCTAssertEqual(try JSONDecoder().decode(EarlyExitLoss.self, from: JSONEncoder().encode(loss)), loss)
+        XCTAssertEqual(try JSONDecoder().decode(EarlyExitLoss.self, from: Data("{}".utf8)), EarlyExitLoss())
+        XCTAssertThrowsError(try JSONDecoder().decode(EarlyExitLoss.self, from: Data(#"{"curriculum": "often"}"#.utf8)))
+        XCTAssertThrowsError(try JSONDecoder().decode(EarlyExitLoss.self, from: Data(#"{"scale": -1}"#.utf8)))
+        let dropout = try JSONDecoder().decode(LayerDropout.self, from: Data(#"{"rate": 0.2, "shape": "linear"}"#.utf8))
+        XCTAssertEqual(dropout, LayerDropout(rate: 0.2, shape: .linear))
+    }
+
     func testCurricula() {
         XCTAssertEqual(EarlyExitCurriculum(argument: "rotational:3"), .rotational(3))
         XCTAssertEqual(EarlyExitCurriculum(argument: "gradual"), .gradual)
