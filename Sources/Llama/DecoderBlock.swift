@@ -75,3 +75,20 @@ extension LlamaModel {
         pass &+ UInt64(l * Projection.allCases.count + Projection.allCases.firstIndex(of: p)!) &* 0x9E37_79B9_7F4A_7C15
     }
 }
+
+extension LlamaModel {
+    /// Layer l's keys and values for rows x (N, C) at `positions`, written into the cache after its stored ones
+    /// (the caller advances it) without running the rest of the block: dynamic early exit fills the layers a
+    /// token skipped from its exit hidden state this way (CALM's state propagation), so that later tokens can
+    /// attend to it there.
+    func storeKeysValues(_ l: Int, input x: UnsafePointer<Float>, rows n: Int, positions: UnsafePointer<Int32>,
+                         cache: KVCache, saving a: BlockActivations) {
+        let layer = layers[l], c = config, p = parallelism
+        RMSNorm.forward(x, weight: layer.inputNorm.data, into: a.normed1.data, rstd: a.rstd1.data, rows: n,
+                        cols: c.hiddenSize, eps: Float(c.rmsNormEps))
+        layer.k.forward(a.normed1.data, rows: n, into: a.k.data, loraHidden: a.lora(.k), parallelism: p)
+        layer.v.forward(a.normed1.data, rows: n, into: a.v.data, loraHidden: a.lora(.v), parallelism: p)
+        RoPE.forward(a.k.data, positions: positions, rope: rope, rows: n, heads: c.numKeyValueHeads)
+        cache.store(layer: l, keys: a.k.data, values: a.v.data, batch: 1, length: n)
+    }
+}

@@ -41,7 +41,18 @@ struct GenerateCommand: ParsableCommand {
     @Option(name: .long, help: "Tokens drafted per verification pass (with --speculate).")
     var draftTokens = 4
 
-    @Flag(name: .long, help: "With --speculate: also decode plainly, then report both speeds and whether the outputs agree (stderr).")
+    @Option(name: .long, help: ArgumentHelp(
+        "APPROXIMATE dynamic early exit: a token leaves the layers at the first checked exit whose top-1 probability is at least this (e.g. 0.9).",
+        discussion: "Not the full model's output (CALM-style: skipped layers get keys and values from the exit state). Layers used per token and tokens/s go to stderr; add --compare-plain for the agreement with plain greedy."))
+    var exitThreshold: Double?
+
+    @Option(name: .long, help: "With --exit-threshold: the first exit checked, as a layer count (1 = after layer 0).")
+    var exitMinLayer = 1
+
+    @Option(name: .long, help: "With --exit-threshold: check an exit every this many layers (each check costs one lm_head).")
+    var exitEvery = 1
+
+    @Flag(name: .long, help: "With --speculate or --exit-threshold: also decode plainly, then report both speeds and whether the outputs agree (stderr).")
     var comparePlain = false
 
     @Flag(name: .long, help: "Print {\"ids\", \"text\", \"tokens_per_second\"} (+ \"acceptance_rate\", \"mean_accepted\" with --speculate) instead of the text; ids are the generated ones only.")
@@ -56,7 +67,15 @@ struct GenerateCommand: ParsableCommand {
             guard temperature == 0 else { throw ValidationError("--speculate decodes greedily: drop --temperature") }
             guard draftTokens >= 1 else { throw ValidationError("--draft-tokens must be at least 1") }
         }
-        if comparePlain && speculate == nil { throw ValidationError("--compare-plain needs --speculate") }
+        if let exitThreshold {
+            guard exitThreshold > 0 && exitThreshold <= 1 else { throw ValidationError("--exit-threshold must be in (0, 1], got \(exitThreshold)") }
+            guard speculate == nil else { throw ValidationError("--exit-threshold and --speculate exclude each other") }
+            guard temperature == 0 else { throw ValidationError("--exit-threshold decodes greedily: drop --temperature") }
+            guard exitMinLayer >= 1 && exitEvery >= 1 else { throw ValidationError("--exit-min-layer and --exit-every must be at least 1") }
+        }
+        if comparePlain && speculate == nil && exitThreshold == nil {
+            throw ValidationError("--compare-plain needs --speculate or --exit-threshold")
+        }
         guard temperature >= 0 else { throw ValidationError("--temperature must be ≥ 0 (0 is greedy), got \(temperature)") }
         guard topP > 0 && topP <= 1 else { throw ValidationError("--top-p must be in (0, 1], got \(topP)") }
     }
@@ -112,6 +131,24 @@ struct GenerateCommand: ParsableCommand {
                                  plain == generated ? "identical" : "DIFFER")
                 result["plain_tokens_per_second"] = plainRate
                 result["identical_to_plain"] = plain == generated
+            }
+        } else if let exitThreshold {
+            let generator = EarlyExitGenerator(model: model, threshold: exitThreshold, minLayer: exitMinLayer, checkEvery: exitEvery)
+            generated = generator.generate(prompt: ids, options: sampling) { show(decoder.append($0)) }
+            show(decoder.finish())
+            let stats = generator.statistics
+            result = ["tokens_per_second": stats.tokensPerSecond, "mean_layers": stats.meanLayers]
+            report = String(format: "dynamic early exit (APPROXIMATE, not the full model's output), threshold %g: %d tokens in %.3f s (%.1f tokens/s); %.2f of %d layers per token",
+                            exitThreshold, stats.generated, stats.seconds, stats.tokensPerSecond, stats.meanLayers, model.layers.count)
+            if comparePlain {
+                let start = Date()
+                let plain = Generator(model: model).generate(prompt: ids, options: sampling)
+                let seconds = Date().timeIntervalSince(start)
+                let same = zip(plain, generated).prefix { $0 == $1 }.count
+                report! += String(format: "\nplain greedy: %d tokens in %.3f s (%.1f tokens/s); the first %d tokens agree with it%@",
+                                  plain.count, seconds, Double(plain.count) / max(seconds, 1e-9), same,
+                                  plain == generated ? " (all)" : "")
+                result["agreeing_prefix"] = same
             }
         } else {
             let start = Date()
