@@ -61,7 +61,7 @@ let package = Package(
 
         .executableTarget(
             name: "FinetuneCLI",
-            dependencies: ["Support", "Tensor", "Checkpoint", "Training", "Pipeline", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["Support", "Tensor", "Checkpoint", "Llama", "Training", "Pipeline", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
 
         // MARK: tests

@@ -5,6 +5,7 @@
 import ArgumentParser
 import Checkpoint
 import Foundation
+import Llama
 import Pipeline
 import Support
 import Tensor
@@ -72,6 +73,14 @@ struct Finetune: ParsableCommand {
     @Option(help: "Seed of the adapter init, data order and dropout (default 42).") var seed: UInt64?
     @Flag(help: "Keep the data in file order.") var noShuffle = false
     @Flag(help: "Recompute each block during backward (less memory, about a third more time).") var gradientCheckpointing = false
+
+    // LayerSkip
+    @Flag(help: "Train every layer's exit (final norm + lm_head on its output): LayerSkip's early-exit loss.") var earlyExitLoss = false
+    @Option(help: "S, the weight scale of the intermediate exits (default 1).") var earlyExitScale: Double?
+    @Option(help: "Which exits train at each step: none, rotational:R or gradual (default none).") var earlyExitCurriculum: String?
+    @Option(help: "LayerSkip layer dropout: the last layer's rate P (earlier layers less; default 0 = off).") var layerDropout: Double?
+    @Option(help: "Rates over depth: exponential (the paper's), linear or uniform (default exponential).") var layerDropoutShape: String?
+    @Option(help: "P over the run: constant, or linear (from 0 up to P) (default constant).") var layerDropoutSchedule: String?
 
     // Bookkeeping
     @Option(help: "Evaluate on held-out data every N steps (default 0: before and after only).") var evalEvery: Int?
@@ -179,6 +188,17 @@ struct Finetune: ParsableCommand {
         if let threads { o.threads = threads }
         if let dtype { o.dtype = dtype }
         if force { o.force = true }
+        if earlyExitLoss { o.earlyExitLoss = true }
+        if let earlyExitScale { o.earlyExitScale = earlyExitScale }
+        if let earlyExitCurriculum { o.earlyExitCurriculum = earlyExitCurriculum }
+        if let layerDropout { o.layerDropout = layerDropout }
+        if let layerDropoutShape {
+            guard let shape = LayerDropoutShape(rawValue: layerDropoutShape) else {
+                throw PruneError("--layer-dropout-shape", "\"\(layerDropoutShape)\" is not exponential, linear or uniform")
+            }
+            o.layerDropoutShape = shape
+        }
+        if let layerDropoutSchedule { o.layerDropoutSchedule = layerDropoutSchedule }
         if keepBest { o.keepBest = true }
         if let earlyStop { o.earlyStop = earlyStop }
         try o.validate(layers: layerCount)

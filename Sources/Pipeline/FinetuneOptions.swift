@@ -2,6 +2,7 @@
 // compared on --resume: a run resumes only under the options it was started with, except those that do not
 // change what it computes (where it writes, how often it logs, evaluates and saves, threads).
 import Foundation
+import Llama
 import Checkpoint
 import Support
 import Training
@@ -61,6 +62,20 @@ public struct FinetuneOptions: Codable, Equatable, Sendable {
     public var shuffle: Bool = true
     public var gradientCheckpointing: Bool = false
 
+    // LayerSkip
+    /// Train every layer's exit (final norm + lm_head on its output) with the weights of the paper.
+    public var earlyExitLoss: Bool = false
+    /// S, how much the intermediate exits weigh.
+    public var earlyExitScale: Double = 1
+    /// none, rotational:R or gradual.
+    public var earlyExitCurriculum: String = "none"
+    /// P, the last layer's dropout rate (0: off); earlier layers get less (exponential in depth).
+    public var layerDropout: Double = 0
+    /// exponential, linear or uniform rates over depth.
+    public var layerDropoutShape: LayerDropoutShape = .exponential
+    /// constant, or linear (P ramps up from 0 over the run).
+    public var layerDropoutSchedule: String = "constant"
+
     // Bookkeeping (may change on resume)
     /// Evaluate every N steps (0: before and after only).
     public var evalEvery: Int = 0
@@ -84,6 +99,8 @@ public struct FinetuneOptions: Codable, Equatable, Sendable {
         case lr, beta1, beta2, eps, weightDecay = "weight-decay", decayNormsAndBiases = "decay-norms-and-biases", schedule
         case warmupSteps = "warmup-steps", maxGradNorm = "max-grad-norm", batchSize = "batch-size", gradAccum = "grad-accum"
         case steps, epochs, seed, shuffle, gradientCheckpointing = "gradient-checkpointing"
+        case earlyExitLoss = "early-exit-loss", earlyExitScale = "early-exit-scale", earlyExitCurriculum = "early-exit-curriculum"
+        case layerDropout = "layer-dropout", layerDropoutShape = "layer-dropout-shape", layerDropoutSchedule = "layer-dropout-schedule"
         case evalEvery = "eval-every", evalTokens = "eval-tokens", saveEvery = "save-every", keep, threads, dtype
         case keepBest = "keep-best", earlyStop = "early-stop"
     }
@@ -140,6 +157,14 @@ public struct FinetuneOptions: Codable, Equatable, Sendable {
         guard earlyStop >= 0 else { throw bad("early-stop", "must be ≥ 0, got \(earlyStop)") }
         if (keepBest || earlyStop > 0) && evalEvery == 0 {
             throw bad(keepBest ? "keep-best" : "early-stop", "needs evaluations during training: give --eval-every N")
+        }
+        guard earlyExitScale >= 0, earlyExitScale.isFinite else { throw bad("early-exit-scale", "must be ≥ 0, got \(earlyExitScale)") }
+        guard EarlyExitCurriculum(argument: earlyExitCurriculum) != nil else {
+            throw bad("early-exit-curriculum", "\"\(earlyExitCurriculum)\" is not none, rotational:R or gradual")
+        }
+        guard layerDropout >= 0 && layerDropout < 1 else { throw bad("layer-dropout", "must be in [0, 1), got \(layerDropout)") }
+        guard ["constant", "linear"].contains(layerDropoutSchedule) else {
+            throw bad("layer-dropout-schedule", "\"\(layerDropoutSchedule)\" is not constant or linear")
         }
         if let threads { guard threads >= 1 else { throw bad("threads", "must be at least 1, got \(threads)") } }
         if let dtype { guard ["f32", "bf16", "f16"].contains(dtype) else { throw bad("dtype", "\(dtype) is not f32, bf16 or f16") } }

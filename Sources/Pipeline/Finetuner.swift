@@ -102,6 +102,17 @@ public final class Finetuner {
         let totalSteps = o.steps ?? stepsPerEpoch * o.epochs
         let schedule = LearningRateSchedule(peak: o.lr, shape: o.schedule, warmupSteps: o.warmupSteps, totalSteps: totalSteps)
         let pass = LlamaTrainingPass(model: model, batch: o.batchSize, length: o.context, checkpointing: o.gradientCheckpointing)
+        let L = model.layers.count
+        let earlyExit = o.earlyExitLoss ? EarlyExitLoss(scale: o.earlyExitScale, curriculum: EarlyExitCurriculum(argument: o.earlyExitCurriculum) ?? .none) : nil
+        let layerDropout = o.layerDropout > 0 ? LayerDropout(rate: o.layerDropout, shape: o.layerDropoutShape) : nil
+        if let earlyExit {
+            log("early-exit loss: scale \(earlyExit.scale), curriculum \(earlyExit.curriculum); weights "
+                + ExitWeights(EarlyExitLoss.rawWeights(layers: L, scale: earlyExit.scale)).weights.map { String(format: "%.3f", $0) }.joined(separator: " "))
+        }
+        if let layerDropout {
+            log("layer dropout: \(o.layerDropoutSchedule) P = \(o.layerDropout), per-layer rates "
+                + layerDropout.rates(layers: L).map { String(format: "%.3f", $0) }.joined(separator: " "))
+        }
 
         // Fresh start or resume.
         var step = 0, tokensSeen = 0
@@ -180,9 +191,14 @@ public final class Finetuner {
             trainable.zeroGradients()
             var tally = LossTally()
             if normalizer > 0 {
+                let exits = earlyExit?.weights(layers: L, step: step, totalSteps: totalSteps)
+                let dropScale = o.layerDropoutSchedule == "linear" ? Double(step) / Double(max(1, totalSteps - 1)) : 1
                 for (i, mb) in work.microBatches.enumerated() {
                     let key: UInt64? = o.lora && o.dropout > 0 ? Self.dropoutKey(seed: o.seed, step: step, microBatch: i) : nil
-                    tally.add(pass.run(tokens: mb.tokens, targets: mb.targets, lossNormalizer: normalizer, dropoutKey: key))
+                    let skip = layerDropout?.mask(key: Self.dropoutKey(seed: o.seed ^ 0x4C44_524F_5055_5400, step: step, microBatch: i),
+                                                 batch: o.batchSize, layers: L, scale: dropScale)
+                    tally.add(pass.run(tokens: mb.tokens, targets: mb.targets, lossNormalizer: normalizer, dropoutKey: key,
+                                       exits: exits, skipping: skip))
                 }
             }
             let gradNorm = trainable.gradientNorm()
@@ -221,6 +237,11 @@ public final class Finetuner {
         }
 
         // The end: evaluation, a final checkpoint, the exports, the loss curve.
+        if earlyExit != nil, !evalWindows.isEmpty {
+            let perExit = Self.heldOutExitLosses(pass: pass, windows: evalWindows, batch: o.batchSize, context: o.context, layers: L)
+            metrics.append(["step": step, "eval_exit_losses": perExit])
+            log("held-out loss of each exit (layer 0…\(L - 1)): " + perExit.map { String(format: "%.3f", $0) }.joined(separator: " "))
+        }
         var after: Double? = lastEvaluation?.step == step ? lastEvaluation?.loss : nil
         if after == nil, let t = evaluate() {
             after = t.mean
@@ -308,6 +329,23 @@ public final class Finetuner {
             i += batch
         }
         return tally
+    }
+
+    /// Each exit's mean held-out loss (layer l's output through the final norm and lm_head).
+    static func heldOutExitLosses(pass: LlamaTrainingPass, windows: [TrainingWindow], batch: Int, context: Int, layers L: Int) -> [Double] {
+        var sums = [LossTally](repeating: LossTally(), count: L)
+        let all = ExitWeights([Double](repeating: 1, count: L))
+        var i = 0
+        while i < windows.count {
+            var picked = Array(windows[i..<min(i + batch, windows.count)])
+            while picked.count < batch {
+                picked.append(TrainingWindow(tokens: picked[0].tokens, targets: Array(repeating: TrainingWindow.ignoreIndex, count: context)))
+            }
+            _ = pass.loss(tokens: picked.flatMap(\.tokens), targets: picked.flatMap(\.targets), exits: all)
+            for l in 0..<L { if let t = pass.exitTallies[l] { sums[l].add(t) } }
+            i += batch
+        }
+        return sums.map(\.mean)
     }
 
     /// The LoRA dropout key of one micro-batch: fixed by (seed, step, micro-batch), so a resumed run draws the

@@ -159,8 +159,9 @@ struct BenchCommand: ParsableCommand {
         }
         print("engine                 wall s   peak GB   tok/s   held-out ppl before → after")
         for r in rows {
-            print(String(format: "%-20@ %8.0f %9.2f %7.0f   %8.2f → %.2f", r.engine as NSString, r.seconds, Double(r.peakMemoryBytes) / 1e9,
-                         r.tokensPerSecond, r.perplexityBefore, r.perplexityAfter))
+            print(r.engine.padding(toLength: 20, withPad: " ", startingAt: 0)
+                  + String(format: " %8.0f %9.2f %7.0f   %8.2f → %.2f", r.seconds, Double(r.peakMemoryBytes) / 1e9,
+                           r.tokensPerSecond, r.perplexityBefore, r.perplexityAfter))
         }
         if rows.count == 2 {
             print(String(format: "ratio: time %.2f×, peak memory %.2f×, perplexity after %.3f×", rows[0].seconds / rows[1].seconds,

@@ -80,6 +80,8 @@ final class FinetuneTests: XCTestCase {
         let ref = try Reference()
         var o = try referenceOptions(ref, output: scratch.appendingPathComponent("whole").path)
         o.steps = 6; o.schedule = .cosine; o.warmupSteps = 2; o.maxGradNorm = 0.5; o.lora = true; o.dropout = 0.1
+        // LayerSkip on too: the exit weights follow the step and the layer-dropout masks its key.
+        o.earlyExitLoss = true; o.earlyExitCurriculum = "rotational:2"; o.layerDropout = 0.3; o.layerDropoutSchedule = "linear"
         _ = try run(o)
         // The same run stopped after step 3 (as Ctrl-C does), then resumed.
         var p = o
@@ -91,6 +93,8 @@ final class FinetuneTests: XCTestCase {
         let second = try run(p, resuming: true)
         XCTAssertEqual(second.ending, .finished)
         XCTAssertEqual(try MetricsLogReader.losses(URL(fileURLWithPath: p.output)), try MetricsLogReader.losses(URL(fileURLWithPath: o.output)))
+        let metrics = try String(contentsOf: URL(fileURLWithPath: o.output).appendingPathComponent("metrics.jsonl"), encoding: .utf8)
+        XCTAssertTrue(metrics.contains("eval_exit_losses"), "each exit's held-out loss is logged")
         let a = try PEFTAdapter.read(URL(fileURLWithPath: o.output).appendingPathComponent("adapter"))
         let b = try PEFTAdapter.read(URL(fileURLWithPath: p.output).appendingPathComponent("adapter"))
         for (x, y) in zip(a.weights, b.weights) {
