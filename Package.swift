@@ -49,7 +49,9 @@ let package = Package(
         .target(name: "Analysis", dependencies: ["Support", "Tensor", "Checkpoint", "Tokenizers", "Data", "Reports", "Llama"]),
         .target(name: "Surgery", dependencies: ["Support", "Tensor", "Checkpoint"]),
         .target(name: "Training", dependencies: ["Support", "Tensor", "Checkpoint", "Llama"]),
-        .target(name: "Pipeline", dependencies: ["Support", "Tensor", "Checkpoint", "Llama", "Training"]),
+        // The flows behind the commands (analyze, eval, cut, generate, tokenize) as library calls; benchmarks.
+        .target(name: "Pipeline", dependencies: ["Support", "Tensor", "Checkpoint", "Tokenizers", "Data", "Reports", "Llama",
+                                                 "Analysis", "Surgery", "Training"]),
 
         // MARK: command line
         .executableTarget(

@@ -1,8 +1,6 @@
 import ArgumentParser
 import Foundation
-import Llama
-import Support
-import Tokenizers
+import Pipeline
 
 struct GenerateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -39,44 +37,13 @@ struct GenerateCommand: ParsableCommand {
     }
 
     func run() throws {
-        let tokenizer = try options.requiredTokenizer(for: "generating text")
-        let model = try options.loadModel()
-        let ids = try promptIDs(tokenizer)
-        guard !ids.isEmpty else { throw PruneError("--prompt", "encodes to no tokens") }
-        let limit = model.config.maxPositionEmbeddings
-        guard ids.count < limit else {
-            throw PruneError("--prompt", "is \(ids.count) tokens; max_position_embeddings of \(options.model) is \(limit)")
-        }
-        var sampling = SamplingOptions()
-        sampling.maxTokens = clippedToPositions(ids.count + maxTokens, of: model, at: options.model,
-                                                asked: "the prompt plus --max-tokens") - ids.count
-        sampling.temperature = temperature
-        sampling.topP = topP
-        sampling.seed = seed
-        sampling.stopTokens = Set(model.config.eosTokenIDs.map { Int32($0) } + (tokenizer.eosTokenID.map { [$0] } ?? []))
-        // As transformers: decode prompt and continuation together and print what follows the decoded prompt.
-        var decoder = StreamingDecoder(tokenizer: tokenizer, prompt: ids)
+        let job = try GenerationJob(options.source, options: GenerationOptions(
+            prompt: prompt, maxTokens: maxTokens, temperature: temperature, topP: topP, seed: seed, chat: chat, system: system))
         if !chat { print(prompt, terminator: "") }
-        _ = Generator(model: model).generate(prompt: ids, options: sampling) { id in
-            print(decoder.append(id), terminator: "")
+        let rest = job.run { text in
+            print(text, terminator: "")
             fflush(stdout)
         }
-        print(decoder.finish())
-    }
-
-    /// The prompt's ids: plain (with BOS as the tokenizer adds it), or rendered through the chat template,
-    /// which writes any BOS itself (so none is added again, as transformers' apply_chat_template does).
-    func promptIDs(_ tokenizer: Tokenizer) throws -> [Int32] {
-        guard chat else { return tokenizer.encode(prompt) }
-        guard let template = tokenizer.chatTemplate else {
-            throw PruneError(options.modelURL.appendingPathComponent("tokenizer_config.json").path, "no chat_template; drop --chat")
-        }
-        var messages: [ChatMessage] = []
-        if let system { messages.append(ChatMessage(role: "system", content: system)) }
-        messages.append(ChatMessage(role: "user", content: prompt))
-        let special = { (id: Int32?) in id.map { tokenizer.pieces([$0])[0] } }
-        let text = try ChatTemplate.render(template, messages: messages, addGenerationPrompt: true,
-                                           bosToken: special(tokenizer.bosTokenID), eosToken: special(tokenizer.eosTokenID))
-        return tokenizer.encode(text, addSpecialTokens: false)
+        print(rest)
     }
 }
