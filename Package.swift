@@ -71,6 +71,7 @@ let package = Package(
         .testTarget(name: "AnalysisTests", dependencies: ["Data", "Reports", "Llama", "Analysis", "TestSupport"]),
         .testTarget(name: "SurgeryTests", dependencies: ["Support", "Tensor", "Checkpoint", "Llama", "Surgery", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Support", "Tensor", "Checkpoint", "Llama", "Training", "TestSupport"]),
+        .testTarget(name: "PipelineTests", dependencies: ["Surgery", "Pipeline", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["Tensor", "Checkpoint", "TestSupport"]),
     ],
     swiftLanguageModes: [.v5]
