@@ -1,6 +1,7 @@
 // swift-tools-version:6.0
 // The prune toolkit: measure which Llama layers do least, cut them, heal the cut model with LoRA.
-// Module graph (one direction only):
+// Module graph (one direction only; Tests/ArchitectureTests checks it and that each target's imports equal its
+// dependencies):
 //   CBLAS, CKernels → Tensor;  Support → Checkpoint (+Tensor) | Tokenizers (+CSentencePiece) → Data |
 //   Reports (+CHDF5) → Llama → Analysis | Surgery | Training → Pipeline → PruneCLI
 import PackageDescription
@@ -56,8 +57,8 @@ let package = Package(
         // MARK: command line
         .executableTarget(
             name: "PruneCLI",
-            dependencies: ["Support", "Tensor", "Checkpoint", "Tokenizers", "Data", "Reports", "Llama", "Analysis",
-                           "Surgery", "Pipeline", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["Support", "Tensor", "Checkpoint", "Llama", "Analysis", "Surgery", "Pipeline",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
 
         // MARK: tests
@@ -72,6 +73,8 @@ let package = Package(
         .testTarget(name: "SurgeryTests", dependencies: ["Support", "Tensor", "Checkpoint", "Llama", "Surgery", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Support", "Tensor", "Checkpoint", "Llama", "Training", "TestSupport"]),
         .testTarget(name: "PipelineTests", dependencies: ["Surgery", "Pipeline", "TestSupport"]),
+        // Package.swift against the imports and the intended direction of the graph.
+        .testTarget(name: "ArchitectureTests", dependencies: ["TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["Tensor", "Checkpoint", "TestSupport"]),
     ],
     swiftLanguageModes: [.v5]
