@@ -1,6 +1,7 @@
 // swift-tools-version:6.0
 // The prune toolkit: measure which Llama layers do least, cut them, heal the cut model with LoRA.
-// Module graph (one direction only):
+// Module graph (one direction only; Tests/ArchitectureTests checks it and that each target's imports equal its
+// dependencies):
 //   CBLAS, CKernels → Tensor;  Support → Checkpoint (+Tensor) | Tokenizers (+CSentencePiece) → Data |
 //   Reports (+CHDF5) → Llama → Analysis | Surgery | Training → Pipeline → PruneCLI
 import PackageDescription
@@ -50,13 +51,15 @@ let package = Package(
         .target(name: "Analysis", dependencies: ["Support", "Tensor", "Checkpoint", "Tokenizers", "Data", "Reports", "Llama"]),
         .target(name: "Surgery", dependencies: ["Support", "Tensor", "Checkpoint"]),
         .target(name: "Training", dependencies: ["Support", "Tensor", "Checkpoint", "Llama"]),
-        .target(name: "Pipeline", dependencies: ["Support", "Tensor", "Checkpoint", "Tokenizers", "Data", "Reports", "Llama", "Surgery", "Training"]),
+        // The flows behind the commands (analyze, eval, cut, generate, tokenize) and finetune as library calls; benchmarks.
+        .target(name: "Pipeline", dependencies: ["Support", "Tensor", "Checkpoint", "Tokenizers", "Data", "Reports", "Llama",
+                                                 "Analysis", "Surgery", "Training"]),
 
         // MARK: command line
         .executableTarget(
             name: "PruneCLI",
-            dependencies: ["Support", "Tensor", "Checkpoint", "Tokenizers", "Data", "Reports", "Llama", "Analysis",
-                           "Surgery", "Pipeline", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["Support", "Tensor", "Checkpoint", "Llama", "Analysis", "Surgery", "Pipeline",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
 
         .executableTarget(
@@ -71,12 +74,14 @@ let package = Package(
         .testTarget(name: "TokenizersTests", dependencies: ["Support", "Tokenizers", "TestSupport"]),
         .testTarget(name: "DataTests", dependencies: ["Support", "Tokenizers", "Data", "TestSupport"]),
         .testTarget(name: "ReportsTests", dependencies: ["Support", "Reports", "TestSupport"]),
-        .testTarget(name: "LlamaTests", dependencies: ["Tensor", "Checkpoint", "Tokenizers", "Llama", "Surgery", "TestSupport"]),
+        .testTarget(name: "LlamaTests", dependencies: ["Support", "Tensor", "Checkpoint", "Tokenizers", "Llama", "Surgery", "TestSupport"]),
         .testTarget(name: "AnalysisTests", dependencies: ["Data", "Reports", "Llama", "Analysis", "TestSupport"]),
         .testTarget(name: "SurgeryTests", dependencies: ["Support", "Tensor", "Checkpoint", "Llama", "Surgery", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Support", "Tensor", "Checkpoint", "Llama", "Training", "TestSupport"]),
         .testTarget(name: "PipelineTests", dependencies: ["Tensor", "Checkpoint", "Llama", "Surgery", "Training", "Pipeline", "TestSupport"]),
-        .testTarget(name: "CLITests", dependencies: ["Tensor", "Checkpoint", "TestSupport"]),
+        // Package.swift against the imports and the intended direction of the graph.
+        .testTarget(name: "ArchitectureTests", dependencies: ["TestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["Support", "Tensor", "Checkpoint", "TestSupport"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -1,14 +1,16 @@
-// Writes a Hugging Face checkpoint directory (config.json + model.safetensors, or shards with
-// model.safetensors.index.json). The directory is built under a temporary name and renamed at the end.
+// Writes a Hugging Face checkpoint directory from nothing but a config and tensors (config.json +
+// model.safetensors, or shards with model.safetensors.index.json): the random-initialised checkpoints of
+// benchmarks and tests. A checkpoint made from another one (cut, merge, finetune export) goes through
+// CheckpointRewriter instead, which keeps every config.json key and the companion files. The directory is
+// built under a temporary name and renamed at the end.
 import Foundation
 import Support
 
 /// Writing whole checkpoint directories atomically.
 public enum CheckpointDirectory {
     /// Writes config.json and the tensors (sharded when `maxShardBytes` is given) into a temporary sibling of
-    /// `directory`, then renames it into place. `extraFiles` (e.g. tokenizer files) are copied in.
-    public static func write(to directory: URL, config: Data, items: [SafetensorsItem], maxShardBytes: Int? = nil,
-                             extraFiles: [URL] = []) throws {
+    /// `directory`, then renames it into place.
+    public static func write(to directory: URL, config: Data, items: [SafetensorsItem], maxShardBytes: Int? = nil) throws {
         let fm = FileManager.default
         if fm.fileExists(atPath: directory.path) {
             let contents = (try? fm.contentsOfDirectory(atPath: directory.path)) ?? ["?"]
@@ -18,7 +20,6 @@ public enum CheckpointDirectory {
         do {
             try fm.createDirectory(at: tmp, withIntermediateDirectories: true)
             try AtomicFile.write(config, to: tmp.appendingPathComponent("config.json"))
-            for f in extraFiles { try fm.copyItem(at: f, to: tmp.appendingPathComponent(f.lastPathComponent)) }
             let total = items.reduce(0) { $0 + $1.byteCount }
             if let maxShardBytes, total > maxShardBytes {
                 var shards: [[SafetensorsItem]] = [[]]

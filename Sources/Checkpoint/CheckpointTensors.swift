@@ -69,10 +69,4 @@ public final class CheckpointTensors {
         return try file.tensor(name)
     }
 
-    /// The dtype most tensors are stored in (what a rewrite keeps by default).
-    public var dominantDType: SafetensorsDType {
-        var counts: [SafetensorsDType: Int] = [:]
-        for f in files { for e in f.entries { counts[e.dtype, default: 0] += e.elementCount } }
-        return counts.max { $0.value < $1.value }?.key ?? .F32
-    }
 }

@@ -78,7 +78,7 @@ public final class TrainingBatcher {
     public func order(epoch: Int) -> [Int] {
         var order = Array(windows.indices)
         guard shuffles else { return order }
-        var rng = SplitMix64(seed: seed ^ (UInt64(epoch) &* 0xD1B5_4A32_D192_ED03))
+        var rng = SeededGenerator(seed: seed ^ (UInt64(epoch) &* 0xD1B5_4A32_D192_ED03))
         for i in stride(from: order.count - 1, to: 0, by: -1) {
             order.swapAt(i, Int(rng.next() % UInt64(i + 1)))
         }
@@ -108,18 +108,5 @@ public final class TrainingBatcher {
     public func nextStep(microBatches: Int) -> TrainingStep {
         precondition(microBatches >= 1, "micro-batches per step \(microBatches)")
         return TrainingStep(microBatches: (0..<microBatches).map { _ in next() })
-    }
-}
-
-/// SplitMix64: a small, fast, seedable generator; its output depends on the seed alone.
-struct SplitMix64 {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

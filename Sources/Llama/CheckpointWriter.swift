@@ -1,4 +1,8 @@
-// Saves a model as a Hugging Face checkpoint directory through CheckpointDirectory.
+// Saves a model that has no source checkpoint — LlamaModel.random's benchmark shapes and test models — as a
+// Hugging Face checkpoint directory through CheckpointDirectory. config.json is LlamaConfig encoded (only the
+// keys it models) and no tokenizer or generation files are written, which is all such a model has. Anything
+// derived from a checkpoint on disk (cut, merge, a finetuned export) is written with CheckpointRewriter,
+// which keeps the source's every config.json key and its companion files.
 import Checkpoint
 import Foundation
 import Tensor
@@ -20,7 +24,7 @@ extension LlamaModel {
         return out
     }
 
-    /// Saves to `directory` (which must not exist) as `dtype`, split into shards of at most
+    /// Saves to `directory` (which must not exist or be empty) as `dtype`, split into shards of at most
     /// `maxShardBytes` when given (HF's "model-00001-of-00003.safetensors" naming).
     public func save(to directory: URL, dtype: SafetensorsDType = .F32, maxShardBytes: Int? = nil) throws {
         var config = self.config

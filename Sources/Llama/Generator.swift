@@ -1,20 +1,8 @@
 // Autoregressive sampling with a KV cache: greedy at temperature 0, else temperature + nucleus (top-p)
 // sampling from a seeded generator so that runs repeat.
 import Foundation
+import Support
 import Tensor
-
-/// SplitMix64: small, fast, seedable.
-public struct SeededGenerator: RandomNumberGenerator {
-    private var state: UInt64
-    public init(seed: UInt64) { state = seed }
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 /// Sampling settings.
 public struct SamplingOptions {

@@ -2,6 +2,7 @@
 // initializer_range, norms at 1.
 import Checkpoint
 import Foundation
+import Support
 import Tensor
 
 extension LlamaModel {

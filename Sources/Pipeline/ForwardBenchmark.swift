@@ -2,6 +2,7 @@
 // one warm-up call.
 import Foundation
 import Llama
+import Support
 
 /// One measurement.
 public struct BenchmarkResult: Codable, Sendable {

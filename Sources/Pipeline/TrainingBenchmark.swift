@@ -4,6 +4,7 @@
 import Checkpoint
 import Foundation
 import Llama
+import Support
 import Training
 
 /// One training benchmark measurement.

@@ -1,12 +1,8 @@
 import Analysis
 import ArgumentParser
-import Data
+import Checkpoint
 import Foundation
-import Llama
-import Reports
-import Support
-import Surgery
-import Tokenizers
+import Pipeline
 
 struct AnalyzeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -65,58 +61,16 @@ struct AnalyzeCommand: ParsableCommand {
     }
 
     func run() throws {
-        try AnalysisDestination.check(output: URL(fileURLWithPath: output), model: options.modelURL, force: force)
-        let data = try Dataset(url: URL(fileURLWithPath: dataset))
-        let model = try options.loadModel()
-        let analysis = try Self.analyze(model: model, modelPath: options.model, dataset: data,
-                                        tokenizer: options.optionalTokenizer(), samples: samples, context: context,
-                                        blockSizes: blockSizes, removalScan: removalScan, earlyExit: earlyExit,
-                                        batchSize: batchSize, quiet: json)
-        let written = try AnalysisFiles.write(analysis, to: URL(fileURLWithPath: output))
+        let analysisOptions = AnalyzeOptions(dataset: URL(fileURLWithPath: dataset), samples: samples, context: context,
+                                             blockSizes: blockSizes, removalScan: removalScan, earlyExit: earlyExit,
+                                             batchSize: batchSize)
+        let result = try AnalyzeJob.run(options.source, options: analysisOptions, output: URL(fileURLWithPath: output),
+                                        force: force, quiet: json)
         if json {
-            print(String(decoding: try JSONEncoder.sorted.encode(analysis), as: UTF8.self))
+            print(String(decoding: try JSONEncoder.sorted.encode(result.analysis), as: UTF8.self))
         } else {
-            print(AnalysisReport.text(analysis), terminator: "")
-            print("\nwrote " + written.map(\.path).joined(separator: ", "))
+            print(AnalysisReport.text(result.analysis), terminator: "")
+            print("\nwrote " + result.files.map(\.path).joined(separator: ", "))
         }
-    }
-
-    /// Runs an analysis as the command does (also used by `prune cut --block/--metric` without --analysis).
-    static func analyze(model: LlamaModel, modelPath: String, dataset: Dataset, tokenizer: Tokenizer?, samples: Int,
-                        context: Int, blockSizes: String?, removalScan: Bool, earlyExit: Bool, batchSize: Int,
-                        quiet: Bool) throws -> LayerAnalysis {
-        let L = model.config.numHiddenLayers
-        var sizes: [Int]? = nil
-        if let blockSizes {
-            let parsed = try LayerSelection(parsing: blockSizes, option: "--block-sizes").layers
-            if let bad = parsed.first(where: { $0 < 1 || $0 >= L }) {
-                throw PruneError("--block-sizes", "block size \(bad) is outside 1…\(L - 1) (the model has \(L) layers)")
-            }
-            sizes = parsed
-        }
-        let ctx = clippedToPositions(context, of: model, at: modelPath, asked: "--context")
-        let sequences = try CalibrationSamples.select(from: dataset, tokenizer: tokenizer, count: samples, context: ctx)
-        try dataset.checkIDs(sequences, vocabularySize: model.config.vocabSize)
-        if sequences.count < samples {
-            warn("--samples \(samples) is more than \(dataset.url.path) holds (\(sequences.count) records of two or more tokens); using \(sequences.count)")
-        }
-        let analyzer = LayerAnalyzer(model: model, options: AnalysisOptions(
-            batchSize: batchSize, blockSizes: sizes, removalScan: removalScan, earlyExit: earlyExit))
-        let plan = analyzer.plan(samples: sequences)
-        if !quiet {
-            // Said at once, on stderr (stdout is the result): what was loaded and what the run will cost.
-            let c = model.config
-            let lines = [
-                "model: \(modelPath): \(L) layers, hidden \(c.hiddenSize), \(c.numAttentionHeads)/\(c.numKeyValueHeads) heads, "
-                    + "ffn \(c.intermediateSize), vocab \(c.vocabSize), \(model.parameterCount) parameters",
-                "data: \(dataset.url.path): \(plan.samples) samples, \(plan.tokens) tokens (context \(ctx)), "
-                    + "\(plan.batchFLOPs.count) batch\(plan.batchFLOPs.count == 1 ? "" : "es") of up to \(batchSize)",
-                "phases, run on every batch:",
-            ] + plan.summary
-            FileHandle.standardError.write(Data(lines.map { $0 + "\n" }.joined().utf8))
-        }
-        let progress = quiet ? nil : AnalysisProgress(plan: plan)
-        return analyzer.analyze(samples: sequences, source: AnalysisSource(model: modelPath, dataset: dataset.url.path, context: ctx),
-                                progress: progress)
     }
 }

@@ -1,11 +1,7 @@
-import Analysis
 import ArgumentParser
 import Checkpoint
-import Data
 import Foundation
-import Llama
-import Support
-import Surgery
+import Pipeline
 
 struct CutCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -88,11 +84,13 @@ struct CutCommand: ParsableCommand {
     }
 
     func run() throws {
-        let cutter = LayerCutter(model: options.modelURL)
-        let outputDType = try dtype.map(Self.parseDType)
-        let (drop, selection) = try chooseLayers(layerCount: try cutter.layerCount())
-        let report = try cutter.cut(dropping: drop, to: URL(fileURLWithPath: output), dtype: outputDType, force: force,
-                                    selection: selection, command: ["prune"] + CommandLine.arguments.dropFirst(), tool: Self.tool)
+        let source = options.source
+        let cutOptions = CutOptions(method: try method(), analysis: analysisSource, output: URL(fileURLWithPath: output),
+                                    force: force, dtype: try dtype.map(Self.parseDType),
+                                    command: ["prune"] + CommandLine.arguments.dropFirst(), tool: Self.tool)
+        let choice = try CutJob.choose(source, options: cutOptions, quiet: json)
+        if !json, let announcement = choice.announcement { print(announcement) }
+        let report = try CutJob.cut(source, choice: choice, options: cutOptions)
         if json {
             print(String(decoding: try JSONEncoder.sorted.encode(report), as: UTF8.self))
         } else {
@@ -106,56 +104,21 @@ struct CutCommand: ParsableCommand {
         return version.isEmpty ? "prune" : "prune \(version)"
     }
 
-    /// The layers to drop from --layers, or from an analysis for --block / --metric, and how they were chosen.
-    func chooseLayers(layerCount L: Int) throws -> (LayerSelection, CutSelection) {
-        if let layers {
-            let selection = try LayerSelection(parsing: layers)
-            return (selection, CutSelection(method: "layers", option: "--layers \(layers)", reason: "given explicitly"))
-        }
-        let result = try loadOrRunAnalysis(layerCount: L)
-        func chosen(_ method: String, _ option: String, _ reason: String) -> CutSelection {
-            CutSelection(method: method, option: option, analysis: analysis, dataset: analysis == nil ? dataset : nil, reason: reason)
-        }
-        if let block {
-            guard block < L else { throw PruneError("--block", "a block of \(block) layers would leave none (the model has \(L))") }
-            let ranked = BlockRanking.ranked(result.angularDistance.lastToken, size: block)
-            guard let best = ranked.first else { throw PruneError("--block", "the analysis has no block of \(block) layers") }
-            let reason = String(format: "best block of %d: layers %@ (d = %.4f)", block, LayerSelection(best.layers).description, best.distance)
-            if !json { print(reason) }
-            return (LayerSelection(best.layers),
-                    chosen("block", "--block \(block)", reason + ", the smallest last-token angular distance between its input and output"))
-        }
-        let k = count!
-        guard k < L else { throw PruneError("--count", "removing \(k) layers would leave none (the model has \(L))") }
-        let lowest = result.lowestInfluenceLayers(k)
-        if !json { print("lowest Block Influence: layers \(LayerSelection(lowest))") }
-        return (LayerSelection(lowest), chosen("metric", "--metric bi --count \(k)",
-                                               "the \(k) layers with the lowest Block Influence: \(LayerSelection(lowest))"))
+    /// --layers, --block or --metric bi --count K.
+    func method() throws -> CutMethod {
+        if let layers { return .layers(layers) }
+        if let block { return .block(block) }
+        return .lowestInfluence(count: count!)
     }
 
-    func loadOrRunAnalysis(layerCount L: Int) throws -> LayerAnalysis {
-        if let analysis {
-            let url = URL(fileURLWithPath: analysis)
-            let result = try AnalysisFiles.readJSON(url)
-            guard result.layers == L else {
-                throw PruneError(file: url, "analyses a model of \(result.layers) layers, but \(options.model) has \(L)")
-            }
-            return result
-        }
-        let data = try Dataset(url: URL(fileURLWithPath: dataset!))
-        let model = try options.loadModel()
-        return try AnalyzeCommand.analyze(model: model, modelPath: options.model, dataset: data,
-                                          tokenizer: options.optionalTokenizer(), samples: samples, context: context,
-                                          blockSizes: nil, removalScan: false, earlyExit: false, batchSize: batchSize,
-                                          quiet: json)
+    /// --analysis FILE.json or a fresh analysis on --dataset.
+    var analysisSource: CutAnalysisSource? {
+        if let analysis { return .file(URL(fileURLWithPath: analysis)) }
+        return dataset.map { .fresh(AnalyzeOptions(dataset: URL(fileURLWithPath: $0), samples: samples, context: context,
+                                                   batchSize: batchSize)) }
     }
 
     static func parseDType(_ s: String) throws -> SafetensorsDType {
-        switch s.lowercased() {
-        case "f32", "fp32", "float32": .F32
-        case "bf16", "bfloat16": .BF16
-        case "f16", "fp16", "float16": .F16
-        default: throw PruneError("--dtype", "\"\(s)\" is not one of f32, bf16, f16")
-        }
+        try CutJob.parseDType(s)
     }
 }

@@ -1,9 +1,6 @@
 import ArgumentParser
-import Data
 import Foundation
-import Llama
-import Reports
-import Support
+import Pipeline
 
 struct EvalCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -33,19 +30,12 @@ struct EvalCommand: ParsableCommand {
     }
 
     func run() throws {
-        let data = try Dataset(url: URL(fileURLWithPath: dataset))
-        let model = try options.loadModel()
-        let sequences = try data.tokenized(with: options.optionalTokenizer())
-        try data.checkIDs(sequences, vocabularySize: model.config.vocabSize)
-        let ctx = clippedToPositions(context, of: model, at: options.model, asked: "--context")
-        let windows = Evaluation.windows(sequences, context: ctx, stride: min(stride ?? ctx, ctx))
-        guard !windows.isEmpty else { throw PruneError(file: data.url, "no sequence has two or more tokens") }
-        let progress = ProgressReporter("eval", total: windows.count, enabled: !json)
-        let tally = Evaluation.loss(model: model, windows: windows, batchSize: batchSize, progress: progress)
+        let result = try EvaluationJob.run(options.source, options: EvaluationOptions(
+            dataset: URL(fileURLWithPath: dataset), context: context, stride: stride, batchSize: batchSize), progress: !json)
         if json {
-            printJSON(["loss": tally.mean, "perplexity": exp(tally.mean), "tokens": tally.count])
+            printJSON(["loss": result.loss, "perplexity": result.perplexity, "tokens": result.tokens])
         } else {
-            print(String(format: "loss %.6f  perplexity %.4f  tokens %d", tally.mean, exp(tally.mean), tally.count))
+            print(String(format: "loss %.6f  perplexity %.4f  tokens %d", result.loss, result.perplexity, result.tokens))
         }
     }
 }

@@ -1,8 +1,8 @@
 import ArgumentParser
 import Foundation
 import Llama
+import Pipeline
 import Support
-import Tokenizers
 
 struct GenerateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -81,105 +81,31 @@ struct GenerateCommand: ParsableCommand {
     }
 
     func run() throws {
-        let tokenizer = try options.requiredTokenizer(for: "generating text")
-        let model = try options.loadModel()
-        let ids = try promptIDs(tokenizer)
-        guard !ids.isEmpty else { throw PruneError("--prompt", "encodes to no tokens") }
-        let limit = model.config.maxPositionEmbeddings
-        guard ids.count < limit else {
-            throw PruneError("--prompt", "is \(ids.count) tokens; max_position_embeddings of \(options.model) is \(limit)")
-        }
-        var sampling = SamplingOptions()
-        sampling.maxTokens = clippedToPositions(ids.count + maxTokens, of: model, at: options.model,
-                                                asked: "the prompt plus --max-tokens") - ids.count
-        sampling.temperature = temperature
-        sampling.topP = topP
-        sampling.seed = seed
-        sampling.stopTokens = Set(model.config.eosTokenIDs.map { Int32($0) } + (tokenizer.eosTokenID.map { [$0] } ?? []))
-        // As transformers: decode prompt and continuation together and print what follows the decoded prompt.
-        var decoder = StreamingDecoder(tokenizer: tokenizer, prompt: ids)
-        var text = ""
-        if !chat && !json { print(prompt, terminator: "") }
-        let show = { (piece: String) in
-            text += piece
-            if !json { print(piece, terminator: ""); fflush(stdout) }
-        }
-        var result: [String: Any] = [:]
-        var report: String? = nil   // speculation statistics for stderr, after the text
-        let generated: [Int32]
+        let job = try GenerationJob(options.source, options: GenerationOptions(
+            prompt: prompt, maxTokens: maxTokens, temperature: temperature, topP: topP, seed: seed, chat: chat, system: system))
+        var decoding = GenerationJob.Decoding.plain
         if let speculate {
             let draft = DraftLayers(argument: speculate)!
-            if let problem = draft.problem(layers: model.layers.count) {
-                throw PruneError("--speculate \(speculate)", problem + " (\(options.model) has \(model.layers.count) layers)")
+            if let problem = draft.problem(layers: job.model.layers.count) {
+                throw PruneError("--speculate \(speculate)", problem + " (\(options.model) has \(job.model.layers.count) layers)")
             }
-            let generator = SelfSpeculativeGenerator(model: model, draft: draft, draftTokens: draftTokens)
-            generated = generator.generate(prompt: ids, options: sampling) { show(decoder.append($0)) }
-            show(decoder.finish())
-            let stats = generator.statistics
-            result = ["tokens_per_second": stats.tokensPerSecond, "acceptance_rate": stats.acceptanceRate,
-                      "mean_accepted": stats.meanAccepted]
-            report = String(format: "speculate %@, K=%d: %d tokens in %.3f s (%.1f tokens/s); %d verification passes, %d of %d drafted tokens accepted (%.1f%%), %.2f accepted per pass",
-                                draft.description, draftTokens, stats.generated, stats.seconds, stats.tokensPerSecond,
-                                stats.verifications, stats.accepted, stats.drafted, 100 * stats.acceptanceRate, stats.meanAccepted)
-            if comparePlain {
-                let start = Date()
-                let plain = Generator(model: model).generate(prompt: ids, options: sampling)
-                let seconds = Date().timeIntervalSince(start)
-                let plainRate = Double(plain.count) / max(seconds, 1e-9)
-                report! += String(format: "\nplain greedy: %d tokens in %.3f s (%.1f tokens/s); speculative speedup %.2f×; outputs %@",
-                                 plain.count, seconds, plainRate, stats.tokensPerSecond / plainRate,
-                                 plain == generated ? "identical" : "DIFFER")
-                result["plain_tokens_per_second"] = plainRate
-                result["identical_to_plain"] = plain == generated
-            }
+            decoding = .speculative(draft, draftTokens: draftTokens)
         } else if let exitThreshold {
-            let generator = EarlyExitGenerator(model: model, threshold: exitThreshold, minLayer: exitMinLayer, checkEvery: exitEvery)
-            generated = generator.generate(prompt: ids, options: sampling) { show(decoder.append($0)) }
-            show(decoder.finish())
-            let stats = generator.statistics
-            result = ["tokens_per_second": stats.tokensPerSecond, "mean_layers": stats.meanLayers]
-            report = String(format: "dynamic early exit (APPROXIMATE, not the full model's output), threshold %g: %d tokens in %.3f s (%.1f tokens/s); %.2f of %d layers per token",
-                            exitThreshold, stats.generated, stats.seconds, stats.tokensPerSecond, stats.meanLayers, model.layers.count)
-            if comparePlain {
-                let start = Date()
-                let plain = Generator(model: model).generate(prompt: ids, options: sampling)
-                let seconds = Date().timeIntervalSince(start)
-                let same = zip(plain, generated).prefix { $0 == $1 }.count
-                report! += String(format: "\nplain greedy: %d tokens in %.3f s (%.1f tokens/s); the first %d tokens agree with it%@",
-                                  plain.count, seconds, Double(plain.count) / max(seconds, 1e-9), same,
-                                  plain == generated ? " (all)" : "")
-                result["agreeing_prefix"] = same
-            }
-        } else {
-            let start = Date()
-            generated = Generator(model: model).generate(prompt: ids, options: sampling) { show(decoder.append($0)) }
-            show(decoder.finish())
-            result["tokens_per_second"] = Double(generated.count) / max(Date().timeIntervalSince(start), 1e-9)
+            decoding = .earlyExit(threshold: exitThreshold, minLayer: exitMinLayer, every: exitEvery)
+        }
+        if !chat && !json { print(prompt, terminator: "") }
+        let result = job.run(decoding, comparePlain: comparePlain) { piece in
+            if !json { print(piece, terminator: ""); fflush(stdout) }
         }
         if json {
-            result["ids"] = generated.map(Int.init)
-            result["text"] = text
-            printJSON(result)
+            var obj = result.statistics
+            obj["ids"] = result.ids.map(Int.init)
+            obj["text"] = result.text
+            printJSON(obj)
         } else {
-            print("")
+            print(result.heldBack)
         }
         fflush(stdout)
-        if let report { FileHandle.standardError.write((report + "\n").data(using: .utf8)!) }
-    }
-
-    /// The prompt's ids: plain (with BOS as the tokenizer adds it), or rendered through the chat template,
-    /// which writes any BOS itself (so none is added again, as transformers' apply_chat_template does).
-    func promptIDs(_ tokenizer: Tokenizer) throws -> [Int32] {
-        guard chat else { return tokenizer.encode(prompt) }
-        guard let template = tokenizer.chatTemplate else {
-            throw PruneError(options.modelURL.appendingPathComponent("tokenizer_config.json").path, "no chat_template; drop --chat")
-        }
-        var messages: [ChatMessage] = []
-        if let system { messages.append(ChatMessage(role: "system", content: system)) }
-        messages.append(ChatMessage(role: "user", content: prompt))
-        let special = { (id: Int32?) in id.map { tokenizer.pieces([$0])[0] } }
-        let text = try ChatTemplate.render(template, messages: messages, addGenerationPrompt: true,
-                                           bosToken: special(tokenizer.bosTokenID), eosToken: special(tokenizer.eosTokenID))
-        return tokenizer.encode(text, addSpecialTokens: false)
+        if let report = result.report { FileHandle.standardError.write(Data((report + "\n").utf8)) }
     }
 }

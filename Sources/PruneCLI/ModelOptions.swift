@@ -1,11 +1,8 @@
 // Options shared by every command that loads a model.
 import ArgumentParser
 import Foundation
-import Llama
 import Pipeline
-import Support
 import Tensor
-import Tokenizers
 
 /// The checkpoint directory and thread count.
 struct ModelOptions: ParsableArguments {
@@ -29,49 +26,10 @@ struct ModelOptions: ParsableArguments {
         threads.map { Parallelism(threads: max(1, $0)) } ?? .allCores
     }
 
-    /// Loads the model with the thread setting.
-    func loadModel() throws -> LlamaModel {
-        let parallelism = parallelism()
-        if verbose {
-            FileHandle.standardError.write(Data(SystemReport.lines(threads: parallelism.threads).joined(separator: "\n").utf8 + [10]))
-        }
-        return try LlamaModel.load(directory: modelURL, parallelism: parallelism)
+    /// The checkpoint as the library's jobs take it.
+    var source: ModelSource {
+        ModelSource(path: model, parallelism: parallelism(), verbose: verbose)
     }
-
-    /// The checkpoint's tokenizer (an error if it has none).
-    func loadTokenizer() throws -> Tokenizer {
-        try TokenizerLoader.load(directory: modelURL)
-    }
-
-    /// The checkpoint's tokenizer, or an error saying that `purpose` needs one (generate, tokenize).
-    func requiredTokenizer(for purpose: String) throws -> Tokenizer {
-        guard let tokenizer = try optionalTokenizer() else {
-            throw PruneError(file: modelURL, "has no tokenizer.model or tokenizer.json; \(purpose) needs the checkpoint's tokenizer")
-        }
-        return tokenizer
-    }
-
-    /// The tokenizer if the checkpoint has one (pre-tokenized datasets need none).
-    func optionalTokenizer() throws -> Tokenizer? {
-        let fm = FileManager.default
-        guard fm.fileExists(atPath: modelURL.appendingPathComponent("tokenizer.model").path)
-                || fm.fileExists(atPath: modelURL.appendingPathComponent("tokenizer.json").path) else { return nil }
-        return try loadTokenizer()
-    }
-}
-
-/// One "warning: …" line on stderr (stdout stays clean for --json).
-func warn(_ message: String) {
-    FileHandle.standardError.write(Data("warning: \(message)\n".utf8))
-}
-
-/// `tokens` (what --context, or a prompt plus --max-tokens, asks for) clipped to the model's
-/// max_position_embeddings, with a warning when that clips: positions past it were never trained.
-func clippedToPositions(_ tokens: Int, of model: LlamaModel, at path: String, asked what: String) -> Int {
-    let limit = model.config.maxPositionEmbeddings
-    guard tokens > limit else { return tokens }
-    warn("\(what) is \(tokens) tokens, more than max_position_embeddings \(limit) of \(path); using \(limit)")
-    return limit
 }
 
 /// Writes a JSON object to stdout with sorted keys.

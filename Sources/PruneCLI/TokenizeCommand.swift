@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import Tokenizers
+import Pipeline
 
 struct TokenizeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -18,24 +18,19 @@ struct TokenizeCommand: ParsableCommand {
     var json = false
 
     func run() throws {
-        let tokenizer = try options.requiredTokenizer(for: "tokenizing")
-        let ids = tokenizer.encode(text, addSpecialTokens: !noSpecialTokens)
+        let tokenizer = try options.source.requiredTokenizer(for: "tokenizing")
+        let rows = TokenizeJob.rows(text, tokenizer: tokenizer, addSpecialTokens: !noSpecialTokens)
         if json {
-            printJSON(["ids": ids.map(Int.init)])
+            printJSON(["ids": rows.map { Int($0.id) }])
             return
         }
-        // Beside each vocabulary piece ("Ġupon", "âľĵ", "▁upon") the text it adds, decoded in context as
-        // generation prints it: byte-level pieces are unreadable otherwise.
-        let pieces = tokenizer.pieces(ids)
-        let width = pieces.map { $0.debugDescription.count }.max() ?? 0
-        var decoder = StreamingDecoder(tokenizer: tokenizer, prompt: [], skipSpecialTokens: false)
-        for (i, (id, piece)) in zip(ids, pieces).enumerated() {
-            let quoted = piece.debugDescription
-            let added = decoder.append(id)
-            let partial = added.isEmpty && tokenizer.decode(Array(ids[...i]), skipSpecialTokens: false).hasSuffix("\u{FFFD}")
-            print(String(format: "%8d  ", id) + quoted + String(repeating: " ", count: width - quoted.count) + "  "
-                  + (partial ? "(part of a character)" : added.debugDescription))
+        // Beside each vocabulary piece ("Ġupon", "âľĵ", "▁upon") the text it adds, decoded in context.
+        let width = rows.map { $0.piece.debugDescription.count }.max() ?? 0
+        for row in rows {
+            let quoted = row.piece.debugDescription
+            print(String(format: "%8d  ", row.id) + quoted + String(repeating: " ", count: width - quoted.count) + "  "
+                  + (row.partialCharacter ? "(part of a character)" : row.text.debugDescription))
         }
-        print("\(ids.count) tokens")
+        print("\(rows.count) tokens")
     }
 }

@@ -2,6 +2,7 @@
 // naming the flag, a resume that refuses a changed flag, and kill -9 at random moments never leaving a corrupt
 // checkpoint (a resume after it finishes the run).
 import Foundation
+import Support
 import TestSupport
 import XCTest
 
@@ -52,7 +53,7 @@ final class FinetuneCommandTests: XCTestCase {
 
     func testKillNineAtRandomMomentsNeverLeavesACorruptCheckpoint() throws {
         let out = scratch.appendingPathComponent("killed")
-        var rng = SplitMix(7)
+        var rng = SeededGenerator(seed: 7)
         var a = args(out, ["--save-every", "1", "--steps", "12"])
         for attempt in 0..<4 {
             let p = Process()

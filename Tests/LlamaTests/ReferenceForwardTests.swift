@@ -17,7 +17,7 @@ final class ReferenceForwardTests: XCTestCase {
         let refLogits = try ref.tensor("logits")
         XCTAssertEqual(refLogits.shape, [b, t, model.config.vocabSize])
         let logitErr = out.logits!.maxAbsDifference(refLogits)
-        XCTAssertLessThanOrEqual(Double(logitErr), ref.double("tolerances.logits_max_abs"), "logits max abs error")
+        assertPinned("forward.logits", Double(logitErr), within: Tolerance.logits)
 
         let refHidden = try ref.tensor("hidden_states")  // (L+1, B, T, C)
         let L = model.config.numHiddenLayers, C = model.config.hiddenSize
@@ -30,11 +30,11 @@ final class ReferenceForwardTests: XCTestCase {
                 maxRef = max(maxRef, abs(r))
                 maxErr = max(maxErr, abs(r - out.hiddenStates[l].data[i]))
             }
-            XCTAssertLessThanOrEqual(Double(maxErr / maxRef), ref.double("tolerances.hidden_max_rel_to_layer_max"), "hidden state \(l)")
+            assertPinned("forward.hidden", Double(maxErr / maxRef), within: Tolerance.hiddenState, "h_\(l)")
         }
 
         let targets = NextTokenLoss.shiftedTargets(tokens: tokens, batch: b, length: t)
         let loss = NextTokenLoss.tally(logits: out.logits!, targets: targets, vocab: model.config.vocabSize).mean
-        XCTAssertEqual(loss, ref.double("loss"), accuracy: ref.double("tolerances.loss_abs"))
+        assertPinned("forward.loss", abs(loss - ref.double("loss")), within: Tolerance.loss)
     }
 }

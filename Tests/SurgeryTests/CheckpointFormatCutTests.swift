@@ -55,7 +55,7 @@ final class CheckpointFormatCutTests: XCTestCase {
             XCTAssertEqual(Array(try a.file.rawBytes(a.entry.name)), Array(try b.file.rawBytes(b.entry.name)), "layer \(old) → \(new)")
         }
         XCTAssertFalse(cut.contains(WeightNames.inputNorm(layer: 3)))
-        XCTAssertEqual(try skippingError(source: source, cut: out, dropped: [1, 3, 4]), 0, accuracy: 1e-6)
+        assertPinned("cut.skipping", Double(try skippingError(source: source, cut: out, dropped: [1, 3, 4])), within: Tolerance.exact, "cut = full model skipping [1, 3, 4]")
     }
 
     func testShardedUntiedF16CutStaysShardedWithTheLMHead() throws {
@@ -86,7 +86,7 @@ final class CheckpointFormatCutTests: XCTestCase {
         XCTAssertEqual(totalSize, cut.files.reduce(0) { $0 + $1.entries.reduce(0) { $0 + $1.end - $1.begin } })
         XCTAssertFalse(FileManager.default.fileExists(atPath: out.appendingPathComponent("model.safetensors").path))
 
-        XCTAssertEqual(try skippingError(source: source, cut: out, dropped: [2, 3]), 0, accuracy: 1e-6)
+        assertPinned("cut.skipping", Double(try skippingError(source: source, cut: out, dropped: [2, 3])), within: Tolerance.exact, "cut = full model skipping [2, 3]")
         XCTAssertNotNil(try LlamaModel.load(directory: out).untiedLMHead)
     }
 
@@ -100,7 +100,7 @@ final class CheckpointFormatCutTests: XCTestCase {
         XCTAssertTrue(report.configKeysEdited.contains("torch_dtype"))
         XCTAssertEqual(try ConfigJSON.read(out.appendingPathComponent("config.json"))["torch_dtype"] as? String, "float32")
         // bf16 → f32 is exact, so the cut computes exactly what the bf16 source computes.
-        XCTAssertEqual(try skippingError(source: source, cut: out, dropped: [0]), 0, accuracy: 1e-6)
+        assertPinned("cut.skipping", Double(try skippingError(source: source, cut: out, dropped: [0])), within: Tolerance.exact, "cut = full model skipping [0]")
 
         let half = scratch.appendingPathComponent("f16-cut")
         _ = try LayerCutter(model: source).cut(dropping: LayerSelection([0]), to: half, dtype: .F16)
@@ -148,7 +148,7 @@ final class CheckpointFormatCutTests: XCTestCase {
             XCTAssertEqual(FileManager.default.contents(atPath: out.appendingPathComponent(name).path), Data("\(name)\n".utf8))
         }
         XCTAssertFalse(FileManager.default.fileExists(atPath: out.appendingPathComponent("original").path))
-        XCTAssertEqual(try skippingError(source: source, cut: out, dropped: [1, 2]), 0, accuracy: 1e-6)
+        assertPinned("cut.skipping", Double(try skippingError(source: source, cut: out, dropped: [1, 2])), within: Tolerance.exact, "cut = full model skipping [1, 2]")
     }
 
     func testParameterCountsAndReportText() throws {

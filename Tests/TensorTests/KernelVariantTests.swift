@@ -1,4 +1,5 @@
-// Every kernel variant this CPU runs (avx2, avx512) against the scalar one, on lengths that leave tails.
+// Every kernel variant this CPU runs (avx2, avx512) against the scalar one, on lengths that leave tails. Each
+// tolerance is about 3× the worst |Δ| / max(1, |scalar|) measured over both variants (the figure beside it).
 import CKernels
 import Foundation
 import Tensor
@@ -19,7 +20,7 @@ final class KernelVariantTests: XCTestCase {
         XCTAssertEqual(a.count, b.count)
         var worst: Float = 0
         for i in 0..<a.count { worst = max(worst, abs(a[i] - b[i]) / max(1, abs(b[i]))) }
-        XCTAssertLessThanOrEqual(worst, rel, what, file: file, line: line)
+        assertPinned("kernel.variant", Double(worst), within: Double(rel), what, file: file, line: line)
     }
 
     func testTheBestVariantIsActiveAndPRUNE_KERNELSIsHonoured() {
@@ -42,11 +43,11 @@ final class KernelVariantTests: XCTestCase {
                 let g = data(n, 0.1), u = data(n, 0.7), dh = data(n, 1.3)
                 var h1 = [Float](repeating: 0, count: n), h2 = h1
                 v.silu_mul(g, u, &h1, n); scalar.silu_mul(g, u, &h2, n)
-                assertClose(h1, h2, rel: 3e-6, "\(name) silu_mul n=\(n)")
+                assertClose(h1, h2, rel: 3.6e-7, "\(name) silu_mul n=\(n)")   // measured 1.19e-7
                 var dg1 = h1, du1 = h1, dg2 = h1, du2 = h1
                 v.silu_mul_backward(g, u, dh, &dg1, &du1, n); scalar.silu_mul_backward(g, u, dh, &dg2, &du2, n)
-                assertClose(dg1, dg2, rel: 3e-6, "\(name) silu backward dg n=\(n)")
-                assertClose(du1, du2, rel: 3e-6, "\(name) silu backward du n=\(n)")
+                assertClose(dg1, dg2, rel: 1e-6, "\(name) silu backward dg n=\(n)")   // 3.36e-7
+                assertClose(du1, du2, rel: 3.6e-7, "\(name) silu backward du n=\(n)")   // 1.14e-7
                 var y1 = g, y2 = g
                 v.add_inplace(&y1, u, n); scalar.add_inplace(&y2, u, n)
                 XCTAssertEqual(y1, y2)
@@ -87,25 +88,25 @@ final class KernelVariantTests: XCTestCase {
             let x = data(rows * cols, 0.2), w = data(cols, 0.9, scale: 1), dy = data(rows * cols, 2.1)
             var y1 = [Float](repeating: 0, count: rows * cols), y2 = y1, r1 = [Float](repeating: 0, count: rows), r2 = r1
             v.rmsnorm_forward(x, w, &y1, &r1, rows, cols, 1e-5); scalar.rmsnorm_forward(x, w, &y2, &r2, rows, cols, 1e-5)
-            assertClose(y1, y2, rel: 1e-6, "\(name) rmsnorm")
+            assertClose(y1, y2, rel: 2.4e-7, "\(name) rmsnorm")   // 0; two ulps
             var dx1 = y1, dx2 = y1, dw1 = [Float](repeating: 0, count: cols), dw2 = dw1
             v.rmsnorm_backward(x, w, r1, dy, &dx1, &dw1, rows, cols, 0); scalar.rmsnorm_backward(x, w, r1, dy, &dx2, &dw2, rows, cols, 0)
-            assertClose(dx1, dx2, rel: 1e-5, "\(name) rmsnorm backward dx")
-            assertClose(dw1, dw2, rel: 1e-5, "\(name) rmsnorm backward dw")
+            assertClose(dx1, dx2, rel: 3.6e-7, "\(name) rmsnorm backward dx")   // 1.19e-7
+            assertClose(dw1, dw2, rel: 3.6e-7, "\(name) rmsnorm backward dw")   // 1.17e-7
             let t = 5, s = 37
             let scores = data(t * s, 0.4)
             var p1 = scores, p2 = scores
             v.causal_softmax(&p1, t, s, 30, 0.3); scalar.causal_softmax(&p2, t, s, 30, 0.3)
-            assertClose(p1, p2, rel: 1e-6, "\(name) causal softmax")
+            assertClose(p1, p2, rel: 3.4e-8, "\(name) causal softmax")   // 1.12e-8
             var d1 = data(t * s, 1.1), d2 = d1
             v.causal_softmax_backward(p1, &d1, t, s, 30, 0.3); scalar.causal_softmax_backward(p1, &d2, t, s, 30, 0.3)
-            assertClose(d1, d2, rel: 1e-5, "\(name) causal softmax backward")
+            assertClose(d1, d2, rel: 1.7e-8, "\(name) causal softmax backward")   // 5.59e-9
             let vocab = 1003
             let logits = data(vocab, 0.05, scale: 8)
             var g1 = [Float](repeating: 0, count: vocab), g2 = g1
             let l1 = v.cross_entropy_row(logits, vocab, 17, &g1, 0.5), l2 = scalar.cross_entropy_row(logits, vocab, 17, &g2, 0.5)
             XCTAssertEqual(l1, l2, accuracy: 1e-6 * abs(l2), "\(name) cross-entropy loss")
-            assertClose(g1, g2, rel: 1e-6, "\(name) cross-entropy gradient")
+            assertClose(g1, g2, rel: 7e-10, "\(name) cross-entropy gradient")   // 2.33e-10
             XCTAssertEqual(l2, pk_cross_entropy_row(logits, vocab, 17, nil, 1), accuracy: 1e-6 * abs(l2))
         }
     }
@@ -118,13 +119,13 @@ final class KernelVariantTests: XCTestCase {
                 let x = data(n * k, 0.3), a = data(r * k, 0.8, scale: 0.5), c = data(n * r, 1.7)
                 var h1 = [Float](repeating: 0, count: n * r), h2 = h1
                 v.skinny_nt(x, k, a, r, k, &h1, r, n, 0.7); scalar.skinny_nt(x, k, a, r, k, &h2, r, n, 0.7)
-                assertClose(h1, h2, rel: 2e-6, "\(name) skinny_nt r=\(r)")
+                assertClose(h1, h2, rel: 1e-6, "\(name) skinny_nt r=\(r)")   // 3.28e-7
                 var y1 = data(n * k, 2.2), y2 = y1
                 v.skinny_nn_acc(c, r, r, a, k, &y1, k, n, 0.7); scalar.skinny_nn_acc(c, r, r, a, k, &y2, k, n, 0.7)
-                assertClose(y1, y2, rel: 2e-6, "\(name) skinny_nn_acc r=\(r)")
+                assertClose(y1, y2, rel: 1.6e-6, "\(name) skinny_nn_acc r=\(r)")   // 5.36e-7
                 var g1 = data(r * k, 2.9), g2 = g1
                 v.skinny_tn_acc(c, r, r, x, k, k, &g1, k, n, 0.7); scalar.skinny_tn_acc(c, r, r, x, k, k, &g2, k, n, 0.7)
-                assertClose(g1, g2, rel: 2e-6, "\(name) skinny_tn_acc r=\(r)")
+                assertClose(g1, g2, rel: 2.4e-6, "\(name) skinny_tn_acc r=\(r)")   // 7.91e-7
             }
         }
     }

@@ -24,7 +24,7 @@ public final class Reference {
         modelDirectory = Fixtures.stories260K
     }
 
-    /// A value by dotted path, e.g. "tolerances.loss_abs".
+    /// A value by dotted path, e.g. "lora.loss".
     public func value(_ path: String) -> Any? {
         var cur: Any? = json
         for key in path.split(separator: ".") { cur = (cur as? [String: Any])?[String(key)] }
@@ -39,4 +39,18 @@ public final class Reference {
     }
 
     public func tensor(_ name: String) throws -> Tensor { try tensors.tensor(name) }
+
+    /// The `lora.init` tensors (r=4, alpha=8, all seven projections of each of `L` layers) as a PEFT adapter.
+    public func loraInitAdapter(layers L: Int) throws -> PEFTAdapter {
+        var weights: [LoRAWeights] = []
+        for layer in 0..<L {
+            for p in Projection.allCases {
+                weights.append(LoRAWeights(layer: layer, projection: p,
+                                           a: try tensor("lora.init." + WeightNames.peftLoRA(p, layer: layer, isA: true)),
+                                           b: try tensor("lora.init." + WeightNames.peftLoRA(p, layer: layer, isA: false))))
+            }
+        }
+        return PEFTAdapter(config: PEFTAdapterConfig(rank: Int(double("lora.r")), alpha: Float(double("lora.alpha")),
+                                                     baseModel: modelDirectory.path), weights: weights)
+    }
 }

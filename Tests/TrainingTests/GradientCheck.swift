@@ -3,7 +3,9 @@
 // reported relative to the largest analytic gradient.
 import Foundation
 import Llama
+import Support
 import Tensor
+import TestSupport
 import XCTest
 
 enum GradientCheck {
@@ -47,13 +49,12 @@ enum GradientCheck {
 
     /// Asserts that the relative error is within `tolerance` (and that the gradient is not trivially zero).
     static func assertClose(_ name: String, parameter: UnsafeMutablePointer<Float>, count: Int, analytic: UnsafePointer<Float>,
-                            epsilon: Float = 1e-2, tolerance: Double = 1e-3, loss: () -> Double,
+                            epsilon: Float = 1e-2, tolerance: Double = Tolerance.gradientCheckOp, loss: () -> Double,
                             file: StaticString = #filePath, line: UInt = #line) {
         var maxAnalytic: Float = 0
         for i in 0..<count { maxAnalytic = max(maxAnalytic, abs(analytic[i])) }
         XCTAssertGreaterThan(maxAnalytic, 0, "\(name): analytic gradient is all zero", file: file, line: line)
         let err = relativeError(parameter: parameter, count: count, analytic: analytic, epsilon: epsilon, loss: loss)
-        XCTAssertLessThanOrEqual(err, tolerance, "\(name): finite-difference mismatch", file: file, line: line)
-        if ProcessInfo.processInfo.environment["PRUNE_PRINT_GRADCHECK"] != nil { print("gradcheck \(name): \(err)") }
+        assertPinned("gradcheck", err, within: tolerance, "\(name), finite differences", file: file, line: line)
     }
 }

@@ -4,6 +4,7 @@
 import Checkpoint
 import Foundation
 import Llama
+import Support
 import Tensor
 import TestSupport
 import Training
@@ -54,7 +55,7 @@ final class LayerSkipTests: XCTestCase {
                 worstCE = max(worstCE, abs(pass.exitTallies[l]!.mean - expectedCE[l]))
                 XCTAssertEqual(pass.exitTallies[l]!.mean, expectedCE[l], accuracy: ceTolerance, "exit \(l)")
             }
-            let worst = try ReferenceGradientTests.assertGradientsMatch(set, ls, prefix: "layerskip.grad.",
+            let worst = try ReferenceGradientTests.assertGradientsMatch(set, ls, prefix: "layerskip.grad.", key: "layerskip.gradient",
                                                                         tolerance: Self.gradientTolerance)
             print("LayerSkip (checkpointing \(checkpointing)): loss \(loss) vs \(ls.double("loss")) (error \(abs(loss - ls.double("loss")))), worst exit CE error \(worstCE), worst gradient error \(worst.0) at \(worst.1)")
             // Every exit on (exit 0 included), as an evaluation.

@@ -1,0 +1,101 @@
+// `prune analyze` as a library call: read the calibration set, load the model, measure every block and
+// layer (LayerAnalyzer), write analysis.json, .h5 and the two SVGs. `prune cut --block/--metric` without
+// an analysis.json runs the measuring part; a recipe runner or a test calls either.
+import Analysis
+import Data
+import Foundation
+import Llama
+import Support
+import Surgery
+import Tokenizers
+
+/// What an analysis measures and on what.
+public struct AnalyzeOptions {
+    /// Calibration data: .txt, JSONL with "text", or JSONL with pre-tokenized "input_ids".
+    public var dataset: URL
+    /// Records to use: the first N of the dataset with two or more tokens.
+    public var samples = 64
+    /// Tokens per sample (longer records are truncated; clipped to max_position_embeddings).
+    public var context = 256
+    /// Block sizes n to rank, as written (e.g. "1-8" or "2,4,8"); nil ranks 1…L−1.
+    public var blockSizes: String?
+    /// Also measure the loss with each layer removed.
+    public var removalScan = false
+    /// Also measure each h_l through the final norm and lm_head.
+    public var earlyExit = false
+    /// Samples per forward pass.
+    public var batchSize = 4
+
+    public init(dataset: URL, samples: Int = 64, context: Int = 256, blockSizes: String? = nil, removalScan: Bool = false,
+                earlyExit: Bool = false, batchSize: Int = 4) {
+        self.dataset = dataset
+        self.samples = samples
+        self.context = context
+        self.blockSizes = blockSizes
+        self.removalScan = removalScan
+        self.earlyExit = earlyExit
+        self.batchSize = batchSize
+    }
+}
+
+/// An analysis and the files it was written to.
+public struct AnalyzeResult {
+    public var analysis: LayerAnalysis
+    /// analysis.json, analysis.h5, analysis.svg, analysis-layers.svg.
+    public var files: [URL]
+}
+
+/// The analyze flow.
+public enum AnalyzeJob {
+    /// Checks `output` (never the model directory, never over an earlier analysis unless `force`), analyses
+    /// `source` on `options.dataset` and writes the analysis files into `output`.
+    /// - quiet: no plan note and no progress line (warnings still go to `log`).
+    public static func run(_ source: ModelSource, options: AnalyzeOptions, output: URL, force: Bool = false,
+                           quiet: Bool = false, log: JobLog = .standardError) throws -> AnalyzeResult {
+        try AnalysisDestination.check(output: output, model: source.directory, force: force)
+        let dataset = try Dataset(url: options.dataset)
+        let model = try source.loadModel(log: log)
+        let analysis = try analyze(model: model, source: source, dataset: dataset, tokenizer: source.optionalTokenizer(),
+                                   options: options, quiet: quiet, log: log)
+        let files = try AnalysisFiles.write(analysis, to: output)
+        return AnalyzeResult(analysis: analysis, files: files)
+    }
+
+    /// Analyses a loaded `model` on `dataset` (no files written).
+    public static func analyze(model: LlamaModel, source: ModelSource, dataset: Dataset, tokenizer: Tokenizer?,
+                               options o: AnalyzeOptions, quiet: Bool = false, log: JobLog = .standardError) throws -> LayerAnalysis {
+        let L = model.config.numHiddenLayers
+        var sizes: [Int]? = nil
+        if let blockSizes = o.blockSizes {
+            let parsed = try LayerSelection(parsing: blockSizes, option: "--block-sizes").layers
+            if let bad = parsed.first(where: { $0 < 1 || $0 >= L }) {
+                throw PruneError("--block-sizes", "block size \(bad) is outside 1…\(L - 1) (the model has \(L) layers)")
+            }
+            sizes = parsed
+        }
+        let ctx = source.clippedToPositions(o.context, of: model, asked: "--context", log: log)
+        let sequences = try CalibrationSamples.select(from: dataset, tokenizer: tokenizer, count: o.samples, context: ctx)
+        try dataset.checkIDs(sequences, vocabularySize: model.config.vocabSize)
+        if sequences.count < o.samples {
+            log.warning("--samples \(o.samples) is more than \(dataset.url.path) holds (\(sequences.count) records of two or more tokens); using \(sequences.count)")
+        }
+        let analyzer = LayerAnalyzer(model: model, options: AnalysisOptions(
+            batchSize: o.batchSize, blockSizes: sizes, removalScan: o.removalScan, earlyExit: o.earlyExit))
+        let plan = analyzer.plan(samples: sequences)
+        if !quiet {
+            // Said at once (stdout is the result): what was loaded and what the run will cost.
+            let c = model.config
+            let lines = [
+                "model: \(source.path): \(L) layers, hidden \(c.hiddenSize), \(c.numAttentionHeads)/\(c.numKeyValueHeads) heads, "
+                    + "ffn \(c.intermediateSize), vocab \(c.vocabSize), \(model.parameterCount) parameters",
+                "data: \(dataset.url.path): \(plan.samples) samples, \(plan.tokens) tokens (context \(ctx)), "
+                    + "\(plan.batchFLOPs.count) batch\(plan.batchFLOPs.count == 1 ? "" : "es") of up to \(o.batchSize)",
+                "phases, run on every batch:",
+            ] + plan.summary
+            log.note(lines.map { $0 + "\n" }.joined())
+        }
+        let progress = quiet ? nil : AnalysisProgress(plan: plan)
+        return analyzer.analyze(samples: sequences, source: AnalysisSource(model: source.path, dataset: dataset.url.path, context: ctx),
+                                progress: progress)
+    }
+}

@@ -1,0 +1,167 @@
+// `prune generate` as a library call: encode the prompt (plain, or as one user message through the
+// checkpoint's chat template), check it against the model's positions, and stream the continuation as
+// text, decoded together with the prompt as transformers does.
+import Foundation
+import Llama
+import Support
+import Tokenizers
+
+/// The prompt and how to continue it.
+public struct GenerationOptions {
+    public var prompt: String
+    /// Most new tokens (clipped so that prompt + new tokens fit max_position_embeddings).
+    public var maxTokens = 64
+    /// 0 picks the most likely token (greedy).
+    public var temperature = 0.0
+    /// Nucleus sampling mass.
+    public var topP = 1.0
+    public var seed: UInt64 = 0
+    /// Wrap the prompt as one user message with the checkpoint's chat template.
+    public var chat = false
+    /// A system message before the prompt (with `chat`).
+    public var system: String?
+
+    public init(prompt: String, maxTokens: Int = 64, temperature: Double = 0, topP: Double = 1, seed: UInt64 = 0,
+                chat: Bool = false, system: String? = nil) {
+        self.prompt = prompt
+        self.maxTokens = maxTokens
+        self.temperature = temperature
+        self.topP = topP
+        self.seed = seed
+        self.chat = chat
+        self.system = system
+    }
+}
+
+/// A loaded model and tokenizer with the prompt encoded and checked, ready to generate.
+public struct GenerationJob {
+    public let model: LlamaModel
+    public let tokenizer: Tokenizer
+    /// The prompt's token ids.
+    public let promptIDs: [Int32]
+    public let sampling: SamplingOptions
+
+    /// Loads `source`, encodes the prompt and settles the sampling options (errors before anything is generated).
+    public init(_ source: ModelSource, options o: GenerationOptions, log: JobLog = .standardError) throws {
+        tokenizer = try source.requiredTokenizer(for: "generating text")
+        model = try source.loadModel(log: log)
+        let ids = try Self.promptIDs(o, tokenizer: tokenizer, model: source.directory)
+        guard !ids.isEmpty else { throw PruneError("--prompt", "encodes to no tokens") }
+        let limit = model.config.maxPositionEmbeddings
+        guard ids.count < limit else {
+            throw PruneError("--prompt", "is \(ids.count) tokens; max_position_embeddings of \(source.path) is \(limit)")
+        }
+        var sampling = SamplingOptions()
+        sampling.maxTokens = source.clippedToPositions(ids.count + o.maxTokens, of: model, asked: "the prompt plus --max-tokens",
+                                                       log: log) - ids.count
+        sampling.temperature = o.temperature
+        sampling.topP = o.topP
+        sampling.seed = o.seed
+        sampling.stopTokens = Set(model.config.eosTokenIDs.map { Int32($0) } + (tokenizer.eosTokenID.map { [$0] } ?? []))
+        promptIDs = ids
+        self.sampling = sampling
+    }
+
+    /// Generates, handing `onText` the text each new token adds; returns the text still held back at the end
+    /// (a partial character), to be written last.
+    public func run(onText: @escaping (String) -> Void) -> String {
+        run(.plain, comparePlain: false, onText: onText).heldBack
+    }
+
+    /// How the continuation is decoded.
+    public enum Decoding {
+        /// The full model, token by token.
+        case plain
+        /// LayerSkip self-speculation: draft `draftTokens` with the draft layers, verify with the full model (exact).
+        case speculative(DraftLayers, draftTokens: Int)
+        /// Leave the stack at the first exit whose top-1 probability reaches `threshold` (approximate).
+        case earlyExit(threshold: Double, minLayer: Int, every: Int)
+    }
+
+    /// What a decoding produced, with its statistics.
+    public struct Result {
+        /// The generated ids (without the prompt, stopping before EOS).
+        public var ids: [Int32]
+        /// The generated text, and the part of it held back until the end (a partial character).
+        public var text: String
+        public var heldBack: String
+        /// {"tokens_per_second", …} for --json.
+        public var statistics: [String: Any]
+        /// Lines for stderr (speculation or early-exit statistics, the plain comparison).
+        public var report: String?
+    }
+
+    /// Generates with `decoding`, streaming text through `onText`; with `comparePlain`, also decodes plainly and
+    /// reports both speeds and whether the outputs agree.
+    public func run(_ decoding: Decoding, comparePlain: Bool, onText: @escaping (String) -> Void) -> Result {
+        var decoder = StreamingDecoder(tokenizer: tokenizer, prompt: promptIDs)
+        var text = ""
+        let show = { (piece: String) in
+            text += piece
+            onText(piece)
+        }
+        var statistics: [String: Any] = [:]
+        var report: String? = nil
+        let generated: [Int32]
+        func plain() -> (ids: [Int32], seconds: Double) {
+            let start = Date()
+            let ids = Generator(model: model).generate(prompt: promptIDs, options: sampling)
+            return (ids, Date().timeIntervalSince(start))
+        }
+        switch decoding {
+        case .plain:
+            let start = Date()
+            generated = Generator(model: model).generate(prompt: promptIDs, options: sampling) { show(decoder.append($0)) }
+            statistics["tokens_per_second"] = Double(generated.count) / max(Date().timeIntervalSince(start), 1e-9)
+        case .speculative(let draft, let k):
+            let generator = SelfSpeculativeGenerator(model: model, draft: draft, draftTokens: k)
+            generated = generator.generate(prompt: promptIDs, options: sampling) { show(decoder.append($0)) }
+            let stats = generator.statistics
+            statistics = ["tokens_per_second": stats.tokensPerSecond, "acceptance_rate": stats.acceptanceRate,
+                          "mean_accepted": stats.meanAccepted]
+            report = String(format: "speculate %@, K=%d: %d tokens in %.3f s (%.1f tokens/s); %d verification passes, %d of %d drafted tokens accepted (%.1f%%), %.2f accepted per pass",
+                            draft.description, k, stats.generated, stats.seconds, stats.tokensPerSecond,
+                            stats.verifications, stats.accepted, stats.drafted, 100 * stats.acceptanceRate, stats.meanAccepted)
+            if comparePlain {
+                let (ids, seconds) = plain()
+                let rate = Double(ids.count) / max(seconds, 1e-9)
+                report! += String(format: "\nplain greedy: %d tokens in %.3f s (%.1f tokens/s); speculative speedup %.2f×; outputs %@",
+                                  ids.count, seconds, rate, stats.tokensPerSecond / rate, ids == generated ? "identical" : "DIFFER")
+                statistics["plain_tokens_per_second"] = rate
+                statistics["identical_to_plain"] = ids == generated
+            }
+        case .earlyExit(let threshold, let minLayer, let every):
+            let generator = EarlyExitGenerator(model: model, threshold: threshold, minLayer: minLayer, checkEvery: every)
+            generated = generator.generate(prompt: promptIDs, options: sampling) { show(decoder.append($0)) }
+            let stats = generator.statistics
+            statistics = ["tokens_per_second": stats.tokensPerSecond, "mean_layers": stats.meanLayers]
+            report = String(format: "dynamic early exit (APPROXIMATE, not the full model's output), threshold %g: %d tokens in %.3f s (%.1f tokens/s); %.2f of %d layers per token",
+                            threshold, stats.generated, stats.seconds, stats.tokensPerSecond, stats.meanLayers, model.layers.count)
+            if comparePlain {
+                let (ids, seconds) = plain()
+                let same = zip(ids, generated).prefix { $0 == $1 }.count
+                report! += String(format: "\nplain greedy: %d tokens in %.3f s (%.1f tokens/s); the first %d tokens agree with it%@",
+                                  ids.count, seconds, Double(ids.count) / max(seconds, 1e-9), same, ids == generated ? " (all)" : "")
+                statistics["agreeing_prefix"] = same
+            }
+        }
+        let rest = decoder.finish()
+        return Result(ids: generated, text: text + rest, heldBack: rest, statistics: statistics, report: report)
+    }
+
+    /// The prompt's ids: plain (with BOS as the tokenizer adds it), or rendered through the chat template,
+    /// which writes any BOS itself (so none is added again, as transformers' apply_chat_template does).
+    public static func promptIDs(_ o: GenerationOptions, tokenizer: Tokenizer, model: URL) throws -> [Int32] {
+        guard o.chat else { return tokenizer.encode(o.prompt) }
+        guard let template = tokenizer.chatTemplate else {
+            throw PruneError(model.appendingPathComponent("tokenizer_config.json").path, "no chat_template; drop --chat")
+        }
+        var messages: [ChatMessage] = []
+        if let system = o.system { messages.append(ChatMessage(role: "system", content: system)) }
+        messages.append(ChatMessage(role: "user", content: o.prompt))
+        let special = { (id: Int32?) in id.map { tokenizer.pieces([$0])[0] } }
+        let text = try ChatTemplate.render(template, messages: messages, addGenerationPrompt: true,
+                                           bosToken: special(tokenizer.bosTokenID), eosToken: special(tokenizer.eosTokenID))
+        return tokenizer.encode(text, addSpecialTokens: false)
+    }
+}

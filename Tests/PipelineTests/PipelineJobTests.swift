@@ -1,0 +1,74 @@
+// The command flows called as a library, as a recipe runner will: analyze → cut the best block from a
+// fresh analysis → evaluate the cut, with remarks collected instead of printed.
+import Foundation
+import Pipeline
+import Surgery
+import TestSupport
+import XCTest
+
+final class PipelineJobTests: XCTestCase {
+    /// A JobLog that keeps what it hears.
+    final class Heard {
+        var warnings: [String] = []
+        var notes: [String] = []
+        var log: JobLog { JobLog(warning: { self.warnings.append($0) }, note: { self.notes.append($0) }) }
+    }
+
+    func testAnalyzeCutAndEvaluateWithoutTheCommandLine() throws {
+        let scratch = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let source = ModelSource(path: Fixtures.stories260K.path, parallelism: .init(threads: 1))
+        let heard = Heard()
+        let analyzeOptions = AnalyzeOptions(dataset: Fixtures.kjvValid, samples: 4, context: 600, blockSizes: "1-2", batchSize: 2)
+
+        let analysis = try AnalyzeJob.run(source, options: analyzeOptions, output: scratch.appendingPathComponent("a"),
+                                          quiet: true, log: heard.log)
+        XCTAssertEqual(analysis.files.map(\.lastPathComponent), ["analysis.json", "analysis.h5", "analysis.svg", "analysis-layers.svg"])
+        XCTAssertEqual(analysis.analysis.layers, 5)
+        XCTAssertEqual(analysis.analysis.context, 512, "clipped to max_position_embeddings")
+        XCTAssertEqual(heard.warnings.count, 1, "\(heard.warnings)")
+        XCTAssertTrue(heard.warnings[0].contains("--context is 600 tokens"), heard.warnings[0])
+        XCTAssertTrue(heard.notes.isEmpty, "quiet: no plan note")
+
+        // The same choice from the written analysis.json and from a fresh analysis.
+        let fromFile = CutOptions(method: .block(2), analysis: .file(analysis.files[0]), output: scratch.appendingPathComponent("c1"))
+        let (choice, report) = try CutJob.run(source, options: fromFile, log: heard.log)
+        var fresh = fromFile
+        fresh.analysis = .fresh(analyzeOptions)
+        fresh.output = scratch.appendingPathComponent("c2")
+        let freshChoice = try CutJob.choose(source, options: fresh, quiet: true, log: .silent)
+        XCTAssertEqual(choice.drop, freshChoice.drop)
+        XCTAssertEqual(report.dropped, choice.drop.layers)
+        XCTAssertEqual(report.kept.count, 3)
+        XCTAssertTrue(choice.announcement?.hasPrefix("best block of 2: layers ") ?? false, "\(choice.announcement ?? "nil")")
+        XCTAssertEqual(choice.selection.analysis, analysis.files[0].path)
+
+        let full = try EvaluationJob.run(source, options: EvaluationOptions(dataset: Fixtures.kjvValid, context: 64), progress: false)
+        let cut = try EvaluationJob.run(ModelSource(path: report.output, parallelism: .init(threads: 1)),
+                                        options: EvaluationOptions(dataset: Fixtures.kjvValid, context: 64), progress: false)
+        XCTAssertEqual(full.tokens, cut.tokens)
+        XCTAssertGreaterThan(cut.loss, full.loss, "removing layers costs loss")
+        XCTAssertEqual(full.perplexity, exp(full.loss))
+    }
+
+    func testLayersAreChosenExactlyAsGivenAndDTypesParse() throws {
+        let source = ModelSource(path: Fixtures.stories260K.path)
+        let options = CutOptions(method: .layers("1,3-4"), output: URL(fileURLWithPath: "/nonexistent"))
+        let choice = try CutJob.choose(source, options: options, log: .silent)
+        XCTAssertEqual(choice.drop.layers, [1, 3, 4])
+        XCTAssertNil(choice.announcement)
+        XCTAssertEqual(choice.selection.option, "--layers 1,3-4")
+        XCTAssertEqual(try CutJob.parseDType("BFloat16"), .BF16)
+        XCTAssertThrowsError(try CutJob.parseDType("int8"))
+        let noAnalysis = CutOptions(method: .block(2), output: URL(fileURLWithPath: "/nonexistent"))
+        XCTAssertThrowsError(try CutJob.choose(source, options: noAnalysis, log: .silent))
+    }
+
+    func testTokenizeRowsCarryPiecesAndText() throws {
+        let tokenizer = try ModelSource(path: Fixtures.stories260K.path).requiredTokenizer(for: "tokenizing")
+        let rows = TokenizeJob.rows("Once upon a time", tokenizer: tokenizer)
+        XCTAssertEqual(rows.map(\.id), [1, 403, 407, 261, 378])
+        XCTAssertEqual(rows.map(\.text).joined(), "Once upon a time")
+        XCTAssertFalse(rows.contains(where: \.partialCharacter))
+    }
+}
