@@ -4,6 +4,7 @@
 // exits 130.
 import ArgumentParser
 import Checkpoint
+import Cluster
 import Foundation
 import Pipeline
 import Support
@@ -30,6 +31,10 @@ struct Finetune: ParsableCommand {
         Writes OUT/config.json (the resolved options), OUT/metrics.jsonl (one line per step and evaluation),
         OUT/checkpoints/step-N, OUT/adapter (PEFT format, with --lora), OUT/merged (a complete checkpoint) and
         OUT/loss.svg.
+
+        Data parallel: `mpirun -np N finetune … --batch-size B` trains global micro-batches of N·B windows (the
+        result of one process with --batch-size N·B, within float rounding); rank 0 writes everything. Threads
+        per rank default to the cores divided by the ranks on the machine. A resume needs the same N.
         """,
         version: SystemReport.lines(threads: Parallelism.allCores.threads).joined(separator: "\n"))
 
@@ -83,15 +88,21 @@ struct Finetune: ParsableCommand {
 
     func run() throws {
         let options = try resolvedOptions()
-        let parallelism = Parallelism(threads: options.threads ?? Parallelism.allCores.threads)
+        let parallelism = Parallelism(threads: options.threads ?? max(1, Parallelism.allCores.threads / Cluster.localRanks))
         let stop = StopRequest()
         let interrupts = Self.watchInterrupts(stop)
         defer { interrupts.forEach { $0.cancel() } }
         let finetuner = Finetuner(options: options, parallelism: parallelism, stop: stop) {
             FileHandle.standardError.write(Data(($0 + "\n").utf8))
         }
+        finetuner.communicator = Self.communicator
+        if Self.communicator.size > 1 {
+            finetuner.log("data parallel: \(Self.communicator.size) ranks × --batch-size \(options.batchSize) (global micro-batch \(Self.communicator.size * options.batchSize) windows)")
+        }
         let result = try finetuner.run(resuming: resume != nil)
+        Self.communicator.finalize()
         if result.ending == .interrupted { throw ExitCode(130) }
+        guard Self.communicator.isRoot else { return }
         var line = String(format: "done: %d steps in %.0f s, peak memory %.2f GB", result.steps, result.seconds,
                           Double(result.peakResidentBytes) / 1e9)
         if let b = result.heldOutLossBefore, let a = result.heldOutLossAfter {
@@ -194,15 +205,23 @@ struct Finetune: ParsableCommand {
         }
     }
 
-    /// Runs the command; every failure becomes one line on stderr and a non-zero exit.
+    /// The job's ranks: MPI's under mpirun, else one.
+    nonisolated(unsafe) static var communicator: Communicator = SingleProcess()
+
+    /// Runs the command; every failure becomes one line on stderr and a non-zero exit. Under mpirun a failing
+    /// rank ends the whole job (MPI_Abort), so that no other rank waits for it in a collective.
     static func main() {
         do {
             var command = try parseAsRoot()
             do { _ = try BLASRuntime.load() } catch { throw PruneError("", "\(error)") }
+            do { communicator = try Cluster.start() } catch { throw PruneError("mpirun", "\(error)") }
             try command.run()
         } catch let error as PruneError {
-            FileHandle.standardError.write(Data("error: \(error.description)\n".utf8))
+            FileHandle.standardError.write(Data("error: \(communicator.size > 1 ? "rank \(communicator.rank): " : "")\(error.description)\n".utf8))
+            if communicator.size > 1 { communicator.abort(code: 1) }
             Foundation.exit(1)
+        } catch let exit as ExitCode where communicator.size > 1 && exit != .success {
+            communicator.abort(code: exit.rawValue)
         } catch {
             let code = exitCode(for: error)
             if code == .success || error is ExitCode { exit(withError: error) }

@@ -1,5 +1,6 @@
 import Analysis
 import ArgumentParser
+import Cluster
 import Data
 import Foundation
 import Llama
@@ -24,6 +25,10 @@ struct AnalyzeCommand: ParsableCommand {
         Writes DIR/analysis.json, DIR/analysis.h5 (for h5py), DIR/analysis.svg \
         (heat map of the last-token d, the best block of each size outlined) and \
         DIR/analysis-layers.svg (Block Influence, removal and early-exit loss per layer).
+
+        Under `mpirun -np N` the batches are shared between the ranks and their sums combined; the \
+        result is bit for bit that of one process with the same --threads (default: the cores \
+        divided by the ranks on the machine), and rank 0 alone writes and prints.
         """)
 
     @OptionGroup var options: ModelOptions
@@ -65,13 +70,27 @@ struct AnalyzeCommand: ParsableCommand {
     }
 
     func run() throws {
-        try AnalysisDestination.check(output: URL(fileURLWithPath: output), model: options.modelURL, force: force)
+        let comm: Communicator
+        do { comm = try Cluster.start() } catch { throw PruneError("mpirun", "\(error)") }
+        do {
+            try run(communicator: comm)
+            comm.finalize()
+        } catch where comm.size > 1 {
+            // One failing rank ends the job: the others would wait for it in the reduction forever.
+            FileHandle.standardError.write(Data("error: rank \(comm.rank): \((error as? PruneError)?.description ?? "\(error)")\n".utf8))
+            comm.abort(code: 1)
+        }
+    }
+
+    func run(communicator comm: Communicator) throws {
+        if comm.isRoot { try AnalysisDestination.check(output: URL(fileURLWithPath: output), model: options.modelURL, force: force) }
         let data = try Dataset(url: URL(fileURLWithPath: dataset))
         let model = try options.loadModel()
         let analysis = try Self.analyze(model: model, modelPath: options.model, dataset: data,
                                         tokenizer: options.optionalTokenizer(), samples: samples, context: context,
                                         blockSizes: blockSizes, removalScan: removalScan, earlyExit: earlyExit,
-                                        batchSize: batchSize, quiet: json)
+                                        batchSize: batchSize, quiet: json || !comm.isRoot, communicator: comm)
+        guard comm.isRoot else { return }
         let written = try AnalysisFiles.write(analysis, to: URL(fileURLWithPath: output))
         if json {
             print(String(decoding: try JSONEncoder.sorted.encode(analysis), as: UTF8.self))
@@ -84,7 +103,7 @@ struct AnalyzeCommand: ParsableCommand {
     /// Runs an analysis as the command does (also used by `prune cut --block/--metric` without --analysis).
     static func analyze(model: LlamaModel, modelPath: String, dataset: Dataset, tokenizer: Tokenizer?, samples: Int,
                         context: Int, blockSizes: String?, removalScan: Bool, earlyExit: Bool, batchSize: Int,
-                        quiet: Bool) throws -> LayerAnalysis {
+                        quiet: Bool, communicator: Communicator = SingleProcess()) throws -> LayerAnalysis {
         let L = model.config.numHiddenLayers
         var sizes: [Int]? = nil
         if let blockSizes {
@@ -97,7 +116,7 @@ struct AnalyzeCommand: ParsableCommand {
         let ctx = clippedToPositions(context, of: model, at: modelPath, asked: "--context")
         let sequences = try CalibrationSamples.select(from: dataset, tokenizer: tokenizer, count: samples, context: ctx)
         try dataset.checkIDs(sequences, vocabularySize: model.config.vocabSize)
-        if sequences.count < samples {
+        if sequences.count < samples && communicator.isRoot {
             warn("--samples \(samples) is more than \(dataset.url.path) holds (\(sequences.count) records of two or more tokens); using \(sequences.count)")
         }
         let analyzer = LayerAnalyzer(model: model, options: AnalysisOptions(
@@ -110,13 +129,14 @@ struct AnalyzeCommand: ParsableCommand {
                 "model: \(modelPath): \(L) layers, hidden \(c.hiddenSize), \(c.numAttentionHeads)/\(c.numKeyValueHeads) heads, "
                     + "ffn \(c.intermediateSize), vocab \(c.vocabSize), \(model.parameterCount) parameters",
                 "data: \(dataset.url.path): \(plan.samples) samples, \(plan.tokens) tokens (context \(ctx)), "
-                    + "\(plan.batchFLOPs.count) batch\(plan.batchFLOPs.count == 1 ? "" : "es") of up to \(batchSize)",
+                    + "\(plan.batchFLOPs.count) batch\(plan.batchFLOPs.count == 1 ? "" : "es") of up to \(batchSize)"
+                    + (communicator.size > 1 ? ", shared by \(communicator.size) MPI ranks" : ""),
                 "phases, run on every batch:",
             ] + plan.summary
             FileHandle.standardError.write(Data(lines.map { $0 + "\n" }.joined().utf8))
         }
         let progress = quiet ? nil : AnalysisProgress(plan: plan)
         return analyzer.analyze(samples: sequences, source: AnalysisSource(model: modelPath, dataset: dataset.url.path, context: ctx),
-                                progress: progress)
+                                progress: progress, communicator: communicator)
     }
 }
