@@ -82,7 +82,7 @@ let package = Package(
         .testTarget(name: "TrainingTests", dependencies: ["Support", "Tensor", "Checkpoint", "Llama", "Training", "TestSupport"]),
         .testTarget(name: "PipelineTests", dependencies: ["Tensor", "Checkpoint", "Llama", "Training", "Pipeline", "TestSupport"]),
         .testTarget(name: "ClusterTests", dependencies: ["Cluster", "TestSupport"]),
-        .testTarget(name: "CLITests", dependencies: ["Tensor", "Checkpoint", "TestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["Support", "Tensor", "Checkpoint", "TestSupport"]),
     ],
     swiftLanguageModes: [.v5]
 )
