@@ -81,7 +81,7 @@ let package = Package(
         .testTarget(name: "SurgeryTests", dependencies: ["Support", "Tensor", "Checkpoint", "Llama", "Surgery", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Support", "Tensor", "Checkpoint", "Llama", "Training", "TestSupport"]),
         .testTarget(name: "PipelineTests", dependencies: ["Tensor", "Checkpoint", "Llama", "Training", "Pipeline", "TestSupport"]),
-        .testTarget(name: "ClusterTests", dependencies: ["Cluster", "TestSupport"]),
+        .testTarget(name: "ClusterTests", dependencies: ["Cluster"]),
         .testTarget(name: "CLITests", dependencies: ["Support", "Tensor", "Checkpoint", "TestSupport"]),
     ],
     swiftLanguageModes: [.v5]

@@ -92,7 +92,12 @@ public final class Finetuner {
         // What trains, and how.
         let trainable = try TrainableSet(model: model, configuration: o.trainingConfiguration)
         if o.lora {
-            for layer in model.layers { for p in Projection.allCases { layer.linear(p).lora?.dropout = Float(o.dropout) } }
+            for layer in model.layers {
+                for p in Projection.allCases {
+                    layer.linear(p).lora?.dropout = Float(o.dropout)
+                    layer.linear(p).lora?.dropoutFirstRow = comm.rank * o.batchSize * o.context   // this rank's rows of the global batch
+                }
+            }
         }
         if let initAdapter = o.initAdapter { try loadAdapter(URL(fileURLWithPath: initAdapter), into: trainable) }
         log("trainable: \(trainable.scalarCount) parameters in \(trainable.parameters.count) tensors"

@@ -32,7 +32,7 @@ final class MPICommandTests: XCTestCase {
 
     func finetuneArgs(batch: Int, steps: Int = 6, _ out: URL, _ extra: [String] = []) -> [String] {
         [Fixtures.stories260K.path, "--lora", "--dataset", Fixtures.kjvValid.path, "--context", "32", "--batch-size", "\(batch)",
-         "--grad-accum", "2", "--steps", "\(steps)", "--lr", "1e-3", "--eval-tokens", "300", "--eval-every", "3", "--threads", "1",
+         "--grad-accum", "2", "--steps", "\(steps)", "--lr", "1e-4", "--dropout", "0.1", "--eval-tokens", "300", "--eval-every", "3", "--threads", "1",
          "-o", out.path] + extra
     }
 
@@ -60,7 +60,9 @@ final class MPICommandTests: XCTestCase {
         return values
     }
 
-    /// Loss curves (training and held-out) and the exported adapters agree within 1e-5.
+    /// Loss curves (training and held-out) and the exported adapters agree within 1e-5. (The runs use lr 1e-4: AdamW's
+    /// update lr·m̂/(√v̂ + eps) turns a rounding-level difference in a gradient element near eps = 1e-8 into a
+    /// difference up to a fraction of lr, which at lr 1e-3 reaches 5e-5 in a handful of the 46k adapter values.)
     func assertSameRun(_ a: URL, _ b: URL, file: StaticString = #filePath, line: UInt = #line) throws {
         let ca = try curve(a), cb = try curve(b)
         XCTAssertEqual(Set(ca.keys), Set(cb.keys), file: file, line: line)
