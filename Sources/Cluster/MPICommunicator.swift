@@ -1,6 +1,9 @@
 // OpenMPI's MPI_COMM_WORLD through the run-time loader (CMPI). MPI's default error handler on
 // MPI_COMM_WORLD is MPI_ERRORS_ARE_FATAL: a failed collective (a peer that died, a broken connection)
-// ends the job rather than returning, so the collectives here have no error path to report.
+// ends the job rather than returning, so the collectives here have no error path to report. A peer that
+// hangs instead of dying (stopped, swapping, deadlocked) is what the watchdog is for: a collective that has
+// not returned after PRUNE_MPI_TIMEOUT seconds (default 1800; 0 = never) ends this process, and mpirun,
+// seeing a rank exit with a failure, ends the rest of the job.
 import CMPI
 import Foundation
 
@@ -10,15 +13,44 @@ public struct MPIUnavailable: Error, CustomStringConvertible, Sendable {
 }
 
 /// MPI_COMM_WORLD of an OpenMPI job.
-public final class MPICommunicator: Communicator {
+public final class MPICommunicator: Communicator, @unchecked Sendable {
     public let rank: Int
     public let size: Int
     public private(set) var communicationSeconds = 0.0
     private var finalized = false
+    /// Seconds a collective may take before the watchdog ends the process (nil: no watchdog).
+    public let timeout: Double?
+    private let watch = NSLock()
+    private var inCollectiveSince: Double?   // pk_mpi_wtime() at entry; guarded by `watch`
+    private var inCollective = ""
 
     private init(rank: Int, size: Int) {
         self.rank = rank
         self.size = size
+        let seconds = ProcessInfo.processInfo.environment["PRUNE_MPI_TIMEOUT"].flatMap(Double.init) ?? Self.defaultTimeout
+        timeout = seconds > 0 ? seconds : nil
+        if timeout != nil { startWatchdog() }
+    }
+
+    /// The watchdog's default limit on one collective: long enough for rank 0 to write a checkpoint of a large
+    /// model while the others wait for it in the next step's allreduce.
+    public static let defaultTimeout = 1800.0
+
+    private func startWatchdog() {
+        let thread = Thread { [unowned self] in
+            while true {
+                sleep(1)
+                watch.lock()
+                let since = inCollectiveSince, what = inCollective
+                watch.unlock()
+                guard let since, let timeout, pk_mpi_wtime() - since > timeout else { continue }
+                FileHandle.standardError.write(Data(("error: rank \(rank): \(what) has waited \(Int(timeout)) s for the other ranks "
+                    + "(PRUNE_MPI_TIMEOUT); one of them hangs. Ending the job; the last checkpoint resumes.\n").utf8))
+                _exit(75)   // not exit(): MPI's atexit handlers would wait for the hung peer too
+            }
+        }
+        thread.name = "MPI watchdog"
+        thread.start()
     }
 
     /// Loads libmpi (once): the library and its version, or why it cannot be loaded.
@@ -41,7 +73,9 @@ public final class MPICommunicator: Communicator {
 
     private func timed(_ what: String, _ body: () -> Int32) {
         let start = pk_mpi_wtime()
+        watch.lock(); inCollectiveSince = start; inCollective = what; watch.unlock()
         let rc = body()
+        watch.lock(); inCollectiveSince = nil; watch.unlock()
         communicationSeconds += pk_mpi_wtime() - start
         if rc != 0 {   // only reached if someone replaced the fatal error handler
             FileHandle.standardError.write(Data("error: rank \(rank): \(what) failed (MPI error \(rc)); ending the job\n".utf8))

@@ -147,6 +147,38 @@ final class MPICommandTests: XCTestCase {
         XCTAssertTrue(other.stderr.contains("ranks"), other.stderr)
     }
 
+    func testAHungRankEndsTheJobAfterTheCollectiveTimeout() throws {
+        let mpirun = try mpirun()
+        let out = scratch.appendingPathComponent("hung")
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: mpirun)
+        p.arguments = mpiArgs(2, [PruneExecutable.finetune.path]) + finetuneArgs(batch: 2, steps: 2000, out, ["--save-every", "2"])
+        p.environment = ProcessInfo.processInfo.environment.merging(["PRUNE_MPI_TIMEOUT": "3"]) { $1 }
+        let log = scratch.appendingPathComponent("hung.log")
+        FileManager.default.createFile(atPath: log.path, contents: nil)
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = try FileHandle(forWritingTo: log)
+        try p.run()
+        let checkpoint = out.appendingPathComponent("checkpoints/step-2/state.json")
+        let deadline = Date().addingTimeInterval(120)
+        while !FileManager.default.fileExists(atPath: checkpoint.path) && p.isRunning && Date() < deadline { usleep(20_000) }
+        guard p.isRunning, let victim = Self.children(of: p.processIdentifier, named: "finetune").last else {
+            p.terminate(); p.waitUntilExit(); return XCTFail("the run ended before a rank could be stopped")
+        }
+        kill(victim, SIGSTOP)   // alive but silent: MPI alone would wait for it forever
+        defer { kill(victim, SIGKILL) }
+        let stopped = Date()
+        while p.isRunning && Date().timeIntervalSince(stopped) < 60 { usleep(20_000) }
+        let took = Date().timeIntervalSince(stopped)
+        if p.isRunning { p.terminate() }
+        p.waitUntilExit()
+        XCTAssertLessThan(took, 30, "PRUNE_MPI_TIMEOUT=3 must end the job within seconds")
+        XCTAssertNotEqual(p.terminationStatus, 0)
+        let said = try String(contentsOf: log, encoding: .utf8)
+        XCTAssertTrue(said.contains("PRUNE_MPI_TIMEOUT"), "the waiting rank says why it ends: \(said)")
+        print("note: mpirun ended \(String(format: "%.2f", took)) s after rank 1 was stopped (timeout 3 s)")
+    }
+
     func testTwoRanksInTwoNetworkNamespacesOverTCPEqualOneProcess() throws {
         let mpirun = try mpirun()
         let net = try NamespacePair(tag: "\(getpid() % 100_000)")
@@ -188,6 +220,7 @@ final class MPICommandTests: XCTestCase {
     }
 
     // MARK: helpers
+
 
     /// Pids of `parent`'s children whose command name is `name` (from /proc), in pid order.
     static func children(of parent: Int32, named name: String) -> [Int32] {
@@ -236,3 +269,4 @@ struct NamespacePair {
         for n in [nameA, nameB] { _ = try? ChildProcess.run("/usr/sbin/ip", ["netns", "del", n]) }
     }
 }
+
