@@ -22,14 +22,19 @@ extension Finetuner {
         return global.windows((rank * B)..<((rank + 1) * B))
     }
 
-    /// Sums the flat gradients (one allreduce of every trainable scalar) and the loss tally over the ranks;
-    /// returns whether any rank was asked to stop.
-    static func reduce(trainable: TrainableSet, tally: inout LossTally, stop: Bool, communicator comm: Communicator) -> Bool {
+    /// Sums the flat gradients (one allreduce of every trainable scalar) and the loss tally over the ranks.
+    /// Returns whether any rank was asked to stop, and the gradient allreduce's shortest time over the ranks: the
+    /// rank that arrives last waits for no one, so that is the transfer itself; the others add their wait for it.
+    static func reduce(trainable: TrainableSet, tally: inout LossTally, stop: Bool,
+                       communicator comm: Communicator) -> (stop: Bool, transferSeconds: Double) {
+        let before = comm.communicationSeconds
         comm.allreduceSum(trainable.gradients.data, count: trainable.gradients.count)
-        let sums = comm.allreduceSum([tally.sum, Double(tally.count), stop ? 1 : 0])
+        var mine = [tally.sum, Double(tally.count), stop ? 1 : 0] + [Double](repeating: 0, count: comm.size)
+        mine[3 + comm.rank] = comm.communicationSeconds - before
+        let sums = comm.allreduceSum(mine)
         tally.sum = sums[0]
         tally.count = Int(sums[1])
-        return sums[2] > 0
+        return (sums[2] > 0, sums[3...].min() ?? 0)
     }
 
     /// A loss tally summed over the ranks.

@@ -188,7 +188,8 @@ public final class Finetuner {
                     tally.add(pass.run(tokens: mb.tokens, targets: mb.targets, lossNormalizer: normalizer, dropoutKey: key))
                 }
             }
-            if comm.size > 1 { stopAgreed = Self.reduce(trainable: trainable, tally: &tally, stop: stop.isRequested, communicator: comm) }
+            var transfer = 0.0
+            if comm.size > 1 { (stopAgreed, transfer) = Self.reduce(trainable: trainable, tally: &tally, stop: stop.isRequested, communicator: comm) }
             let gradNorm = trainable.gradientNorm()
             guard tally.mean.isFinite || normalizer == 0, gradNorm.isFinite else {
                 let what = tally.mean.isFinite ? "gradient norm" : "loss"
@@ -209,7 +210,7 @@ public final class Finetuner {
             metrics?.append(["step": step, "loss": tally.mean, "lr": lr, "grad_norm": gradNorm, "tokens": tokensSeen,
                             "counted_targets": normalizer, "tokens_per_second": rate, "elapsed": elapsed,
                             "epoch": Double(step) / Double(stepsPerEpoch)]
-                            .merging(comm.size > 1 ? ["ranks": comm.size, "communication_seconds": comm.communicationSeconds - communicated] : [:]) { a, _ in a })
+                            .merging(comm.size > 1 ? ["ranks": comm.size, "communication_seconds": comm.communicationSeconds - communicated, "allreduce_seconds": transfer] : [:]) { a, _ in a })
             log(String(format: "step %d/%d  loss %.4f  lr %.3g  grad norm %.3f  %.0f tok/s  elapsed %@  ETA %@", step, totalSteps,
                        tally.mean, lr, gradNorm, rate, Self.clock(elapsed), Self.clock(eta)))
             if o.evalEvery > 0 && step % o.evalEvery == 0 && step < totalSteps, let t = evaluate() {
