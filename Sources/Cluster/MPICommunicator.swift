@@ -103,7 +103,7 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
     public func barrier() { timed("MPI_Barrier") { pk_mpi_barrier() } }
 
     public func abort(code: Int32) -> Never {
-        pk_mpi_abort(code)
+        if !finalized { pk_mpi_abort(code) }
         exit(code)   // MPI_Abort does not return; this satisfies the type checker
     }
 

@@ -87,7 +87,9 @@ struct Finetune: ParsableCommand {
     @Option(help: "Continue the run in this output directory from its newest checkpoint.") var resume: String?
 
     func run() throws {
-        let options = try resolvedOptions()
+        // Under mpirun rank 0 resolves the options (it alone reads OUT/config.json on --resume) and sends them.
+        let comm = Self.communicator
+        let options = comm.size == 1 ? try resolvedOptions() : try comm.broadcast(comm.isRoot ? try resolvedOptions() : nil)
         let parallelism = Parallelism(threads: options.threads ?? max(1, Parallelism.allCores.threads / Cluster.localRanks))
         let stop = StopRequest()
         let interrupts = Self.watchInterrupts(stop)
@@ -191,8 +193,10 @@ struct Finetune: ParsableCommand {
     }
 
     /// Ctrl-C (SIGINT) and SIGTERM ask the loop to stop at the next step boundary and save; a second one exits at once.
+    /// Under mpirun, which ends the job on SIGINT and SIGTERM but forwards SIGUSR1 to every rank, `kill -USR1` to
+    /// mpirun does the same: the ranks agree at the next step, rank 0 saves, and the job exits 130.
     static func watchInterrupts(_ stop: StopRequest) -> [DispatchSourceSignal] {
-        [SIGINT, SIGTERM].map { sig in
+        [SIGINT, SIGTERM, SIGUSR1].map { sig in
             signal(sig, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
             source.setEventHandler {

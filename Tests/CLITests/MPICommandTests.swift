@@ -147,6 +147,29 @@ final class MPICommandTests: XCTestCase {
         XCTAssertTrue(other.stderr.contains("ranks"), other.stderr)
     }
 
+    func testUSR1ToMpirunStopsEveryRankAtTheSameStepWithACheckpoint() throws {
+        let mpirun = try mpirun()
+        let out = scratch.appendingPathComponent("usr1")
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: mpirun)
+        p.arguments = mpiArgs(2, [PruneExecutable.finetune.path]) + finetuneArgs(batch: 2, steps: 2000, out, ["--save-every", "2"])
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        let checkpoint = out.appendingPathComponent("checkpoints/step-2/state.json")
+        let deadline = Date().addingTimeInterval(120)
+        while !FileManager.default.fileExists(atPath: checkpoint.path) && p.isRunning && Date() < deadline { usleep(20_000) }
+        kill(p.processIdentifier, SIGUSR1)   // mpirun forwards it to both ranks
+        p.waitUntilExit()
+        XCTAssertEqual(p.terminationStatus, 130, "an interrupted run exits 130")
+        let metrics = try String(contentsOf: out.appendingPathComponent("metrics.jsonl"), encoding: .utf8)
+        let last = try XCTUnwrap(metrics.split(separator: "\n").last { $0.contains("\"loss\"") })
+        let step = try XCTUnwrap((JSONSerialization.jsonObject(with: Data(last.utf8)) as? [String: Any])?["step"] as? Int)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: out.appendingPathComponent("checkpoints/step-\(step)/state.json").path),
+                      "the step the ranks stopped at is saved")
+        XCTAssertLessThan(step, 2000)
+    }
+
     func testAHungRankEndsTheJobAfterTheCollectiveTimeout() throws {
         let mpirun = try mpirun()
         let out = scratch.appendingPathComponent("hung")
