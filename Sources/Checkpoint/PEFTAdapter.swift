@@ -36,6 +36,8 @@ public struct PEFTAdapter {
     public var config: PEFTAdapterConfig
     /// The matrices, ordered by layer, then projection (Projection.allCases order).
     public var weights: [LoRAWeights]
+    /// The base it was trained on, when the adapter records it (ours do; PEFT's do not).
+    public var base: BaseFingerprint?
 
     public init(config: PEFTAdapterConfig, weights: [LoRAWeights]) {
         self.config = config
@@ -93,7 +95,13 @@ public struct PEFTAdapter {
             weights.append(LoRAWeights(layer: key.layer, projection: key.projection, a: ta, b: tb))
         }
         guard !weights.isEmpty else { throw PruneError(file: weightsURL, "holds no LoRA matrices") }
-        return PEFTAdapter(config: config, weights: weights)
+        var adapter = PEFTAdapter(config: config, weights: weights)
+        if let recorded = file.metadata[BaseFingerprint.metadataKey] {
+            do { adapter.base = try JSONDecoder().decode(BaseFingerprint.self, from: Data(recorded.utf8)) } catch {
+                throw PruneError(file: weightsURL, "its \"\(BaseFingerprint.metadataKey)\" metadata is not a base fingerprint")
+            }
+        }
+        return adapter
     }
 
     /// An adapted projection.
@@ -116,6 +124,15 @@ public struct PEFTAdapter {
     }
 
     // MARK: checking against a model
+
+    /// Throws when the adapter records a base and the checkpoint in `model` is not it, unless `force`.
+    /// `directory` names the adapter.
+    public func checkBase(_ model: URL, directory: URL, force: Bool) throws {
+        guard let base, !force else { return }
+        if let problem = base.mismatch(with: try BaseFingerprint.of(model)) {
+            throw PruneError(file: directory, problem + " (--force to use it anyway)")
+        }
+    }
 
     /// Throws when the adapter does not fit a model with `model`'s config: a tensor for a layer the model
     /// lacks (an adapter trained on a differently-cut model), a shape that differs from the projection's,
@@ -177,7 +194,8 @@ public struct PEFTAdapter {
         let configData = try ConfigJSON.data(config.json)
         try destination.write { tmp in
             try AtomicFile.write(configData, to: tmp.appendingPathComponent(Self.configFile))
-            try SafetensorsWriter.write(items, to: tmp.appendingPathComponent(Self.weightsFile))
+            try SafetensorsWriter.write(items, metadata: base.map { [BaseFingerprint.metadataKey: $0.metadataValue] } ?? [:],
+                                        to: tmp.appendingPathComponent(Self.weightsFile))
         }
     }
 }

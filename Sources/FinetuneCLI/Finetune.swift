@@ -58,6 +58,7 @@ struct Finetune: ParsableCommand {
     @Option(help: "Layers trained in full: e.g. last:3 or 20-22.") var trainLayers: String?
     @Flag(help: "Train lm_head (the embedding when tied) and the final norm.") var trainLmHead = false
     @Option(help: "Start the adapters from this PEFT adapter directory.") var initAdapter: String?
+    @Flag(help: "Use --init-adapter even when it records another base model.") var force = false
 
     // Optimizer
     @Option(help: "Peak learning rate (default 2e-4).") var lr: Double?
@@ -84,6 +85,8 @@ struct Finetune: ParsableCommand {
     @Option(help: "Checkpoints kept (default 2).") var keep: Int?
     @Option(help: "Threads (default: all cores).") var threads: Int?
     @Option(help: "Dtype of OUT/merged: f32, bf16 or f16 (default: the base model's).") var dtype: String?
+    @Flag(help: "Export the checkpoint with the lowest held-out loss (needs --eval-every).") var keepBest = false
+    @Option(help: "Stop after N evaluations without a lower held-out loss (needs --eval-every).") var earlyStop: Int?
     @Option(help: "Continue the run in this output directory from its newest checkpoint.") var resume: String?
 
     func run() throws {
@@ -188,6 +191,9 @@ struct Finetune: ParsableCommand {
         if let keep { o.keep = keep }
         if let threads { o.threads = threads }
         if let dtype { o.dtype = dtype }
+        if force { o.force = true }
+        if keepBest { o.keepBest = true }
+        if let earlyStop { o.earlyStop = earlyStop }
         try o.validate(layers: layerCount)
         return o
     }

@@ -25,8 +25,9 @@ final class BlockScratch {
 
 extension LlamaModel {
     /// Layer l's forward on B sequences of T tokens: the residual stream x (N, C) in, out (N, C) out (out may be
-    /// x: the block then runs in place). Rows sit at `positions` (N). With a cache, keys and values are appended
-    /// to it and attention reads every cached position; without, the T tokens attend among themselves.
+    /// x: the block then runs in place). Rows sit at `positions` (N). With a cache, keys and values are written
+    /// after layer l's stored positions and attention reads all of them (the caller counts the new ones with
+    /// `advance`); without, the T tokens attend among themselves.
     /// Everything the backward pass reads is written to `a` (the probabilities only when it has room for them).
     /// `dropoutKey` (training only) turns on the adapters' LoRA dropout, with masks derived from it per layer and
     /// projection (`loraDropoutKey`).
@@ -47,8 +48,9 @@ extension LlamaModel {
         if let cache {
             cache.store(layer: l, keys: a.k.data, values: a.v.data, batch: b, length: t)
             let kv = cache.pointers(layer: l)
+            let past = cache.lengths[l]
             Attention.forward(q: a.q.data, keys: kv.keys, values: kv.values, keyBatchStride: cache.capacity * G * D,
-                              batch: b, queries: t, keyCount: cache.length + t, firstQueryPosition: cache.length,
+                              batch: b, queries: t, keyCount: past + t, firstQueryPosition: past,
                               heads: H, kvHeads: G, headDim: D, scores: scratch.scores, probabilities: nil,
                               out: a.attn.data, parallelism: p)
         } else {
@@ -71,5 +73,22 @@ extension LlamaModel {
     /// The dropout mask key of one adapter in one pass: distinct for every layer and projection.
     static func loraDropoutKey(_ pass: UInt64, layer l: Int, projection p: Projection) -> UInt64 {
         pass &+ UInt64(l * Projection.allCases.count + Projection.allCases.firstIndex(of: p)!) &* 0x9E37_79B9_7F4A_7C15
+    }
+}
+
+extension LlamaModel {
+    /// Layer l's keys and values for rows x (N, C) at `positions`, written into the cache after its stored ones
+    /// (the caller advances it) without running the rest of the block: dynamic early exit fills the layers a
+    /// token skipped from its exit hidden state this way (CALM's state propagation), so that later tokens can
+    /// attend to it there.
+    func storeKeysValues(_ l: Int, input x: UnsafePointer<Float>, rows n: Int, positions: UnsafePointer<Int32>,
+                         cache: KVCache, saving a: BlockActivations) {
+        let layer = layers[l], c = config, p = parallelism
+        RMSNorm.forward(x, weight: layer.inputNorm.data, into: a.normed1.data, rstd: a.rstd1.data, rows: n,
+                        cols: c.hiddenSize, eps: Float(c.rmsNormEps))
+        layer.k.forward(a.normed1.data, rows: n, into: a.k.data, loraHidden: a.lora(.k), parallelism: p)
+        layer.v.forward(a.normed1.data, rows: n, into: a.v.data, loraHidden: a.lora(.v), parallelism: p)
+        RoPE.forward(a.k.data, positions: positions, rope: rope, rows: n, heads: c.numKeyValueHeads)
+        cache.store(layer: l, keys: a.k.data, values: a.v.data, batch: 1, length: n)
     }
 }

@@ -39,11 +39,11 @@ public final class LMHeadLoss {
     }
 
     /// Loss of x (N, C) through `weight` (V, C) against `targets` (N; −100 = not counted), as a tally (sum and
-    /// count of the counted rows' losses). Gradients are those of sum / `normalizer` (default: this call's
-    /// counted rows, i.e. the mean): dX (N, C) is overwritten (zero on uncounted rows) when given, dWeight (V, C)
-    /// += when given.
+    /// count of the counted rows' losses). Gradients are those of `lossWeight` · sum / `normalizer` (default:
+    /// this call's counted rows, i.e. the mean; the weight is an early exit's share of the loss): dX (N, C) is
+    /// overwritten (zero on uncounted rows) when given, dWeight (V, C) += when given.
     public func forwardBackward(_ x: UnsafePointer<Float>, rows n: Int, weight: UnsafePointer<Float>, targets: UnsafePointer<Int32>,
-                                normalizer: Int? = nil, dX: UnsafeMutablePointer<Float>?,
+                                normalizer: Int? = nil, lossWeight: Double = 1, dX: UnsafeMutablePointer<Float>?,
                                 dWeight: UnsafeMutablePointer<Float>?) -> LossTally {
         let C = dim, V = vocab
         var counted: [Int] = []
@@ -56,7 +56,7 @@ public final class LMHeadLoss {
         guard !counted.isEmpty else { return tally }
         let wantsGradient = dX != nil || dWeight != nil
         precondition((normalizer ?? 1) > 0, "loss normalizer \(normalizer ?? 0) must be positive")
-        let gradScale = Float(1.0 / Double(normalizer ?? counted.count))
+        let gradScale = Float(lossWeight / Double(normalizer ?? counted.count))
         var start = 0
         while start < counted.count {
             let m = min(chunkRows, counted.count - start)

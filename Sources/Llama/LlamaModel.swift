@@ -196,6 +196,7 @@ public final class LlamaModel {
     func runLayers(from first: Int, on h: Tensor, batch b: Int, length t: Int, skipping: Set<Int> = [],
                    cache: KVCache? = nil, visit: ((Int, UnsafePointer<Float>) -> Void)? = nil) {
         let n = b * t, past = cache?.length ?? 0
+        if let cache { precondition(cache.lengths[first...].allSatisfy { $0 == past }, "layers of the cache hold \(cache.lengths) positions") }
         rope.ensure(length: past + t)
         let positions = (0..<n).map { Int32(past + $0 % t) }
         let buffers = BlockActivations(config: config, batch: b, length: t, loraRanks: [:], keepsProbabilities: false)

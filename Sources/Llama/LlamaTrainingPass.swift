@@ -7,6 +7,12 @@
 // With `recomputesBlocks` (gradient checkpointing) the forward keeps only each block's input and the backward
 // recomputes one block's activations right before that block's backward: one extra forward of the blocks
 // for memory that no longer grows with L.
+// LayerSkip (Elhoushi et al., 2024) rides on the same pass: with `ExitWeights` the loss is Σ_l w_l · CE of exit l,
+// exit l sending layer l's output through the shared final norm and the fused chunked head (no (B, T, V) logits
+// per exit either); each exit's head gradient is taken during forward like the last one's and added into the
+// stream's gradient at that layer during backward. With a `LayerSkipMask` a sample skips a layer: its rows pass
+// through unchanged, and the backward passes their gradient through unchanged too (the layer's parameters get
+// nothing from them).
 // Dimension glossary: B batch, T tokens, N = B·T rows, C model dim, H query heads, G kv heads, D head dim,
 // F ffn dim, V vocab, L layers, R LoRA rank.
 import Checkpoint
@@ -36,6 +42,15 @@ public final class LlamaTrainingPass {
     private let dFinalNormed: Tensor         // (N, C) gradient the head produced during forward, for backward
     private var dHeadPending: Tensor?        // (V, C) the head weight's gradient from forward, added in backward
     private let head: LMHeadLoss
+    // Early exits l < L−1 (the last exit is the final norm above): what each one's backward needs.
+    private var exitRstd: [Tensor?]          // L−1 × (N) the final norm's 1/rms on layer l's output
+    private var dExitNormed: [Tensor?]       // L−1 × (N, C) the head's gradient for exit l, from forward
+    private var exitNormed: Tensor?          // (N, C) an exit's normed rows during forward (scratch)
+    private var exitWeights: [Double] = []   // L, the last forward's w_l (0: exit not computed)
+    private var skipMask: LayerSkipMask?     // the last forward's layer dropout
+    private var dPassThrough: Tensor?        // (N, C) gradient of skipping samples' rows, carried past a layer
+    /// Per exit l = 0…L−1, the unweighted loss tally of the last forward (nil: exit off).
+    public private(set) var exitTallies: [LossTally?] = []
     // Forward scratch and backward gradients, shared by all layers.
     private let scratch: BlockScratch        // o/down outputs and attention scores
     private let recomputed: Tensor           // (N, C) a recomputed block's output (discarded)
@@ -68,6 +83,8 @@ public final class LlamaTrainingPass {
         for r in 0..<n { positions[r] = Int32(r % t) }
         blockInputs = (0...c.numHiddenLayers).map { _ in Tensor(zeros: [n, C]) }
         saved = Array(repeating: nil, count: c.numHiddenLayers)
+        exitRstd = Array(repeating: nil, count: max(0, c.numHiddenLayers - 1))
+        dExitNormed = Array(repeating: nil, count: max(0, c.numHiddenLayers - 1))
         finalRstd = Tensor(zeros: [n]); finalNormed = Tensor(zeros: [n, C]); dFinalNormed = Tensor(zeros: [n, C])
         head = LMHeadLoss(vocab: c.vocabSize, dim: C, parallelism: model.parallelism)
         scratch = BlockScratch(config: c, rows: n, queries: t, keys: t, parallelism: model.parallelism)
@@ -84,16 +101,21 @@ public final class LlamaTrainingPass {
     }
 
     /// Forward then backward; returns the loss tally. The gradients added are those of sum(losses) /
-    /// `lossNormalizer` (default: this batch's counted targets, i.e. of its mean loss).
-    public func run(tokens: [Int32], targets: [Int32], lossNormalizer: Int? = nil, dropoutKey: UInt64? = nil) -> LossTally {
-        let tally = forward(tokens: tokens, targets: targets, lossNormalizer: lossNormalizer, dropoutKey: dropoutKey)
+    /// `lossNormalizer` (default: this batch's counted targets, i.e. of its mean loss). See `forward` for
+    /// `exits` and `skipping`.
+    public func run(tokens: [Int32], targets: [Int32], lossNormalizer: Int? = nil, dropoutKey: UInt64? = nil,
+                    exits: ExitWeights? = nil, skipping: LayerSkipMask? = nil) -> LossTally {
+        let tally = forward(tokens: tokens, targets: targets, lossNormalizer: lossNormalizer, dropoutKey: dropoutKey,
+                            exits: exits, skipping: skipping)
         backward()
         return tally
     }
 
-    /// The loss alone (evaluation): no gradient is computed, and a pending `backward()` is cancelled.
-    public func loss(tokens: [Int32], targets: [Int32]) -> LossTally {
-        let tally = forward(tokens: tokens, targets: targets, lossNormalizer: nil, dropoutKey: nil, computesGradients: false)
+    /// The loss alone (evaluation): no gradient is computed, and a pending `backward()` is cancelled. With
+    /// `exits`, the early-exit loss (and `exitTallies` each exit's own).
+    public func loss(tokens: [Int32], targets: [Int32], exits: ExitWeights? = nil, skipping: LayerSkipMask? = nil) -> LossTally {
+        let tally = forward(tokens: tokens, targets: targets, lossNormalizer: nil, dropoutKey: nil, exits: exits,
+                            skipping: skipping, computesGradients: false)
         forwardDone = false
         return tally
     }
@@ -106,15 +128,25 @@ public final class LlamaTrainingPass {
     /// this pass's scratch, scaled by 1 / `lossNormalizer`: pass the counted targets of the whole optimizer step
     /// (all micro-batches) so that the accumulated gradient is that of the step's mean loss. No gradient buffer of
     /// the model is touched. `dropoutKey` (a fresh value per micro-batch) turns on the adapters' LoRA dropout.
-    public func forward(tokens input: [Int32], targets: [Int32], lossNormalizer: Int? = nil, dropoutKey: UInt64? = nil) -> LossTally {
-        forward(tokens: input, targets: targets, lossNormalizer: lossNormalizer, dropoutKey: dropoutKey, computesGradients: true)
+    /// LayerSkip, per step: `exits` (from `EarlyExitLoss.weights(layers:step:totalSteps:)`) makes the loss the
+    /// early-exit loss Σ_l w_l · CE_l, returned as a tally whose sum is Σ_l w_l · sum_l over the counted targets
+    /// (so its mean is the weighted mean, and the normaliser keeps its meaning); `exitTallies` holds each exit's
+    /// own. `skipping` (from `LayerDropout.mask(key:batch:layers:)`, or a fixed mask) is layer dropout.
+    public func forward(tokens input: [Int32], targets: [Int32], lossNormalizer: Int? = nil, dropoutKey: UInt64? = nil,
+                        exits: ExitWeights? = nil, skipping: LayerSkipMask? = nil) -> LossTally {
+        forward(tokens: input, targets: targets, lossNormalizer: lossNormalizer, dropoutKey: dropoutKey, exits: exits,
+                skipping: skipping, computesGradients: true)
     }
 
     private func forward(tokens input: [Int32], targets: [Int32], lossNormalizer: Int?, dropoutKey: UInt64?,
-                         computesGradients: Bool) -> LossTally {
+                         exits: ExitWeights?, skipping: LayerSkipMask?, computesGradients: Bool) -> LossTally {
         self.dropoutKey = dropoutKey
         let n = rows, L = model.layers.count, C = model.config.hiddenSize
         precondition(input.count == n && targets.count == n, "\(input.count) tokens, \(targets.count) targets for N=\(n)")
+        if let exits { precondition(exits.weights.count == L, "\(exits.weights.count) exit weights for L=\(L)") }
+        if let skipping { precondition(skipping.batch == batch && skipping.layers == L, "skip mask \(skipping.batch)×\(skipping.layers) for B=\(batch), L=\(L)") }
+        exitWeights = (exits ?? .lastOnly(layers: L)).weights
+        skipMask = skipping
         for r in 0..<n { ids[r] = input[r] }
         model.rope.ensure(length: length)
         prepareActivations()
@@ -122,25 +154,58 @@ public final class LlamaTrainingPass {
         Embedding.forward(tokens: ids, count: n, table: model.embedding.data, vocab: model.config.vocabSize, dim: C,
                           into: blockInputs[0].data)
         for l in 0..<L {
+            let skippers = skipping?.skippers(of: l) ?? []
+            if skippers.count == batch {
+                // Every sample skips: the layer does not run (and its backward will not either).
+                blockInputs[l + 1].data.update(from: blockInputs[l].data, count: n * C)
+                continue
+            }
             model.blockForward(l, input: blockInputs[l].data, output: blockInputs[l + 1].data, batch: batch, length: length,
                                positions: positions, cache: nil, saving: activations(l), scratch: scratch,
                                dropoutKey: dropoutKey)
+            if saved[l] == nil { sharedHoldsLayer = l }   // the shared set now holds this layer's activations
+            for b in skippers { copyRows(of: b, from: blockInputs[l].data, to: blockInputs[l + 1].data) }
         }
-        RMSNorm.forward(blockInputs[L].data, weight: model.finalNorm.data, into: finalNormed.data, rstd: finalRstd.data,
-                        rows: n, cols: C, eps: eps)
         var dHead: Tensor? = nil
         if computesGradients, let g = headGradient {
             if dHeadPending == nil { dHeadPending = Tensor(zeros: g.shape) }
             dHead = dHeadPending
             dHead!.zero()
         }
-        let tally = targets.withUnsafeBufferPointer { y in
-            head.forwardBackward(finalNormed.data, rows: n, weight: model.lmHead.data, targets: y.baseAddress!,
-                                 normalizer: lossNormalizer, dX: computesGradients ? dFinalNormed.data : nil,
-                                 dWeight: dHead?.data)
+        // The exits, deepest first; each one's head gradient (scaled by its weight) is kept for backward.
+        exitTallies = Array(repeating: nil, count: L)
+        var tally = LossTally()
+        for l in stride(from: L - 1, through: 0, by: -1) where exitWeights[l] > 0 {
+            let w = exitWeights[l], last = l == L - 1
+            let normed: Tensor, rstd: Tensor, dNormedExit: Tensor
+            if last {
+                (normed, rstd, dNormedExit) = (finalNormed, finalRstd, dFinalNormed)
+            } else {
+                if exitNormed == nil { exitNormed = Tensor(zeros: [n, C]) }
+                if exitRstd[l] == nil { exitRstd[l] = Tensor(zeros: [n]) }
+                if computesGradients && dExitNormed[l] == nil { dExitNormed[l] = Tensor(zeros: [n, C]) }
+                (normed, rstd) = (exitNormed!, exitRstd[l]!)
+                dNormedExit = dExitNormed[l] ?? dFinalNormed
+            }
+            RMSNorm.forward(blockInputs[l + 1].data, weight: model.finalNorm.data, into: normed.data, rstd: rstd.data,
+                            rows: n, cols: C, eps: eps)
+            let own = targets.withUnsafeBufferPointer { y in
+                head.forwardBackward(normed.data, rows: n, weight: model.lmHead.data, targets: y.baseAddress!,
+                                     normalizer: lossNormalizer, lossWeight: w,
+                                     dX: computesGradients ? dNormedExit.data : nil, dWeight: dHead?.data)
+            }
+            exitTallies[l] = own
+            tally.sum += w * own.sum
+            tally.count = own.count
         }
         forwardDone = computesGradients
         return tally
+    }
+
+    /// Copies sample b's T rows of (N, C) from `source` to `destination`.
+    private func copyRows(of b: Int, from source: UnsafePointer<Float>, to destination: UnsafeMutablePointer<Float>) {
+        let C = model.config.hiddenSize, span = length * C
+        (destination + b * span).update(from: source + b * span, count: span)
     }
 
     // MARK: backward
@@ -154,20 +219,53 @@ public final class LlamaTrainingPass {
         let lowest = lowestLayerNeedingBackward
         let embeddingTrains = model.dEmbedding != nil
         if let g = headGradient, let pending = dHeadPending { Kernels.add(pending.data, into: g.data, count: g.count) }
-        RMSNorm.backward(blockInputs[L].data, weight: model.finalNorm.data, rstd: finalRstd.data, dy: dFinalNormed.data,
-                         dx: dStream.data, dWeight: model.dFinalNorm?.data, rows: n, cols: C)
+        if exitWeights[L - 1] > 0 {
+            RMSNorm.backward(blockInputs[L].data, weight: model.finalNorm.data, rstd: finalRstd.data, dy: dFinalNormed.data,
+                             dx: dStream.data, dWeight: model.dFinalNorm?.data, rows: n, cols: C)
+        } else {
+            dStream.zero()
+        }
         for l in stride(from: L - 1, through: lowest, by: -1) {
+            // dStream holds the gradient of layer l's output: add that of exit l, which reads it.
+            if l < L - 1 { addExitGradient(l, into: dStream) }
+            let skippers = skipMask?.skippers(of: l) ?? []
+            if skippers.count == batch { continue }   // an identity for every sample: dStream passes unchanged
             let a = activations(l)
             if recomputesBlocks && sharedHoldsLayer != l {
                 model.blockForward(l, input: blockInputs[l].data, output: recomputed.data, batch: batch, length: length,
                                    positions: positions, cache: nil, saving: a, scratch: scratch, dropoutKey: dropoutKey)
                 sharedHoldsLayer = l
             }
+            // Skipping samples: the block sees a zero output gradient for their rows (so its parameters get nothing
+            // from them), and their input gradient is their output gradient, carried past the block.
+            if !skippers.isEmpty {
+                if dPassThrough == nil { dPassThrough = Tensor(zeros: [n, C]) }
+                for b in skippers {
+                    copyRows(of: b, from: dStream.data, to: dPassThrough!.data)
+                    (dStream.data + b * length * C).update(repeating: 0, count: length * C)
+                }
+            }
             blockBackward(l, input: blockInputs[l].data, from: a, needsInputGradient: l > lowest || embeddingTrains)
+            for b in skippers { copyRows(of: b, from: dPassThrough!.data, to: dStream.data) }
+        }
+        // Exits below the lowest layer with a backward still train the final norm, when it trains.
+        if model.dFinalNorm != nil {
+            for l in 0..<min(lowest, L - 1) { addExitGradient(l, into: nil) }
         }
         if let dEmbedding = model.dEmbedding {
             Embedding.backward(tokens: ids, count: n, dX: dStream.data, dim: C, dTable: dEmbedding.data)
         }
+    }
+
+    /// Exit l's backward through the final norm (its head part ran during forward): the final norm's weight
+    /// gradient += when it trains, and the stream gradient at layer l's output `into` += (nil: not needed).
+    private func addExitGradient(_ l: Int, into stream: Tensor?) {
+        guard exitWeights[l] > 0, let rstd = exitRstd[l], let dy = dExitNormed[l] else { return }
+        guard stream != nil || model.dFinalNorm != nil else { return }
+        let n = rows, C = model.config.hiddenSize
+        RMSNorm.backward(blockInputs[l + 1].data, weight: model.finalNorm.data, rstd: rstd.data, dy: dy.data,
+                         dx: dBranchInput.data, dWeight: model.dFinalNorm?.data, rows: n, cols: C)
+        if let stream { Kernels.add(dBranchInput.data, into: stream.data, count: n * C) }
     }
 
     /// One block backwards: dStream holds the gradient of the block's output on entry and of its input on
@@ -246,7 +344,7 @@ public final class LlamaTrainingPass {
         } else {
             shared = nil
         }
-        // The forward below overwrites the shared set layer by layer; the last one it fills is the top's.
-        sharedHoldsLayer = L - 1
+        // The forward below overwrites the shared set layer by layer and records which layer it holds last.
+        sharedHoldsLayer = nil
     }
 }

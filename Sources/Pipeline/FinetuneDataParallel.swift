@@ -46,14 +46,13 @@ extension Finetuner {
         return t
     }
 
-    /// Rank 0's starting point on every rank: the trainable values, AdamW's moments and step count, and the loop's
-    /// step, data position and tokens (rank 0 alone reads a checkpoint to resume from; a fresh start makes the
-    /// same values everywhere, and copying them costs one broadcast).
-    func synchronize(trainable: TrainableSet, optimizer: AdamW, batcher: TrainingBatcher, step: inout Int, tokensSeen: inout Int) throws {
+    /// Rank 0's starting point on every rank: the trainable values, AdamW's moments and step count, the batcher's
+    /// position and the loop's `state` (rank 0 alone reads a checkpoint to resume from; a fresh start makes the
+    /// same values everywhere, and copying them costs one broadcast). Returns rank 0's `state`.
+    func synchronize(trainable: TrainableSet, optimizer: AdamW, batcher: TrainingBatcher, state: FinetuneState) throws -> FinetuneState {
         let comm = communicator
-        struct Loop: Codable { var step, tokensSeen, optimizerSteps: Int; var position: BatchPosition }
-        let loop = try comm.broadcast(comm.isRoot ? Loop(step: step, tokensSeen: tokensSeen, optimizerSteps: optimizer.stepCount,
-                                                         position: batcher.position) : nil)
+        struct Loop: Codable { var state: FinetuneState; var optimizerSteps: Int }
+        let loop = try comm.broadcast(comm.isRoot ? Loop(state: state, optimizerSteps: optimizer.stepCount) : nil)
         comm.broadcast(trainable.values.data, bytes: trainable.values.count * 4, root: 0)
         let m = Tensor(zeros: [optimizer.firstMoments.count]), v = Tensor(zeros: [optimizer.secondMoments.count])
         m.data.update(from: optimizer.firstMoments.data, count: m.count)
@@ -61,8 +60,7 @@ extension Finetuner {
         comm.broadcast(m.data, bytes: m.count * 4, root: 0)
         comm.broadcast(v.data, bytes: v.count * 4, root: 0)
         optimizer.restore(stepCount: loop.optimizerSteps, firstMoments: m.data, secondMoments: v.data)
-        try batcher.restore(loop.position)
-        step = loop.step
-        tokensSeen = loop.tokensSeen
+        try batcher.restore(loop.state.position)
+        return loop.state
     }
 }

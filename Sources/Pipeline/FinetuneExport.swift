@@ -13,8 +13,10 @@ import Training
 /// Writing a finetuned model's adapter and merged checkpoint.
 public enum FinetuneExport {
     /// Writes `directory` (replacing it) in PEFT's format from the adapters attached to `model`.
+    /// The adapter records the base's fingerprint, so that our loaders refuse it on another base.
     public static func adapter(of model: LlamaModel, dropout: Double, baseModel: String, to directory: URL) throws {
-        let adapter = try PEFTAdapter(collecting: model, dropout: Float(dropout), baseModel: baseModel)
+        var adapter = try PEFTAdapter(collecting: model, dropout: Float(dropout), baseModel: baseModel)
+        adapter.base = try BaseFingerprint.of(URL(fileURLWithPath: baseModel))
         try adapter.write(to: directory, force: true)
     }
 

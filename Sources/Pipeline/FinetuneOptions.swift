@@ -37,6 +37,8 @@ public struct FinetuneOptions: Codable, Equatable, Sendable {
     public var trainLMHead: Bool = false
     /// A PEFT adapter to start from (its rank and alpha must match).
     public var initAdapter: String?
+    /// Use --init-adapter even when it records another base.
+    public var force: Bool = false
 
     // Optimizer and schedule
     public var lr: Double = 2e-4
@@ -71,19 +73,25 @@ public struct FinetuneOptions: Codable, Equatable, Sendable {
     public var threads: Int?
     /// Dtype of the merged export: nil keeps the base's.
     public var dtype: String?
+    /// Export the checkpoint with the lowest held-out loss instead of the last.
+    public var keepBest: Bool = false
+    /// Stop after this many evaluations without a lower held-out loss (0: never).
+    public var earlyStop: Int = 0
 
     enum CodingKeys: String, CodingKey {
         case model, dataset, valid, output = "o", context, packing, lora, rank, alpha, dropout, targets
-        case loraLayers = "lora-layers", trainLayers = "train-layers", trainLMHead = "train-lm-head", initAdapter = "init-adapter"
+        case loraLayers = "lora-layers", trainLayers = "train-layers", trainLMHead = "train-lm-head", initAdapter = "init-adapter", force
         case lr, beta1, beta2, eps, weightDecay = "weight-decay", decayNormsAndBiases = "decay-norms-and-biases", schedule
         case warmupSteps = "warmup-steps", maxGradNorm = "max-grad-norm", batchSize = "batch-size", gradAccum = "grad-accum"
         case steps, epochs, seed, shuffle, gradientCheckpointing = "gradient-checkpointing"
         case evalEvery = "eval-every", evalTokens = "eval-tokens", saveEvery = "save-every", keep, threads, dtype
+        case keepBest = "keep-best", earlyStop = "early-stop"
     }
 
     /// Flags that may differ between a run and its resumption: they change where and how often it reports, not
     /// what it computes.
-    public static let resumableChanges: Set<String> = ["o", "eval-every", "eval-tokens", "save-every", "keep", "threads", "dtype", "steps"]
+    public static let resumableChanges: Set<String> = ["o", "eval-every", "eval-tokens", "save-every", "keep", "threads", "dtype",
+                                                        "steps", "force", "keep-best", "early-stop"]
 
     public init(model: String, dataset: String, output: String) {
         self.model = model
@@ -129,6 +137,10 @@ public struct FinetuneOptions: Codable, Equatable, Sendable {
         guard evalTokens >= 0 else { throw bad("eval-tokens", "must be ≥ 0, got \(evalTokens)") }
         guard saveEvery >= 0 else { throw bad("save-every", "must be ≥ 0, got \(saveEvery)") }
         guard keep >= 1 else { throw bad("keep", "must be at least 1, got \(keep)") }
+        guard earlyStop >= 0 else { throw bad("early-stop", "must be ≥ 0, got \(earlyStop)") }
+        if (keepBest || earlyStop > 0) && evalEvery == 0 {
+            throw bad(keepBest ? "keep-best" : "early-stop", "needs evaluations during training: give --eval-every N")
+        }
         if let threads { guard threads >= 1 else { throw bad("threads", "must be at least 1, got \(threads)") } }
         if let dtype { guard ["f32", "bf16", "f16"].contains(dtype) else { throw bad("dtype", "\(dtype) is not f32, bf16 or f16") } }
     }

@@ -49,6 +49,11 @@ struct FinetuneState: Codable {
     var position: BatchPosition
     var tokensSeen: Int
     var options: FinetuneOptions
+    /// The step with the lowest held-out loss so far (during training) and that loss.
+    var bestStep: Int?
+    var bestLoss: Double?
+    /// Evaluations since the best one (early stopping).
+    var evaluationsSinceBest: Int = 0
     /// MPI ranks of the run (nil: written before runs had ranks, 1).
     var ranks: Int?
 }
@@ -114,6 +119,7 @@ public final class Finetuner {
 
         // Fresh start or resume.
         var step = 0, tokensSeen = 0
+        var bestStep: Int?, bestLoss: Double?, evaluationsSinceBest = 0
         if resuming, comm.isRoot, let latest = TrainingCheckpoint.list(in: checkpoints).last {
             let state = try TrainingCheckpoint.load(FinetuneState.self, from: latest.url, into: trainable, optimizer: optimizer)
             var differences = try o.runChangingDifferences(from: state.options)
@@ -125,11 +131,17 @@ public final class Finetuner {
             try batcher.restore(state.position)
             step = state.step
             tokensSeen = state.tokensSeen
+            (bestStep, bestLoss, evaluationsSinceBest) = (state.bestStep, state.bestLoss, state.evaluationsSinceBest)
             log("resumed from \(latest.url.path) at step \(step)")
         } else if resuming && comm.isRoot {
             log("nothing to resume in \(checkpoints.path): starting from step 0")
         }
-        if comm.size > 1 { try synchronize(trainable: trainable, optimizer: optimizer, batcher: batcher, step: &step, tokensSeen: &tokensSeen) }
+        if comm.size > 1 {   // rank 0's starting point (fresh or resumed) on every rank
+            let state = try synchronize(trainable: trainable, optimizer: optimizer, batcher: batcher, state: FinetuneState(
+                step: step, position: batcher.position, tokensSeen: tokensSeen, options: o, bestStep: bestStep, bestLoss: bestLoss,
+                evaluationsSinceBest: evaluationsSinceBest, ranks: comm.size))
+            (step, tokensSeen, bestStep, bestLoss, evaluationsSinceBest) = (state.step, state.tokensSeen, state.bestStep, state.bestLoss, state.evaluationsSinceBest)
+        }
         if comm.isRoot {
             try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
             try writeConfiguration()
@@ -163,9 +175,22 @@ public final class Finetuner {
         func save() throws {
             defer { lastSaved = step }
             guard comm.isRoot else { return }
-            let state = FinetuneState(step: step, position: batcher.position, tokensSeen: tokensSeen, options: o, ranks: comm.size)
-            try TrainingCheckpoint.save(step: step, trainable: trainable, optimizer: optimizer, state: state, in: checkpoints, keep: o.keep)
+            let state = FinetuneState(step: step, position: batcher.position, tokensSeen: tokensSeen, options: o,
+                                      bestStep: bestStep, bestLoss: bestLoss, evaluationsSinceBest: evaluationsSinceBest, ranks: comm.size)
+            try TrainingCheckpoint.save(step: step, trainable: trainable, optimizer: optimizer, state: state, in: checkpoints,
+                                        keep: o.keep, protecting: o.keepBest ? Set([bestStep].compactMap { $0 }) : [])
             lastSaved = step
+        }
+        var lastEvaluation: (step: Int, loss: Double)?
+        /// Records an evaluation during training: a new best is saved (kept with --keep-best).
+        func record(_ loss: Double) throws {
+            lastEvaluation = (step, loss)
+            if loss < (bestLoss ?? .infinity) {
+                (bestStep, bestLoss, evaluationsSinceBest) = (step, loss, 0)
+                if o.keepBest && lastSaved != step { try save() }
+            } else {
+                evaluationsSinceBest += 1
+            }
         }
         while step < totalSteps {
             if comm.size == 1 ? stop.isRequested : stopAgreed {
@@ -216,29 +241,49 @@ public final class Finetuner {
             if o.evalEvery > 0 && step % o.evalEvery == 0 && step < totalSteps, let t = evaluate() {
                 metrics?.append(["step": step, "eval_loss": t.mean, "eval_perplexity": exp(t.mean), "eval_tokens": t.count])
                 log(String(format: "eval at step %d: loss %.4f  perplexity %.2f", step, t.mean, exp(t.mean)))
+                try record(t.mean)
+                if o.earlyStop > 0 && evaluationsSinceBest >= o.earlyStop {
+                    log("early stop: \(evaluationsSinceBest) evaluations without a lower held-out loss than step \(bestStep ?? 0)'s")
+                    if o.saveEvery > 0 && step % o.saveEvery == 0 { try save() }
+                    break
+                }
             }
             if o.saveEvery > 0 && step % o.saveEvery == 0 && step < totalSteps { try save() }
         }
 
         // The end: evaluation, a final checkpoint, the exports, the loss curve.
-        var after: Double?
-        if let t = evaluate() {
+        var after: Double? = lastEvaluation?.step == step ? lastEvaluation?.loss : nil
+        if after == nil, let t = evaluate() {
             after = t.mean
             metrics?.append(["step": step, "eval_loss": t.mean, "eval_perplexity": exp(t.mean), "eval_tokens": t.count])
             log(String(format: "eval after training: loss %.4f  perplexity %.2f", t.mean, exp(t.mean)))
+            try record(t.mean)
         }
         if lastSaved != step { try save() }
         guard comm.isRoot else {
             return FinetuneResult(ending: .finished, steps: step, heldOutLossBefore: before, heldOutLossAfter: after,
                                   seconds: Date().timeIntervalSince(started), peakResidentBytes: ProcessMemory.peakResidentBytes)
         }
+        var exported = step
+        if o.keepBest, let bestStep, bestStep != step {
+            let best = TrainingCheckpoint.directory(step: bestStep, in: checkpoints)
+            _ = try TrainingCheckpoint.load(FinetuneState.self, from: best, into: trainable, optimizer: optimizer)
+            exported = bestStep
+            after = bestLoss
+            log(String(format: "exporting step %d, the lowest held-out loss (%.4f), not the last step %d", bestStep, bestLoss ?? .nan, step))
+        }
         if o.lora {
             try FinetuneExport.adapter(of: model, dropout: o.dropout, baseModel: o.model, to: output.appendingPathComponent("adapter"))
         }
         let dtype = try o.dtype.map(Self.dtype)
-        try FinetuneExport.merged(trainable: trainable, base: base, dtype: dtype, to: output.appendingPathComponent("merged"))
+        let mergedURL = output.appendingPathComponent("merged")
+        try FinetuneExport.merged(trainable: trainable, base: base, dtype: dtype, to: mergedURL)
         try writeLossCurve(metrics!.url)
-        log("wrote " + (o.lora ? "\(output.path)/adapter (PEFT), " : "") + "\(output.path)/merged, metrics.jsonl, loss.svg")
+        log("wrote " + (o.lora ? "\(output.path)/adapter (PEFT), " : "") + "\(mergedURL.path) (step \(exported)), metrics.jsonl, loss.svg")
+        // Self-check: the files just written compute what the model in memory computes.
+        let probe = (data.heldOut.first ?? data.train[0]).tokens
+        let check = try ExportCheck.verify(merged: mergedURL, against: model, tokens: probe, parallelism: parallelism)
+        log(check.summary)
         return FinetuneResult(ending: .finished, steps: step, heldOutLossBefore: before, heldOutLossAfter: after,
                               seconds: Date().timeIntervalSince(started), peakResidentBytes: ProcessMemory.peakResidentBytes)
     }
@@ -255,6 +300,7 @@ public final class Finetuner {
     /// Copies a PEFT adapter's A and B into the trainable set (same rank, targets and layers required).
     func loadAdapter(_ dir: URL, into trainable: TrainableSet) throws {
         let adapter = try PEFTAdapter.read(dir)
+        try adapter.checkBase(URL(fileURLWithPath: options.model), directory: dir, force: options.force)
         try adapter.validate(against: trainable.model.config, directory: dir)
         guard adapter.config.rank == options.rank else {
             throw PruneError(file: dir, "adapter rank \(adapter.config.rank) differs from --rank \(options.rank)")

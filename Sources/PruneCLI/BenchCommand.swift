@@ -50,6 +50,21 @@ struct BenchCommand: ParsableCommand {
     @Flag(name: .long, help: "Print the results as JSON lines.")
     var json = false
 
+    @Flag(name: .long, help: "Compare healing instead: our finetune and PEFT train the same LoRA (r=8, alpha 16, all seven projections, cosine with warmup, clipping 1) on the same windows; needs --heal-model, --heal-dataset, --heal-valid.")
+    var heal = false
+
+    @Option(name: .long, help: "Checkpoint to heal (e.g. a cut) with --heal.")
+    var healModel: String?
+
+    @Option(name: .long, help: "Training data for --heal.")
+    var healDataset: String?
+
+    @Option(name: .long, help: "Held-out data for --heal.")
+    var healValid: String?
+
+    @Option(name: .long, help: "Optimizer steps for --heal.")
+    var healSteps = 123
+
     @Option(name: .long, help: .hidden)
     var child: String?
 
@@ -63,6 +78,7 @@ struct BenchCommand: ParsableCommand {
     func run() throws {
         guard threads >= 1 else { throw PruneError("--threads", "must be at least 1, got \(threads)") }
         if let child { return try runChild(URL(fileURLWithPath: child)) }
+        if heal { return try runHealing() }
         let modeList = modes.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
         for m in modeList where !["forward", "train", "train-checkpointed"].contains(m) {
             throw PruneError("--modes", "unknown mode \"\(m)\" (forward, train, train-checkpointed)")
@@ -115,6 +131,40 @@ struct BenchCommand: ParsableCommand {
                 print(line)
             }
           }
+        }
+    }
+
+    /// Our finetune and PEFT side by side on the same windows (see HealingBenchmark).
+    func runHealing() throws {
+        guard let healModel, let healDataset, let healValid else {
+            throw PruneError("--heal", "needs --heal-model, --heal-dataset and --heal-valid")
+        }
+        var settings = HealingBenchmark.Settings(model: URL(fileURLWithPath: healModel), dataset: URL(fileURLWithPath: healDataset),
+                                                 valid: URL(fileURLWithPath: healValid))
+        settings.steps = healSteps
+        settings.batch = batch
+        settings.context = length
+        settings.threads = threads
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("prune-heal-bench-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let windows = try HealingBenchmark.writeWindows(settings, into: dir)
+        SystemReport.lines(threads: threads).forEach { print($0) }
+        print("healing \(healModel): \(settings.steps) steps × \(batch) windows of \(length) (\(windows.trainWindows) training windows), LoRA r=\(settings.rank) alpha \(Int(settings.alpha)), lr \(settings.lr), warmup \(settings.warmup), cosine")
+        let exe = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL.deletingLastPathComponent().appendingPathComponent("finetune")
+        var rows = [try HealingBenchmark.runOurs(finetune: exe, settings, train: windows.train, valid: windows.valid,
+                                                 output: dir.appendingPathComponent("ours"))]
+        if !noPytorch, let py = PyTorchBaseline.findPython(explicit: python) {
+            rows.append(try HealingBenchmark.runPEFT(python: py, settings, train: windows.train, valid: windows.valid))
+        }
+        print("engine                 wall s   peak GB   tok/s   held-out ppl before → after")
+        for r in rows {
+            print(String(format: "%-20@ %8.0f %9.2f %7.0f   %8.2f → %.2f", r.engine as NSString, r.seconds, Double(r.peakMemoryBytes) / 1e9,
+                         r.tokensPerSecond, r.perplexityBefore, r.perplexityAfter))
+        }
+        if rows.count == 2 {
+            print(String(format: "ratio: time %.2f×, peak memory %.2f×, perplexity after %.3f×", rows[0].seconds / rows[1].seconds,
+                         Double(rows[0].peakMemoryBytes) / Double(rows[1].peakMemoryBytes), rows[0].perplexityAfter / rows[1].perplexityAfter))
         }
     }
 

@@ -34,6 +34,7 @@ public struct LoRAMerger {
         let rewriter = try CheckpointRewriter(model: model)
         let modelConfig = try LlamaConfig.load(model.appendingPathComponent("config.json"))
         let peft = try PEFTAdapter.read(adapter)
+        try peft.checkBase(model, directory: adapter, force: force)
         try peft.validate(against: modelConfig, directory: adapter)
         let destination = try CheckpointDestination(output: output, inputs: [(model, "model"), (adapter, "adapter")], force: force)
 

@@ -15,9 +15,10 @@ public enum TrainingCheckpoint {
         root.appendingPathComponent("step-\(step)")
     }
 
-    /// Writes step `step`'s checkpoint under `root`, then keeps only the newest `keep` (nil: all).
+    /// Writes step `step`'s checkpoint under `root`, then keeps only the newest `keep` (nil: all) and the steps
+    /// in `protecting` (the best one so far, say).
     public static func save<State: Encodable>(step: Int, trainable: TrainableSet, optimizer: AdamW, state: State,
-                                              in root: URL, keep: Int?) throws {
+                                              in root: URL, keep: Int?, protecting: Set<Int> = []) throws {
         try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
         let dir = directory(step: step, in: root)
         if FileManager.default.fileExists(atPath: dir.path) { try FileManager.default.removeItem(at: dir) }
@@ -37,7 +38,9 @@ public enum TrainingCheckpoint {
             try AtomicFile.write(try encoder.encode(state), to: tmp.appendingPathComponent("state.json"), durable: true)
         }
         if let keep {
-            for (_, old) in list(in: root).dropLast(max(keep, 1)) { try? FileManager.default.removeItem(at: old) }
+            for (s, old) in list(in: root).dropLast(max(keep, 1)) where !protecting.contains(s) {
+                try? FileManager.default.removeItem(at: old)
+            }
         }
     }
 

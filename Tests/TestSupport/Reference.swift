@@ -11,14 +11,16 @@ public final class Reference {
     public let tensors: SafetensorsFile
     public let modelDirectory: URL
 
-    public init() throws {
+    /// `name`.json and `name`.safetensors: "reference" (forward, analysis, LoRA, AdamW) or "layerskip"
+    /// (early-exit loss and layer dropout).
+    public init(_ name: String = "reference") throws {
         let dir = Fixtures.file("reference/stories260K")
-        let data = try Data(contentsOf: dir.appendingPathComponent("reference.json"))
+        let data = try Data(contentsOf: dir.appendingPathComponent("\(name).json"))
         guard let object = try JSONSerialization.jsonObject(with: data) as? [String: Any] else {
-            throw PruneError(file: dir.appendingPathComponent("reference.json"), "not a JSON object")
+            throw PruneError(file: dir.appendingPathComponent("\(name).json"), "not a JSON object")
         }
         json = object
-        tensors = try SafetensorsFile(url: dir.appendingPathComponent("reference.safetensors"))
+        tensors = try SafetensorsFile(url: dir.appendingPathComponent("\(name).safetensors"))
         modelDirectory = Fixtures.stories260K
     }
 

@@ -9,8 +9,8 @@ import Training
 import XCTest
 
 final class TrainingPassGradientTests: XCTestCase {
-    static func tinyModel(tied: Bool, seed: UInt64) -> LlamaModel {
-        let config = LlamaConfig(hiddenSize: 10, intermediateSize: 7, numHiddenLayers: 2, numAttentionHeads: 3,
+    static func tinyModel(tied: Bool, seed: UInt64, layers: Int = 2) -> LlamaModel {
+        let config = LlamaConfig(hiddenSize: 10, intermediateSize: 7, numHiddenLayers: layers, numAttentionHeads: 3,
                                  numKeyValueHeads: 1, headDim: 4, ropeTheta: 100, vocabSize: 13, tieWordEmbeddings: tied,
                                  attentionBias: true, mlpBias: true)
         let model = LlamaModel.random(config: config, seed: seed)

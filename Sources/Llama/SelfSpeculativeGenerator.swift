@@ -1,0 +1,198 @@
+// Self-speculative greedy decoding (LayerSkip, Elhoushi et al., 2024; Draft & Verify, Zhang et al., 2023): a
+// cheaper model made of the model's own layers drafts K tokens greedily, then the full model checks all of them
+// in one batched pass and keeps the longest prefix it agrees with plus its own next token. The output is the
+// full model's greedy output; only the number of full passes shrinks.
+//   draft `exit:E`   layers 0…E−1, then the shared final norm + lm_head (an early exit);
+//   draft `skip:S`   every layer except those in S (Draft & Verify).
+// Let F be the first layer the draft does not compute as the full model does (E, or min S). Layers below F are
+// the same computation in draft and verifier, so the verifier reuses the draft's KV entries for them and the
+// stream entering layer F that the draft saw; it computes layers < F only for the one position the draft never
+// fed (its last token), then layers F…L−1 on all K+1 positions in one pass. Rejected positions are rolled back
+// in every layer's cache.
+// Exactness: the verifier's layers ≥ F multiply K+1 rows at once where plain decoding multiplies one; a BLAS
+// may round those differently in the last bit, which could only matter for an exact tie between the top two
+// logits. The tests compare with plain greedy decoding token for token.
+// Dimension glossary: K draft tokens, P stored positions, C model dim, V vocab, L layers.
+import Foundation
+import Tensor
+
+/// Which of the model's own layers draft.
+public enum DraftLayers: Equatable, Sendable, CustomStringConvertible {
+    /// Layers 0…E−1 and the final norm + lm_head (LayerSkip's early exit), 1 ≤ E < L.
+    case exit(Int)
+    /// Every layer except these (Draft & Verify), a non-empty proper subset of 0…L−1.
+    case skip(Set<Int>)
+
+    /// Parses `exit:E` or `skip:LIST` (0-based, inclusive ranges and commas: `skip:11-18`, `skip:3,5-6`).
+    public init?(argument: String) {
+        if argument.hasPrefix("exit:"), let e = Int(argument.dropFirst(5)) { self = .exit(e); return }
+        guard argument.hasPrefix("skip:") else { return nil }
+        var layers = Set<Int>()
+        for part in argument.dropFirst(5).split(separator: ",", omittingEmptySubsequences: false) {
+            let ends = part.split(separator: "-", omittingEmptySubsequences: false).map { Int($0) }
+            if ends.count == 1, let a = ends[0] { layers.insert(a) }
+            else if ends.count == 2, let a = ends[0], let b = ends[1], a <= b { layers.formUnion(a...b) }
+            else { return nil }
+        }
+        self = .skip(layers)
+    }
+
+    public var description: String {
+        switch self {
+        case .exit(let e): "exit:\(e)"
+        case .skip(let s): "skip:" + s.sorted().map(String.init).joined(separator: ",")
+        }
+    }
+
+    /// Why these layers cannot draft for an L-layer model, or nil when they can.
+    public func problem(layers L: Int) -> String? {
+        switch self {
+        case .exit(let e): return (1..<L).contains(e) ? nil : "exit layer \(e) must be in 1…\(L - 1)"
+        case .skip(let s):
+            if s.isEmpty { return "no layer to skip" }
+            if let bad = s.first(where: { !(0..<L).contains($0) }) { return "layer \(bad) outside 0…\(L - 1)" }
+            return s.count < L ? nil : "the draft must keep at least one layer"
+        }
+    }
+
+    /// The layers the draft runs, in order.
+    func draftLayers(_ L: Int) -> [Int] {
+        switch self {
+        case .exit(let e): Array(0..<e)
+        case .skip(let s): (0..<L).filter { !s.contains($0) }
+        }
+    }
+
+    /// F: layers below it are computed by the draft exactly as by the full model.
+    func firstDivergentLayer(_ L: Int) -> Int {
+        switch self {
+        case .exit(let e): e
+        case .skip(let s): s.min()!
+        }
+    }
+}
+
+/// What one speculative generation did.
+public struct SpeculationStatistics: Sendable {
+    /// Tokens the draft proposed.
+    public var drafted = 0
+    /// Drafted tokens the full model agreed with.
+    public var accepted = 0
+    /// Full-model verification passes.
+    public var verifications = 0
+    /// Tokens produced (as returned).
+    public var generated = 0
+    /// Wall-clock seconds of the whole generation, prompt included.
+    public var seconds = 0.0
+
+    public init() {}
+
+    /// accepted / drafted.
+    public var acceptanceRate: Double { drafted > 0 ? Double(accepted) / Double(drafted) : 0 }
+    /// Drafted tokens accepted per verification pass.
+    public var meanAccepted: Double { verifications > 0 ? Double(accepted) / Double(verifications) : 0 }
+    public var tokensPerSecond: Double { seconds > 0 ? Double(generated) / seconds : 0 }
+}
+
+/// Greedy decoding with the model's own layers as the draft model.
+public final class SelfSpeculativeGenerator {
+    public let model: LlamaModel
+    public let draft: DraftLayers
+    /// K, tokens drafted per verification.
+    public let draftTokens: Int
+    /// Counters of the last `generate`.
+    public private(set) var statistics = SpeculationStatistics()
+
+    public init(model: LlamaModel, draft: DraftLayers, draftTokens: Int = 4) {
+        if let problem = draft.problem(layers: model.layers.count) { preconditionFailure(problem) }
+        precondition(draftTokens >= 1, "draft tokens \(draftTokens) must be at least 1")
+        self.model = model
+        self.draft = draft
+        self.draftTokens = draftTokens
+    }
+
+    /// The full model's greedy continuation of `prompt` (options.temperature must be 0), at most
+    /// options.maxTokens ids, stopping before a stop token; `onToken` sees each id as it is accepted.
+    public func generate(prompt: [Int32], options: SamplingOptions, onToken: (Int32) -> Void = { _ in }) -> [Int32] {
+        precondition(!prompt.isEmpty, "empty prompt")
+        precondition(options.temperature <= 0, "self-speculative decoding is greedy (temperature 0)")
+        let start = Date()
+        statistics = SpeculationStatistics()
+        defer { statistics.seconds = Date().timeIntervalSince(start) }
+        let L = model.layers.count, C = model.config.hiddenSize, V = model.config.vocabSize, K = draftTokens
+        let draftLayers = draft.draftLayers(L), F = draft.firstDivergentLayer(L)
+        let cache = KVCache(config: model.config, batch: 1, capacity: prompt.count + options.maxTokens + K + 1)
+        let buffers = BlockActivations(config: model.config, batch: 1, length: K + 1, loraRanks: [:], keepsProbabilities: false)
+        let scratch = BlockScratch(config: model.config, rows: K + 1, queries: K + 1, keys: cache.capacity,
+                                   parallelism: model.parallelism)
+        let h = Tensor(zeros: [1, C])                 // the draft's stream, one token
+        let entering = Tensor(zeros: [K + 1, C])      // stream entering layer F per verified position
+        let logits = Tensor(zeros: [K + 1, V])
+        func argmax(_ row: Int) -> Int32 { Int32(Kernels.logSumExp(logits.data + row * V, count: V).argmax) }
+        // Runs `layers` in place on `rows` rows of x sitting at positions p…p+rows−1, appending to their caches.
+        func run(_ layers: ArraySlice<Int>, on x: UnsafeMutablePointer<Float>, rows: Int, at p: Int) {
+            model.rope.ensure(length: p + rows)
+            let positions = (0..<rows).map { Int32(p + $0) }
+            positions.withUnsafeBufferPointer { pos in
+                for l in layers {
+                    precondition(cache.lengths[l] == p, "layer \(l) holds \(cache.lengths[l]) positions, expected \(p)")
+                    model.blockForward(l, input: x, output: x, batch: 1, length: rows, positions: pos.baseAddress!,
+                                       cache: cache, saving: buffers, scratch: scratch)
+                    cache.advance(layer: l, by: rows)
+                }
+            }
+        }
+        let below = draftLayers.prefix { $0 < F }, draftAbove = draftLayers.drop { $0 < F }
+        let verifier = Array(F..<L)[...]
+
+        // The prompt through the full model, exactly as plain decoding does.
+        var out: [Int32] = []
+        let prefill = model.forward(tokens: prompt, batch: 1, length: prompt.count, cache: cache).logits!
+        var pending = withExtendedLifetime(prefill) { Int32(Kernels.logSumExp(prefill.data + (prompt.count - 1) * V, count: V).argmax) }
+        /// Appends a produced token; false when generation ends (stop token or budget).
+        func emit(_ id: Int32) -> Bool {
+            if options.stopTokens.contains(id) || out.count >= options.maxTokens { return false }
+            out.append(id)
+            onToken(id)
+            return out.count < options.maxTokens
+        }
+        guard emit(pending) else { statistics.generated = out.count; return out }
+        while true {
+            let p = cache.length   // positions of every layer; `pending` sits at p
+            // Draft: at most what the budget still takes (the verifier adds one token of its own).
+            let budget = min(K, options.maxTokens - out.count - 1)
+            var drafted: [Int32] = []
+            var token = pending
+            while drafted.count < budget {
+                model.embed([token], into: h.data)
+                run(below, on: h.data, rows: 1, at: p + drafted.count)
+                (entering.data + drafted.count * C).update(from: h.data, count: C)
+                for l in draftAbove { run([l], on: h.data, rows: 1, at: p + drafted.count) }
+                model.logits(fromHidden: h.data, rows: 1, into: logits.data)
+                token = argmax(0)
+                drafted.append(token)
+                if options.stopTokens.contains(token) { break }
+            }
+            // Verify: layers < F for the last drafted token only, then layers F…L−1 on every position.
+            let k = drafted.count
+            model.embed([k == 0 ? pending : drafted[k - 1]], into: entering.data + k * C)
+            run(below, on: entering.data + k * C, rows: 1, at: p + k)
+            for l in F..<L { cache.truncate(layer: l, to: p) }   // draft entries computed on another stream
+            run(verifier, on: entering.data, rows: k + 1, at: p)
+            model.logits(fromHidden: entering.data, rows: k + 1, into: logits.data)
+            var accepted = 0
+            while accepted < k && drafted[accepted] == argmax(accepted) { accepted += 1 }
+            let next = argmax(accepted)
+            statistics.drafted += k
+            statistics.accepted += accepted
+            statistics.verifications += 1
+            cache.truncate(to: p + accepted + 1)
+            var going = true
+            for id in drafted[..<accepted] + [next] where going { going = emit(id) }
+            if !going { break }
+            pending = next
+        }
+        statistics.generated = out.count
+        return out
+    }
+}
