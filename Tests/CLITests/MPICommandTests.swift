@@ -113,7 +113,7 @@ final class MPICommandTests: XCTestCase {
         let steps = 80
         let p = Process()
         p.executableURL = URL(fileURLWithPath: mpirun)
-        p.arguments = mpiArgs(2, [PruneExecutable.finetune.path]) + finetuneArgs(batch: 2, steps: steps, out, ["--save-every", "2"])
+        p.arguments = mpiArgs(2, [PruneExecutable.finetune.path]) + finetuneArgs(batch: 2, steps: steps, out, ["--save-every", "2", "--keep-best"])
         p.standardOutput = FileHandle.nullDevice
         p.standardError = FileHandle.nullDevice
         try p.run()
@@ -137,7 +137,7 @@ final class MPICommandTests: XCTestCase {
         let resumed = try run(mpirun, mpiArgs(2, [PruneExecutable.finetune.path, "--resume", out.path]))
         XCTAssertEqual(resumed.status, 0, resumed.stderr)
         XCTAssertTrue(resumed.stderr.contains("resumed from"), resumed.stderr)
-        let r1 = try PruneExecutable.runFinetune(finetuneArgs(batch: 4, steps: steps, reference))
+        let r1 = try PruneExecutable.runFinetune(finetuneArgs(batch: 4, steps: steps, reference, ["--keep-best"]))
         XCTAssertEqual(r1.status, 0, r1.stderr)
         try assertSameRun(reference, out)
 
