@@ -3,7 +3,8 @@
 // Module graph (one direction only; Tests/ArchitectureTests checks it and that each target's imports equal its
 // dependencies):
 //   CBLAS, CKernels → Tensor;  Support → Checkpoint (+Tensor) | Tokenizers (+CSentencePiece) → Data |
-//   Reports (+CHDF5) → Llama → Analysis | Surgery | Training → Pipeline → PruneCLI
+//   Reports (+CHDF5) → Llama → Analysis | Surgery | Training → Pipeline → PruneCLI;  CMPI → Cluster (MPI ranks,
+//   used by Analysis, Pipeline and the executables)
 import PackageDescription
 
 // The hot non-GEMM loops live in C, built for baseline x86-64 with AVX2 and AVX-512 variants beside the
@@ -15,7 +16,7 @@ let package = Package(
     products: [
         .executable(name: "prune", targets: ["PruneCLI"]),
         .executable(name: "finetune", targets: ["FinetuneCLI"]),
-        .library(name: "PruneKit", targets: ["Support", "Tensor", "Checkpoint", "Tokenizers", "Data", "Reports", "Llama",
+        .library(name: "PruneKit", targets: ["Support", "Cluster", "Tensor", "Checkpoint", "Tokenizers", "Data", "Reports", "Llama",
                                              "Analysis", "Surgery", "Training", "Pipeline"]),
     ],
     dependencies: [
@@ -32,10 +33,14 @@ let package = Package(
             linkerSettings: [.linkedLibrary("sentencepiece")]
         ),
         .target(name: "CKernels", cSettings: fastC),
+        // OpenMPI is loaded at run time too (dlopen), so that the package builds and runs where MPI is absent.
+        .target(name: "CMPI", linkerSettings: [.linkedLibrary("dl")]),
 
         // MARK: library
         // Errors with the file they concern, atomic writes, mapped files, JSON text, child processes.
         .target(name: "Support"),
+        // The ranks of an mpirun job and their collectives (allreduce, broadcast); one rank without mpirun.
+        .target(name: "Cluster", dependencies: ["CMPI"]),
         // Tensors, GEMM (the only caller of cblas_sgemm), the fused kernels, CPU facts.
         .target(name: "Tensor", dependencies: ["CBLAS", "CKernels"]),
         // safetensors, config.json, weight names, the key-preserving checkpoint rewriter, PEFT LoRA adapters.
@@ -48,23 +53,24 @@ let package = Package(
         .target(name: "Reports", dependencies: ["Support", "CHDF5"]),
         // The model: ops as forward/backward pairs, LoRA, the block, the model, generation.
         .target(name: "Llama", dependencies: ["Support", "Tensor", "Checkpoint", "Reports"]),
-        .target(name: "Analysis", dependencies: ["Support", "Tensor", "Checkpoint", "Tokenizers", "Data", "Reports", "Llama"]),
+        .target(name: "Analysis", dependencies: ["Support", "Cluster", "Tensor", "Checkpoint", "Tokenizers", "Data", "Reports", "Llama"]),
         .target(name: "Surgery", dependencies: ["Support", "Tensor", "Checkpoint"]),
         .target(name: "Training", dependencies: ["Support", "Tensor", "Checkpoint", "Llama"]),
         // The flows behind the commands (analyze, eval, cut, generate, tokenize) and finetune as library calls; benchmarks.
-        .target(name: "Pipeline", dependencies: ["Support", "Tensor", "Checkpoint", "Tokenizers", "Data", "Reports", "Llama",
+        .target(name: "Pipeline", dependencies: ["Support", "Cluster", "Tensor", "Checkpoint", "Tokenizers", "Data", "Reports", "Llama",
                                                  "Analysis", "Surgery", "Training"]),
 
         // MARK: command line
         .executableTarget(
             name: "PruneCLI",
-            dependencies: ["Support", "Tensor", "Checkpoint", "Llama", "Analysis", "Surgery", "Pipeline",
+            dependencies: ["Support", "Cluster", "Tensor", "Checkpoint", "Llama", "Analysis", "Surgery", "Pipeline",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
 
         .executableTarget(
             name: "FinetuneCLI",
-            dependencies: ["Support", "Tensor", "Checkpoint", "Llama", "Training", "Pipeline", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["Support", "Cluster", "Tensor", "Checkpoint", "Llama", "Training", "Pipeline",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
 
         // MARK: tests
@@ -81,6 +87,7 @@ let package = Package(
         .testTarget(name: "PipelineTests", dependencies: ["Tensor", "Checkpoint", "Llama", "Surgery", "Training", "Pipeline", "TestSupport"]),
         // Package.swift against the imports and the intended direction of the graph.
         .testTarget(name: "ArchitectureTests", dependencies: ["TestSupport"]),
+        .testTarget(name: "ClusterTests", dependencies: ["Cluster"]),
         .testTarget(name: "CLITests", dependencies: ["Support", "Tensor", "Checkpoint", "TestSupport"]),
     ],
     swiftLanguageModes: [.v5]

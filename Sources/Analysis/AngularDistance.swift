@@ -38,6 +38,16 @@ public struct AngularDistanceSums: Sendable {
         count += other.count
     }
 
+    /// The sums and the count, flat (what MPI ranks exchange); `init(layerCount:flattened:)` reads it back.
+    var flattened: [Double] { sums + [Double(count)] }
+
+    init(layerCount: Int, flattened: ArraySlice<Double>) {
+        self.init(layerCount: layerCount)
+        precondition(flattened.count == sums.count + 1, "\(flattened.count) values for \(sums.count + 1)")
+        sums = Array(flattened.dropLast())
+        count = Int(flattened.last!)
+    }
+
     /// The mean d as an (L+1, L+1) matrix indexed [n][l]; nil for n = 0 and where l + n > L.
     public var matrix: [[Double?]] {
         let L = layerCount

@@ -29,6 +29,16 @@ public struct BlockInfluenceSums: Sendable {
         count += other.count
     }
 
+    /// The sums and the count, flat (what MPI ranks exchange).
+    var flattened: [Double] { sums + [Double(count)] }
+
+    init(layerCount: Int, flattened: ArraySlice<Double>) {
+        self.init(layerCount: layerCount)
+        precondition(flattened.count == sums.count + 1, "\(flattened.count) values for \(sums.count + 1)")
+        sums = Array(flattened.dropLast())
+        count = Int(flattened.last!)
+    }
+
     /// BI_i for i = 0…L−1 (NaN before any position was added).
     public var values: [Double] { sums.map { 1 - $0 / Double(count) } }
 }

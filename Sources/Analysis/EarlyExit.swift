@@ -78,6 +78,27 @@ public struct EarlyExitScan {
         return (total, agreements.reduce(0, +))
     }
 
+    /// Adds the batches another scan counted.
+    mutating func merge(_ other: EarlyExitScan) {
+        for i in tallies.indices { tallies[i].add(other.tallies[i]); agreements[i] += other.agreements[i] }
+        positions += other.positions
+    }
+
+    /// (sum, count) of each tally, the agreements and the positions, flat (what MPI ranks exchange).
+    var flattened: [Double] { tallies.flatMap { [$0.sum, Double($0.count)] } + agreements.map(Double.init) + [Double(positions)] }
+
+    init(layerCount: Int, flattened: ArraySlice<Double>) {
+        self.init(layerCount: layerCount)
+        precondition(flattened.count == 3 * layerCount + 1, "\(flattened.count) values for \(3 * layerCount + 1)")
+        let f = Array(flattened)
+        for i in tallies.indices {
+            tallies[i].sum = f[2 * i]
+            tallies[i].count = Int(f[2 * i + 1])
+            agreements[i] = Int(f[2 * layerCount + i])
+        }
+        positions = Int(f[3 * layerCount])
+    }
+
     /// Mean loss of each exit.
     public var losses: [Double] { tallies.map(\.mean) }
     /// Fraction of positions where each exit's top token is the full model's.

@@ -3,6 +3,7 @@
 // sums before the next batch, so memory holds one batch's states whatever the number of samples. The
 // optional removal scan and early exit reuse the same stored states.
 // Dimension glossary: B batch, T tokens, N = B·T rows, C model dim, V vocab, L layers.
+import Cluster
 import Foundation
 import Llama
 import Reports
@@ -62,34 +63,44 @@ public final class LayerAnalyzer {
     }
 
     /// Analyses `samples` (each at least one token); `progress` (made from `plan(samples:)`) hears of
-    /// every layer of every phase.
-    public func analyze(samples: [[Int32]], source: AnalysisSource, progress: AnalysisProgress? = nil) -> LayerAnalysis {
+    /// every layer of every phase. Under MPI (`communicator` of N ranks) every rank passes the same samples,
+    /// rank r analyses batches r, r+N, … and every rank returns the result one process would (AnalysisSums).
+    public func analyze(samples: [[Int32]], source: AnalysisSource, progress: AnalysisProgress? = nil,
+                        communicator comm: Communicator = SingleProcess()) -> LayerAnalysis {
         precondition(!samples.isEmpty, "no samples to analyse")
         let L = layerCount, V = model.config.vocabSize, C = model.config.hiddenSize
         let batches = CalibrationBatch.batches(samples, batchSize: options.batchSize)
         let store = HiddenStateStore(stateCount: L + 1, width: C)
         store.reserve(rows: batches.map(\.rows).max()!)
-        let workers = (0..<model.parallelism.threads).map { _ in PositionStatistics(layerCount: L, width: C) }
-        var fullLoss = LossTally()
-        var removal = options.removalScan ? RemovalScan(layerCount: L) : nil
-        var earlyExit = options.earlyExit ? EarlyExitScan(layerCount: L) : nil
-        for (b, batch) in batches.enumerated() {
+        let width = AnalysisSums(layerCount: L, options: options).flattened.count
+        var exchange = [Double](repeating: 0, count: batches.count * width)   // (batches, width)
+        for (b, batch) in batches.enumerated() where b % comm.size == comm.rank {
+            var sums = AnalysisSums(layerCount: L, options: options)
+            let workers = (0..<model.parallelism.threads).map { _ in PositionStatistics(layerCount: L, width: C) }
             let logits = model.forward(tokens: batch.tokens, batch: batch.batch, length: batch.length) { l, h in
                 store.store(layer: l, from: h, rows: batch.rows)
                 progress?.update(batch: b, phase: .fullPass, step: l)   // layers 0…l−1 done
             }
-            fullLoss.add(NextTokenLoss.tally(logits: logits, targets: batch.targets, vocab: V))
+            sums.loss.add(NextTokenLoss.tally(logits: logits, targets: batch.targets, vocab: V))
             PositionStatistics.add(batch, from: store, into: workers, parallelism: model.parallelism)
+            (sums.lastToken, sums.allTokens, sums.influence) = PositionStatistics.merged(workers)
             progress?.update(batch: b, phase: .statistics, step: 1)
-            removal?.add(model: model, states: store, batch: batch) { progress?.update(batch: b, phase: .removalScan, step: $0) }
-            if earlyExit != nil {
+            sums.removal?.add(model: model, states: store, batch: batch) { progress?.update(batch: b, phase: .removalScan, step: $0) }
+            if sums.earlyExit != nil {
                 let fullArgmax = TopToken.argmax(rows: logits.data, count: batch.rows, vocab: V)
-                earlyExit!.add(model: model, states: store, batch: batch, fullArgmax: fullArgmax) {
+                sums.earlyExit!.add(model: model, states: store, batch: batch, fullArgmax: fullArgmax) {
                     progress?.update(batch: b, phase: .earlyExit, step: $0)
                 }
             }
+            exchange.replaceSubrange((b * width)..<((b + 1) * width), with: sums.flattened)
         }
-        let (lastToken, allTokens, influence) = PositionStatistics.merged(workers)
+        if comm.size > 1 { exchange = comm.allreduceSum(exchange) }
+        var total = AnalysisSums(layerCount: L, options: options)
+        for b in batches.indices {
+            total.merge(AnalysisSums(layerCount: L, options: options, flattened: exchange[(b * width)..<((b + 1) * width)]))
+        }
+        let (fullLoss, lastToken, allTokens, influence, removal, earlyExit)
+            = (total.loss, total.lastToken, total.allTokens, total.influence, total.removal, total.earlyExit)
         return LayerAnalysis(
             model: source.model, dataset: source.dataset, samples: samples.count, tokens: allTokens.count,
             lossTokens: fullLoss.count, context: source.context, layers: L,

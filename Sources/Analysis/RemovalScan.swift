@@ -22,6 +22,21 @@ public struct RemovalScan {
         }
     }
 
+    /// Adds the batches another scan counted.
+    mutating func merge(_ other: RemovalScan) {
+        for i in tallies.indices { tallies[i].add(other.tallies[i]) }
+    }
+
+    /// (sum, count) of each tally, flat (what MPI ranks exchange).
+    var flattened: [Double] { tallies.flatMap { [$0.sum, Double($0.count)] } }
+
+    init(layerCount: Int, flattened: ArraySlice<Double>) {
+        self.init(layerCount: layerCount)
+        precondition(flattened.count == 2 * layerCount, "\(flattened.count) values for \(2 * layerCount)")
+        let f = Array(flattened)
+        for i in tallies.indices { tallies[i].sum = f[2 * i]; tallies[i].count = Int(f[2 * i + 1]) }
+    }
+
     /// Mean loss with each layer removed.
     public var losses: [Double] { tallies.map(\.mean) }
 }

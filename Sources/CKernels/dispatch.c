@@ -193,10 +193,14 @@ static inline uint64_t splitmix64(uint64_t z) {
 }
 
 void pk_dropout(const float *x, float *y, size_t n, uint64_t key, float p) {
+    pk_dropout_from(x, y, n, 0, key, p);
+}
+
+void pk_dropout_from(const float *x, float *y, size_t n, size_t first, uint64_t key, float p) {
     const float scale = 1.0f / (1.0f - p);
     // Keep when the hash's top 24 bits, as a fraction of 2^24, are at least p (probability 1 − p).
     const uint32_t threshold = (uint32_t)(p * 16777216.0f);
-    const uint64_t base = splitmix64(key);
+    const uint64_t base = splitmix64(key) + first;
     for (size_t i = 0; i < n; i++) {
         uint32_t r = (uint32_t)(splitmix64(base + i) >> 40);
         y[i] = r >= threshold ? x[i] * scale : 0.0f;

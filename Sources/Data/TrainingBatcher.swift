@@ -35,6 +35,14 @@ public struct TrainingBatch: Equatable, Sendable {
 
     /// Labels that count.
     public var countedTargets: Int { targets.lazy.filter { $0 != TrainingWindow.ignoreIndex }.count }
+
+    /// Windows `range` of this batch, rows in the same order (one rank's share of a data-parallel batch).
+    public func windows(_ range: Range<Int>) -> TrainingBatch {
+        precondition(range.lowerBound >= 0 && range.upperBound <= batch, "windows \(range) of a batch of \(batch)")
+        let rows = (range.lowerBound * length)..<(range.upperBound * length)
+        return TrainingBatch(tokens: Array(tokens[rows]), targets: Array(targets[rows]), batch: range.count, length: length,
+                             windows: Array(windows[range]), position: position)
+    }
 }
 
 /// The micro-batches of one optimizer step.

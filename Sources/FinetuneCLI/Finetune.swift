@@ -4,6 +4,7 @@
 // exits 130.
 import ArgumentParser
 import Checkpoint
+import Cluster
 import Foundation
 import Llama
 import Pipeline
@@ -31,6 +32,10 @@ struct Finetune: ParsableCommand {
         Writes OUT/config.json (the resolved options), OUT/metrics.jsonl (one line per step and evaluation),
         OUT/checkpoints/step-N, OUT/adapter (PEFT format, with --lora), OUT/merged (a complete checkpoint) and
         OUT/loss.svg.
+
+        Data parallel: `mpirun -np N finetune … --batch-size B` trains global micro-batches of N·B windows (the
+        result of one process with --batch-size N·B, within float rounding); rank 0 writes everything. Threads
+        per rank default to the cores divided by the ranks on the machine. A resume needs the same N.
         """,
         version: SystemReport.lines(threads: Parallelism.allCores.threads).joined(separator: "\n"))
 
@@ -94,16 +99,24 @@ struct Finetune: ParsableCommand {
     @Option(help: "Continue the run in this output directory from its newest checkpoint.") var resume: String?
 
     func run() throws {
-        let options = try resolvedOptions()
-        let parallelism = Parallelism(threads: options.threads ?? Parallelism.allCores.threads)
+        // Under mpirun rank 0 resolves the options (it alone reads OUT/config.json on --resume) and sends them.
+        let comm = Self.communicator
+        let options = comm.size == 1 ? try resolvedOptions() : try comm.broadcast(comm.isRoot ? try resolvedOptions() : nil)
+        let parallelism = Parallelism(threads: options.threads ?? max(1, Parallelism.allCores.threads / Cluster.localRanks))
         let stop = StopRequest()
         let interrupts = Self.watchInterrupts(stop)
         defer { interrupts.forEach { $0.cancel() } }
         let finetuner = Finetuner(options: options, parallelism: parallelism, stop: stop) {
             FileHandle.standardError.write(Data(($0 + "\n").utf8))
         }
+        finetuner.communicator = Self.communicator
+        if Self.communicator.size > 1 {
+            finetuner.log("data parallel: \(Self.communicator.size) ranks × --batch-size \(options.batchSize) (global micro-batch \(Self.communicator.size * options.batchSize) windows)")
+        }
         let result = try finetuner.run(resuming: resume != nil)
+        Self.communicator.finalize()
         if result.ending == .interrupted { throw ExitCode(130) }
+        guard Self.communicator.isRoot else { return }
         var line = String(format: "done: %d steps in %.0f s, peak memory %.2f GB", result.steps, result.seconds,
                           Double(result.peakResidentBytes) / 1e9)
         if let b = result.heldOutLossBefore, let a = result.heldOutLossAfter {
@@ -206,8 +219,10 @@ struct Finetune: ParsableCommand {
     }
 
     /// Ctrl-C (SIGINT) and SIGTERM ask the loop to stop at the next step boundary and save; a second one exits at once.
+    /// Under mpirun, which ends the job on SIGINT and SIGTERM but forwards SIGUSR1 to every rank, `kill -USR1` to
+    /// mpirun does the same: the ranks agree at the next step, rank 0 saves, and the job exits 130.
     static func watchInterrupts(_ stop: StopRequest) -> [DispatchSourceSignal] {
-        [SIGINT, SIGTERM].map { sig in
+        [SIGINT, SIGTERM, SIGUSR1].map { sig in
             signal(sig, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
             source.setEventHandler {
@@ -220,15 +235,23 @@ struct Finetune: ParsableCommand {
         }
     }
 
-    /// Runs the command; every failure becomes one line on stderr and a non-zero exit.
+    /// The job's ranks: MPI's under mpirun, else one.
+    nonisolated(unsafe) static var communicator: Communicator = SingleProcess()
+
+    /// Runs the command; every failure becomes one line on stderr and a non-zero exit. Under mpirun a failing
+    /// rank ends the whole job (MPI_Abort), so that no other rank waits for it in a collective.
     static func main() {
         do {
             var command = try parseAsRoot()
             do { _ = try BLASRuntime.load() } catch { throw PruneError("", "\(error)") }
+            do { communicator = try Cluster.start() } catch { throw PruneError("mpirun", "\(error)") }
             try command.run()
         } catch let error as PruneError {
-            FileHandle.standardError.write(Data("error: \(error.description)\n".utf8))
+            FileHandle.standardError.write(Data("error: \(communicator.size > 1 ? "rank \(communicator.rank): " : "")\(error.description)\n".utf8))
+            if communicator.size > 1 { communicator.abort(code: 1) }
             Foundation.exit(1)
+        } catch let exit as ExitCode where communicator.size > 1 && exit != .success {
+            communicator.abort(code: exit.rawValue)
         } catch {
             let code = exitCode(for: error)
             if code == .success || error is ExitCode { exit(withError: error) }

@@ -13,6 +13,9 @@ public final class LoRAAdapter {
     public let b: Tensor            // (out, R)
     /// PEFT's lora_dropout: the probability an input element is zeroed on the adapter's path (training only).
     public var dropout: Float = 0
+    /// The row of the whole batch that row 0 of this process's rows is (data parallelism: rank r of N trains rows
+    /// r·B·T…): dropout masks follow the whole batch's row index, so N ranks draw the masks one process would.
+    public var dropoutFirstRow = 0
     /// Gradients, allocated only when the adapter trains.
     public var dA: Tensor?          // (R, in)
     public var dB: Tensor?          // (out, R)
@@ -38,7 +41,7 @@ public final class LoRAAdapter {
                         into y: UnsafeMutablePointer<Float>, dropoutKey: UInt64? = nil, parallelism: Parallelism) {
         if let key = dropoutKey, dropout > 0 {
             withUnsafeTemporaryAllocation(of: Float.self, capacity: n * inFeatures) { xd in
-                Kernels.dropout(x, into: xd.baseAddress!, count: n * inFeatures, key: key, p: dropout)
+                Kernels.dropout(x, into: xd.baseAddress!, count: n * inFeatures, first: dropoutFirstRow * inFeatures, key: key, p: dropout)
                 lowRankForward(xd.baseAddress!, rows: n, hidden: h, into: y, parallelism: parallelism)
             }
         } else {
@@ -50,7 +53,7 @@ public final class LoRAAdapter {
     public func hidden(_ x: UnsafePointer<Float>, rows n: Int, into h: UnsafeMutablePointer<Float>, dropoutKey: UInt64? = nil) {
         if let key = dropoutKey, dropout > 0 {
             withUnsafeTemporaryAllocation(of: Float.self, capacity: n * inFeatures) { xd in
-                Kernels.dropout(x, into: xd.baseAddress!, count: n * inFeatures, key: key, p: dropout)
+                Kernels.dropout(x, into: xd.baseAddress!, count: n * inFeatures, first: dropoutFirstRow * inFeatures, key: key, p: dropout)
                 Kernels.skinnyNT(xd.baseAddress!, ldx: inFeatures, a.data, r: rank, k: inFeatures, into: h, ldh: rank, rows: n)
             }
         } else {
@@ -83,11 +86,11 @@ public final class LoRAAdapter {
         let count = n * inFeatures
         withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * count) { buf in
             let xd = buf.baseAddress!, dxd = xd + count
-            Kernels.dropout(x, into: xd, count: count, key: key, p: dropout)
+            Kernels.dropout(x, into: xd, count: count, first: dropoutFirstRow * inFeatures, key: key, p: dropout)
             if dx != nil { dxd.initialize(repeating: 0, count: count) }
             lowRankBackward(xd, rows: n, hidden: h, dy: dy, dx: dx == nil ? nil : dxd, parallelism: parallelism)
             if let dx {
-                Kernels.dropout(dxd, into: dxd, count: count, key: key, p: dropout)
+                Kernels.dropout(dxd, into: dxd, count: count, first: dropoutFirstRow * inFeatures, key: key, p: dropout)
                 Kernels.add(dxd, into: dx, count: count)
             }
         }

@@ -3,6 +3,7 @@
 // an analysis.json runs the measuring part; a recipe runner or a test calls either.
 import Analysis
 import Data
+import Cluster
 import Foundation
 import Llama
 import Support
@@ -50,20 +51,25 @@ public enum AnalyzeJob {
     /// Checks `output` (never the model directory, never over an earlier analysis unless `force`), analyses
     /// `source` on `options.dataset` and writes the analysis files into `output`.
     /// - quiet: no plan note and no progress line (warnings still go to `log`).
+    /// - communicator: under mpirun, the ranks split the batches; rank 0 alone checks and writes the output
+    ///   (the others return the same analysis and no files).
     public static func run(_ source: ModelSource, options: AnalyzeOptions, output: URL, force: Bool = false,
-                           quiet: Bool = false, log: JobLog = .standardError) throws -> AnalyzeResult {
-        try AnalysisDestination.check(output: output, model: source.directory, force: force)
+                           quiet: Bool = false, log: JobLog = .standardError,
+                           communicator: Communicator = SingleProcess()) throws -> AnalyzeResult {
+        if communicator.isRoot { try AnalysisDestination.check(output: output, model: source.directory, force: force) }
         let dataset = try Dataset(url: options.dataset)
         let model = try source.loadModel(log: log)
         let analysis = try analyze(model: model, source: source, dataset: dataset, tokenizer: source.optionalTokenizer(),
-                                   options: options, quiet: quiet, log: log)
+                                   options: options, quiet: quiet || !communicator.isRoot, log: log, communicator: communicator)
+        guard communicator.isRoot else { return AnalyzeResult(analysis: analysis, files: []) }
         let files = try AnalysisFiles.write(analysis, to: output)
         return AnalyzeResult(analysis: analysis, files: files)
     }
 
     /// Analyses a loaded `model` on `dataset` (no files written).
     public static func analyze(model: LlamaModel, source: ModelSource, dataset: Dataset, tokenizer: Tokenizer?,
-                               options o: AnalyzeOptions, quiet: Bool = false, log: JobLog = .standardError) throws -> LayerAnalysis {
+                               options o: AnalyzeOptions, quiet: Bool = false, log: JobLog = .standardError,
+                               communicator: Communicator = SingleProcess()) throws -> LayerAnalysis {
         let L = model.config.numHiddenLayers
         var sizes: [Int]? = nil
         if let blockSizes = o.blockSizes {
@@ -76,7 +82,7 @@ public enum AnalyzeJob {
         let ctx = source.clippedToPositions(o.context, of: model, asked: "--context", log: log)
         let sequences = try CalibrationSamples.select(from: dataset, tokenizer: tokenizer, count: o.samples, context: ctx)
         try dataset.checkIDs(sequences, vocabularySize: model.config.vocabSize)
-        if sequences.count < o.samples {
+        if sequences.count < o.samples && communicator.isRoot {
             log.warning("--samples \(o.samples) is more than \(dataset.url.path) holds (\(sequences.count) records of two or more tokens); using \(sequences.count)")
         }
         let analyzer = LayerAnalyzer(model: model, options: AnalysisOptions(
@@ -96,6 +102,6 @@ public enum AnalyzeJob {
         }
         let progress = quiet ? nil : AnalysisProgress(plan: plan)
         return analyzer.analyze(samples: sequences, source: AnalysisSource(model: source.path, dataset: dataset.url.path, context: ctx),
-                                progress: progress)
+                                progress: progress, communicator: communicator)
     }
 }

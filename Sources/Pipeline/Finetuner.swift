@@ -5,7 +5,11 @@
 // it: held-out evaluation (before, every --eval-every steps, at the end), one JSON line per step and per
 // evaluation in OUT/metrics.jsonl, checkpoints under OUT/checkpoints that a resumed run continues from exactly
 // (same seed and data order: the loss curve equals an uninterrupted run's), and the export at the end.
+// Under mpirun (a `communicator` of N ranks) each step's global micro-batch is N × --batch-size windows, the
+// one a single process with batch N·B would take; rank r trains windows [r·B, (r+1)·B) of it, and one allreduce
+// sums the flat gradients, so every rank takes the same AdamW step (see FinetuneDataParallel.swift).
 import Checkpoint
+import Cluster
 import Data
 import Foundation
 import Llama
@@ -50,6 +54,8 @@ struct FinetuneState: Codable {
     var bestLoss: Double?
     /// Evaluations since the best one (early stopping).
     var evaluationsSinceBest: Int = 0
+    /// MPI ranks of the run (nil: written before runs had ranks, 1).
+    var ranks: Int?
 }
 
 /// Runs one finetuning job.
@@ -59,6 +65,8 @@ public final class Finetuner {
     /// Where progress and messages go (stderr in the CLI).
     public let log: (String) -> Void
     public let stop: StopRequest
+    /// The ranks training together (one without mpirun); rank 0 alone logs and writes.
+    public var communicator: Communicator = SingleProcess()
     var output: URL { URL(fileURLWithPath: options.output) }
     var checkpoints: URL { output.appendingPathComponent("checkpoints") }
 
@@ -74,6 +82,7 @@ public final class Finetuner {
     public func run(resuming: Bool = false) throws -> FinetuneResult {
         let started = Date()
         let o = options
+        let comm = communicator, log = comm.isRoot ? self.log : { _ in }
         let base = URL(fileURLWithPath: o.model)
         let model = try LlamaModel.load(directory: base, parallelism: parallelism)
         try o.validate(layers: model.layers.count)
@@ -88,7 +97,12 @@ public final class Finetuner {
         // What trains, and how.
         let trainable = try TrainableSet(model: model, configuration: o.trainingConfiguration)
         if o.lora {
-            for layer in model.layers { for p in Projection.allCases { layer.linear(p).lora?.dropout = Float(o.dropout) } }
+            for layer in model.layers {
+                for p in Projection.allCases {
+                    layer.linear(p).lora?.dropout = Float(o.dropout)
+                    layer.linear(p).lora?.dropoutFirstRow = comm.rank * o.batchSize * o.context   // this rank's rows of the global batch
+                }
+            }
         }
         if let initAdapter = o.initAdapter { try loadAdapter(URL(fileURLWithPath: initAdapter), into: trainable) }
         log("trainable: \(trainable.scalarCount) parameters in \(trainable.parameters.count) tensors"
@@ -97,7 +111,7 @@ public final class Finetuner {
             + (o.trainLMHead ? "; lm_head and final norm" : ""))
         let optimizer = AdamW(trainable: trainable, learningRate: Float(o.lr), beta1: Float(o.beta1), beta2: Float(o.beta2),
                               eps: Float(o.eps), weightDecay: Float(o.weightDecay), decaysNormsAndBiases: o.decayNormsAndBiases)
-        let batcher = try TrainingBatcher(windows: data.train, batchSize: o.batchSize, seed: o.seed, shuffle: o.shuffle)
+        let batcher = try TrainingBatcher(windows: data.train, batchSize: o.batchSize * comm.size, seed: o.seed, shuffle: o.shuffle)
         let stepsPerEpoch = max(1, batcher.batchesPerEpoch / o.gradAccum)
         let totalSteps = o.steps ?? stepsPerEpoch * o.epochs
         let schedule = LearningRateSchedule(peak: o.lr, shape: o.schedule, warmupSteps: o.warmupSteps, totalSteps: totalSteps)
@@ -117,9 +131,10 @@ public final class Finetuner {
         // Fresh start or resume.
         var step = 0, tokensSeen = 0
         var bestStep: Int?, bestLoss: Double?, evaluationsSinceBest = 0
-        if resuming, let latest = TrainingCheckpoint.list(in: checkpoints).last {
+        if resuming, comm.isRoot, let latest = TrainingCheckpoint.list(in: checkpoints).last {
             let state = try TrainingCheckpoint.load(FinetuneState.self, from: latest.url, into: trainable, optimizer: optimizer)
-            let differences = try o.runChangingDifferences(from: state.options)
+            var differences = try o.runChangingDifferences(from: state.options)
+            if (state.ranks ?? 1) != comm.size { differences.append("batch-size × ranks (\(state.ranks ?? 1) ranks then, \(comm.size) now)") }
             if let first = differences.first {
                 throw PruneError("--\(first)", "differs from the run being resumed (\(latest.url.path)); every flag that changes the run must match"
                                  + (differences.count > 1 ? " (also: \(differences.dropFirst().map { "--" + $0 }.joined(separator: ", ")))" : ""))
@@ -129,12 +144,20 @@ public final class Finetuner {
             tokensSeen = state.tokensSeen
             (bestStep, bestLoss, evaluationsSinceBest) = (state.bestStep, state.bestLoss, state.evaluationsSinceBest)
             log("resumed from \(latest.url.path) at step \(step)")
-        } else if resuming {
+        } else if resuming && comm.isRoot {
             log("nothing to resume in \(checkpoints.path): starting from step 0")
         }
-        try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
-        try writeConfiguration()
-        let metrics = try MetricsLog(url: output.appendingPathComponent("metrics.jsonl"), truncatingAfterStep: step == 0 ? -1 : step)
+        if comm.size > 1 {   // rank 0's starting point (fresh or resumed) on every rank
+            let state = try synchronize(trainable: trainable, optimizer: optimizer, batcher: batcher, state: FinetuneState(
+                step: step, position: batcher.position, tokensSeen: tokensSeen, options: o, bestStep: bestStep, bestLoss: bestLoss,
+                evaluationsSinceBest: evaluationsSinceBest, ranks: comm.size))
+            (step, tokensSeen, bestStep, bestLoss, evaluationsSinceBest) = (state.step, state.tokensSeen, state.bestStep, state.bestLoss, state.evaluationsSinceBest)
+        }
+        if comm.isRoot {
+            try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
+            try writeConfiguration()
+        }
+        let metrics = !comm.isRoot ? nil : try MetricsLog(url: output.appendingPathComponent("metrics.jsonl"), truncatingAfterStep: step == 0 ? -1 : step)
         log("steps: \(totalSteps) (\(stepsPerEpoch) per epoch of \(batcher.batchesPerEpoch) batches × \(o.batchSize) windows, grad-accum \(o.gradAccum)); "
             + "lr \(o.lr) \(o.schedule.rawValue), warmup \(o.warmupSteps)")
 
@@ -145,12 +168,12 @@ public final class Finetuner {
             guard !evalWindows.isEmpty else { return nil }
             let start = Date()
             defer { evaluationSeconds += Date().timeIntervalSince(start) }
-            return Self.heldOutLoss(pass: pass, windows: evalWindows, batch: o.batchSize, context: o.context)
+            return Self.heldOutLoss(pass: pass, windows: evalWindows, batch: o.batchSize, context: o.context, communicator: comm)
         }
         var before: Double?
         if step == 0, let t = evaluate() {
             before = t.mean
-            metrics.append(["step": 0, "eval_loss": t.mean, "eval_perplexity": exp(t.mean), "eval_tokens": t.count])
+            metrics?.append(["step": 0, "eval_loss": t.mean, "eval_perplexity": exp(t.mean), "eval_tokens": t.count])
             log(String(format: "eval before training: loss %.4f  perplexity %.2f  (%d tokens)", t.mean, exp(t.mean), t.count))
         }
 
@@ -159,9 +182,12 @@ public final class Finetuner {
         evaluationSeconds = 0
         let stepsAtStart = step
         var lastSaved = step
+        var stopAgreed = false   // under MPI: some rank was asked to stop (agreed in each step's reduction)
         func save() throws {
+            defer { lastSaved = step }
+            guard comm.isRoot else { return }
             let state = FinetuneState(step: step, position: batcher.position, tokensSeen: tokensSeen, options: o,
-                                      bestStep: bestStep, bestLoss: bestLoss, evaluationsSinceBest: evaluationsSinceBest)
+                                      bestStep: bestStep, bestLoss: bestLoss, evaluationsSinceBest: evaluationsSinceBest, ranks: comm.size)
             try TrainingCheckpoint.save(step: step, trainable: trainable, optimizer: optimizer, state: state, in: checkpoints,
                                         keep: o.keep, protecting: o.keepBest ? Set([bestStep].compactMap { $0 }) : [])
             lastSaved = step
@@ -178,7 +204,7 @@ public final class Finetuner {
             }
         }
         while step < totalSteps {
-            if stop.isRequested {
+            if comm.size == 1 ? stop.isRequested : stopAgreed {
                 if lastSaved != step { try save() }
                 log("interrupted: checkpoint of step \(step) saved in \(checkpoints.path); continue with --resume \(o.output)")
                 return FinetuneResult(ending: .interrupted, steps: step, heldOutLossBefore: before, heldOutLossAfter: nil,
@@ -190,17 +216,25 @@ public final class Finetuner {
             let normalizer = work.countedTargets
             trainable.zeroGradients()
             var tally = LossTally()
+            let communicated = comm.communicationSeconds
             if normalizer > 0 {
                 let exits = earlyExit?.weights(layers: L, step: step, totalSteps: totalSteps)
                 let dropScale = o.layerDropoutSchedule == "linear" ? Double(step) / Double(max(1, totalSteps - 1)) : 1
-                for (i, mb) in work.microBatches.enumerated() {
+                for (i, global) in work.microBatches.enumerated() {
+                    let mb = Self.shard(global, rank: comm.rank, of: comm.size)
                     let key: UInt64? = o.lora && o.dropout > 0 ? Self.dropoutKey(seed: o.seed, step: step, microBatch: i) : nil
-                    let skip = layerDropout?.mask(key: Self.dropoutKey(seed: o.seed ^ 0x4C44_524F_5055_5400, step: step, microBatch: i),
-                                                 batch: o.batchSize, layers: L, scale: dropScale)
+                    // The whole global batch's layer-dropout mask, this rank's rows: N ranks draw one process's masks.
+                    let skip = layerDropout.map { ld -> LayerSkipMask in
+                        let all = ld.mask(key: Self.dropoutKey(seed: o.seed ^ 0x4C44_524F_5055_5400, step: step, microBatch: i),
+                                          batch: global.batch, layers: L, scale: dropScale)
+                        return LayerSkipMask(Array(all.skips[(comm.rank * mb.batch)..<((comm.rank + 1) * mb.batch)]))
+                    }
                     tally.add(pass.run(tokens: mb.tokens, targets: mb.targets, lossNormalizer: normalizer, dropoutKey: key,
                                        exits: exits, skipping: skip))
                 }
             }
+            var transfer = 0.0
+            if comm.size > 1 { (stopAgreed, transfer) = Self.reduce(trainable: trainable, tally: &tally, stop: stop.isRequested, communicator: comm) }
             let gradNorm = trainable.gradientNorm()
             guard tally.mean.isFinite || normalizer == 0, gradNorm.isFinite else {
                 let what = tally.mean.isFinite ? "gradient norm" : "loss"
@@ -213,18 +247,19 @@ public final class Finetuner {
             }
             if normalizer > 0 { optimizer.step() }
             step += 1
-            tokensSeen += work.microBatches.count * o.batchSize * o.context
+            tokensSeen += work.microBatches.count * o.batchSize * comm.size * o.context
             let elapsed = Date().timeIntervalSince(loopStart)
             let training = max(elapsed - evaluationSeconds, 1e-9)
-            let rate = Double((step - stepsAtStart) * work.microBatches.count * o.batchSize * o.context) / training
+            let rate = Double((step - stepsAtStart) * work.microBatches.count * o.batchSize * comm.size * o.context) / training
             let eta = training / Double(step - stepsAtStart) * Double(totalSteps - step)
-            metrics.append(["step": step, "loss": tally.mean, "lr": lr, "grad_norm": gradNorm, "tokens": tokensSeen,
+            metrics?.append(["step": step, "loss": tally.mean, "lr": lr, "grad_norm": gradNorm, "tokens": tokensSeen,
                             "counted_targets": normalizer, "tokens_per_second": rate, "elapsed": elapsed,
-                            "epoch": Double(step) / Double(stepsPerEpoch)])
+                            "epoch": Double(step) / Double(stepsPerEpoch)]
+                            .merging(comm.size > 1 ? ["ranks": comm.size, "communication_seconds": comm.communicationSeconds - communicated, "allreduce_seconds": transfer] : [:]) { a, _ in a })
             log(String(format: "step %d/%d  loss %.4f  lr %.3g  grad norm %.3f  %.0f tok/s  elapsed %@  ETA %@", step, totalSteps,
                        tally.mean, lr, gradNorm, rate, Self.clock(elapsed), Self.clock(eta)))
             if o.evalEvery > 0 && step % o.evalEvery == 0 && step < totalSteps, let t = evaluate() {
-                metrics.append(["step": step, "eval_loss": t.mean, "eval_perplexity": exp(t.mean), "eval_tokens": t.count])
+                metrics?.append(["step": step, "eval_loss": t.mean, "eval_perplexity": exp(t.mean), "eval_tokens": t.count])
                 log(String(format: "eval at step %d: loss %.4f  perplexity %.2f", step, t.mean, exp(t.mean)))
                 try record(t.mean)
                 if o.earlyStop > 0 && evaluationsSinceBest >= o.earlyStop {
@@ -239,17 +274,21 @@ public final class Finetuner {
         // The end: evaluation, a final checkpoint, the exports, the loss curve.
         if earlyExit != nil, !evalWindows.isEmpty {
             let perExit = Self.heldOutExitLosses(pass: pass, windows: evalWindows, batch: o.batchSize, context: o.context, layers: L)
-            metrics.append(["step": step, "eval_exit_losses": perExit])
+            metrics?.append(["step": step, "eval_exit_losses": perExit])
             log("held-out loss of each exit (layer 0…\(L - 1)): " + perExit.map { String(format: "%.3f", $0) }.joined(separator: " "))
         }
         var after: Double? = lastEvaluation?.step == step ? lastEvaluation?.loss : nil
         if after == nil, let t = evaluate() {
             after = t.mean
-            metrics.append(["step": step, "eval_loss": t.mean, "eval_perplexity": exp(t.mean), "eval_tokens": t.count])
+            metrics?.append(["step": step, "eval_loss": t.mean, "eval_perplexity": exp(t.mean), "eval_tokens": t.count])
             log(String(format: "eval after training: loss %.4f  perplexity %.2f", t.mean, exp(t.mean)))
             try record(t.mean)
         }
         if lastSaved != step { try save() }
+        guard comm.isRoot else {
+            return FinetuneResult(ending: .finished, steps: step, heldOutLossBefore: before, heldOutLossAfter: after,
+                                  seconds: Date().timeIntervalSince(started), peakResidentBytes: ProcessMemory.peakResidentBytes)
+        }
         var exported = step
         if o.keepBest, let bestStep, bestStep != step {
             let best = TrainingCheckpoint.directory(step: bestStep, in: checkpoints)
@@ -264,7 +303,7 @@ public final class Finetuner {
         let dtype = try o.dtype.map(Self.dtype)
         let mergedURL = output.appendingPathComponent("merged")
         try FinetuneExport.merged(trainable: trainable, base: base, dtype: dtype, to: mergedURL)
-        try writeLossCurve(metrics.url)
+        try writeLossCurve(metrics!.url)
         log("wrote " + (o.lora ? "\(output.path)/adapter (PEFT), " : "") + "\(mergedURL.path) (step \(exported)), metrics.jsonl, loss.svg")
         // Self-check: the files just written compute what the model in memory computes.
         let probe = (data.heldOut.first ?? data.train[0]).tokens
@@ -316,19 +355,21 @@ public final class Finetuner {
         return out
     }
 
-    /// Mean loss over `windows` in batches of `batch` (the last one filled with uncounted copies).
-    static func heldOutLoss(pass: LlamaTrainingPass, windows: [TrainingWindow], batch: Int, context: Int) -> LossTally {
+    /// Mean loss over `windows` in batches of `batch` (the last one filled with uncounted copies); under MPI
+    /// rank r takes batches r, r+N, … and the tallies are summed.
+    static func heldOutLoss(pass: LlamaTrainingPass, windows: [TrainingWindow], batch: Int, context: Int,
+                            communicator comm: Communicator = SingleProcess()) -> LossTally {
         var tally = LossTally()
-        var i = 0
+        var i = comm.rank * batch
         while i < windows.count {
             var picked = Array(windows[i..<min(i + batch, windows.count)])
             while picked.count < batch {
                 picked.append(TrainingWindow(tokens: picked[0].tokens, targets: Array(repeating: TrainingWindow.ignoreIndex, count: context)))
             }
             tally.add(pass.loss(tokens: picked.flatMap(\.tokens), targets: picked.flatMap(\.targets)))
-            i += batch
+            i += batch * comm.size
         }
-        return tally
+        return comm.size > 1 ? reduced(tally, communicator: comm) : tally
     }
 
     /// Each exit's mean held-out loss (layer l's output through the final norm and lm_head).

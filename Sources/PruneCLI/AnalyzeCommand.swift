@@ -1,8 +1,10 @@
 import Analysis
 import ArgumentParser
 import Checkpoint
+import Cluster
 import Foundation
 import Pipeline
+import Support
 
 struct AnalyzeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -20,6 +22,10 @@ struct AnalyzeCommand: ParsableCommand {
         Writes DIR/analysis.json, DIR/analysis.h5 (for h5py), DIR/analysis.svg \
         (heat map of the last-token d, the best block of each size outlined) and \
         DIR/analysis-layers.svg (Block Influence, removal and early-exit loss per layer).
+
+        Under `mpirun -np N` the batches are shared between the ranks and their sums combined; the \
+        result is bit for bit that of one process with the same --threads (default: the cores \
+        divided by the ranks on the machine), and rank 0 alone writes and prints.
         """)
 
     @OptionGroup var options: ModelOptions
@@ -61,11 +67,25 @@ struct AnalyzeCommand: ParsableCommand {
     }
 
     func run() throws {
+        let comm: Communicator
+        do { comm = try Cluster.start() } catch { throw PruneError("mpirun", "\(error)") }
+        do {
+            try run(communicator: comm)
+            comm.finalize()
+        } catch where comm.size > 1 {
+            // One failing rank ends the job: the others would wait for it in the reduction forever.
+            FileHandle.standardError.write(Data("error: rank \(comm.rank): \((error as? PruneError)?.description ?? "\(error)")\n".utf8))
+            comm.abort(code: 1)
+        }
+    }
+
+    func run(communicator comm: Communicator) throws {
         let analysisOptions = AnalyzeOptions(dataset: URL(fileURLWithPath: dataset), samples: samples, context: context,
                                              blockSizes: blockSizes, removalScan: removalScan, earlyExit: earlyExit,
                                              batchSize: batchSize)
         let result = try AnalyzeJob.run(options.source, options: analysisOptions, output: URL(fileURLWithPath: output),
-                                        force: force, quiet: json)
+                                        force: force, quiet: json, communicator: comm)
+        guard comm.isRoot else { return }
         if json {
             print(String(decoding: try JSONEncoder.sorted.encode(result.analysis), as: UTF8.self))
         } else {

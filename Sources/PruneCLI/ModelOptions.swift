@@ -1,5 +1,6 @@
 // Options shared by every command that loads a model.
 import ArgumentParser
+import Cluster
 import Foundation
 import Pipeline
 import Tensor
@@ -21,9 +22,10 @@ struct ModelOptions: ParsableArguments {
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1 (got \(threads))") }
     }
 
-    /// The thread count every pass of this run uses.
+    /// The thread count every pass of this run uses (by default the cores divided by the mpirun ranks on this
+    /// machine, all of them without mpirun).
     func parallelism() -> Parallelism {
-        threads.map { Parallelism(threads: max(1, $0)) } ?? .allCores
+        threads.map { Parallelism(threads: max(1, $0)) } ?? Parallelism(threads: max(1, Parallelism.allCores.threads / Cluster.localRanks))
     }
 
     /// The checkpoint as the library's jobs take it.

@@ -100,7 +100,9 @@ public enum Kernels {
     }
 
     /// y = x ⊙ mask / (1 − p), the mask a function of (key, index): the same key gives the same mask. y may be x.
-    public static func dropout(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int, key: UInt64, p: Float) {
-        pk_dropout(x, y, count, key, p)
+    /// x and y hold elements `first`… of a larger tensor, whose mask they draw.
+    public static func dropout(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int, first: Int = 0,
+                               key: UInt64, p: Float) {
+        pk_dropout_from(x, y, count, first, key, p)
     }
 }

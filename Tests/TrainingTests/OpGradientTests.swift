@@ -187,6 +187,15 @@ final class OpGradientTests: XCTestCase {
         XCTAssertNotEqual(y, again, "another key, another mask")
     }
 
+    func testADropoutSliceDrawsTheWholeTensorsMaskThere() {
+        // Data parallelism: rank r's rows of a batch get the masks one process draws for those rows.
+        let x = (0..<1000).map { Float($0 % 7) + 1 }
+        var whole = [Float](repeating: 0, count: 1000), part = [Float](repeating: 0, count: 400)
+        Kernels.dropout(x, into: &whole, count: 1000, key: 9, p: 0.5)
+        Array(x[600..<1000]).withUnsafeBufferPointer { Kernels.dropout($0.baseAddress!, into: &part, count: 400, first: 600, key: 9, p: 0.5) }
+        XCTAssertEqual(part, Array(whole[600..<1000]))
+    }
+
     private func checkLoRA(rows n: Int, inFeatures I: Int, outFeatures O: Int, rank R: Int, keepHidden: Bool,
                            dropout: Float = 0, line: UInt = #line) {
         let linear = Linear(weight: GradientCheck.tensor([O, I], seed: 26))

@@ -68,6 +68,9 @@ void pk_skinny_tn_acc(const float *c, size_t ldc, size_t r, const float *z, size
 /// y = x ⊙ mask / (1 − p) with mask[i] = 0 with probability p, decided by a hash of (key, i) so that the same
 /// key regenerates the same mask (backward passes, recomputation). y may equal x.
 void pk_dropout(const float *x, float *y, size_t n, uint64_t key, float p);
+/// pk_dropout of elements first…first+n−1 of a larger tensor: x and y hold those n elements, and element i of
+/// them gets the mask of index first + i (one rank's rows of a data-parallel batch draw the whole batch's mask).
+void pk_dropout_from(const float *x, float *y, size_t n, size_t first, uint64_t key, float p);
 
 // ---- CPU features and kernel variants ----
 /// What the CPU and the OS offer (cpuid + xgetbv): a feature counts only when the OS saves its registers.
