@@ -16,6 +16,8 @@ public struct EvaluationOptions {
     public var stride: Int?
     /// Windows per forward pass.
     public var batchSize = 4
+    /// The original model: also measure KL(original ‖ model) and top-1 agreement on the same windows.
+    public var reference: URL?
 
     public init(dataset: URL, context: Int = 256, stride: Int? = nil, batchSize: Int = 4) {
         self.dataset = dataset
@@ -33,6 +35,8 @@ public struct EvaluationResult: Sendable {
     public var perplexity: Double { exp(loss) }
     /// Targets counted.
     public var tokens: Int
+    /// Against `EvaluationOptions.reference`, when given.
+    public var comparison: ReferenceComparison?
 }
 
 /// The eval flow.
@@ -49,6 +53,16 @@ public enum EvaluationJob {
         guard !windows.isEmpty else { throw PruneError(file: data.url, "no sequence has two or more tokens") }
         let reporter = ProgressReporter("eval", total: windows.count, enabled: progress)
         let tally = Evaluation.loss(model: model, windows: windows, batchSize: o.batchSize, progress: reporter)
-        return EvaluationResult(loss: tally.mean, tokens: tally.count)
+        var comparison: ReferenceComparison?
+        if let reference = o.reference {
+            let original = try ModelSource(path: reference.path, parallelism: source.parallelism).loadModel(log: log)
+            guard original.config.vocabSize == model.config.vocabSize else {
+                throw PruneError(file: reference, "vocabulary of \(original.config.vocabSize) tokens; \(source.path) has \(model.config.vocabSize)")
+            }
+            let compared = ProgressReporter("compare", total: windows.count, enabled: progress)
+            comparison = ReferenceComparison.compare(model: model, reference: original, windows: windows, batchSize: o.batchSize,
+                                                     progress: compared)
+        }
+        return EvaluationResult(loss: tally.mean, tokens: tally.count, comparison: comparison)
     }
 }

@@ -20,7 +20,10 @@ struct EvalCommand: ParsableCommand {
     @Option(name: .long, help: "Windows per forward pass.")
     var batchSize = 4
 
-    @Flag(name: .long, help: "Print one JSON object {loss, perplexity, tokens}.")
+    @Option(name: .long, help: "The original checkpoint (before a cut or healing): also report the mean KL divergence of this model's next-token distribution from the original's and their top-1 agreement, on the same tokens.")
+    var reference: String?
+
+    @Flag(name: .long, help: "Print one JSON object {loss, perplexity, tokens} (+ kl, top1_agreement with --reference).")
     var json = false
 
     func validate() throws {
@@ -30,12 +33,19 @@ struct EvalCommand: ParsableCommand {
     }
 
     func run() throws {
-        let result = try EvaluationJob.run(options.source, options: EvaluationOptions(
-            dataset: URL(fileURLWithPath: dataset), context: context, stride: stride, batchSize: batchSize), progress: !json)
+        var o = EvaluationOptions(dataset: URL(fileURLWithPath: dataset), context: context, stride: stride, batchSize: batchSize)
+        o.reference = reference.map { URL(fileURLWithPath: $0) }
+        let result = try EvaluationJob.run(options.source, options: o, progress: !json)
         if json {
-            printJSON(["loss": result.loss, "perplexity": result.perplexity, "tokens": result.tokens])
+            var obj: [String: Any] = ["loss": result.loss, "perplexity": result.perplexity, "tokens": result.tokens]
+            if let c = result.comparison { obj["kl"] = c.meanKL; obj["top1_agreement"] = c.top1Agreement }
+            printJSON(obj)
         } else {
             print(String(format: "loss %.6f  perplexity %.4f  tokens %d", result.loss, result.perplexity, result.tokens))
+            if let c = result.comparison {
+                print(String(format: "vs %@: mean KL %.4f nats, top-1 agreement %.1f%% (%d positions)", reference ?? "", c.meanKL,
+                             100 * c.top1Agreement, c.positions))
+            }
         }
     }
 }

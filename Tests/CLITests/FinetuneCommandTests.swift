@@ -95,3 +95,23 @@ final class FinetuneCommandTests: XCTestCase {
         XCTAssertEqual(ok.status, 0, ok.stderr)
     }
 }
+
+final class EvalReferenceCommandTests: XCTestCase {
+    func testEvalAgainstTheOriginalReportsKLAndAgreement() throws {
+        let dir = try Fixtures.temporaryDirectory("eval-reference")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let cut = dir.appendingPathComponent("cut")
+        XCTAssertEqual(try PruneExecutable.run(["cut", Fixtures.stories260K.path, "--layers", "2-3", "-o", cut.path]).status, 0)
+        let same = try PruneExecutable.run(["eval", Fixtures.stories260K.path, "--dataset", Fixtures.kjvValid.path, "--context", "64",
+                                            "--reference", Fixtures.stories260K.path, "--json"])
+        XCTAssertEqual(same.status, 0, same.stderr)
+        let a = try JSONSerialization.jsonObject(with: Data(same.stdout.utf8)) as! [String: Any]
+        XCTAssertEqual(a["kl"] as! Double, 0, accuracy: 1e-9)
+        XCTAssertEqual(a["top1_agreement"] as! Double, 1)
+        let r = try PruneExecutable.run(["eval", cut.path, "--dataset", Fixtures.kjvValid.path, "--context", "64",
+                                         "--reference", Fixtures.stories260K.path, "--json"])
+        let b = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any]
+        XCTAssertGreaterThan(b["kl"] as! Double, 0.5)
+        XCTAssertLessThan(b["top1_agreement"] as! Double, 0.9)
+    }
+}
