@@ -72,6 +72,7 @@ struct AnalyzeCommand: ParsableCommand {
                                         tokenizer: options.optionalTokenizer(), samples: samples, context: context,
                                         blockSizes: blockSizes, removalScan: removalScan, earlyExit: earlyExit,
                                         batchSize: batchSize, quiet: json)
+        try Self.requireFinite(analysis, model: options.modelURL, printingJSON: json)
         let written = try AnalysisFiles.write(analysis, to: URL(fileURLWithPath: output))
         if json {
             print(String(decoding: try JSONEncoder.sorted.encode(analysis), as: UTF8.self))
@@ -79,6 +80,16 @@ struct AnalyzeCommand: ParsableCommand {
             print(AnalysisReport.text(analysis), terminator: "")
             print("\nwrote " + written.map(\.path).joined(separator: ", "))
         }
+    }
+
+    /// Refuses an analysis holding NaN or ±Inf (a model whose weights overflow): nothing is written, the
+    /// JSON (with null there) is printed when asked for, and the error says how many values were not finite.
+    static func requireFinite(_ analysis: LayerAnalysis, model: URL, printingJSON: Bool) throws {
+        let (data, nonFinite) = try FiniteJSON.encode(analysis)
+        guard nonFinite > 0 else { return }
+        if printingJSON { print(String(decoding: data, as: UTF8.self)) }
+        throw PruneError(file: model, "the analysis has \(nonFinite) non-finite values (NaN or infinite; null in the JSON): "
+                         + "the weights or config.json give non-finite hidden states or losses; nothing written")
     }
 
     /// Runs an analysis as the command does (also used by `prune cut --block/--metric` without --analysis).

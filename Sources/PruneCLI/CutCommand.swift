@@ -125,7 +125,7 @@ struct CutCommand: ParsableCommand {
             return (LayerSelection(best.layers),
                     chosen("block", "--block \(block)", reason + ", the smallest last-token angular distance between its input and output"))
         }
-        let k = count!
+        guard let k = count else { throw PruneError("--metric", "needs --count") }
         guard k < L else { throw PruneError("--count", "removing \(k) layers would leave none (the model has \(L))") }
         let lowest = result.lowestInfluenceLayers(k)
         if !json { print("lowest Block Influence: layers \(LayerSelection(lowest))") }
@@ -142,12 +142,15 @@ struct CutCommand: ParsableCommand {
             }
             return result
         }
-        let data = try Dataset(url: URL(fileURLWithPath: dataset!))
+        guard let dataset else { throw PruneError("--dataset", "--block and --metric need --analysis or --dataset") }
+        let data = try Dataset(url: URL(fileURLWithPath: dataset))
         let model = try options.loadModel()
-        return try AnalyzeCommand.analyze(model: model, modelPath: options.model, dataset: data,
-                                          tokenizer: options.optionalTokenizer(), samples: samples, context: context,
-                                          blockSizes: nil, removalScan: false, earlyExit: false, batchSize: batchSize,
-                                          quiet: json)
+        let result = try AnalyzeCommand.analyze(model: model, modelPath: options.model, dataset: data,
+                                                tokenizer: options.optionalTokenizer(), samples: samples, context: context,
+                                                blockSizes: nil, removalScan: false, earlyExit: false, batchSize: batchSize,
+                                                quiet: json)
+        try AnalyzeCommand.requireFinite(result, model: options.modelURL, printingJSON: false)
+        return result
     }
 
     static func parseDType(_ s: String) throws -> SafetensorsDType {

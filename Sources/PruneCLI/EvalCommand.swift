@@ -42,10 +42,16 @@ struct EvalCommand: ParsableCommand {
         guard !windows.isEmpty else { throw PruneError(file: data.url, "no sequence has two or more tokens") }
         let progress = ProgressReporter("eval", total: windows.count, enabled: !json)
         let tally = Evaluation.loss(model: model, windows: windows, batchSize: batchSize, progress: progress)
+        let loss = tally.mean, perplexity = exp(tally.mean)
         if json {
-            printJSON(["loss": tally.mean, "perplexity": exp(tally.mean), "tokens": tally.count])
-        } else {
-            print(String(format: "loss %.6f  perplexity %.4f  tokens %d", tally.mean, exp(tally.mean), tally.count))
+            printJSON(["loss": loss, "perplexity": perplexity, "tokens": tally.count])
+        } else if loss.isFinite {
+            print(String(format: "loss %.6f  perplexity %.4f  tokens %d", loss, perplexity, tally.count))
+        }
+        // A NaN or infinite loss is a broken model, not a result: reported as such, exit 1.
+        guard loss.isFinite, perplexity.isFinite else {
+            throw PruneError(file: options.modelURL, "the loss is \(loss) (perplexity \(perplexity)) over \(tally.count) tokens: "
+                             + "not a finite number (the weights or config.json give non-finite values)")
         }
     }
 }

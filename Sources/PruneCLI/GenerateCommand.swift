@@ -43,6 +43,9 @@ struct GenerateCommand: ParsableCommand {
         let model = try options.loadModel()
         let ids = try promptIDs(tokenizer)
         guard !ids.isEmpty else { throw PruneError("--prompt", "encodes to no tokens") }
+        if let bad = ids.first(where: { $0 < 0 || Int($0) >= model.config.vocabSize }) {
+            throw PruneError(options.modelURL.path, "the tokenizer gives id \(bad), outside the model's vocabulary (vocab_size \(model.config.vocabSize))")
+        }
         let limit = model.config.maxPositionEmbeddings
         guard ids.count < limit else {
             throw PruneError("--prompt", "is \(ids.count) tokens; max_position_embeddings of \(options.model) is \(limit)")

@@ -74,8 +74,10 @@ func clippedToPositions(_ tokens: Int, of model: LlamaModel, at path: String, as
     return limit
 }
 
-/// Writes a JSON object to stdout with sorted keys.
-func printJSON(_ object: Any) {
-    let data = try! JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
-    print(String(decoding: data, as: UTF8.self))
+/// Writes a JSON object to stdout with sorted keys, NaN and ±Inf as null; returns where those were.
+@discardableResult
+func printJSON(_ object: Any) -> [String] {
+    let (text, nonFinite) = FiniteJSON.line(object)
+    print(text)
+    return nonFinite
 }
