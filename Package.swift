@@ -69,7 +69,7 @@ let package = Package(
         .testTarget(name: "AnalysisTests", dependencies: ["Data", "Reports", "Llama", "Analysis", "TestSupport"]),
         .testTarget(name: "SurgeryTests", dependencies: ["Support", "Tensor", "Checkpoint", "Llama", "Surgery", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Support", "Tensor", "Checkpoint", "Llama", "Training", "TestSupport"]),
-        .testTarget(name: "CLITests", dependencies: ["Tensor", "Checkpoint", "TestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["Support", "Tensor", "Checkpoint", "TestSupport"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -67,7 +67,7 @@ struct AnalyzeCommand: ParsableCommand {
     func run() throws {
         try AnalysisDestination.check(output: URL(fileURLWithPath: output), model: options.modelURL, force: force)
         let data = try Dataset(url: URL(fileURLWithPath: dataset))
-        let model = try options.loadModel()
+        let model = try Self.loadModel(options, context: context, batchSize: batchSize, samples: samples)
         let analysis = try Self.analyze(model: model, modelPath: options.model, dataset: data,
                                         tokenizer: options.optionalTokenizer(), samples: samples, context: context,
                                         blockSizes: blockSizes, removalScan: removalScan, earlyExit: earlyExit,
@@ -80,6 +80,17 @@ struct AnalyzeCommand: ParsableCommand {
             print(AnalysisReport.text(analysis), terminator: "")
             print("\nwrote " + written.map(\.path).joined(separator: ", "))
         }
+    }
+
+    /// The model, once the analysis's memory (a forward of `batchSize` × context with h_0…h_L kept, and
+    /// the early-exit view's logits) is known to fit.
+    static func loadModel(_ options: ModelOptions, context: Int, batchSize: Int, samples: Int) throws -> LlamaModel {
+        let checkpoint = try options.validatedCheckpoint()
+        let ctx = min(context, checkpoint.config.maxPositionEmbeddings), batch = min(batchSize, samples)
+        return try options.loadModel(checkpoint, memory: { c, threads in
+            let states = MemoryEstimate.hiddenStates(config: c, batch: batch, context: ctx)
+            return MemoryEstimate.inference(config: c, batch: batch, context: ctx, threads: threads, otherBytes: states)
+        }, job: "analysis of \(batch) × \(ctx) tokens")
     }
 
     /// Refuses an analysis holding NaN or ±Inf (a model whose weights overflow): nothing is written, the
@@ -105,7 +116,7 @@ struct AnalyzeCommand: ParsableCommand {
             }
             sizes = parsed
         }
-        let ctx = clippedToPositions(context, of: model, at: modelPath, asked: "--context")
+        let ctx = clippedToPositions(context, of: model.config, at: modelPath, asked: "--context")
         let sequences = try CalibrationSamples.select(from: dataset, tokenizer: tokenizer, count: samples, context: ctx)
         try dataset.checkIDs(sequences, vocabularySize: model.config.vocabSize)
         if sequences.count < samples {

@@ -144,7 +144,7 @@ struct CutCommand: ParsableCommand {
         }
         guard let dataset else { throw PruneError("--dataset", "--block and --metric need --analysis or --dataset") }
         let data = try Dataset(url: URL(fileURLWithPath: dataset))
-        let model = try options.loadModel()
+        let model = try AnalyzeCommand.loadModel(options, context: context, batchSize: batchSize, samples: samples)
         let result = try AnalyzeCommand.analyze(model: model, modelPath: options.model, dataset: data,
                                                 tokenizer: options.optionalTokenizer(), samples: samples, context: context,
                                                 blockSizes: nil, removalScan: false, earlyExit: false, batchSize: batchSize,

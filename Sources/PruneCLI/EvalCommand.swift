@@ -34,12 +34,16 @@ struct EvalCommand: ParsableCommand {
 
     func run() throws {
         let data = try Dataset(url: URL(fileURLWithPath: dataset))
-        let model = try options.loadModel()
+        let checkpoint = try options.validatedCheckpoint()
         let sequences = try data.tokenized(with: options.optionalTokenizer())
-        try data.checkIDs(sequences, vocabularySize: model.config.vocabSize)
-        let ctx = clippedToPositions(context, of: model, at: options.model, asked: "--context")
+        try data.checkIDs(sequences, vocabularySize: checkpoint.config.vocabSize)
+        let ctx = clippedToPositions(context, of: checkpoint.config, at: options.model, asked: "--context")
         let windows = Evaluation.windows(sequences, context: ctx, stride: min(stride ?? ctx, ctx))
         guard !windows.isEmpty else { throw PruneError(file: data.url, "no sequence has two or more tokens") }
+        let batch = min(batchSize, windows.count)
+        let model = try options.loadModel(checkpoint, memory: {
+            MemoryEstimate.inference(config: $0, batch: batch, context: ctx, threads: $1)
+        }, job: "eval of \(batch) × \(ctx) tokens")
         let progress = ProgressReporter("eval", total: windows.count, enabled: !json)
         let tally = Evaluation.loss(model: model, windows: windows, batchSize: batchSize, progress: progress)
         let loss = tally.mean, perplexity = exp(tally.mean)

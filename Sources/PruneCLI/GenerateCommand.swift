@@ -39,9 +39,13 @@ struct GenerateCommand: ParsableCommand {
     }
 
     func run() throws {
+        let checkpoint = try options.validatedCheckpoint()
         let tokenizer = try options.requiredTokenizer(for: "generating text")
-        let model = try options.loadModel()
         let ids = try promptIDs(tokenizer)
+        let positions = min(ids.count + maxTokens, checkpoint.config.maxPositionEmbeddings)
+        let model = try options.loadModel(checkpoint, memory: {
+            MemoryEstimate.inference(config: $0, batch: 1, context: ids.count, threads: $1, cachedPositions: positions)
+        }, job: "generation over \(positions) positions")
         guard !ids.isEmpty else { throw PruneError("--prompt", "encodes to no tokens") }
         if let bad = ids.first(where: { $0 < 0 || Int($0) >= model.config.vocabSize }) {
             throw PruneError(options.modelURL.path, "the tokenizer gives id \(bad), outside the model's vocabulary (vocab_size \(model.config.vocabSize))")
@@ -51,7 +55,7 @@ struct GenerateCommand: ParsableCommand {
             throw PruneError("--prompt", "is \(ids.count) tokens; max_position_embeddings of \(options.model) is \(limit)")
         }
         var sampling = SamplingOptions()
-        sampling.maxTokens = clippedToPositions(ids.count + maxTokens, of: model, at: options.model,
+        sampling.maxTokens = clippedToPositions(ids.count + maxTokens, of: model.config, at: options.model,
                                                 asked: "the prompt plus --max-tokens") - ids.count
         sampling.temperature = temperature
         sampling.topP = topP

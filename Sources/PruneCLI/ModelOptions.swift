@@ -1,5 +1,6 @@
 // Options shared by every command that loads a model.
 import ArgumentParser
+import Checkpoint
 import Foundation
 import Llama
 import Pipeline
@@ -29,13 +30,30 @@ struct ModelOptions: ParsableArguments {
         threads.map { Parallelism(threads: max(1, $0)) } ?? .allCores
     }
 
-    /// Loads the model with the thread setting.
-    func loadModel() throws -> LlamaModel {
+    /// The checkpoint after CheckpointValidation (config, tensors, tokenizer files), nothing loaded yet.
+    func validatedCheckpoint() throws -> ValidatedCheckpoint {
+        try CheckpointValidation.validate(modelURL)
+    }
+
+    /// Loads the model with the thread setting, once `memory` (the job's estimate, made from the validated
+    /// config) is known to fit in the memory available; `job` names the job in the refusal.
+    func loadModel(_ checkpoint: ValidatedCheckpoint, memory: (LlamaConfig, Int) -> MemoryEstimate, job: String) throws -> LlamaModel {
         let parallelism = parallelism()
         if verbose {
             FileHandle.standardError.write(Data(SystemReport.lines(threads: parallelism.threads).joined(separator: "\n").utf8 + [10]))
         }
-        return try LlamaModel.load(directory: modelURL, parallelism: parallelism)
+        try memory(checkpoint.config, parallelism.threads).check(available: try Self.memoryAvailable(), job: job, model: modelURL)
+        return try LlamaModel.load(checkpoint, parallelism: parallelism)
+    }
+
+    /// Memory a job may use: the machine's (SystemMemory), capped by PRUNE_MEMORY_LIMIT ("8G", "512M", bytes)
+    /// when set, e.g. to leave room for other jobs.
+    static func memoryAvailable() throws -> Int? {
+        guard let text = ProcessInfo.processInfo.environment["PRUNE_MEMORY_LIMIT"] else { return SystemMemory.available() }
+        guard let limit = SystemMemory.parseSize(text) else {
+            throw PruneError("PRUNE_MEMORY_LIMIT", "\"\(text)\" is not a size (e.g. 8G, 512M or a byte count)")
+        }
+        return SystemMemory.available(limit: limit)
     }
 
     /// The checkpoint's tokenizer (an error if it has none).
@@ -67,8 +85,8 @@ func warn(_ message: String) {
 
 /// `tokens` (what --context, or a prompt plus --max-tokens, asks for) clipped to the model's
 /// max_position_embeddings, with a warning when that clips: positions past it were never trained.
-func clippedToPositions(_ tokens: Int, of model: LlamaModel, at path: String, asked what: String) -> Int {
-    let limit = model.config.maxPositionEmbeddings
+func clippedToPositions(_ tokens: Int, of config: LlamaConfig, at path: String, asked what: String) -> Int {
+    let limit = config.maxPositionEmbeddings
     guard tokens > limit else { return tokens }
     warn("\(what) is \(tokens) tokens, more than max_position_embeddings \(limit) of \(path); using \(limit)")
     return limit

@@ -18,6 +18,11 @@ struct TokenizeCommand: ParsableCommand {
     var json = false
 
     func run() throws {
+        // A checkpoint directory is checked as every command checks it; a folder of tokenizer files only
+        // (no config.json) is tokenized as it is.
+        if FileManager.default.fileExists(atPath: options.modelURL.appendingPathComponent("config.json").path) {
+            _ = try options.validatedCheckpoint()
+        }
         let tokenizer = try options.requiredTokenizer(for: "tokenizing")
         let ids = tokenizer.encode(text, addSpecialTokens: !noSpecialTokens)
         if json {
