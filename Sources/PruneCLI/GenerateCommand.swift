@@ -64,7 +64,7 @@ struct GenerateCommand: ParsableCommand {
         // As transformers: decode prompt and continuation together and print what follows the decoded prompt.
         var decoder = StreamingDecoder(tokenizer: tokenizer, prompt: ids)
         if !chat { print(prompt, terminator: "") }
-        _ = Generator(model: model).generate(prompt: ids, options: sampling) { id in
+        _ = try Generator(model: model).generate(prompt: ids, options: sampling) { id in
             print(decoder.append(id), terminator: "")
             fflush(stdout)
         }
