@@ -65,7 +65,7 @@ let package = Package(
         .testTarget(name: "TokenizersTests", dependencies: ["Support", "Tokenizers", "TestSupport"]),
         .testTarget(name: "DataTests", dependencies: ["Support", "Tokenizers", "Data", "TestSupport"]),
         .testTarget(name: "ReportsTests", dependencies: ["Support", "Reports", "TestSupport"]),
-        .testTarget(name: "LlamaTests", dependencies: ["Tensor", "Checkpoint", "Tokenizers", "Llama", "TestSupport"]),
+        .testTarget(name: "LlamaTests", dependencies: ["Support", "Tensor", "Checkpoint", "Tokenizers", "Llama", "TestSupport"]),
         .testTarget(name: "AnalysisTests", dependencies: ["Data", "Reports", "Llama", "Analysis", "TestSupport"]),
         .testTarget(name: "SurgeryTests", dependencies: ["Support", "Tensor", "Checkpoint", "Llama", "Surgery", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Support", "Tensor", "Checkpoint", "Llama", "Training", "TestSupport"]),
