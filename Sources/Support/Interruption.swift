@@ -9,6 +9,10 @@
 // exits. Renames that publish a finished output run under the same lock (`publishing`), so an interrupt
 // lands either before a rename (the temporary is removed, the output absent or the old one intact) or
 // after it (the output complete), never in between.
+//
+// A long job with state worth keeping (training) runs its loop inside `deferring`: a first signal is then
+// only recorded (`pendingSignal`), the loop stops at its next safe point, saves, and calls `exit(for:)`;
+// a second signal acts at once.
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -37,8 +41,15 @@ public enum Interruption {
         let readEnd = fds[0]
         let watcher = Thread {
             var byte: UInt8 = 0
-            while read(readEnd, &byte, 1) != 1 {}
-            Interruption.finish(signal: Int32(byte))
+            while true {
+                guard read(readEnd, &byte, 1) == 1 else { continue }
+                let signal = Int32(byte)
+                registry.lock.lock()
+                let deferred = registry.deferring > 0 && registry.pending == nil
+                if deferred { registry.pending = signal }
+                registry.lock.unlock()
+                if !deferred { Interruption.finish(signal: signal) }
+            }
         }
         watcher.name = "prune-interruption"
         watcher.start()
@@ -86,6 +97,33 @@ public enum Interruption {
         return try body()
     }
 
+    /// Runs `body` with SIGINT/SIGTERM deferred: the first signal is recorded in `pendingSignal` (for `body`
+    /// to poll and stop at a safe point) instead of ending the process; a second one ends it at once.
+    /// Returns `body`'s result and the deferred signal, if one came: the caller saves what it must and then
+    /// calls `exit(for:)`, which removes the temporaries and exits 128 + signal.
+    public static func deferring<T>(_ body: () throws -> T) rethrows -> (result: T, signal: Int32?) {
+        registry.lock.lock()
+        registry.deferring += 1
+        registry.lock.unlock()
+        defer {
+            registry.lock.lock()
+            registry.deferring -= 1
+            registry.lock.unlock()
+        }
+        let result = try body()
+        return (result, pendingSignal)
+    }
+
+    /// The signal a `deferring` body has been asked to stop for, if any.
+    public static var pendingSignal: Int32? {
+        registry.lock.lock()
+        defer { registry.lock.unlock() }
+        return registry.pending
+    }
+
+    /// Ends the process as an interruption by `signal` does: temporaries removed, one line, 128 + signal.
+    public static func exit(for signal: Int32) -> Never { finish(signal: signal) }
+
     /// Paths currently registered (for tests and diagnostics).
     public static var registeredPaths: [URL] {
         registry.lock.lock()
@@ -112,6 +150,9 @@ public enum Interruption {
         var paths: [Int: URL] = [:]
         var next = 0
         var installed = false
+        /// Depth of `deferring` calls, and the signal recorded during them.
+        var deferring = 0
+        var pending: Int32?
     }
 
     static let registry = Registry()

@@ -180,6 +180,28 @@ final class InterruptionTests: XCTestCase {
         print("kill -9: 8 runs, \(leftovers) temporaries left behind and removed by the next run")
     }
 
+    func testADeferredSignalIsRecordedForTheJobToStopAtASafePoint() throws {
+        // In this process: a signal during `deferring` only sets pendingSignal; the temporary stays.
+        Interruption.install()
+        let temporary = scratch.appendingPathComponent(".state.tmp-\(getpid())-ABCDEF12")
+        try Data("step 3".utf8).write(to: temporary)
+        let token = Interruption.register(temporary)
+        defer { Interruption.release(token) }
+        let (steps, signal) = Interruption.deferring { () -> Int in
+            var step = 0
+            while Interruption.pendingSignal == nil && step < 5000 {
+                if step == 10 { raise(SIGTERM) }
+                step += 1
+                usleep(1000)
+            }
+            return step
+        }
+        XCTAssertEqual(signal, SIGTERM)
+        XCTAssertLessThan(steps, 5000, "the loop saw the signal and stopped")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: temporary.path), "nothing removed while deferred")
+        XCTAssertEqual(Interruption.registeredPaths, [temporary])
+    }
+
     func testStaleTemporariesOfDeadProcessesAreRemovedAndLiveOnesKept() throws {
         let out = scratch.appendingPathComponent("out")
         // A pid that is not running (a child that has exited) and one that is (this process).
