@@ -1,8 +1,10 @@
 // The files of an analysis directory: analysis.json (the `LayerAnalysis` as JSON, null where d is
 // undefined), analysis.h5 (the same numbers as HDF5 datasets for h5py, NaN where undefined),
 // analysis.svg (a heat map of the last-token d, the best block of each size outlined) and
-// analysis-layers.svg (Block Influence, removal and early-exit loss per layer). Each is written under a
-// temporary name and renamed.
+// analysis-layers.svg (Block Influence, removal and early-exit loss per layer). The four are written into
+// a temporary directory and published together: a new directory is renamed into place whole; into an
+// existing one the files are renamed under the interruption lock, analysis.json last. An interrupted or
+// failed run leaves no new directory and no partial set of files.
 import Foundation
 import Reports
 import Support
@@ -17,20 +19,44 @@ public enum AnalysisFiles {
     /// Writes the four files into `directory` (created if missing) and returns their URLs.
     @discardableResult
     public static func write(_ a: LayerAnalysis, to directory: URL) throws -> [URL] {
-        do {
-            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        } catch {
-            throw PruneError(file: directory, "cannot create the output directory: \(error.localizedDescription)")
+        let fm = FileManager.default
+        // analysis.json last: where it is, the other three are too.
+        let names = [hdf5Name, svgName, layersSVGName, jsonName]
+        if !fm.fileExists(atPath: directory.path) {
+            let parent = directory.deletingLastPathComponent()
+            do { try fm.createDirectory(at: parent, withIntermediateDirectories: true) } catch {
+                throw PruneError(file: parent, "cannot create the directory: \(error.localizedDescription)")
+            }
+            try AtomicFile.writeDirectory(directory) { try writeFiles(a, into: $0) }
+        } else {
+            let marker = directory.appendingPathComponent("analysis")
+            AtomicFile.removeStaleTemporaries(of: marker)
+            let staging = AtomicFile.temporarySibling(of: marker)
+            try Interruption.whileTemporary(staging) {
+                do {
+                    try fm.createDirectory(at: staging, withIntermediateDirectories: false)
+                    try writeFiles(a, into: staging)
+                    try Interruption.publishing {
+                        for name in names {
+                            try AtomicFile.replace(directory.appendingPathComponent(name), with: staging.appendingPathComponent(name))
+                        }
+                    }
+                    try? fm.removeItem(at: staging)
+                } catch {
+                    try? fm.removeItem(at: staging)
+                    throw error
+                }
+            }
         }
-        let json = directory.appendingPathComponent(jsonName)
-        let hdf5 = directory.appendingPathComponent(hdf5Name)
-        let svg = directory.appendingPathComponent(svgName)
-        let layersSVG = directory.appendingPathComponent(layersSVGName)
-        try writeJSON(a, to: json)
-        try writeHDF5(a, to: hdf5)
-        try HeatMapSVG.write(heatMap(a), to: svg)
-        try HeatMapSVG.write(layerProfile(a), to: layersSVG)
-        return [json, hdf5, svg, layersSVG]
+        return [jsonName, hdf5Name, svgName, layersSVGName].map { directory.appendingPathComponent($0) }
+    }
+
+    /// The four files, written into `directory`.
+    static func writeFiles(_ a: LayerAnalysis, into directory: URL) throws {
+        try writeJSON(a, to: directory.appendingPathComponent(jsonName))
+        try writeHDF5(a, to: directory.appendingPathComponent(hdf5Name))
+        try HeatMapSVG.write(heatMap(a), to: directory.appendingPathComponent(svgName))
+        try HeatMapSVG.write(layerProfile(a), to: directory.appendingPathComponent(layersSVGName))
     }
 
     /// analysis.json: pretty, key-sorted.

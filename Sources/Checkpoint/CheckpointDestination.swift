@@ -52,22 +52,30 @@ public struct CheckpointDestination {
         do { try fm.createDirectory(at: parent, withIntermediateDirectories: true) } catch {
             throw PruneError(file: parent, "cannot create the directory: \(error.localizedDescription)")
         }
+        AtomicFile.removeStaleTemporaries(of: url)
         let tmp = AtomicFile.temporarySibling(of: url)
+        let token = Interruption.register(tmp)
+        defer { Interruption.release(token) }
         do {
             try fm.createDirectory(at: tmp, withIntermediateDirectories: false)
             try body(tmp)
-            if fm.fileExists(atPath: url.path) {
-                // The old directory is moved aside first so that a failed rename can put it back.
-                let aside = AtomicFile.temporarySibling(of: url)
-                try AtomicFile.replace(aside, with: url)
-                do { try AtomicFile.replace(url, with: tmp) } catch {
-                    try? AtomicFile.replace(url, with: aside)
-                    throw error
+            // Under the interruption lock: a signal lands before the renames (old OUT intact) or after.
+            let aside = AtomicFile.temporarySibling(of: url)
+            try Interruption.publishing {
+                if fm.fileExists(atPath: url.path) {
+                    // The old directory is moved aside first so that a failed rename can put it back.
+                    try AtomicFile.replace(aside, with: url)
+                    do { try AtomicFile.replace(url, with: tmp) } catch {
+                        try? AtomicFile.replace(url, with: aside)
+                        throw error
+                    }
+                } else {
+                    try AtomicFile.replace(url, with: tmp)
                 }
-                try? fm.removeItem(at: aside)
-            } else {
-                try AtomicFile.replace(url, with: tmp)
+                Interruption.release(token)
             }
+            // A leftover of a kill -9 here carries a temporary name and is removed by the next write.
+            Interruption.whileTemporary(aside) { _ = try? fm.removeItem(at: aside) }
         } catch {
             try? fm.removeItem(at: tmp)
             if error is PruneError { throw error }

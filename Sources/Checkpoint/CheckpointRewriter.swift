@@ -57,16 +57,17 @@ public final class CheckpointRewriter {
     public let store: CheckpointTensors
     /// Its config.json, every key.
     public let config: [String: Any]
+    /// Its config.json as the model reads it.
+    public let llamaConfig: LlamaConfig
 
-    /// Opens `model`: config.json and the safetensors files (refusals name the file).
+    /// Opens `model` after CheckpointValidation: a checkpoint no runtime could load is never rewritten
+    /// (refusals name the file).
     public init(model: URL) throws {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: model.path, isDirectory: &isDirectory), isDirectory.boolValue else {
-            throw PruneError(file: model, "model directory not found")
-        }
+        let checkpoint = try CheckpointValidation.validate(model)
         self.model = model
         config = try ConfigJSON.read(model.appendingPathComponent("config.json"))
-        store = try CheckpointTensors(directory: model)
+        llamaConfig = checkpoint.config
+        store = checkpoint.tensors
     }
 
     /// The source's tensor names, file by file in data order, each only in the file the index assigns it
@@ -237,7 +238,7 @@ extension CheckpointRewriter {
         var dtypes: [SafetensorsDType] {
             var count: [SafetensorsDType: Int] = [:]
             for shard in shards { for t in shard.tensors { count[t.dtype, default: 0] += t.entry.elementCount } }
-            return count.keys.sorted { (count[$0]!, $1.rawValue) > (count[$1]!, $0.rawValue) }
+            return count.sorted { ($0.value, $1.key.rawValue) > ($1.value, $0.key.rawValue) }.map(\.key)
         }
 
         /// Writes the safetensors files, and the index when sharded, into `directory`. The source's index

@@ -29,11 +29,13 @@ public final class CheckpointTensors {
             var shardNames: [String] = []
             var shardIndex: [String: Int] = [:]
             var where_: [String: Int] = [:]
-            for name in map.keys.sorted() {
-                let shard = map[name]!
-                guard !shard.contains("/") else { throw PruneError(file: index, "shard name \"\(shard)\" must be a file in the same directory") }
-                if shardIndex[shard] == nil { shardIndex[shard] = shardNames.count; shardNames.append(shard) }
-                where_[name] = shardIndex[shard]!
+            for (name, shard) in map.sorted(by: { $0.key < $1.key }) {
+                guard !shard.contains("/"), !shard.isEmpty, shard != ".", shard != ".." else {
+                    throw PruneError(file: index, "shard name \"\(shard)\" must be a file in the same directory")
+                }
+                let i = shardIndex[shard] ?? shardNames.count
+                if i == shardNames.count { shardIndex[shard] = i; shardNames.append(shard) }
+                where_[name] = i
             }
             files = try shardNames.map { try SafetensorsFile(url: directory.appendingPathComponent($0)) }
             for (name, i) in where_ where files[i].entryByName[name] == nil {
@@ -56,8 +58,10 @@ public final class CheckpointTensors {
 
     /// The file and header entry of a tensor.
     public func entry(_ name: String) throws -> (file: SafetensorsFile, entry: SafetensorsEntry) {
-        guard let i = fileOfName[name] else { throw PruneError(file: directory, "checkpoint has no tensor \"\(name)\"") }
-        return (files[i], files[i].entryByName[name]!)
+        guard let i = fileOfName[name], let entry = files[i].entryByName[name] else {
+            throw PruneError(file: directory, "checkpoint has no tensor \"\(name)\"")
+        }
+        return (files[i], entry)
     }
 
     /// A tensor as Float32, checked against the expected shape when given.

@@ -36,9 +36,9 @@ public enum ConfigJSON {
         case let dict as [String: Any]:
             guard !dict.isEmpty else { out += "{}"; return }
             out += "{\n"
-            for (i, key) in dict.keys.sorted().enumerated() {
+            for (i, (key, item)) in dict.sorted(by: { $0.key < $1.key }).enumerated() {
                 out += pad + JSONText.quoted(key) + ": "
-                try write(dict[key]!, indent: indent + 2, into: &out)
+                try write(item, indent: indent + 2, into: &out)
                 out += i + 1 < dict.count ? ",\n" : "\n"
             }
             out += close + "}"

@@ -180,7 +180,16 @@ public struct LlamaConfig: Codable, Equatable, Sendable {
         numHiddenLayers = try c.decode(Int.self, forKey: .numHiddenLayers)
         numAttentionHeads = try c.decode(Int.self, forKey: .numAttentionHeads)
         numKeyValueHeads = try c.decodeIfPresent(Int.self, forKey: .numKeyValueHeads) ?? numAttentionHeads
-        headDim = try c.decodeIfPresent(Int.self, forKey: .headDim) ?? hiddenSize / max(numAttentionHeads, 1)
+        if let given = try c.decodeIfPresent(Int.self, forKey: .headDim) {
+            headDim = given
+        } else {
+            // Without head_dim, transformers takes C / H: the heads must divide the hidden size.
+            guard numAttentionHeads > 0, hiddenSize % numAttentionHeads == 0 else {
+                throw DecodingError.dataCorrupted(.init(codingPath: [CodingKeys.numAttentionHeads], debugDescription:
+                    "num_attention_heads \(numAttentionHeads) does not divide hidden_size \(hiddenSize) (and there is no head_dim)"))
+            }
+            headDim = hiddenSize / numAttentionHeads
+        }
         rmsNormEps = try c.decodeIfPresent(Double.self, forKey: .rmsNormEps) ?? 1e-6
         // transformers ≥ 5 folds rope_theta and the scaling into rope_parameters.
         let params = try c.decodeIfPresent(RopeScaling.self, forKey: .ropeParameters)
@@ -237,11 +246,21 @@ public struct LlamaConfig: Codable, Equatable, Sendable {
         guard let data = FileManager.default.contents(atPath: url.path) else {
             throw PruneError(file: url, FileManager.default.fileExists(atPath: url.path) ? "cannot read" : "file not found")
         }
+        return try parse(data, file: url)
+    }
+
+    /// Decodes and validates the bytes of a config.json (`url` names it in errors).
+    public static func parse(_ data: Data, file url: URL) throws -> LlamaConfig {
         let config: LlamaConfig
         do { config = try JSONDecoder().decode(LlamaConfig.self, from: data) } catch let DecodingError.keyNotFound(key, _) {
             throw PruneError(file: url, "missing key \"\(key.stringValue)\"")
         } catch let DecodingError.typeMismatch(_, ctx) {
             throw PruneError(file: url, "wrong type for \"\(ctx.codingPath.map(\.stringValue).joined(separator: "."))\"")
+        } catch let DecodingError.dataCorrupted(ctx) where !ctx.codingPath.isEmpty {
+            // Our own refusals (see init(from:)) and numbers that do not fit their type.
+            let key = ctx.codingPath.map(\.stringValue).joined(separator: ".")
+            throw PruneError(file: url, ctx.debugDescription.hasPrefix("Parsed JSON number") || ctx.debugDescription.isEmpty
+                             ? "\"\(key)\" is out of range" : ctx.debugDescription)
         } catch {
             throw PruneError(file: url, "not a valid config.json")
         }
@@ -265,6 +284,9 @@ public struct LlamaConfig: Codable, Equatable, Sendable {
             throw PruneError(file: url, "num_attention_heads \(numAttentionHeads) is not a multiple of num_key_value_heads \(numKeyValueHeads)")
         }
         guard headDim % 2 == 0 else { throw PruneError(file: url, "head_dim \(headDim) must be even for RoPE") }
+        guard rmsNormEps.isFinite, rmsNormEps > 0 else { throw PruneError(file: url, "rms_norm_eps \(rmsNormEps) must be a positive finite number") }
+        guard ropeTheta.isFinite, ropeTheta > 0 else { throw PruneError(file: url, "rope_theta \(ropeTheta) must be a positive finite number") }
+        guard maxPositionEmbeddings > 0 else { throw PruneError(file: url, "max_position_embeddings \(maxPositionEmbeddings) must be positive") }
         if let s = ropeScaling, !["linear", "dynamic", "llama3", "yarn"].contains(s.ropeType) {
             throw PruneError(file: url, "rope_scaling type \"\(s.ropeType)\" is not supported (supported: default, linear, dynamic, llama3, yarn)")
         }
@@ -274,6 +296,28 @@ public struct LlamaConfig: Codable, Equatable, Sendable {
         }
         if let s = ropeScaling, s.ropeType == "linear" || s.ropeType == "dynamic", s.factor == nil {
             throw PruneError(file: url, "\(s.ropeType) rope_scaling needs factor")
+        }
+        if let s = ropeScaling { try Self.checkRopeNumbers(s, url) }
+    }
+
+    /// Every number of a rope_scaling block finite, and those that divide or scale positive.
+    static func checkRopeNumbers(_ s: RopeScaling, _ url: URL) throws {
+        let positive: [(String, Double?)] = [("factor", s.factor), ("low_freq_factor", s.lowFreqFactor),
+                                             ("high_freq_factor", s.highFreqFactor), ("rope_theta", s.ropeTheta),
+                                             ("attention_factor", s.attentionFactor)]
+        for (key, value) in positive {
+            if let value, !(value.isFinite && value > 0) {
+                throw PruneError(file: url, "rope_scaling \(key) \(value) must be a positive finite number")
+            }
+        }
+        for (key, value) in [("beta_fast", s.betaFast), ("beta_slow", s.betaSlow), ("mscale", s.mscale), ("mscale_all_dim", s.mscaleAllDim)] {
+            if let value, !value.isFinite { throw PruneError(file: url, "rope_scaling \(key) \(value) must be finite") }
+        }
+        if let old = s.originalMaxPositionEmbeddings, old <= 0 {
+            throw PruneError(file: url, "rope_scaling original_max_position_embeddings \(old) must be positive")
+        }
+        if s.ropeType == "llama3", let low = s.lowFreqFactor, let high = s.highFreqFactor, !(high > low) {
+            throw PruneError(file: url, "llama3 rope_scaling needs high_freq_factor (\(high)) greater than low_freq_factor (\(low))")
         }
     }
 

@@ -42,7 +42,7 @@ public struct PEFTAdapter {
     public init(config: PEFTAdapterConfig, weights: [LoRAWeights]) {
         self.config = config
         let order = Dictionary(uniqueKeysWithValues: Projection.allCases.enumerated().map { ($1, $0) })
-        self.weights = weights.sorted { ($0.layer, order[$0.projection]!) < ($1.layer, order[$1.projection]!) }
+        self.weights = weights.sorted { ($0.layer, order[$0.projection, default: 0]) < ($1.layer, order[$1.projection, default: 0]) }
     }
 
     /// The matrices of one projection, if adapted.

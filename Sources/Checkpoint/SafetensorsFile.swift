@@ -121,13 +121,18 @@ public final class SafetensorsFile {
         return out
     }
 
+    /// Bytes after the header (the tensor data section).
+    public var dataBytes: Int { file.size - dataStart }
+
     /// Tensor names in data order.
     public var names: [String] { entries.map(\.name) }
 
     /// The raw bytes of one entry, inside the memory map: valid only while this object lives.
     public func rawBytes(_ name: String) throws -> UnsafeRawBufferPointer {
         guard let e = entryByName[name] else { throw PruneError(file: url, "no tensor named \"\(name)\"") }
-        return UnsafeRawBufferPointer(start: file.bytes! + dataStart + e.begin, count: e.end - e.begin)
+        // An empty file has no mapping; its only possible entries are empty ones.
+        guard let base = file.bytes else { return UnsafeRawBufferPointer(start: nil, count: 0) }
+        return UnsafeRawBufferPointer(start: base + dataStart + e.begin, count: e.end - e.begin)
     }
 
     /// The entry converted to Float32 (from F32, F16, BF16 or F64).

@@ -51,7 +51,7 @@ public enum SafetensorsWriter {
         if meta["format"] == nil { meta["format"] = "pt" }
         var seen = Set<String>()
         var header = "{\"__metadata__\":{"
-        header += meta.keys.sorted().map { "\(JSONText.quoted($0)):\(JSONText.quoted(meta[$0]!))" }.joined(separator: ",")
+        header += meta.sorted { $0.key < $1.key }.map { "\(JSONText.quoted($0.key)):\(JSONText.quoted($0.value))" }.joined(separator: ",")
         header += "}"
         var offset = 0
         for item in items {

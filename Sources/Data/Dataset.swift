@@ -1,5 +1,6 @@
-// Dataset files: plain text (.txt, one document), JSONL with a "text" field, or JSONL with
-// pre-tokenized "input_ids" (so any tokenizer's output can be used).
+// Dataset files: plain text (.txt, .text, .md: one document), JSONL with a "text" field, or JSONL with
+// pre-tokenized "input_ids" (so any tokenizer's output can be used). Other extensions are refused
+// (DatasetFormat).
 import Foundation
 import Support
 import Tokenizers
@@ -18,10 +19,11 @@ public struct Dataset {
     /// Reads `url`; an empty file, a line that is not JSON, or a line without "text"/"input_ids" is an error.
     public init(url: URL) throws {
         self.url = url
+        let format = try DatasetFormat(of: url)
         guard FileManager.default.fileExists(atPath: url.path) else { throw PruneError(file: url, "dataset file not found") }
         guard let data = FileManager.default.contents(atPath: url.path) else { throw PruneError(file: url, "cannot read dataset") }
         guard let content = String(data: data, encoding: .utf8) else { throw PruneError(file: url, "dataset is not UTF-8 text") }
-        if url.pathExtension.lowercased() == "jsonl" || url.pathExtension.lowercased() == "json" {
+        if format == .jsonLines {
             var recs: [DatasetRecord] = []
             for (i, line) in content.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
                 let trimmed = line.trimmingCharacters(in: .whitespacesAndNewlines)

@@ -30,9 +30,9 @@ public enum TrainingRecord: Equatable {
 /// A training data file read into records.
 public struct TrainingDataFile {
     /// Extensions read as JSON Lines.
-    public static let jsonLinesExtensions: Set<String> = ["jsonl", "json"]
+    public static let jsonLinesExtensions = DatasetFormat.jsonLinesExtensions
     /// Extensions read as one plain-text document.
-    public static let textExtensions: Set<String> = ["txt", "text", "md"]
+    public static let textExtensions = DatasetFormat.textExtensions
 
     public let url: URL
     /// Records in file order.
@@ -45,9 +45,7 @@ public struct TrainingDataFile {
     public init(url: URL) throws {
         self.url = url
         let ext = url.pathExtension.lowercased()
-        guard Self.jsonLinesExtensions.contains(ext) || Self.textExtensions.contains(ext) else {
-            throw PruneError(file: url, "unsupported dataset format \(ext.isEmpty ? "(no extension)" : "." + ext); use .txt, or .jsonl with text, input_ids, prompt/completion or messages")
-        }
+        _ = try DatasetFormat(of: url)
         guard FileManager.default.fileExists(atPath: url.path) else { throw PruneError(file: url, "dataset file not found") }
         guard let data = FileManager.default.contents(atPath: url.path) else { throw PruneError(file: url, "cannot read dataset") }
         guard let content = String(data: data, encoding: .utf8) else { throw PruneError(file: url, "dataset is not UTF-8 text") }

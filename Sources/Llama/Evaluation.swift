@@ -42,8 +42,7 @@ public enum Evaluation {
         var tally = LossTally()
         let groups = Dictionary(grouping: windows.indices, by: { windows[$0].tokens.count })
         var done = 0
-        for length in groups.keys.sorted() {
-            let idx = groups[length]!
+        for (length, idx) in groups.sorted(by: { $0.key < $1.key }) {
             for chunk in stride(from: 0, to: idx.count, by: batchSize) {
                 let batch = idx[chunk..<min(chunk + batchSize, idx.count)].map { windows[$0] }
                 let tokens = batch.flatMap(\.tokens)

@@ -22,8 +22,9 @@ public final class Generator {
     public let model: LlamaModel
     public init(model: LlamaModel) { self.model = model }
 
-    /// New token ids after `prompt`; `onToken` sees each as it is produced.
-    public func generate(prompt: [Int32], options: SamplingOptions, onToken: (Int32) -> Void = { _ in }) -> [Int32] {
+    /// New token ids after `prompt`; `onToken` sees each as it is produced. Logits that are not finite (a
+    /// model whose weights overflow) end generation with an error instead of a token picked from NaN.
+    public func generate(prompt: [Int32], options: SamplingOptions, onToken: (Int32) -> Void = { _ in }) throws -> [Int32] {
         precondition(!prompt.isEmpty, "empty prompt")
         let capacity = prompt.count + options.maxTokens
         let cache = KVCache(config: model.config, batch: 1, capacity: capacity)
@@ -32,10 +33,13 @@ public final class Generator {
         var input = prompt
         let V = model.config.vocabSize
         while out.count < options.maxTokens {
-            let logits = model.forward(tokens: input, batch: 1, length: input.count, cache: cache).logits!
-            let next = withExtendedLifetime(logits) {
-                sample(logits.data + (input.count - 1) * V, vocab: V, options: options, rng: &rng)
+            let output = model.forward(tokens: input, batch: 1, length: input.count, cache: cache)
+            guard let logits = output.logits else { break }
+            let last = logits.data + (input.count - 1) * V
+            if let bad = (0..<V).first(where: { !last[$0].isFinite }) {
+                throw PruneError("", "the model gives a non-finite logit (\(last[bad]) for token \(bad)) after \(out.count) generated tokens")
             }
+            let next = withExtendedLifetime(logits) { sample(last, vocab: V, options: options, rng: &rng) }
             if options.stopTokens.contains(next) { break }
             out.append(next)
             onToken(next)
@@ -63,6 +67,6 @@ public final class Generator {
             r -= e.p
             if r < 0 { return Int32(e.i) }
         }
-        return Int32(kept.last!.i)
+        return Int32(kept.last?.i ?? 0)
     }
 }

@@ -81,15 +81,15 @@ public final class LlamaModel {
         rope = RotaryEmbedding(config: config)
     }
 
-    /// Loads config.json and the safetensors weights of a Hugging Face checkpoint directory.
+    /// Loads config.json and the safetensors weights of a Hugging Face checkpoint directory, after
+    /// CheckpointValidation has checked the whole directory.
     public static func load(directory: URL, parallelism: Parallelism = .allCores) throws -> LlamaModel {
-        var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: directory.path, isDirectory: &isDir), isDir.boolValue else {
-            throw PruneError(file: directory, "model directory not found")
-        }
-        let config = try LlamaConfig.load(directory.appendingPathComponent("config.json"))
-        let store = try CheckpointTensors(directory: directory)
-        return try load(config: config, tensors: store, parallelism: parallelism)
+        try load(CheckpointValidation.validate(directory), parallelism: parallelism)
+    }
+
+    /// Loads the weights of a validated checkpoint.
+    public static func load(_ checkpoint: ValidatedCheckpoint, parallelism: Parallelism = .allCores) throws -> LlamaModel {
+        try load(config: checkpoint.config, tensors: checkpoint.tensors, parallelism: parallelism)
     }
 
     /// Builds the model from already-opened tensors.

@@ -33,10 +33,10 @@ public final class RotaryEmbedding {
         guard let s = config.ropeScaling else { return inv }
         switch s.ropeType {
         case "linear":
-            inv = inv.map { $0 / s.factor! }
+            inv = inv.map { $0 / (s.factor ?? 1) }
         case "llama3":
-            let factor = s.factor!, low = s.lowFreqFactor!, high = s.highFreqFactor!
-            let old = Double(s.originalMaxPositionEmbeddings!)
+            let factor = s.factor ?? 1, low = s.lowFreqFactor ?? 1, high = s.highFreqFactor ?? 4
+            let old = Double(s.originalMaxPositionEmbeddings ?? config.maxPositionEmbeddings)
             let lowWavelen = old / low, highWavelen = old / high
             inv = inv.map { f in
                 let wavelen = 2 * Double.pi / f
@@ -95,7 +95,7 @@ public final class RotaryEmbedding {
             // Dynamic NTK: past the trained length the base grows with the sequence (as transformers does).
             let maxPos = Double(s.originalMaxPositionEmbeddings ?? config.maxPositionEmbeddings)
             if Double(n) > maxPos {
-                let d = Double(headDim), f = s.factor!
+                let d = Double(headDim), f = s.factor ?? 1
                 let base = config.ropeTheta * pow(f * Double(n) / maxPos - (f - 1), d / (d - 2))
                 freqs = Self.frequencies(config: config, base: base)
             } else {

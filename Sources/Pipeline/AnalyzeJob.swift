@@ -58,10 +58,22 @@ public enum AnalyzeJob {
                            communicator: Communicator = SingleProcess()) throws -> AnalyzeResult {
         if communicator.isRoot { try AnalysisDestination.check(output: output, model: source.directory, force: force) }
         let dataset = try Dataset(url: options.dataset)
-        let model = try source.loadModel(log: log)
+        // The analysis's memory: a forward of batch × context with h_0…h_L kept, and the early-exit logits.
+        let checkpoint = try source.validated()
+        let ctx = min(options.context, checkpoint.config.maxPositionEmbeddings), batch = min(options.batchSize, options.samples)
+        let model = try source.loadModel(checkpoint, memory: { c, threads in
+            let states = MemoryEstimate.hiddenStates(config: c, batch: batch, context: ctx)
+            return MemoryEstimate.inference(config: c, batch: batch, context: ctx, threads: threads, otherBytes: states)
+        }, job: "analysis of \(batch) × \(ctx) tokens", log: log)
         let analysis = try analyze(model: model, source: source, dataset: dataset, tokenizer: source.optionalTokenizer(),
                                    options: options, quiet: quiet || !communicator.isRoot, log: log, communicator: communicator)
         guard communicator.isRoot else { return AnalyzeResult(analysis: analysis, files: []) }
+        // NaN or ±Inf in the analysis (a model whose weights overflow) is a broken model: nothing is written.
+        let (_, nonFinite) = try FiniteJSON.encode(analysis)
+        guard nonFinite == 0 else {
+            throw PruneError(file: source.directory, "the analysis has \(nonFinite) non-finite values (NaN or infinite): "
+                             + "the weights or config.json give non-finite hidden states or losses; nothing written")
+        }
         let files = try AnalysisFiles.write(analysis, to: output)
         return AnalyzeResult(analysis: analysis, files: files)
     }

@@ -45,12 +45,16 @@ public enum EvaluationJob {
     public static func run(_ source: ModelSource, options o: EvaluationOptions, progress: Bool = true,
                            log: JobLog = .standardError) throws -> EvaluationResult {
         let data = try Dataset(url: o.dataset)
-        let model = try source.loadModel(log: log)
+        let checkpoint = try source.validated()
         let sequences = try data.tokenized(with: source.optionalTokenizer())
-        try data.checkIDs(sequences, vocabularySize: model.config.vocabSize)
-        let ctx = source.clippedToPositions(o.context, of: model, asked: "--context", log: log)
+        try data.checkIDs(sequences, vocabularySize: checkpoint.config.vocabSize)
+        let ctx = source.clippedToPositions(o.context, of: checkpoint.config, asked: "--context", log: log)
         let windows = Evaluation.windows(sequences, context: ctx, stride: min(o.stride ?? ctx, ctx))
         guard !windows.isEmpty else { throw PruneError(file: data.url, "no sequence has two or more tokens") }
+        let batch = min(o.batchSize, windows.count)
+        let model = try source.loadModel(checkpoint, memory: {
+            MemoryEstimate.inference(config: $0, batch: batch, context: ctx, threads: $1)
+        }, job: "eval of \(batch) × \(ctx) tokens", log: log)
         let reporter = ProgressReporter("eval", total: windows.count, enabled: progress)
         let tally = Evaluation.loss(model: model, windows: windows, batchSize: o.batchSize, progress: reporter)
         var comparison: ReferenceComparison?

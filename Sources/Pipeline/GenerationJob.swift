@@ -43,10 +43,19 @@ public struct GenerationJob {
 
     /// Loads `source`, encodes the prompt and settles the sampling options (errors before anything is generated).
     public init(_ source: ModelSource, options o: GenerationOptions, log: JobLog = .standardError) throws {
+        let checkpoint = try source.validated()
         tokenizer = try source.requiredTokenizer(for: "generating text")
-        model = try source.loadModel(log: log)
         let ids = try Self.promptIDs(o, tokenizer: tokenizer, model: source.directory)
         guard !ids.isEmpty else { throw PruneError("--prompt", "encodes to no tokens") }
+        let positions = min(ids.count + o.maxTokens, checkpoint.config.maxPositionEmbeddings)
+        let loaded = try source.loadModel(checkpoint, memory: {
+            MemoryEstimate.inference(config: $0, batch: 1, context: ids.count, threads: $1, cachedPositions: positions)
+        }, job: "generation over \(positions) positions", log: log)
+        let vocab = loaded.config.vocabSize
+        if let bad = ids.first(where: { $0 < 0 || Int($0) >= vocab }) {
+            throw PruneError(source.path, "the tokenizer gives id \(bad), outside the model's vocabulary (vocab_size \(vocab))")
+        }
+        model = loaded
         let limit = model.config.maxPositionEmbeddings
         guard ids.count < limit else {
             throw PruneError("--prompt", "is \(ids.count) tokens; max_position_embeddings of \(source.path) is \(limit)")
@@ -64,8 +73,8 @@ public struct GenerationJob {
 
     /// Generates, handing `onText` the text each new token adds; returns the text still held back at the end
     /// (a partial character), to be written last.
-    public func run(onText: @escaping (String) -> Void) -> String {
-        run(.plain, comparePlain: false, onText: onText).heldBack
+    public func run(onText: @escaping (String) -> Void) throws -> String {
+        try run(.plain, comparePlain: false, onText: onText).heldBack
     }
 
     /// How the continuation is decoded.
@@ -93,7 +102,7 @@ public struct GenerationJob {
 
     /// Generates with `decoding`, streaming text through `onText`; with `comparePlain`, also decodes plainly and
     /// reports both speeds and whether the outputs agree.
-    public func run(_ decoding: Decoding, comparePlain: Bool, onText: @escaping (String) -> Void) -> Result {
+    public func run(_ decoding: Decoding, comparePlain: Bool, onText: @escaping (String) -> Void) throws -> Result {
         var decoder = StreamingDecoder(tokenizer: tokenizer, prompt: promptIDs)
         var text = ""
         let show = { (piece: String) in
@@ -103,15 +112,15 @@ public struct GenerationJob {
         var statistics: [String: Any] = [:]
         var report: String? = nil
         let generated: [Int32]
-        func plain() -> (ids: [Int32], seconds: Double) {
+        func plain() throws -> (ids: [Int32], seconds: Double) {
             let start = Date()
-            let ids = Generator(model: model).generate(prompt: promptIDs, options: sampling)
+            let ids = try Generator(model: model).generate(prompt: promptIDs, options: sampling)
             return (ids, Date().timeIntervalSince(start))
         }
         switch decoding {
         case .plain:
             let start = Date()
-            generated = Generator(model: model).generate(prompt: promptIDs, options: sampling) { show(decoder.append($0)) }
+            generated = try Generator(model: model).generate(prompt: promptIDs, options: sampling) { show(decoder.append($0)) }
             statistics["tokens_per_second"] = Double(generated.count) / max(Date().timeIntervalSince(start), 1e-9)
         case .speculative(let draft, let k):
             let generator = SelfSpeculativeGenerator(model: model, draft: draft, draftTokens: k)
@@ -123,7 +132,7 @@ public struct GenerationJob {
                             draft.description, k, stats.generated, stats.seconds, stats.tokensPerSecond,
                             stats.verifications, stats.accepted, stats.drafted, 100 * stats.acceptanceRate, stats.meanAccepted)
             if comparePlain {
-                let (ids, seconds) = plain()
+                let (ids, seconds) = try plain()
                 let rate = Double(ids.count) / max(seconds, 1e-9)
                 report! += String(format: "\nplain greedy: %d tokens in %.3f s (%.1f tokens/s); speculative speedup %.2f×; outputs %@",
                                   ids.count, seconds, rate, stats.tokensPerSecond / rate, ids == generated ? "identical" : "DIFFER")
@@ -138,7 +147,7 @@ public struct GenerationJob {
             report = String(format: "dynamic early exit (APPROXIMATE, not the full model's output), threshold %g: %d tokens in %.3f s (%.1f tokens/s); %.2f of %d layers per token",
                             threshold, stats.generated, stats.seconds, stats.tokensPerSecond, stats.meanLayers, model.layers.count)
             if comparePlain {
-                let (ids, seconds) = plain()
+                let (ids, seconds) = try plain()
                 let same = zip(ids, generated).prefix { $0 == $1 }.count
                 report! += String(format: "\nplain greedy: %d tokens in %.3f s (%.1f tokens/s); the first %d tokens agree with it%@",
                                   ids.count, seconds, Double(ids.count) / max(seconds, 1e-9), same, ids == generated ? " (all)" : "")

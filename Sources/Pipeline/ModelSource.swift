@@ -1,5 +1,6 @@
 // The checkpoint a job reads: its directory, the path as the user wrote it (for messages), and the thread
 // count every pass of the run uses. Loads the model and, when the checkpoint has one, its tokenizer.
+import Checkpoint
 import Foundation
 import Llama
 import Support
@@ -24,10 +25,37 @@ public struct ModelSource {
         self.verbose = verbose
     }
 
-    /// Loads the model (saying what runs where first when `verbose`).
-    public func loadModel(log: JobLog = .standardError) throws -> LlamaModel {
+    /// The checkpoint after CheckpointValidation (config, tensors, tokenizer files), nothing loaded yet.
+    public func validated() throws -> ValidatedCheckpoint {
+        try CheckpointValidation.validate(directory)
+    }
+
+    /// Loads the validated checkpoint once `memory` (the job's estimate from the config and thread count) is
+    /// known to fit in the memory available; `job` names the job in the refusal. Says what runs where first
+    /// when `verbose`.
+    public func loadModel(_ checkpoint: ValidatedCheckpoint, memory: (LlamaConfig, Int) -> MemoryEstimate, job: String,
+                          log: JobLog = .standardError) throws -> LlamaModel {
         if verbose { log.note(SystemReport.lines(threads: parallelism.threads).joined(separator: "\n") + "\n") }
-        return try LlamaModel.load(directory: directory, parallelism: parallelism)
+        try memory(checkpoint.config, parallelism.threads).check(available: try Self.memoryAvailable(), job: job, model: directory)
+        return try LlamaModel.load(checkpoint, parallelism: parallelism)
+    }
+
+    /// Validates and loads the model with the memory check of a single-sequence forward (B = 1, T up to 256).
+    public func loadModel(log: JobLog = .standardError) throws -> LlamaModel {
+        let checkpoint = try validated()
+        return try loadModel(checkpoint, memory: { c, threads in
+            MemoryEstimate.inference(config: c, batch: 1, context: min(256, c.maxPositionEmbeddings), threads: threads)
+        }, job: "loading the model", log: log)
+    }
+
+    /// Memory a job may use: the machine's (SystemMemory), capped by PRUNE_MEMORY_LIMIT ("8G", "512M", bytes)
+    /// when set, e.g. to leave room for other jobs.
+    public static func memoryAvailable() throws -> Int? {
+        guard let text = ProcessInfo.processInfo.environment["PRUNE_MEMORY_LIMIT"] else { return SystemMemory.available() }
+        guard let limit = SystemMemory.parseSize(text) else {
+            throw PruneError("PRUNE_MEMORY_LIMIT", "\"\(text)\" is not a size (e.g. 8G, 512M or a byte count)")
+        }
+        return SystemMemory.available(limit: limit)
     }
 
     /// The checkpoint's tokenizer (an error if it has none).
@@ -54,7 +82,12 @@ public struct ModelSource {
     /// `tokens` (what --context, or a prompt plus --max-tokens, asks for) clipped to the model's
     /// max_position_embeddings, with a warning when that clips: positions past it were never trained.
     public func clippedToPositions(_ tokens: Int, of model: LlamaModel, asked what: String, log: JobLog) -> Int {
-        let limit = model.config.maxPositionEmbeddings
+        clippedToPositions(tokens, of: model.config, asked: what, log: log)
+    }
+
+    /// The same, from the config alone (before the model is loaded).
+    public func clippedToPositions(_ tokens: Int, of config: LlamaConfig, asked what: String, log: JobLog) -> Int {
+        let limit = config.maxPositionEmbeddings
         guard tokens > limit else { return tokens }
         log.warning("\(what) is \(tokens) tokens, more than max_position_embeddings \(limit) of \(path); using \(limit)")
         return limit

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Pipeline
+import Support
 
 struct EvalCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -40,12 +41,17 @@ struct EvalCommand: ParsableCommand {
             var obj: [String: Any] = ["loss": result.loss, "perplexity": result.perplexity, "tokens": result.tokens]
             if let c = result.comparison { obj["kl"] = c.meanKL; obj["top1_agreement"] = c.top1Agreement }
             printJSON(obj)
-        } else {
+        } else if result.loss.isFinite {
             print(String(format: "loss %.6f  perplexity %.4f  tokens %d", result.loss, result.perplexity, result.tokens))
             if let c = result.comparison {
                 print(String(format: "vs %@: mean KL %.4f nats, top-1 agreement %.1f%% (%d positions)", reference ?? "", c.meanKL,
                              100 * c.top1Agreement, c.positions))
             }
+        }
+        // A NaN or infinite loss is a broken model, not a result: reported as such, exit 1.
+        guard result.loss.isFinite, result.perplexity.isFinite else {
+            throw PruneError(file: options.modelURL, "the loss is \(result.loss) (perplexity \(result.perplexity)) over \(result.tokens) tokens: "
+                             + "not a finite number (the weights or config.json give non-finite values)")
         }
     }
 }

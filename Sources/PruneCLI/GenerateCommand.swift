@@ -94,7 +94,7 @@ struct GenerateCommand: ParsableCommand {
             decoding = .earlyExit(threshold: exitThreshold, minLayer: exitMinLayer, every: exitEvery)
         }
         if !chat && !json { print(prompt, terminator: "") }
-        let result = job.run(decoding, comparePlain: comparePlain) { piece in
+        let result = try job.run(decoding, comparePlain: comparePlain) { piece in
             if !json { print(piece, terminator: ""); fflush(stdout) }
         }
         if json {

@@ -1,8 +1,10 @@
 // Options shared by every command that loads a model.
 import ArgumentParser
+import Checkpoint
 import Cluster
 import Foundation
 import Pipeline
+import Support
 import Tensor
 
 /// The checkpoint directory and thread count.
@@ -34,8 +36,10 @@ struct ModelOptions: ParsableArguments {
     }
 }
 
-/// Writes a JSON object to stdout with sorted keys.
-func printJSON(_ object: Any) {
-    let data = try! JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
-    print(String(decoding: data, as: UTF8.self))
+/// Writes a JSON object to stdout with sorted keys, NaN and ±Inf as null; returns where those were.
+@discardableResult
+func printJSON(_ object: Any) -> [String] {
+    let (text, nonFinite) = FiniteJSON.line(object)
+    print(text)
+    return nonFinite
 }

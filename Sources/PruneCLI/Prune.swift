@@ -18,6 +18,8 @@ struct Prune: ParsableCommand {
 
     /// Runs the command; every failure becomes one line on stderr and a non-zero exit.
     static func main() {
+        // SIGINT / SIGTERM: temporary outputs removed, exit 130 / 143 (Support/Interruption.swift).
+        Interruption.install()
         do {
             var command = try parseAsRoot()
             // A command that computes needs OpenBLAS: say so in one line if it cannot be loaded.

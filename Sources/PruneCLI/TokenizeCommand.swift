@@ -1,4 +1,5 @@
 import ArgumentParser
+import Checkpoint
 import Foundation
 import Pipeline
 
@@ -18,6 +19,11 @@ struct TokenizeCommand: ParsableCommand {
     var json = false
 
     func run() throws {
+        // A checkpoint directory is checked as every command checks it; a folder of tokenizer files only
+        // (no config.json) is tokenized as it is.
+        if FileManager.default.fileExists(atPath: options.modelURL.appendingPathComponent("config.json").path) {
+            _ = try CheckpointValidation.validate(options.modelURL)
+        }
         let tokenizer = try options.source.requiredTokenizer(for: "tokenizing")
         let rows = TokenizeJob.rows(text, tokenizer: tokenizer, addSpecialTokens: !noSpecialTokens)
         if json {

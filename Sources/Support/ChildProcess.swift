@@ -3,7 +3,10 @@ import Foundation
 
 /// A finished child process.
 public struct ChildProcessResult: Sendable {
+    /// The exit status, or the signal number when `signaled`.
     public var status: Int32
+    /// Whether a signal ended the child (rather than an exit).
+    public var signaled: Bool = false
     public var stdout: String
     public var stderr: String
 }
@@ -32,8 +35,8 @@ public enum ChildProcess {
         let outData = out.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
         while !errThread.isFinished { usleep(1000) }
-        return ChildProcessResult(status: p.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-                                  stderr: String(decoding: errBox.data, as: UTF8.self))
+        return ChildProcessResult(status: p.terminationStatus, signaled: p.terminationReason == .uncaughtSignal,
+                                  stdout: String(decoding: outData, as: UTF8.self), stderr: String(decoding: errBox.data, as: UTF8.self))
     }
 
     /// Bytes read on another thread (read after that thread has finished).

@@ -16,26 +16,10 @@ public struct LayerCutter {
         self.model = model
     }
 
-    /// num_hidden_layers of the source's config.json.
+    /// num_hidden_layers of the source's config.json, once the whole checkpoint has passed
+    /// CheckpointValidation (a checkpoint no runtime loads is refused before layers are chosen).
     public func layerCount() throws -> Int {
-        try checkModelDirectory()
-        return try Self.layerCount(try ConfigJSON.read(configURL), configURL)
-    }
-
-    func checkModelDirectory() throws {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: model.path, isDirectory: &isDirectory), isDirectory.boolValue else {
-            throw PruneError(file: model, "model directory not found")
-        }
-    }
-
-    var configURL: URL { model.appendingPathComponent("config.json") }
-
-    static func layerCount(_ config: [String: Any], _ url: URL) throws -> Int {
-        guard let n = config["num_hidden_layers"] as? NSNumber, let L = Int(exactly: n.doubleValue), L > 0 else {
-            throw PruneError(file: url, "no positive integer \"num_hidden_layers\"")
-        }
-        return L
+        try CheckpointValidation.validate(model).config.numHiddenLayers
     }
 
     /// Writes the checkpoint without the layers in `drop` to `output`.
@@ -48,14 +32,12 @@ public struct LayerCutter {
         if let dtype, ![.F32, .F16, .BF16].contains(dtype) {
             throw PruneError("--dtype", "\(dtype.rawValue) is not a supported output dtype (f32, bf16, f16)")
         }
-        try checkModelDirectory()
-        let source = try ConfigJSON.read(configURL)
-        let L = try Self.layerCount(source, configURL)
+        let rewriter = try CheckpointRewriter(model: model)
+        let L = rewriter.llamaConfig.numHiddenLayers
         try drop.validate(layerCount: L)
         let kept = drop.complement(layerCount: L)
         let destination = try CheckpointDestination(output: output, model: model, force: force)
 
-        let rewriter = try CheckpointRewriter(model: model)
         let tensors = try Self.keptTensors(rewriter, layerCount: L, kept: kept)
         let config = CutConfig(rewriter.config, layerCount: L, kept: kept, dtype: dtype)
         let origin = CutOrigin(sourceModel: model.path, layersBefore: L, dropped: drop.layers,

@@ -32,7 +32,7 @@ public struct LoRAMerger {
             throw PruneError("--dtype", "\(dtype.rawValue) is not a supported output dtype (f32, bf16, f16)")
         }
         let rewriter = try CheckpointRewriter(model: model)
-        let modelConfig = try LlamaConfig.load(model.appendingPathComponent("config.json"))
+        let modelConfig = rewriter.llamaConfig
         let peft = try PEFTAdapter.read(adapter)
         try peft.checkBase(model, directory: adapter, force: force)
         try peft.validate(against: modelConfig, directory: adapter)
@@ -63,7 +63,9 @@ public struct LoRAMerger {
     /// W (O, I) + scale · B (O, R) · A (R, I), in place on the Float32 copy `w`.
     public static func merged(_ w: Tensor, _ lora: LoRAWeights, scale: Float, parallelism: Parallelism) throws -> Tensor {
         let O = lora.b.shape[0], R = lora.a.shape[0], I = lora.a.shape[1]
-        precondition(w.shape == [O, I], "merge of \(w.shape) with B \(lora.b.shape), A \(lora.a.shape)")
+        guard w.shape == [O, I], lora.b.shape == [O, R] else {
+            throw PruneError("", "cannot merge B \(lora.b.shape) · A \(lora.a.shape) into a weight of shape \(w.shape)")
+        }
         Gemm.multiply(transA: false, transB: false, m: O, n: I, k: R, alpha: scale, a: lora.b.data, lda: R,
                       b: lora.a.data, ldb: I, beta: 1, c: w.data, ldc: I, parallelism: parallelism)
         return w

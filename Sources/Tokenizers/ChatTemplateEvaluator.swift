@@ -9,6 +9,14 @@ extension ChatTemplate {
         /// Innermost scope last.
         private var scopes: [[String: Value]]
         private var output = ""
+        /// Statement lists and statements run so far (see `maxSteps`).
+        private var steps = 0
+
+        /// Statement lists (every loop iteration runs one, even an empty body) and statements a render may
+        /// run: a template that loops 10⁶ × 10⁶ times is an error, not a hang.
+        static let maxSteps = 1_000_000
+        /// Longest output, string or list a render may build (characters or items).
+        static let maxLength = 16 << 20
 
         /// How a statement list ended: normally, or by `break` / `continue` inside a loop.
         private enum Flow { case normal, breakLoop, continueLoop }
@@ -25,7 +33,12 @@ extension ChatTemplate {
         // MARK: statements
 
         private mutating func run(_ nodes: [Node]) throws -> Flow {
+            steps += 1
+            guard steps <= Self.maxSteps else { throw ChatTemplate.error("the template runs more than \(Self.maxSteps) steps") }
             for node in nodes {
+                steps += 1
+                guard steps <= Self.maxSteps else { throw ChatTemplate.error("the template runs more than \(Self.maxSteps) steps") }
+                if output.utf8.count > Self.maxLength { throw ChatTemplate.error("the template renders more than \(Self.maxLength) bytes") }
                 switch node {
                 case .text(let text):
                     output += text
@@ -264,10 +277,16 @@ extension ChatTemplate {
             switch (op, left, right) {
             case let ("+", .string(a), .string(b)): return .string(a + b)
             case let ("+", .list(a), .list(b)): return .list(a + b)
-            case let ("*", .string(text), count) where count.integer != nil:
-                return .string(String(repeating: text, count: max(0, count.integer!)))
-            case let ("*", .list(items), count) where count.integer != nil:
-                return .list(Array([[Value]](repeating: items, count: max(0, count.integer!)).joined()))
+            case let ("*", .string(text), .int(count)):
+                guard count <= 0 || text.isEmpty || count <= Self.maxLength / text.utf8.count else {
+                    throw ChatTemplate.error("string repeated \(count) times is longer than \(Self.maxLength) bytes")
+                }
+                return .string(String(repeating: text, count: max(0, count)))
+            case let ("*", .list(items), .int(count)):
+                guard count <= 0 || items.isEmpty || count <= Self.maxLength / items.count else {
+                    throw ChatTemplate.error("list repeated \(count) times has more than \(Self.maxLength) items")
+                }
+                return .list(Array([[Value]](repeating: items, count: max(0, count)).joined()))
             default: break
             }
             guard let a = left.number, let b = right.number else {
@@ -280,11 +299,15 @@ extension ChatTemplate {
                 case "*": return try checked(x.multipliedReportingOverflow(by: y), op)
                 case "//", "%":
                     guard y != 0 else { throw ChatTemplate.error("integer division or modulo by zero") }
+                    guard !(x == Int.min && y == -1) else { throw ChatTemplate.error("integer overflow in \(op)") }
                     // Python rounds the quotient down, so the remainder takes the divisor's sign.
                     var quotient = x / y
                     if (x % y != 0) && ((x < 0) != (y < 0)) { quotient -= 1 }
                     return .int(op == "//" ? quotient : x - quotient * y)
                 case "**" where y >= 0:
+                    // 0, 1 and -1 never overflow; any other base does within 64 steps.
+                    if x == 0 || x == 1 { return .int(y == 0 ? 1 : x) }
+                    if x == -1 { return .int(y % 2 == 0 ? 1 : -1) }
                     var result = 1
                     for _ in 0..<y {
                         let (product, overflow) = result.multipliedReportingOverflow(by: x)
@@ -382,6 +405,10 @@ extension ChatTemplate {
                 let (start, stop, step) = bounds.count == 1 ? (0, bounds[0], 1)
                     : (bounds[0], bounds[1], bounds.count == 3 ? bounds[2] : 1)
                 guard step != 0 else { throw ChatTemplate.error("range() step cannot be zero") }
+                let span = Double(stop) - Double(start)
+                guard span / Double(step) <= Double(Self.maxLength) else {
+                    throw ChatTemplate.error("range() of more than \(Self.maxLength) items")
+                }
                 return .list(stride(from: start, to: stop, by: step).map { .int($0) })
             default:
                 throw ChatTemplate.error("unsupported function \(name)()")

@@ -14,7 +14,7 @@ final class EarlyExitGeneratorTests: XCTestCase {
         options.maxTokens = 30
         for text in SelfSpeculativeTests.storyPrompts.prefix(4) {
             let prompt = tokenizer.encode(text)
-            let plain = Generator(model: model).generate(prompt: prompt, options: options)
+            let plain = try Generator(model: model).generate(prompt: prompt, options: options)
             let never = EarlyExitGenerator(model: model, threshold: 1)
             XCTAssertEqual(never.generate(prompt: prompt, options: options), plain)
             XCTAssertEqual(never.statistics.meanLayers, 5)

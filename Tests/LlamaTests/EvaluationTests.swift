@@ -34,7 +34,7 @@ final class EvaluationTests: XCTestCase {
         let tok = try TokenizerLoader.load(directory: ref.modelDirectory)
         var options = SamplingOptions()
         options.maxTokens = 40
-        let ids = Generator(model: model).generate(prompt: tok.encode("Once upon a time"), options: options)
+        let ids = try Generator(model: model).generate(prompt: tok.encode("Once upon a time"), options: options)
         XCTAssertTrue(tok.decode(ids).hasPrefix(", there was a little girl named Lily. She loved to play outside in the park."),
                       tok.decode(ids))
     }

@@ -21,11 +21,11 @@ final class SelfSpeculativeTests: XCTestCase {
     /// returns the overall acceptance per draft.
     @discardableResult
     func assertExact(_ model: LlamaModel, prompts: [[Int32]], drafts: [DraftLayers], ks: [Int], maxTokens: Int,
-                     stopTokens: Set<Int32> = [], line: UInt = #line) -> [String: Double] {
+                     stopTokens: Set<Int32> = [], line: UInt = #line) throws -> [String: Double] {
         var options = SamplingOptions()
         options.maxTokens = maxTokens
         options.stopTokens = stopTokens
-        let plain = prompts.map { Generator(model: model).generate(prompt: $0, options: options) }
+        let plain = try prompts.map { try Generator(model: model).generate(prompt: $0, options: options) }
         var acceptance: [String: Double] = [:]
         for draft in drafts {
             for k in ks {
@@ -52,7 +52,7 @@ final class SelfSpeculativeTests: XCTestCase {
         var rng = SeededGenerator(seed: 1)
         for n in [1, 3, 9] { prompts.append([1] + (0..<n).map { _ in Int32.random(in: 3..<512, using: &rng) }) }
         let drafts: [DraftLayers] = (1...4).map { .exit($0) } + [.skip([2]), .skip([3]), .skip([1, 2, 3]), .skip([0]), .skip([4])]
-        let acceptance = assertExact(model, prompts: prompts, drafts: drafts, ks: [1, 3, 6], maxTokens: 40)
+        let acceptance = try assertExact(model, prompts: prompts, drafts: drafts, ks: [1, 3, 6], maxTokens: 40)
         print("stories260K acceptance: " + acceptance.sorted { $0.key < $1.key }.map { "\($0.key) \(String(format: "%.2f", $0.value))" }.joined(separator: ", "))
     }
 
@@ -62,9 +62,9 @@ final class SelfSpeculativeTests: XCTestCase {
         let prompts = Self.storyPrompts.prefix(4).map { tokenizer.encode($0) }
         // "." and "," stop generation wherever they come, drafted or verified.
         let stops = Set([tokenizer.encode(".", addSpecialTokens: false).last!, tokenizer.encode(",", addSpecialTokens: false).last!])
-        assertExact(model, prompts: Array(prompts), drafts: [.exit(4), .exit(2), .skip([3])], ks: [1, 4], maxTokens: 30, stopTokens: stops)
+        try assertExact(model, prompts: Array(prompts), drafts: [.exit(4), .exit(2), .skip([3])], ks: [1, 4], maxTokens: 30, stopTokens: stops)
         for budget in [1, 2, 3, 5] {
-            assertExact(model, prompts: Array(prompts), drafts: [.exit(4), .skip([1])], ks: [1, 4], maxTokens: budget)
+            try assertExact(model, prompts: Array(prompts), drafts: [.exit(4), .skip([1])], ks: [1, 4], maxTokens: budget)
         }
     }
 
@@ -75,7 +75,7 @@ final class SelfSpeculativeTests: XCTestCase {
             let model = try LlamaModel.load(directory: Fixtures.file("checkpoints/" + name))
             let V = Int32(model.config.vocabSize)
             let prompts = (0..<4).map { _ in (0..<Int.random(in: 1...6, using: &rng)).map { _ in Int32.random(in: 0..<V, using: &rng) } }
-            assertExact(model, prompts: prompts, drafts: [.exit(1), .exit(2), .skip([1]), .skip([0, 2])], ks: [2, 5], maxTokens: 24)
+            try assertExact(model, prompts: prompts, drafts: [.exit(1), .exit(2), .skip([1]), .skip([0, 2])], ks: [2, 5], maxTokens: 24)
         }
     }
 
@@ -84,7 +84,7 @@ final class SelfSpeculativeTests: XCTestCase {
         let model = try LlamaModel.load(directory: dir)
         let tokenizer = try TokenizerLoader.load(directory: dir)
         let prompts = ["The capital of France is", "def fibonacci(n):", "In the beginning God created"].map { tokenizer.encode($0) }
-        let acceptance = assertExact(model, prompts: prompts, drafts: [.exit(20), .skip(Set(12...17))], ks: [4], maxTokens: 20)
+        let acceptance = try assertExact(model, prompts: prompts, drafts: [.exit(20), .skip(Set(12...17))], ks: [4], maxTokens: 20)
         print("SmolLM2-135M acceptance: \(acceptance)")
     }
 

@@ -122,9 +122,12 @@ final class CheckpointFormatCutTests: XCTestCase {
         config["mlp_only_layers"] = [1, 4]
         config["my_custom_setting"] = ["nested": [1, 2, 3], "flag": true]
         try JSONSerialization.data(withJSONObject: config).write(to: source.appendingPathComponent("config.json"))
-        for name in ["generation_config.json", "chat_template.jinja", "tokenizer.json", "README.md", "pytorch_model.bin"] {
+        for name in ["generation_config.json", "chat_template.jinja", "README.md", "pytorch_model.bin"] {
             try Data("\(name)\n".utf8).write(to: source.appendingPathComponent(name))
         }
+        // A tokenizer.json must parse (CheckpointValidation); its bytes are copied as they are.
+        try Data(#"{"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}, "note": "tokenizer.json"}"#.utf8)
+            .write(to: source.appendingPathComponent("tokenizer.json"))
         try FileManager.default.createDirectory(at: source.appendingPathComponent("original"), withIntermediateDirectories: true)
         try Data("x".utf8).write(to: source.appendingPathComponent("original/consolidated.00.pth"))
 
@@ -145,7 +148,8 @@ final class CheckpointFormatCutTests: XCTestCase {
         XCTAssertTrue(card.hasSuffix("## The source model's card\n\nREADME.md\n"), card)
         XCTAssertEqual(report.leftBehind, ["original", "pytorch_model.bin"])
         for name in report.copiedFiles {
-            XCTAssertEqual(FileManager.default.contents(atPath: out.appendingPathComponent(name).path), Data("\(name)\n".utf8))
+            XCTAssertEqual(FileManager.default.contents(atPath: out.appendingPathComponent(name).path),
+                           FileManager.default.contents(atPath: source.appendingPathComponent(name).path), name)
         }
         XCTAssertFalse(FileManager.default.fileExists(atPath: out.appendingPathComponent("original").path))
         assertPinned("cut.skipping", Double(try skippingError(source: source, cut: out, dropped: [1, 2])), within: Tolerance.exact, "cut = full model skipping [1, 2]")

@@ -1,0 +1,120 @@
+// What a job will hold in memory, estimated from config.json and the job's shape before any weight is
+// loaded, so that a run that cannot fit is refused at once with the numbers instead of being killed by
+// the OOM killer hours in. Every term follows an allocation the code makes (Float32 throughout):
+//   weights      every parameter as Float32 (F16/BF16 checkpoints are converted on load)
+//   activations  one block's buffers for N = B·T rows (BlockActivations, BlockScratch, the residual), the
+//                attention scores of each thread, and for training every layer's saved activations
+//                (or, with checkpointing, each layer's input and one layer's buffers)
+//   logits       (N, V) of a forward (inference); training's loss head works in chunks
+//   KV cache     2·L·B·S·G·D for generation over S positions
+//   training     gradient, AdamW m and v for each trainable parameter (and the trainable copy itself
+//                when it is not a weight, as LoRA matrices are)
+//   other        what the job keeps besides (analysis: h_0…h_L of a batch)
+// Dimension glossary: B batch, T tokens, N = B·T, C model dim, H query heads, G kv heads, D head dim,
+// F ffn dim, V vocab, L layers, S cached positions.
+import Checkpoint
+import Foundation
+import Support
+
+/// Bytes a job needs, by kind.
+public struct MemoryEstimate: Equatable, Sendable {
+    public var weights = 0
+    public var activations = 0
+    public var logits = 0
+    public var kvCache = 0
+    public var training = 0
+    public var other = 0
+
+    public init(weights: Int = 0, activations: Int = 0, logits: Int = 0, kvCache: Int = 0, training: Int = 0, other: Int = 0) {
+        self.weights = weights
+        self.activations = activations
+        self.logits = logits
+        self.kvCache = kvCache
+        self.training = training
+        self.other = other
+    }
+
+    /// The sum (saturating: an absurd config gives Int.max, never an overflow trap).
+    public var total: Int { Self.sum([weights, activations, logits, kvCache, training, other]) }
+
+    /// A forward over B sequences of T tokens (eval, analyze, the prompt of generate), optionally with a KV
+    /// cache of `cachedPositions` and `otherBytes` kept by the job.
+    public static func inference(config c: LlamaConfig, batch b: Int, context t: Int, threads: Int,
+                                 cachedPositions: Int = 0, otherBytes: Int = 0) -> MemoryEstimate {
+        let n = mul(b, t), keys = max(t, cachedPositions)
+        var e = MemoryEstimate()
+        e.weights = mul(CheckpointValidation.parameterCount(c) ?? Int.max, 4)
+        e.activations = sum([mul(block(c, rows: n, batch: b, tokens: t, probabilities: false), 4),
+                             mul(n, c.hiddenSize, 4 * 2),                          // residual, final norm
+                             mul(threads, t, keys, 4)])                            // attention scores
+        e.logits = mul(n, c.vocabSize, 4)
+        e.kvCache = mul(2, c.numHiddenLayers, b, cachedPositions, c.numKeyValueHeads, c.headDim, 4)
+        e.other = otherBytes
+        return e
+    }
+
+    /// One training micro-batch of B×T with `trainableParameters` elements trained (`separateTrainable` of
+    /// them not part of the weights, e.g. LoRA matrices), with or without gradient checkpointing.
+    public static func training(config c: LlamaConfig, batch b: Int, context t: Int, threads: Int,
+                                trainableParameters: Int, separateTrainable: Int, checkpointing: Bool,
+                                lossChunkRows: Int = 1024) -> MemoryEstimate {
+        let n = mul(b, t), L = c.numHiddenLayers
+        let perLayer = mul(block(c, rows: n, batch: b, tokens: t, probabilities: true), 4)
+        var e = MemoryEstimate()
+        e.weights = mul(CheckpointValidation.parameterCount(c) ?? Int.max, 4)
+        e.activations = sum([checkpointing ? sum([perLayer, mul(L, n, c.hiddenSize, 4)]) : mul(L, perLayer),
+                             mul(n, c.hiddenSize, 4 * 4),                           // stream, its gradient, final norm
+                             mul(threads, t, t, 4)])
+        e.logits = mul(min(n, lossChunkRows), c.vocabSize, 4 * 2)                  // a chunk's logits and their gradient
+        e.training = sum([mul(trainableParameters, 4 * 3), mul(separateTrainable, 4)])
+        return e
+    }
+
+    /// Bytes of h_0…h_L for B×T tokens (what an analysis keeps of each batch).
+    public static func hiddenStates(config c: LlamaConfig, batch b: Int, context t: Int) -> Int {
+        mul(b, t, c.numHiddenLayers + 1, c.hiddenSize, 4)
+    }
+
+    /// Elements of one block's buffers for N rows (BlockActivations + BlockScratch).
+    static func block(_ c: LlamaConfig, rows n: Int, batch b: Int, tokens t: Int, probabilities: Bool) -> Int {
+        let C = c.hiddenSize, H = c.numAttentionHeads, G = c.numKeyValueHeads, D = c.headDim, F = c.intermediateSize
+        let perRow = sum([mul(4, C), 2, mul(2, H, D), mul(2, G, D), mul(3, F)])
+        return sum([mul(n, perRow), probabilities ? mul(b, H, t, t) : 0])
+    }
+
+    /// Throws the one-line refusal when the job needs more than `available` bytes (nil: unknown, allowed).
+    /// `job` says what was asked ("eval of 4 × 256 tokens").
+    public func check(available: Int?, job: String, model: URL) throws {
+        guard let available, total > available else { return }
+        throw PruneError(file: model, "\(job) needs about \(summary), more than the \(SystemMemory.describe(available)) "
+                         + "of memory available; use a smaller --batch-size or --context")
+    }
+
+    /// "1.23 GiB (weights …, activations …, …)", the non-zero parts only.
+    public var summary: String {
+        let parts = [("weights", weights), ("activations", activations), ("logits", logits), ("KV cache", kvCache),
+                     ("gradients and optimizer state", training), ("kept states", other)]
+            .filter { $0.1 > 0 }.map { "\($0.0) \(SystemMemory.describe($0.1))" }
+        return "\(SystemMemory.describe(total)) (\(parts.joined(separator: ", ")))"
+    }
+
+    static func mul(_ xs: Int...) -> Int {
+        var p = 1
+        for x in xs {
+            let (r, o) = p.multipliedReportingOverflow(by: max(0, x))
+            if o { return Int.max }
+            p = r
+        }
+        return p
+    }
+
+    static func sum(_ xs: [Int]) -> Int {
+        var s = 0
+        for x in xs {
+            let (r, o) = s.addingReportingOverflow(max(0, x))
+            if o { return Int.max }
+            s = r
+        }
+        return s
+    }
+}

@@ -1,0 +1,58 @@
+// The memory estimate follows the allocations: weights as Float32, one block's buffers, logits, the KV
+// cache, training state; the check refuses what does not fit, and SystemMemory reads what the machine has.
+import Checkpoint
+import Foundation
+import Llama
+import Support
+import TestSupport
+import XCTest
+
+final class MemoryEstimateTests: XCTestCase {
+    let config = LlamaConfig(hiddenSize: 64, intermediateSize: 172, numHiddenLayers: 5, numAttentionHeads: 8,
+                             numKeyValueHeads: 4, vocabSize: 512, tieWordEmbeddings: true)
+
+    func testTermsFollowTheAllocations() throws {
+        let e = MemoryEstimate.inference(config: config, batch: 4, context: 256, threads: 2)
+        // The shipped stories260K has exactly these shapes: its parameters as Float32.
+        let model = try LlamaModel.load(directory: Fixtures.stories260K)
+        XCTAssertEqual(e.weights, model.parameterCount * 4)
+        XCTAssertEqual(e.logits, 4 * 256 * 512 * 4)
+        XCTAssertEqual(e.kvCache, 0)
+        let perRow = 4 * 64 + 2 + 2 * 64 + 2 * 32 + 3 * 172
+        XCTAssertEqual(e.activations, 4 * 256 * perRow * 4 + 4 * 256 * 64 * 8 + 2 * 256 * 256 * 4)
+        let g = MemoryEstimate.inference(config: config, batch: 1, context: 10, threads: 1, cachedPositions: 100)
+        XCTAssertEqual(g.kvCache, 2 * 5 * 100 * 4 * 8 * 4)
+        let lora = MemoryEstimate.training(config: config, batch: 4, context: 256, threads: 2, trainableParameters: 1000,
+                                           separateTrainable: 1000, checkpointing: false)
+        XCTAssertEqual(lora.training, 1000 * 16)
+        let checkpointed = MemoryEstimate.training(config: config, batch: 4, context: 256, threads: 2, trainableParameters: 1000,
+                                                   separateTrainable: 1000, checkpointing: true)
+        XCTAssertLessThan(checkpointed.activations, lora.activations, "checkpointing keeps one layer's buffers")
+        XCTAssertEqual(e.total, e.weights + e.activations + e.logits)
+    }
+
+    func testAbsurdSizesSaturateAndAreRefused() {
+        var huge = config
+        huge.vocabSize = Int.max / 2
+        let e = MemoryEstimate.inference(config: huge, batch: 1 << 20, context: 1 << 20, threads: 2)
+        XCTAssertEqual(e.total, Int.max)
+        XCTAssertThrowsError(try e.check(available: 1 << 30, job: "eval", model: URL(fileURLWithPath: "/m"))) { error in
+            XCTAssertTrue("\(error)".hasPrefix("/m: eval needs about"), "\(error)")
+        }
+        XCTAssertNoThrow(try MemoryEstimate(weights: 10).check(available: 10, job: "eval", model: URL(fileURLWithPath: "/m")))
+        XCTAssertNoThrow(try e.check(available: nil, job: "eval", model: URL(fileURLWithPath: "/m")), "unknown memory: allowed")
+    }
+
+    func testSystemMemoryReadsMeminfoAndSizes() {
+        XCTAssertEqual(SystemMemory.memAvailable(meminfo: "MemTotal:       24684616 kB\nMemAvailable:   22514044 kB\n"), 22514044 * 1024)
+        XCTAssertNil(SystemMemory.memAvailable(meminfo: "MemTotal: 1 kB\n"))
+        XCTAssertGreaterThan(SystemMemory.available() ?? 0, 0, "this machine says what it has")
+        XCTAssertEqual(SystemMemory.available(limit: 1000), 1000)
+        XCTAssertEqual(SystemMemory.parseSize("8G"), 8 << 30)
+        XCTAssertEqual(SystemMemory.parseSize("512m"), 512 << 20)
+        XCTAssertEqual(SystemMemory.parseSize("1.5GiB".replacingOccurrences(of: "i", with: "")), 3 << 29)
+        XCTAssertEqual(SystemMemory.parseSize("4096"), 4096)
+        XCTAssertNil(SystemMemory.parseSize("lots"))
+        XCTAssertNil(SystemMemory.parseSize("-1G"))
+    }
+}
