@@ -13,8 +13,9 @@ extension ChatTemplate {
         private var steps = 0
 
         /// Statement lists (every loop iteration runs one, even an empty body) and statements a render may
-        /// run: a template that loops 10⁶ × 10⁶ times is an error, not a hang.
-        static let maxSteps = 1_000_000
+        /// run: a template that loops 10⁵ × 10⁵ times is an error, not a hang (a real chat template takes
+        /// about twenty per message).
+        static let maxSteps = 200_000
         /// Longest output, string or list a render may build (characters or items).
         static let maxLength = 16 << 20
 
