@@ -58,7 +58,7 @@ public final class EarlyExitGenerator {
         let buffers = BlockActivations(config: model.config, batch: 1, length: 1, loraRanks: [:], keepsProbabilities: false)
         let scratch = BlockScratch(config: model.config, rows: 1, queries: 1, keys: cache.capacity, parallelism: model.parallelism)
         let h = Tensor(zeros: [1, C]), logits = Tensor(zeros: [1, V])
-        let prefill = model.forward(tokens: prompt, batch: 1, length: prompt.count, cache: cache).logits!
+        let prefill = model.forward(tokens: prompt, batch: 1, length: prompt.count, cache: cache).logits
         var token = withExtendedLifetime(prefill) { Int32(Kernels.logSumExp(prefill.data + (prompt.count - 1) * V, count: V).argmax) }
         var out: [Int32] = []
         while true {

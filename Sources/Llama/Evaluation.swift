@@ -48,7 +48,7 @@ public enum Evaluation {
                 let tokens = batch.flatMap(\.tokens)
                 let out = model.forward(tokens: tokens, batch: batch.count, length: length, skipping: skipping)
                 let targets = NextTokenLoss.shiftedTargets(tokens: tokens, batch: batch.count, length: length, skipFirst: batch.map(\.skip))
-                tally.add(NextTokenLoss.tally(logits: out.logits!, targets: targets, vocab: model.config.vocabSize))
+                tally.add(NextTokenLoss.tally(logits: out.logits, targets: targets, vocab: model.config.vocabSize))
                 done += batch.count
                 progress?.update(done: done, units: Double(tokens.count))
             }

@@ -34,7 +34,7 @@ public final class Generator {
         let V = model.config.vocabSize
         while out.count < options.maxTokens {
             let output = model.forward(tokens: input, batch: 1, length: input.count, cache: cache)
-            guard let logits = output.logits else { break }
+            let logits = output.logits
             let last = logits.data + (input.count - 1) * V
             if let bad = (0..<V).first(where: { !last[$0].isFinite }) {
                 throw PruneError("", "the model gives a non-finite logit (\(last[bad]) for token \(bad)) after \(out.count) generated tokens")

@@ -42,8 +42,8 @@ public final class LlamaLayer {
 
 /// What a forward pass returns.
 public struct ForwardOutput {
-    /// (B, T, V), or nil when not asked for.
-    public var logits: Tensor?
+    /// (B, T, V).
+    public var logits: Tensor
     /// L+1 tensors of (B, T, C): index 0 the embedding output, index l the residual stream entering
     /// layer l, index L the last layer's output before the final norm. Empty unless asked for.
     public var hiddenStates: [Tensor] = []
@@ -175,19 +175,18 @@ public final class LlamaModel {
         if let cache { precondition(cache.batch == b, "cache batch \(cache.batch) ≠ \(b)") }
         let h = Tensor(zeros: [b, t, config.hiddenSize])   // residual stream
         embed(tokens, into: h.data)
-        var out = ForwardOutput()
+        var hiddenStates: [Tensor] = []
         runLayers(from: 0, on: h, batch: b, length: t, skipping: skipping, cache: cache) { l, h in
             if captureHiddenStates {
                 let copy = Tensor(zeros: [b, t, self.config.hiddenSize])
                 copy.data.update(from: h, count: copy.count)
-                out.hiddenStates.append(copy)
+                hiddenStates.append(copy)
             }
             observe?(l, h)
         }
         let logits = Tensor(zeros: [b, t, config.vocabSize])
         self.logits(fromHidden: h.data, rows: b * t, into: logits.data)
-        out.logits = logits
-        return out
+        return ForwardOutput(logits: logits, hiddenStates: hiddenStates)
     }
 
     /// The layer loop of every inference pass: layers `first`…L−1 (except `skipping`) in place on the residual

@@ -12,7 +12,7 @@ extension LlamaModel {
     public func forward(tokens: [Int32], batch b: Int, length t: Int,
                         observingHiddenStates observe: (Int, UnsafePointer<Float>) -> Void) -> Tensor {
         withoutActuallyEscaping(observe) { observe in
-            forward(tokens: tokens, batch: b, length: t, observe: observe).logits!
+            forward(tokens: tokens, batch: b, length: t, observe: observe).logits
         }
     }
 }

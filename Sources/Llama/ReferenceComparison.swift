@@ -29,8 +29,8 @@ public struct ReferenceComparison: Sendable {
             for chunk in stride(from: 0, to: idx.count, by: batchSize) {
                 let batch = idx[chunk..<min(chunk + batchSize, idx.count)].map { windows[$0] }
                 let tokens = batch.flatMap(\.tokens)
-                let a = model.forward(tokens: tokens, batch: batch.count, length: length).logits!
-                let b = reference.forward(tokens: tokens, batch: batch.count, length: length).logits!
+                let a = model.forward(tokens: tokens, batch: batch.count, length: length).logits
+                let b = reference.forward(tokens: tokens, batch: batch.count, length: length).logits
                 let targets = NextTokenLoss.shiftedTargets(tokens: tokens, batch: batch.count, length: length, skipFirst: batch.map(\.skip))
                 withExtendedLifetime((a, b)) {
                     for (r, y) in targets.enumerated() where y != NextTokenLoss.ignoreIndex {

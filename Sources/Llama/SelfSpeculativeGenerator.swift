@@ -147,7 +147,7 @@ public final class SelfSpeculativeGenerator {
 
         // The prompt through the full model, exactly as plain decoding does.
         var out: [Int32] = []
-        let prefill = model.forward(tokens: prompt, batch: 1, length: prompt.count, cache: cache).logits!
+        let prefill = model.forward(tokens: prompt, batch: 1, length: prompt.count, cache: cache).logits
         var pending = withExtendedLifetime(prefill) { Int32(Kernels.logSumExp(prefill.data + (prompt.count - 1) * V, count: V).argmax) }
         /// Appends a produced token; false when generation ends (stop token or budget).
         func emit(_ id: Int32) -> Bool {

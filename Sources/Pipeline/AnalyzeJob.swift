@@ -68,14 +68,25 @@ public enum AnalyzeJob {
         let analysis = try analyze(model: model, source: source, dataset: dataset, tokenizer: source.optionalTokenizer(),
                                    options: options, quiet: quiet || !communicator.isRoot, log: log, communicator: communicator)
         guard communicator.isRoot else { return AnalyzeResult(analysis: analysis, files: []) }
-        // NaN or ±Inf in the analysis (a model whose weights overflow) is a broken model: nothing is written.
-        let (_, nonFinite) = try FiniteJSON.encode(analysis)
-        guard nonFinite == 0 else {
-            throw PruneError(file: source.directory, "the analysis has \(nonFinite) non-finite values (NaN or infinite): "
-                             + "the weights or config.json give non-finite hidden states or losses; nothing written")
-        }
+        try requireFinite(analysis, model: source.directory)
         let files = try AnalysisFiles.write(analysis, to: output)
         return AnalyzeResult(analysis: analysis, files: files)
+    }
+
+    /// An analysis holding NaN or ±Inf (a model whose weights overflow), refused before anything is written;
+    /// `json` is the analysis with null in their place, for a caller that prints it.
+    public struct NonFiniteAnalysis: Error, CustomStringConvertible {
+        public let json: Data
+        public let error: PruneError
+        public var description: String { error.description }
+    }
+
+    /// Throws `NonFiniteAnalysis` when `analysis` holds a non-finite value.
+    public static func requireFinite(_ analysis: LayerAnalysis, model: URL) throws {
+        let (data, nonFinite) = try FiniteJSON.encode(analysis)
+        guard nonFinite > 0 else { return }
+        throw NonFiniteAnalysis(json: data, error: PruneError(file: model, "the analysis has \(nonFinite) non-finite values (NaN or infinite; null in the JSON): "
+                                + "the weights or config.json give non-finite hidden states or losses; nothing written"))
     }
 
     /// Analyses a loaded `model` on `dataset` (no files written).

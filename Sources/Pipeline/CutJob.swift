@@ -131,8 +131,12 @@ public enum CutJob {
             let data = try Dataset(url: options.dataset)
             let model = try source.loadModel(log: log)
             (options.blockSizes, options.removalScan, options.earlyExit) = (nil, false, false)
-            return try AnalyzeJob.analyze(model: model, source: source, dataset: data, tokenizer: source.optionalTokenizer(),
-                                          options: options, quiet: quiet, log: log)
+            let analysis = try AnalyzeJob.analyze(model: model, source: source, dataset: data, tokenizer: source.optionalTokenizer(),
+                                                  options: options, quiet: quiet, log: log)
+            do { try AnalyzeJob.requireFinite(analysis, model: source.directory) } catch let e as AnalyzeJob.NonFiniteAnalysis {
+                throw e.error
+            }
+            return analysis
         case nil:
             throw PruneError("--analysis", "--block and --metric need either --analysis FILE.json or --dataset FILE")
         }

@@ -83,8 +83,14 @@ struct AnalyzeCommand: ParsableCommand {
         let analysisOptions = AnalyzeOptions(dataset: URL(fileURLWithPath: dataset), samples: samples, context: context,
                                              blockSizes: blockSizes, removalScan: removalScan, earlyExit: earlyExit,
                                              batchSize: batchSize)
-        let result = try AnalyzeJob.run(options.source, options: analysisOptions, output: URL(fileURLWithPath: output),
+        let result: AnalyzeResult
+        do {
+            result = try AnalyzeJob.run(options.source, options: analysisOptions, output: URL(fileURLWithPath: output),
                                         force: force, quiet: json, communicator: comm)
+        } catch let nonFinite as AnalyzeJob.NonFiniteAnalysis {
+            if json { print(String(decoding: nonFinite.json, as: UTF8.self)) }
+            throw nonFinite.error
+        }
         guard comm.isRoot else { return }
         if json {
             print(String(decoding: try JSONEncoder.sorted.encode(result.analysis), as: UTF8.self))

@@ -85,7 +85,7 @@ final class AnalysisBatchingTests: XCTestCase {
                 tokens += 1
             }
             for i in 0..<L {
-                let logits = model.forward(tokens: s, batch: 1, length: s.count, skipping: [i]).logits!
+                let logits = model.forward(tokens: s, batch: 1, length: s.count, skipping: [i]).logits
                 removal[i].add(NextTokenLoss.tally(logits: logits, targets: NextTokenLoss.shiftedTargets(tokens: s, batch: 1, length: s.count),
                                                    vocab: model.config.vocabSize))
             }

@@ -26,12 +26,6 @@ final class CLIRefusalTests: XCTestCase {
 
     func prune(_ arguments: [String]) throws -> Result { try PruneExecutable.run(arguments) }
 
-    func assertOneLineError(_ r: Result, containing phrase: String, file: StaticString = #filePath, line: UInt = #line) {
-        XCTAssertNotEqual(r.status, 0, file: file, line: line)
-        XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, r.stderr, file: file, line: line)
-        XCTAssertTrue(r.stderr.hasPrefix("error: "), r.stderr, file: file, line: line)
-        XCTAssertTrue(r.stderr.contains(phrase), r.stderr, file: file, line: line)
-    }
 
     func analyze(to output: URL, _ extra: [String] = []) throws -> Result {
         try prune(["analyze", model.path, "--dataset", dataset, "--samples", "2", "--context", "16", "-o", output.path] + extra)

@@ -21,12 +21,6 @@ final class PruneCommandLineTests: XCTestCase {
 
     func prune(_ arguments: [String]) throws -> Result { try PruneExecutable.run(arguments) }
 
-    func assertOneLineError(_ r: Result, containing phrase: String, file: StaticString = #filePath, line: UInt = #line) {
-        XCTAssertNotEqual(r.status, 0, file: file, line: line)
-        XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, r.stderr, file: file, line: line)
-        XCTAssertTrue(r.stderr.hasPrefix("error: "), r.stderr, file: file, line: line)
-        XCTAssertTrue(r.stderr.contains(phrase), r.stderr, file: file, line: line)
-    }
 
     func testBadRangesAreRefusedWithOneLineAndNothingWritten() throws {
         let out = scratch.appendingPathComponent("out")

@@ -21,9 +21,9 @@ final class CheckpointVariantsTests: XCTestCase {
         let out = model.forward(tokens: tokens, batch: 2, length: 12)
         let refLogits = try expected.tensor("logits")
         // bf16/f16 weights are widened exactly, so only float32 arithmetic separates us from float64.
-        assertPinned("variant.logits", Double(out.logits!.maxAbsDifference(refLogits)), within: Tolerance.variantLogits, name, file: file, line: line)
+        assertPinned("variant.logits", Double(out.logits.maxAbsDifference(refLogits)), within: Tolerance.variantLogits, name, file: file, line: line)
         let targets = NextTokenLoss.shiftedTargets(tokens: tokens, batch: 2, length: 12)
-        let loss = NextTokenLoss.tally(logits: out.logits!, targets: targets, vocab: model.config.vocabSize).mean
+        let loss = NextTokenLoss.tally(logits: out.logits, targets: targets, vocab: model.config.vocabSize).mean
         assertPinned("variant.loss", abs(loss - (meta["loss"] as! NSNumber).doubleValue), within: Tolerance.variantLoss, name, file: file, line: line)
     }
 
@@ -54,13 +54,13 @@ final class CheckpointVariantsTests: XCTestCase {
     func testKVCacheDecodingEqualsFullForward() throws {
         let model = try LlamaModel.load(directory: Self.fixtures.appendingPathComponent("llama3-rope"))
         let tokens: [Int32] = [1, 5, 9, 33, 70, 12, 8, 40]
-        let full = model.forward(tokens: tokens, batch: 1, length: tokens.count).logits!
+        let full = model.forward(tokens: tokens, batch: 1, length: tokens.count).logits
         let cache = KVCache(config: model.config, batch: 1, capacity: tokens.count)
         let V = model.config.vocabSize
         _ = model.forward(tokens: Array(tokens[0..<5]), batch: 1, length: 5, cache: cache)
         var worst: Float = 0
         for t in 5..<tokens.count {
-            let step = model.forward(tokens: [tokens[t]], batch: 1, length: 1, cache: cache).logits!
+            let step = model.forward(tokens: [tokens[t]], batch: 1, length: 1, cache: cache).logits
             for v in 0..<V { worst = max(worst, abs(step[v] - full[t * V + v])) }
         }
         assertPinned("kvcache.logits", Double(worst), within: Tolerance.kvCacheLogits)
@@ -74,7 +74,7 @@ final class CheckpointVariantsTests: XCTestCase {
         let model = try LlamaModel.load(directory: dir)
         XCTAssertEqual(model.config.numHiddenLayers, 30)
         let out = model.forward(tokens: tokens, batch: 1, length: tokens.count)
-        let loss = NextTokenLoss.tally(logits: out.logits!,
+        let loss = NextTokenLoss.tally(logits: out.logits,
                                        targets: NextTokenLoss.shiftedTargets(tokens: tokens, batch: 1, length: tokens.count),
                                        vocab: model.config.vocabSize).mean
         assertPinned("smollm2.loss", abs(loss - (ref["loss"] as! NSNumber).doubleValue), within: Tolerance.smolLM2Loss)

@@ -16,7 +16,7 @@ final class ReferenceForwardTests: XCTestCase {
 
         let refLogits = try ref.tensor("logits")
         XCTAssertEqual(refLogits.shape, [b, t, model.config.vocabSize])
-        let logitErr = out.logits!.maxAbsDifference(refLogits)
+        let logitErr = out.logits.maxAbsDifference(refLogits)
         assertPinned("forward.logits", Double(logitErr), within: Tolerance.logits)
 
         let refHidden = try ref.tensor("hidden_states")  // (L+1, B, T, C)
@@ -34,7 +34,7 @@ final class ReferenceForwardTests: XCTestCase {
         }
 
         let targets = NextTokenLoss.shiftedTargets(tokens: tokens, batch: b, length: t)
-        let loss = NextTokenLoss.tally(logits: out.logits!, targets: targets, vocab: model.config.vocabSize).mean
+        let loss = NextTokenLoss.tally(logits: out.logits, targets: targets, vocab: model.config.vocabSize).mean
         assertPinned("forward.loss", abs(loss - ref.double("loss")), within: Tolerance.loss)
     }
 }

@@ -81,3 +81,12 @@ public enum PruneExecutable {
         return (r.status, r.stdout, r.stderr)
     }
 }
+
+/// Asserts that a command failed with one line on stderr, "error: …", containing `phrase`.
+public func assertOneLineError(_ r: (status: Int32, stdout: String, stderr: String), containing phrase: String,
+                               file: StaticString = #filePath, line: UInt = #line) {
+    XCTAssertNotEqual(r.status, 0, file: file, line: line)
+    XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, r.stderr, file: file, line: line)
+    XCTAssertTrue(r.stderr.hasPrefix("error: "), r.stderr, file: file, line: line)
+    XCTAssertTrue(r.stderr.contains(phrase), r.stderr, file: file, line: line)
+}

@@ -28,7 +28,7 @@ final class AdamWTests: XCTestCase {
             optimizer.step()
         }
         XCTAssertEqual(optimizer.stepCount, steps)
-        let after = NextTokenLoss.tally(logits: model.forward(tokens: tokens, batch: b, length: t).logits!,
+        let after = NextTokenLoss.tally(logits: model.forward(tokens: tokens, batch: b, length: t).logits,
                                         targets: targets, vocab: model.config.vocabSize).mean
         worstLoss = max(worstLoss, abs(after - losses[steps]))
         assertPinned("adamw.loss", worstLoss, within: Tolerance.adamWLoss, "before each step and after the last")

@@ -93,8 +93,8 @@ final class PEFTAdapterTests: XCTestCase {
         try back.attach(to: other, directory: dir)
         XCTAssertNil(other.layers[0].q.lora)
         let tokens: [Int32] = [1, 4, 9, 16, 25, 36, 49, 2]
-        XCTAssertEqual(other.forward(tokens: tokens, batch: 1, length: 8).logits!.array,
-                       model.forward(tokens: tokens, batch: 1, length: 8).logits!.array)
+        XCTAssertEqual(other.forward(tokens: tokens, batch: 1, length: 8).logits.array,
+                       model.forward(tokens: tokens, batch: 1, length: 8).logits.array)
     }
 
     func testRSLoRAScalesByTheSquareRootOfTheRank() throws {
@@ -138,11 +138,11 @@ final class PEFTAdapterTests: XCTestCase {
         let (lora, _) = try ReferenceGradientTests.loraModel(ref)
         let rows = ref.idRows("input_ids")
         let tokens = rows.flatMap { $0 }
-        let ours = base.forward(tokens: tokens, batch: rows.count, length: rows[0].count).logits!
-        let theirs = lora.forward(tokens: tokens, batch: rows.count, length: rows[0].count).logits!
+        let ours = base.forward(tokens: tokens, batch: rows.count, length: rows[0].count).logits
+        let theirs = lora.forward(tokens: tokens, batch: rows.count, length: rows[0].count).logits
         XCTAssertEqual(ours.array, theirs.array)
         XCTAssertGreaterThan(ours.maxAbsDifference(try LlamaModel.load(directory: ref.modelDirectory)
-            .forward(tokens: tokens, batch: rows.count, length: rows[0].count).logits!), 1e-3, "the adapter changes the logits")
+            .forward(tokens: tokens, batch: rows.count, length: rows[0].count).logits), 1e-3, "the adapter changes the logits")
     }
 
     /// Writes a valid one-layer-set adapter, lets `edit` change its config, and returns the refusal.
@@ -235,7 +235,7 @@ final class PEFTAdapterTests: XCTestCase {
         try ref.loraInitAdapter(layers: model.layers.count).write(to: dir)
         try PEFTAdapter.read(dir).attach(to: model, directory: dir)
         let rows = ref.idRows("input_ids")
-        let ours = model.forward(tokens: rows.flatMap { $0 }, batch: rows.count, length: rows[0].count).logits!
+        let ours = model.forward(tokens: rows.flatMap { $0 }, batch: rows.count, length: rows[0].count).logits
         let out = scratch.appendingPathComponent("peft-logits.safetensors")
         _ = try PythonVenv.run(python, script: Self.peftLogitsScript,
                                [ref.modelDirectory.path, dir.path, out.path, "\(rows.map { $0.map(Int.init) })"])
@@ -260,7 +260,7 @@ final class PEFTAdapterTests: XCTestCase {
         XCTAssertTrue(adapter.config.useRSLoRA)
         let model = try LlamaModel.load(directory: ref.modelDirectory)
         try adapter.attach(to: model, directory: dir)
-        let ours = model.forward(tokens: rows.flatMap { $0 }, batch: rows.count, length: rows[0].count).logits!
+        let ours = model.forward(tokens: rows.flatMap { $0 }, batch: rows.count, length: rows[0].count).logits
         let error = ours.maxAbsDifference(try SafetensorsFile(url: out).tensor("logits"))
         assertPinned("peft.logits", Double(error), within: Tolerance.peftLogits, "PEFT-saved adapter (rslora, layers 1 and 3) read by us")
     }

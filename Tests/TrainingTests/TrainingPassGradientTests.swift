@@ -43,7 +43,7 @@ final class TrainingPassGradientTests: XCTestCase {
         var targets = NextTokenLoss.shiftedTargets(tokens: tokens, batch: b, length: t)
         targets[1] = NextTokenLoss.ignoreIndex   // a masked prompt position
         func loss() -> Double {
-            let logits = model.forward(tokens: tokens, batch: b, length: t).logits!
+            let logits = model.forward(tokens: tokens, batch: b, length: t).logits
             return NextTokenLoss.tally(logits: logits, targets: targets, vocab: V).mean
         }
         let pass = LlamaTrainingPass(model: model, batch: b, length: t, checkpointing: checkpointing)
