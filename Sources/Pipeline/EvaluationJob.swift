@@ -40,8 +40,15 @@ public enum EvaluationJob {
     /// Evaluates `source` on `options.dataset`; `progress` shows a progress line on stderr.
     public static func run(_ source: ModelSource, options o: EvaluationOptions, progress: Bool = true,
                            log: JobLog = .standardError) throws -> EvaluationResult {
-        let data = try Dataset(url: o.dataset)
         let model = try source.loadModel(log: log)
+        return try evaluate(model, source: source, options: o, progress: progress, log: log).result
+    }
+
+    /// Evaluates a loaded `model` (of `source`) on the windows `run` uses and, given a `reference` model sharing
+    /// the vocabulary, compares its next-token distributions with the reference's on the same positions.
+    public static func evaluate(_ model: LlamaModel, source: ModelSource, options o: EvaluationOptions, reference: LlamaModel? = nil,
+                                progress: Bool = true, log: JobLog = .standardError) throws -> (result: EvaluationResult, comparison: ReferenceComparison?) {
+        let data = try Dataset(url: o.dataset)
         let sequences = try data.tokenized(with: source.optionalTokenizer())
         try data.checkIDs(sequences, vocabularySize: model.config.vocabSize)
         let ctx = source.clippedToPositions(o.context, of: model, asked: "--context", log: log)
@@ -49,6 +56,14 @@ public enum EvaluationJob {
         guard !windows.isEmpty else { throw PruneError(file: data.url, "no sequence has two or more tokens") }
         let reporter = ProgressReporter("eval", total: windows.count, enabled: progress)
         let tally = Evaluation.loss(model: model, windows: windows, batchSize: o.batchSize, progress: reporter)
-        return EvaluationResult(loss: tally.mean, tokens: tally.count)
+        var comparison: ReferenceComparison?
+        if let reference {
+            guard reference.config.vocabSize == model.config.vocabSize else {
+                throw PruneError(source.path, "vocabulary of \(model.config.vocabSize) differs from the reference's \(reference.config.vocabSize)")
+            }
+            comparison = ReferenceComparison.compare(model: model, reference: reference, windows: windows, batchSize: o.batchSize,
+                                                     progress: ProgressReporter("compare with the original", total: windows.count, enabled: progress))
+        }
+        return (EvaluationResult(loss: tally.mean, tokens: tally.count), comparison)
     }
 }
