@@ -201,6 +201,19 @@ public final class RecipeRunner {
         var modelKeys: [String: String] = ["full": modelKey]
         for (i, choice) in selection.choices.enumerated() {
             let name = choice.strategy.rawValue
+            if let same = results.first(where: { $0.choice.dropped == choice.dropped }) {
+                // Another strategy chose the same layers: its cut, evaluation and healing are this one's.
+                let other = same.choice.strategy.rawValue
+                announce("cut \(name): drop \(choice.rangesText), the layers \(other) chose: its results are reused")
+                stageIndex += r.heal.enabled && (r.heal.all || i == 0) ? 3 : 1
+                modelKeys["\(name) cut"] = modelKeys["\(other) cut"]
+                modelKeys["\(name) healed"] = modelKeys["\(other) healed"]
+                var reused = same
+                reused.choice = choice
+                if !(r.heal.enabled && (r.heal.all || i == 0)) { (reused.healDirectory, reused.healed) = (nil, nil) }
+                results.append(reused)
+                continue
+            }
             announce("cut \(name): drop \(choice.rangesText)")
             let cutDir = out.appendingPathComponent("cuts/\(name)")
             let cutKey = ContentHash.of(["cut", modelKey, choice.dropped.map(String.init).joined(separator: ","), r.cut.dtype ?? "-"])
@@ -257,7 +270,12 @@ public final class RecipeRunner {
             guard (try? ModelSource(path: modelURL.path).optionalTokenizer()) != nil else { return [] }
             return try r.report.prompts.map { prompt in
                 var row: [Continuation] = []
+                var byDirectory: [String: Continuation] = [:]   // strategies that chose the same layers share a model
                 for m in models {
+                    if let done = byDirectory[m.dir.path] {
+                        row.append(Continuation(model: m.label, text: done.text, tokensPerSecond: done.tokensPerSecond, drift: done.drift))
+                        continue
+                    }
                     let job = try GenerationJob(ModelSource(path: m.dir.path, parallelism: parallelism),
                                                 options: GenerationOptions(prompt: prompt, maxTokens: r.report.maxTokens), log: .silent)
                     let started = Date()
@@ -266,6 +284,7 @@ public final class RecipeRunner {
                     let text = result.text + result.heldBack
                     row.append(Continuation(model: m.label, text: text, tokensPerSecond: Double(result.ids.count) / max(seconds, 1e-9),
                                             drift: row.first.map { TextDrift.measure(text, original: $0.text) }))
+                    byDirectory[m.dir.path] = row.last
                 }
                 return row
             }

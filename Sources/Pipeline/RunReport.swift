@@ -57,8 +57,16 @@ public enum RunReport {
     /// Training and held-out loss of every healing run, one chart.
     static func lossCurves(_ s: RunSummary, run: URL) throws -> String? {
         var series: [LineChartSVG.Series] = []
+        // One curve per healing run (strategies that chose the same layers share one); with more than two runs,
+        // the held-out loss alone, so that the colours stay apart.
+        var runs: [(dir: String, names: [String])] = []
         for r in s.strategies {
             guard let h = r.healDirectory else { continue }
+            if let i = runs.firstIndex(where: { $0.dir == h }) { runs[i].names.append(r.choice.strategy.rawValue) } else { runs.append((h, [r.choice.strategy.rawValue])) }
+        }
+        let trainingToo = runs.count <= 2
+        for heal in runs {
+            let h = heal.dir
             let url = run.appendingPathComponent(h).appendingPathComponent("metrics.jsonl")
             guard FileManager.default.fileExists(atPath: url.path) else { continue }
             let records = try MetricsLog.read(url)
@@ -70,8 +78,8 @@ public enum RunReport {
                 guard let step = rec["step"] as? Int, let l = rec["eval_loss"] as? Double else { return nil }
                 return (Double(step), l)
             }
-            let name = r.choice.strategy.rawValue
-            series.append(LineChartSVG.Series(name: "\(name) training", points: train))
+            let name = heal.names.joined(separator: " = ")
+            if trainingToo { series.append(LineChartSVG.Series(name: "\(name) training", points: train)) }
             series.append(LineChartSVG.Series(name: "\(name) held-out", points: held, markers: true))
         }
         guard !series.isEmpty else { return nil }
