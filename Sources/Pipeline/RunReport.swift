@@ -20,7 +20,7 @@ public enum RunReport {
         if let scan = s.blockRemovalLoss, let n = s.count {
             let full = s.calibrationFullLoss.map { (value: $0, label: String(format: "full model %.3f", $0)) }
             images.append(("block-removal.svg", "calibration loss with each block removed", LayerProfileSVG.render(
-                title: "Calibration loss with layers l…l+\(n - 1) removed (blocks of \(n); lowest circled)",
+                title: n == 1 ? "Calibration loss with layer l removed (lowest circled)" : "Calibration loss with layers l…l+\(n - 1) removed (blocks of \(n); lowest circled)",
                 panels: [LayerProfileSVG.Panel(title: "loss without the block starting at l", values: scan, reference: full, marksLowest: true)],
                 layerAxis: "first layer of the block")))
         }
