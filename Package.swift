@@ -21,6 +21,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
     ],
     targets: [
         // MARK: system libraries and C kernels
@@ -58,7 +59,7 @@ let package = Package(
         .target(name: "Training", dependencies: ["Support", "Tensor", "Checkpoint", "Llama"]),
         // The flows behind the commands (analyze, eval, cut, generate, tokenize) and finetune as library calls; benchmarks.
         .target(name: "Pipeline", dependencies: ["Support", "Cluster", "Tensor", "Checkpoint", "Tokenizers", "Data", "Reports", "Llama",
-                                                 "Analysis", "Surgery", "Training"]),
+                                                 "Analysis", "Surgery", "Training", .product(name: "Yams", package: "Yams")]),
 
         // MARK: command line
         .executableTarget(

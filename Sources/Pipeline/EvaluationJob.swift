@@ -41,32 +41,42 @@ public struct EvaluationResult: Sendable {
 
 /// The eval flow.
 public enum EvaluationJob {
-    /// Evaluates `source` on `options.dataset`; `progress` shows a progress line on stderr.
+    /// Evaluates `source` on `options.dataset` (the checkpoint validated and its memory checked before loading);
+    /// with `options.reference`, also compares it with that original. `progress` shows progress lines on stderr.
     public static func run(_ source: ModelSource, options o: EvaluationOptions, progress: Bool = true,
                            log: JobLog = .standardError) throws -> EvaluationResult {
-        let data = try Dataset(url: o.dataset)
         let checkpoint = try source.validated()
+        let ctx = min(o.context, checkpoint.config.maxPositionEmbeddings)
+        let model = try source.loadModel(checkpoint, memory: {
+            MemoryEstimate.inference(config: $0, batch: o.batchSize, context: ctx, threads: $1)
+        }, job: "eval of \(o.batchSize) × \(ctx) tokens", log: log)
+        let reference = try o.reference.map { try ModelSource(path: $0.path, parallelism: source.parallelism).loadModel(log: log) }
+        let (result, comparison) = try evaluate(model, source: source, options: o, reference: reference, progress: progress, log: log)
+        var out = result
+        out.comparison = comparison
+        return out
+    }
+
+    /// Evaluates a loaded `model` (of `source`) on the windows `run` uses and, given a `reference` model sharing
+    /// the vocabulary, compares its next-token distributions with the reference's on the same positions.
+    public static func evaluate(_ model: LlamaModel, source: ModelSource, options o: EvaluationOptions, reference: LlamaModel? = nil,
+                                progress: Bool = true, log: JobLog = .standardError) throws -> (result: EvaluationResult, comparison: ReferenceComparison?) {
+        let data = try Dataset(url: o.dataset)
         let sequences = try data.tokenized(with: source.optionalTokenizer())
-        try data.checkIDs(sequences, vocabularySize: checkpoint.config.vocabSize)
-        let ctx = source.clippedToPositions(o.context, of: checkpoint.config, asked: "--context", log: log)
+        try data.checkIDs(sequences, vocabularySize: model.config.vocabSize)
+        let ctx = source.clippedToPositions(o.context, of: model, asked: "--context", log: log)
         let windows = Evaluation.windows(sequences, context: ctx, stride: min(o.stride ?? ctx, ctx))
         guard !windows.isEmpty else { throw PruneError(file: data.url, "no sequence has two or more tokens") }
-        let batch = min(o.batchSize, windows.count)
-        let model = try source.loadModel(checkpoint, memory: {
-            MemoryEstimate.inference(config: $0, batch: batch, context: ctx, threads: $1)
-        }, job: "eval of \(batch) × \(ctx) tokens", log: log)
         let reporter = ProgressReporter("eval", total: windows.count, enabled: progress)
         let tally = Evaluation.loss(model: model, windows: windows, batchSize: o.batchSize, progress: reporter)
         var comparison: ReferenceComparison?
-        if let reference = o.reference {
-            let original = try ModelSource(path: reference.path, parallelism: source.parallelism).loadModel(log: log)
-            guard original.config.vocabSize == model.config.vocabSize else {
-                throw PruneError(file: reference, "vocabulary of \(original.config.vocabSize) tokens; \(source.path) has \(model.config.vocabSize)")
+        if let reference {
+            guard reference.config.vocabSize == model.config.vocabSize else {
+                throw PruneError(source.path, "vocabulary of \(model.config.vocabSize) differs from the reference's \(reference.config.vocabSize)")
             }
-            let compared = ProgressReporter("compare", total: windows.count, enabled: progress)
-            comparison = ReferenceComparison.compare(model: model, reference: original, windows: windows, batchSize: o.batchSize,
-                                                     progress: compared)
+            comparison = ReferenceComparison.compare(model: model, reference: reference, windows: windows, batchSize: o.batchSize,
+                                                     progress: ProgressReporter("compare with the original", total: windows.count, enabled: progress))
         }
-        return EvaluationResult(loss: tally.mean, tokens: tally.count, comparison: comparison)
+        return (EvaluationResult(loss: tally.mean, tokens: tally.count, comparison: comparison), comparison)
     }
 }

@@ -31,6 +31,17 @@ final class PruneCommandLineTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: out.path))
     }
 
+    func testABadRecipeIsOneLineNamingFileLineAndKey() throws {
+        let recipe = scratch.appendingPathComponent("bad.yaml")
+        try "model: m\noutput: o\ndata:\n  valid: v\ncut:\n  count: 1\n  strategy: angualr\n".write(to: recipe, atomically: true, encoding: .utf8)
+        assertOneLineError(try prune(["run", recipe.path]), containing: "bad.yaml:7: cut.strategy: \"angualr\" is not one of angular, bi, last, loss, layers")
+        let quickstart = Fixtures.projectRoot.appendingPathComponent("Recipes/quickstart.yaml").path
+        assertOneLineError(try prune(["run", quickstart, "heal.stpes=5"]), containing: "(override heal.stpes=5): heal.stpes: unknown key")
+        let resolved = try prune(["run", quickstart, "heal.steps=7", "--check"])
+        XCTAssertEqual(resolved.status, 0, resolved.stderr)
+        XCTAssertTrue(resolved.stdout.contains("steps: 7"), resolved.stdout)
+    }
+
     func testNonEmptyOutputNeedsForce() throws {
         let out = scratch.appendingPathComponent("out")
         try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)

@@ -1,0 +1,40 @@
+// `prune run RECIPE [key=value ...]`: a whole pruning study from one YAML recipe (Recipes/*.yaml), every stage's
+// output in the recipe's run directory, finished stages skipped on a rerun.
+import ArgumentParser
+import Foundation
+import Pipeline
+
+struct RunCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run a pruning study from a YAML recipe: analyze, choose, cut, evaluate, heal, evaluate, export, report.",
+        discussion: """
+        Overrides set any key of the recipe by its dotted path, the value read as YAML:
+          prune run Recipes/quickstart.yaml heal.steps=50 output=out/q2 'cut.strategies=[angular, loss]'
+        A stage whose inputs (content hash) and settings are unchanged is skipped, so a rerun resumes where it stopped.
+        """)
+
+    @Argument(help: "The recipe (YAML).")
+    var recipe: String
+
+    @Argument(help: "Overrides: dotted.key=value, e.g. heal.steps=50.")
+    var overrides: [String] = []
+
+    @Flag(name: .long, help: "Validate the recipe and print it resolved, without running it.")
+    var check = false
+
+    func run() throws {
+        let resolved = try Recipe.load(URL(fileURLWithPath: recipe), displayPath: recipe, overrides: overrides)
+        if check {
+            print(try resolved.resolvedYAML(), terminator: "")
+            return
+        }
+        let summary = try RecipeRunner(recipe: resolved, recipeFile: recipe).run()
+        print(String(format: "full model: perplexity %.2f", summary.full.perplexity))
+        for s in summary.strategies {
+            print("\(s.choice.strategy.rawValue): drop \(s.choice.rangesText)  perplexity " + String(format: "%.2f", s.cut.perplexity)
+                  + (s.healed.map { String(format: " → healed %.2f", $0.perplexity) } ?? ""))
+        }
+        print("report: \(resolved.output)/report.md, \(resolved.output)/report.html")
+    }
+}
