@@ -303,7 +303,7 @@ public final class Finetuner {
         let dtype = try o.dtype.map(Self.dtype)
         let mergedURL = output.appendingPathComponent("merged")
         try FinetuneExport.merged(trainable: trainable, base: base, dtype: dtype, to: mergedURL)
-        try writeLossCurve(metrics!.url)
+        if let metrics { try writeLossCurve(metrics.url) }
         log("wrote " + (o.lora ? "\(output.path)/adapter (PEFT), " : "") + "\(mergedURL.path) (step \(exported)), metrics.jsonl, loss.svg")
         // Self-check: the files just written compute what the model in memory computes.
         let probe = (data.heldOut.first ?? data.train[0]).tokens

@@ -134,7 +134,7 @@ public struct GenerationJob {
             if comparePlain {
                 let (ids, seconds) = try plain()
                 let rate = Double(ids.count) / max(seconds, 1e-9)
-                report! += String(format: "\nplain greedy: %d tokens in %.3f s (%.1f tokens/s); speculative speedup %.2f×; outputs %@",
+                report = (report ?? "") + String(format: "\nplain greedy: %d tokens in %.3f s (%.1f tokens/s); speculative speedup %.2f×; outputs %@",
                                   ids.count, seconds, rate, stats.tokensPerSecond / rate, ids == generated ? "identical" : "DIFFER")
                 statistics["plain_tokens_per_second"] = rate
                 statistics["identical_to_plain"] = ids == generated
@@ -149,7 +149,7 @@ public struct GenerationJob {
             if comparePlain {
                 let (ids, seconds) = try plain()
                 let same = zip(ids, generated).prefix { $0 == $1 }.count
-                report! += String(format: "\nplain greedy: %d tokens in %.3f s (%.1f tokens/s); the first %d tokens agree with it%@",
+                report = (report ?? "") + String(format: "\nplain greedy: %d tokens in %.3f s (%.1f tokens/s); the first %d tokens agree with it%@",
                                   ids.count, seconds, Double(ids.count) / max(seconds, 1e-9), same, ids == generated ? " (all)" : "")
                 statistics["agreeing_prefix"] = same
             }

@@ -17,7 +17,7 @@ public struct JobLog {
 
     /// "warning: …" lines and notes on stderr, as the command line shows them.
     public static var standardError: JobLog {
-        let write = { (text: String) in FileHandle.standardError.write(text.data(using: .utf8)!) }
+        let write = { (text: String) in FileHandle.standardError.write(Data(text.utf8)) }
         return JobLog(warning: { write("warning: \($0)\n") }, note: write)
     }
 

@@ -85,7 +85,9 @@ struct GenerateCommand: ParsableCommand {
             prompt: prompt, maxTokens: maxTokens, temperature: temperature, topP: topP, seed: seed, chat: chat, system: system))
         var decoding = GenerationJob.Decoding.plain
         if let speculate {
-            let draft = DraftLayers(argument: speculate)!
+            guard let draft = DraftLayers(argument: speculate) else {
+                throw PruneError("--speculate", "\"\(speculate)\" is not exit:E or skip:LIST")
+            }
             if let problem = draft.problem(layers: job.model.layers.count) {
                 throw PruneError("--speculate \(speculate)", problem + " (\(options.model) has \(job.model.layers.count) layers)")
             }
