@@ -21,7 +21,7 @@ public enum TrainingCheckpoint {
                                               in root: URL, keep: Int?, protecting: Set<Int> = []) throws {
         try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
         let dir = directory(step: step, in: root)
-        if FileManager.default.fileExists(atPath: dir.path) { try FileManager.default.removeItem(at: dir) }
+        if FileManager.default.fileExists(atPath: dir.path) { try discard(dir) }
         try AtomicFile.writeDirectory(dir, durable: true) { tmp in
             let values = trainable.parameters.map { SafetensorsItem(name: $0.name, tensor: $0.value) }
             try SafetensorsWriter.write(values, metadata: ["prune": "training checkpoint"],
@@ -39,9 +39,20 @@ public enum TrainingCheckpoint {
         }
         if let keep {
             for (s, old) in list(in: root).dropLast(max(keep, 1)) where !protecting.contains(s) {
-                try? FileManager.default.removeItem(at: old)
+                try? discard(old)
             }
         }
+    }
+
+    /// Removes a checkpoint directory so that no half-deleted step-N is ever visible: it is first renamed to a
+    /// hidden temporary name (atomic), then deleted file by file.
+    static func discard(_ dir: URL) throws {
+        let hidden = AtomicFile.temporarySibling(of: dir)
+        guard rename(dir.path, hidden.path) == 0 else {
+            throw PruneError(file: dir, "cannot move the old checkpoint aside (\(String(cString: strerror(errno))))")
+        }
+        AtomicFile.syncDirectory(dir.deletingLastPathComponent())
+        try FileManager.default.removeItem(at: hidden)
     }
 
     /// Complete checkpoints under `root`, oldest first (temporary leftovers of a killed write are ignored).
