@@ -84,7 +84,8 @@ public final class Finetuner {
         let o = options
         let comm = communicator, log = comm.isRoot ? self.log : { _ in }
         let base = URL(fileURLWithPath: o.model)
-        let model = try LlamaModel.load(directory: base, parallelism: parallelism)
+        let model = try LlamaModel.load(directory: base, weightsDType: WeightsDType(rawValue: o.weightsDType ?? "stored") ?? .stored,
+                                        parallelism: parallelism)
         try o.validate(layers: model.layers.count)
         let tokenizer = try TokenizerLoader.loadIfPresent(directory: base)
         log("model: \(o.model) (\(model.layers.count) layers, \(model.parameterCount) parameters); \(parallelism)")

@@ -1,5 +1,6 @@
 // The checkpoint a job reads: its directory, the path as the user wrote it (for messages), and the thread
 // count every pass of the run uses. Loads the model and, when the checkpoint has one, its tokenizer.
+import Checkpoint
 import Foundation
 import Llama
 import Support
@@ -16,18 +17,30 @@ public struct ModelSource {
     public var parallelism: Parallelism
     /// Say what runs where (CPU, BLAS, kernels, threads) as a note when the model is loaded.
     public var verbose: Bool
+    /// Whether 16-bit matrices stay as stored (mapped) or become Float32.
+    public var weightsDType: WeightsDType
 
-    public init(path: String, parallelism: Parallelism = .allCores, verbose: Bool = false) {
+    public init(path: String, parallelism: Parallelism = .allCores, verbose: Bool = false, weightsDType: WeightsDType = .stored) {
         self.directory = URL(fileURLWithPath: path)
         self.path = path
         self.parallelism = parallelism
         self.verbose = verbose
+        self.weightsDType = weightsDType
     }
 
     /// Loads the model (saying what runs where first when `verbose`).
     public func loadModel(log: JobLog = .standardError) throws -> LlamaModel {
         if verbose { log.note(SystemReport.lines(threads: parallelism.threads).joined(separator: "\n") + "\n") }
-        return try LlamaModel.load(directory: directory, parallelism: parallelism)
+        return try LlamaModel.load(directory: directory, weightsDType: weightsDType, parallelism: parallelism)
+    }
+
+    /// The peak memory of forward passes of B×T tokens with full logits, estimated from the checkpoint's header
+    /// before loading it (T clipped to max_position_embeddings).
+    public func forwardEstimate(batch: Int, length: Int) throws -> MemoryEstimate {
+        let config = try LlamaConfig.load(directory.appendingPathComponent("config.json"))
+        let weights = MemoryEstimate.weightBytes(tensors: try CheckpointTensors(directory: directory), dtype: weightsDType)
+        return MemoryEstimate.forward(config: config, weights: weights, batch: batch,
+                                      length: min(length, config.maxPositionEmbeddings), parallelism: parallelism)
     }
 
     /// The checkpoint's tokenizer (an error if it has none).
