@@ -28,17 +28,18 @@ public struct MemoryEstimate: Sendable, CustomStringConvertible {
         return "\(gb(total)) (weights \(gb(weights)), activations \(gb(activations)), trainable \(gb(trainable)), overhead \(gb(overhead)))"
     }
 
-    /// Bytes the weights of the checkpoint `tensors` take once loaded with `dtype`. Loading as Float32 reads (maps)
-    /// each tensor while its Float32 copy exists, so its peak is the copies plus the file.
+    /// Bytes the weights of the checkpoint `tensors` take at their peak once loaded with `dtype`: 16-bit matrices
+    /// kept as stored at their file size; every converted tensor at 4 bytes an element plus its file pages, which
+    /// stay resident while the file is mapped during the load (an F32 or `--weights-dtype f32` load peaks at the
+    /// Float32 copies plus the file).
     public static func weightBytes(tensors: CheckpointTensors, dtype: WeightsDType) -> Int {
-        var held = 0, file = 0
+        var bytes = 0
         for name in tensors.names {
             guard let (_, e) = try? tensors.entry(name) else { continue }
-            let matrix = e.shape.count == 2
-            file += e.end - e.begin
-            held += (dtype == .stored && matrix && (e.dtype == .BF16 || e.dtype == .F16)) ? e.end - e.begin : e.elementCount * 4
+            let kept = dtype == .stored && e.shape.count == 2 && (e.dtype == .BF16 || e.dtype == .F16)
+            bytes += kept ? e.end - e.begin : e.elementCount * 4 + (e.end - e.begin)
         }
-        return dtype == .stored ? held : held + (file == held ? 0 : file)
+        return bytes
     }
 
     static func overhead(parallelism: Parallelism) -> Int { 96 << 20 + parallelism.threads * (8 << 20) }
