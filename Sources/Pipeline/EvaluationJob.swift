@@ -41,9 +41,11 @@ public enum EvaluationJob {
     public static func run(_ source: ModelSource, options o: EvaluationOptions, progress: Bool = true,
                            log: JobLog = .standardError) throws -> EvaluationResult {
         let data = try Dataset(url: o.dataset)
-        let estimate = try source.forwardEstimate(batch: o.batchSize, length: o.context)
-        try estimate.check(source.path)
-        if source.verbose { log.note("memory estimate: \(estimate)\n") }
+        // An unreadable checkpoint gets no estimate: the load below says what is wrong with it.
+        if let estimate = try? source.forwardEstimate(batch: o.batchSize, length: o.context) {
+            try estimate.check(source.path)
+            if source.verbose { log.note("memory estimate: \(estimate)\n") }
+        }
         let model = try source.loadModel(log: log)
         let sequences = try data.tokenized(with: source.optionalTokenizer())
         try data.checkIDs(sequences, vocabularySize: model.config.vocabSize)
