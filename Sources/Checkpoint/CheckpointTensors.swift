@@ -73,4 +73,21 @@ public final class CheckpointTensors {
         return try file.tensor(name)
     }
 
+    /// A weight matrix, checked against the expected shape: BF16 and F16 entries stay where they lie in the mapped
+    /// file (no copy; the weight keeps the file open) when `keepsStoredDType`, everything else becomes Float32.
+    public func weight(_ name: String, shape: [Int], keepsStoredDType: Bool) throws -> Weight {
+        let (file, e) = try entry(name)
+        guard keepsStoredDType, e.dtype == .BF16 || e.dtype == .F16 else { return Weight(try tensor(name, shape: shape)) }
+        if shape != e.shape {
+            throw PruneError(file: file.url, "tensor \"\(name)\" has shape \(e.shape), config.json implies \(shape)")
+        }
+        let raw = try file.rawBytes(name)
+        // An odd data offset (a malformed but readable file) cannot be read as UInt16 in place: widen it instead.
+        guard let base = raw.baseAddress, Int(bitPattern: base) % 2 == 0, e.elementCount > 0 else {
+            return Weight(try tensor(name, shape: shape))
+        }
+        return Weight(halves: base.assumingMemoryBound(to: UInt16.self), element: e.dtype == .BF16 ? .bf16 : .f16,
+                      shape: shape, owner: file)
+    }
+
 }

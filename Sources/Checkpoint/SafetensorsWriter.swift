@@ -37,6 +37,15 @@ public struct SafetensorsItem {
         fill = { out in if bytes.count > 0 { out.baseAddress!.copyMemory(from: bytes.baseAddress!, byteCount: bytes.count) } }
     }
 
+    /// Bytes produced when the file is written, by `fill` (exactly shape × dtype size of them): a large checkpoint
+    /// streams tensor by tensor without ever holding them all.
+    public init(name: String, dtype: SafetensorsDType, shape: [Int], fill: @escaping (UnsafeMutableRawBufferPointer) -> Void) {
+        self.name = name
+        self.dtype = dtype
+        self.shape = shape
+        self.fill = fill
+    }
+
     /// Bytes the item occupies in the file.
     public var byteCount: Int { shape.reduce(1, *) * dtype.size }
 }

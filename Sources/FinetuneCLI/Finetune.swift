@@ -93,6 +93,7 @@ struct Finetune: ParsableCommand {
     @Option(help: "Save a checkpoint every N steps (default 0: at the end and on Ctrl-C).") var saveEvery: Int?
     @Option(help: "Checkpoints kept (default 2).") var keep: Int?
     @Option(help: "Threads (default: all cores).") var threads: Int?
+    @Option(help: "How the base's bf16/f16 matrices are held: stored (mapped as they are, widened inside the matrix multiplies; half the memory, same results) or f32 (default stored).") var weightsDtype: String?
     @Option(help: "Dtype of OUT/merged: f32, bf16 or f16 (default: the base model's).") var dtype: String?
     @Flag(help: "Export the checkpoint with the lowest held-out loss (needs --eval-every).") var keepBest = false
     @Option(help: "Stop after N evaluations without a lower held-out loss (needs --eval-every).") var earlyStop: Int?
@@ -199,6 +200,7 @@ struct Finetune: ParsableCommand {
         if let saveEvery { o.saveEvery = saveEvery }
         if let keep { o.keep = keep }
         if let threads { o.threads = threads }
+        if let weightsDtype { o.weightsDType = weightsDtype }
         if let dtype { o.dtype = dtype }
         if force { o.force = true }
         if earlyExitLoss { o.earlyExitLoss = true }

@@ -8,19 +8,19 @@ import Foundation
 import Tensor
 
 extension LlamaModel {
-    /// All weights with their HF names, in the order transformers writes them.
+    /// All weights with their HF names, in the order transformers writes them (16-bit matrices widened to Float32).
     public func namedWeights() -> [(String, Tensor)] {
-        var out: [(String, Tensor)] = [(WeightNames.embedding, embedding)]
+        var out: [(String, Tensor)] = [(WeightNames.embedding, embedding.float32Copy())]
         for (i, l) in layers.enumerated() {
             out.append((WeightNames.inputNorm(layer: i), l.inputNorm))
             for p in Projection.allCases {
-                out.append((WeightNames.projection(p, layer: i), l.linear(p).weight))
+                out.append((WeightNames.projection(p, layer: i), l.linear(p).weight.float32Copy()))
                 if let b = l.linear(p).bias { out.append((WeightNames.projectionBias(p, layer: i), b)) }
             }
             out.append((WeightNames.postAttentionNorm(layer: i), l.postAttentionNorm))
         }
         out.append((WeightNames.finalNorm, finalNorm))
-        if let untiedLMHead { out.append((WeightNames.lmHead, untiedLMHead)) }
+        if let untiedLMHead { out.append((WeightNames.lmHead, untiedLMHead.float32Copy())) }
         return out
     }
 

@@ -4,13 +4,14 @@ import Tensor
 
 /// Looks token ids up in a (V, C) table.
 public enum Embedding {
-    /// x (N, C) = table rows at `tokens` (N ids). The backward pass needs only the ids, which the caller keeps.
-    public static func forward(tokens: UnsafePointer<Int32>, count n: Int, table: UnsafePointer<Float>, vocab: Int, dim C: Int,
-                               into x: UnsafeMutablePointer<Float>) {
+    /// x (N, C) = table rows at `tokens` (N ids), widened to Float32 when the table is stored in 16 bits. The
+    /// backward pass needs only the ids, which the caller keeps.
+    public static func forward(tokens: UnsafePointer<Int32>, count n: Int, table: Weight, into x: UnsafeMutablePointer<Float>) {
+        let vocab = table.rows, C = table.columns
         for r in 0..<n {
             let id = Int(tokens[r])
             precondition(id >= 0 && id < vocab, "token id \(id) outside the vocabulary (\(vocab))")
-            (x + r * C).update(from: table + id * C, count: C)
+            table.widenRows(id, count: 1, into: x + r * C)
         }
     }
 

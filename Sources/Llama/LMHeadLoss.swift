@@ -38,11 +38,11 @@ public final class LMHeadLoss {
         rowLoss = [Double](repeating: 0, count: self.chunkRows)
     }
 
-    /// Loss of x (N, C) through `weight` (V, C) against `targets` (N; −100 = not counted), as a tally (sum and
+    /// Loss of x (N, C) through `weight` (V, C; Float32 or 16-bit, widened block by block inside the GEMMs) against `targets` (N; −100 = not counted), as a tally (sum and
     /// count of the counted rows' losses). Gradients are those of `lossWeight` · sum / `normalizer` (default:
     /// this call's counted rows, i.e. the mean; the weight is an early exit's share of the loss): dX (N, C) is
     /// overwritten (zero on uncounted rows) when given, dWeight (V, C) += when given.
-    public func forwardBackward(_ x: UnsafePointer<Float>, rows n: Int, weight: UnsafePointer<Float>, targets: UnsafePointer<Int32>,
+    public func forwardBackward(_ x: UnsafePointer<Float>, rows n: Int, weight: Weight, targets: UnsafePointer<Int32>,
                                 normalizer: Int? = nil, lossWeight: Double = 1, dX: UnsafeMutablePointer<Float>?,
                                 dWeight: UnsafeMutablePointer<Float>?) -> LossTally {
         let C = dim, V = vocab
@@ -62,8 +62,7 @@ public final class LMHeadLoss {
             let m = min(chunkRows, counted.count - start)
             let rows = counted[start..<start + m]
             for (i, r) in rows.enumerated() { (inputs.data + i * C).update(from: x + r * C, count: C) }
-            Gemm.linear(inputs.data, rows: m, inFeatures: C, weight: weight, outFeatures: V, into: logits.data,
-                        parallelism: parallelism)
+            Gemm.linear(inputs.data, rows: m, weight: weight, into: logits.data, parallelism: parallelism)
             // Per-row cross-entropy; the logits row becomes (softmax − onehot) / count in place.
             rows.withUnsafeBufferPointer { rowIndex in
                 rowLoss.withUnsafeMutableBufferPointer { loss in
@@ -81,8 +80,7 @@ public final class LMHeadLoss {
             tally.count += m
             // logits = X·Wᵀ: dX = dLogits·W and dW += dLogitsᵀ·X.
             if let dX {
-                Gemm.multiply(transA: false, transB: false, m: m, n: C, k: V, a: logits.data, lda: V, b: weight, ldb: C,
-                              c: dInputs.data, ldc: C, parallelism: parallelism)
+                Gemm.linearInputGradient(logits.data, rows: m, weight: weight, into: dInputs.data, parallelism: parallelism)
                 for (i, r) in rows.enumerated() { (dX + r * C).update(from: dInputs.data + i * C, count: C) }
             }
             if let dWeight {

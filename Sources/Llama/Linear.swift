@@ -6,8 +6,9 @@ import Tensor
 
 /// A linear layer with an optional bias and an optional LoRA adapter.
 public final class Linear {
-    /// Replaced only by a same-shaped view when training puts it into a flat parameter buffer.
-    public internal(set) var weight: Tensor       // (O, I)
+    /// Float32, or 16-bit as the checkpoint stores it (frozen); replaced only by a same-shaped Float32 view when
+    /// training puts it into a flat parameter buffer.
+    public internal(set) var weight: Weight       // (O, I)
     public internal(set) var bias: Tensor?        // (O)
     public var lora: LoRAAdapter?
     /// Gradients of weight and bias, allocated only when the layer trains in full.
@@ -17,10 +18,15 @@ public final class Linear {
     public var inFeatures: Int { weight.shape[1] }
     public var outFeatures: Int { weight.shape[0] }
 
-    public init(weight: Tensor, bias: Tensor? = nil) {
+    public init(weight: Weight, bias: Tensor? = nil) {
         precondition(weight.shape.count == 2, "Linear weight must be 2-D, got \(weight.shape)")
         self.weight = weight
         self.bias = bias
+    }
+
+    /// A Float32 linear layer.
+    public convenience init(weight: Tensor, bias: Tensor? = nil) {
+        self.init(weight: Weight(weight), bias: bias)
     }
 
     /// Whether any of this projection's parameters has a gradient buffer.
@@ -32,8 +38,7 @@ public final class Linear {
     public func forward(_ x: UnsafePointer<Float>, rows n: Int, into y: UnsafeMutablePointer<Float>,
                         loraHidden: UnsafeMutablePointer<Float>? = nil, dropoutKey: UInt64? = nil,
                         parallelism: Parallelism) {
-        Gemm.linear(x, rows: n, inFeatures: inFeatures, weight: weight.data, outFeatures: outFeatures, into: y,
-                    parallelism: parallelism)
+        Gemm.linear(x, rows: n, weight: weight, into: y, parallelism: parallelism)
         if let bias {
             for r in 0..<n { Kernels.add(bias.data, into: y + r * outFeatures, count: outFeatures) }
         }
@@ -66,8 +71,7 @@ public final class Linear {
             for r in 0..<n { Kernels.add(dy + r * O, into: dBias.data, count: O) }
         }
         if let dx {
-            Gemm.multiply(transA: false, transB: false, m: n, n: I, k: O, a: dy, lda: O, b: weight.data, ldb: I,
-                          beta: accumulate ? 1 : 0, c: dx, ldc: I, parallelism: parallelism)
+            Gemm.linearInputGradient(dy, rows: n, weight: weight, into: dx, beta: accumulate ? 1 : 0, parallelism: parallelism)
         }
         guard let lora, dx != nil || lora.dA != nil || lora.dB != nil else { return }
         if let loraHidden {

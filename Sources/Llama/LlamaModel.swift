@@ -54,11 +54,13 @@ public final class LlamaModel {
     public let config: LlamaConfig
     /// Parameters are replaced only by same-shaped views (`replaceParameter`), when training moves them into
     /// its flat buffer.
-    public private(set) var embedding: Tensor            // (V, C)
+    /// Matrices stay in the checkpoint's 16-bit type when loaded with `.stored` (frozen; widened inside the GEMMs),
+    /// Float32 otherwise.
+    public private(set) var embedding: Weight            // (V, C)
     public let layers: [LlamaLayer]         // L
     public private(set) var finalNorm: Tensor            // (C)
     /// (V, C); nil when tied to `embedding`.
-    public private(set) var untiedLMHead: Tensor?
+    public private(set) var untiedLMHead: Weight?
     public let rope: RotaryEmbedding
     /// Threads every pass over this model uses (chosen once, e.g. from --threads).
     public let parallelism: Parallelism
@@ -68,9 +70,9 @@ public final class LlamaModel {
     public var dUntiedLMHead: Tensor?       // (V, C)
 
     /// The lm_head matrix (V, C): the embedding when tied.
-    public var lmHead: Tensor { untiedLMHead ?? embedding }
+    public var lmHead: Weight { untiedLMHead ?? embedding }
 
-    public init(config: LlamaConfig, embedding: Tensor, layers: [LlamaLayer], finalNorm: Tensor, lmHead: Tensor?,
+    public init(config: LlamaConfig, embedding: Weight, layers: [LlamaLayer], finalNorm: Tensor, lmHead: Weight?,
                 parallelism: Parallelism = .allCores) {
         self.config = config
         self.parallelism = parallelism
@@ -81,23 +83,34 @@ public final class LlamaModel {
         rope = RotaryEmbedding(config: config)
     }
 
+    /// A Float32 model (random initialisation, tests).
+    public convenience init(config: LlamaConfig, embedding: Tensor, layers: [LlamaLayer], finalNorm: Tensor, lmHead: Tensor?,
+                            parallelism: Parallelism = .allCores) {
+        self.init(config: config, embedding: Weight(embedding), layers: layers, finalNorm: finalNorm,
+                  lmHead: lmHead.map(Weight.init), parallelism: parallelism)
+    }
+
     /// Loads config.json and the safetensors weights of a Hugging Face checkpoint directory, after
-    /// CheckpointValidation has checked the whole directory.
-    public static func load(directory: URL, parallelism: Parallelism = .allCores) throws -> LlamaModel {
-        try load(CheckpointValidation.validate(directory), parallelism: parallelism)
+    /// CheckpointValidation has checked the whole directory; `weightsDType` says whether 16-bit projection,
+    /// embedding and lm_head matrices stay as stored (mapped, no copy) or become Float32.
+    public static func load(directory: URL, weightsDType: WeightsDType = .stored,
+                            parallelism: Parallelism = .allCores) throws -> LlamaModel {
+        try load(CheckpointValidation.validate(directory), weightsDType: weightsDType, parallelism: parallelism)
     }
 
     /// Loads the weights of a validated checkpoint.
-    public static func load(_ checkpoint: ValidatedCheckpoint, parallelism: Parallelism = .allCores) throws -> LlamaModel {
-        try load(config: checkpoint.config, tensors: checkpoint.tensors, parallelism: parallelism)
+    public static func load(_ checkpoint: ValidatedCheckpoint, weightsDType: WeightsDType = .stored,
+                            parallelism: Parallelism = .allCores) throws -> LlamaModel {
+        try load(config: checkpoint.config, tensors: checkpoint.tensors, weightsDType: weightsDType, parallelism: parallelism)
     }
 
-    /// Builds the model from already-opened tensors.
-    public static func load(config c: LlamaConfig, tensors store: CheckpointTensors,
+    /// Builds the model from already-opened tensors (which the 16-bit weights keep open).
+    public static func load(config c: LlamaConfig, tensors store: CheckpointTensors, weightsDType: WeightsDType = .stored,
                             parallelism: Parallelism = .allCores) throws -> LlamaModel {
         let C = c.hiddenSize, H = c.numAttentionHeads, G = c.numKeyValueHeads, D = c.headDim, F = c.intermediateSize
+        let keeps = weightsDType == .stored
         func linear(_ p: Projection, _ i: Int, _ out: Int, _ inp: Int, bias: Bool) throws -> Linear {
-            let w = try store.tensor(WeightNames.projection(p, layer: i), shape: [out, inp])
+            let w = try store.weight(WeightNames.projection(p, layer: i), shape: [out, inp], keepsStoredDType: keeps)
             let b = bias ? try store.tensor(WeightNames.projectionBias(p, layer: i), shape: [out]) : nil
             return Linear(weight: w, bias: b)
         }
@@ -115,13 +128,13 @@ public final class LlamaModel {
         if store.contains(WeightNames.layerPrefix(c.numHiddenLayers) + "input_layernorm.weight") {
             throw PruneError(file: store.directory, "checkpoint has more layers than num_hidden_layers = \(c.numHiddenLayers) in config.json")
         }
-        let embedding = try store.tensor(WeightNames.embedding, shape: [c.vocabSize, C])
-        var head: Tensor? = nil
+        let embedding = try store.weight(WeightNames.embedding, shape: [c.vocabSize, C], keepsStoredDType: keeps)
+        var head: Weight? = nil
         if !c.tieWordEmbeddings {
             guard store.contains(WeightNames.lmHead) else {
                 throw PruneError(file: store.directory, "tie_word_embeddings is false but the checkpoint has no lm_head.weight")
             }
-            head = try store.tensor(WeightNames.lmHead, shape: [c.vocabSize, C])
+            head = try store.weight(WeightNames.lmHead, shape: [c.vocabSize, C], keepsStoredDType: keeps)
         }
         return LlamaModel(config: c, embedding: embedding, layers: layers,
                           finalNorm: try store.tensor(WeightNames.finalNorm, shape: [C]), lmHead: head,
@@ -129,11 +142,15 @@ public final class LlamaModel {
     }
 
     /// Swaps the parameter called `name` (HF name) for `tensor`, which must have its shape: training moves
-    /// trainable weights into one flat buffer and leaves views of it in the model.
+    /// trainable weights into one flat Float32 buffer and leaves views of it in the model.
     public func replaceParameter(named name: String, with tensor: Tensor) {
         func swap(_ old: Tensor) -> Tensor {
             precondition(old.shape == tensor.shape, "\(name): \(tensor.shape) replacing \(old.shape)")
             return tensor
+        }
+        func swap(_ old: Weight) -> Weight {
+            precondition(old.shape == tensor.shape, "\(name): \(tensor.shape) replacing \(old.shape)")
+            return Weight(tensor)
         }
         if name == WeightNames.embedding { embedding = swap(embedding); return }
         if name == WeightNames.finalNorm { finalNorm = swap(finalNorm); return }
@@ -148,6 +165,16 @@ public final class LlamaModel {
             }
         }
         preconditionFailure("no parameter named \(name)")
+    }
+
+    /// Bytes the weights occupy as held (16-bit matrices at 2 bytes, the rest at 4; tied lm_head counted once).
+    public var weightBytes: Int {
+        var n = embedding.byteCount + 4 * finalNorm.count + (untiedLMHead?.byteCount ?? 0)
+        for l in layers {
+            n += 4 * (l.inputNorm.count + l.postAttentionNorm.count)
+            for p in Projection.allCases { n += l.linear(p).weight.byteCount + 4 * (l.linear(p).bias?.count ?? 0) }
+        }
+        return n
     }
 
     /// Number of parameters (tied lm_head counted once).
@@ -217,7 +244,7 @@ public final class LlamaModel {
         let C = config.hiddenSize
         for (r, id) in tokens.enumerated() {
             precondition(id >= 0 && Int(id) < config.vocabSize, "token id \(id) outside the vocabulary (\(config.vocabSize))")
-            (x + r * C).update(from: embedding.data + Int(id) * C, count: C)
+            embedding.widenRows(Int(id), count: 1, into: x + r * C)
         }
     }
 
@@ -228,7 +255,6 @@ public final class LlamaModel {
         let normed = UnsafeMutablePointer<Float>.allocate(capacity: n * C)
         defer { normed.deallocate() }
         Kernels.rmsNorm(h, weight: finalNorm.data, into: normed, rstd: nil, rows: n, cols: C, eps: Float(config.rmsNormEps))
-        Gemm.linear(normed, rows: n, inFeatures: C, weight: lmHead.data, outFeatures: config.vocabSize, into: logits,
-                    parallelism: parallelism)
+        Gemm.linear(normed, rows: n, weight: lmHead, into: logits, parallelism: parallelism)
     }
 }

@@ -151,8 +151,7 @@ public final class LlamaTrainingPass {
         model.rope.ensure(length: length)
         prepareActivations()
         let eps = Float(model.config.rmsNormEps)
-        Embedding.forward(tokens: ids, count: n, table: model.embedding.data, vocab: model.config.vocabSize, dim: C,
-                          into: blockInputs[0].data)
+        Embedding.forward(tokens: ids, count: n, table: model.embedding, into: blockInputs[0].data)
         for l in 0..<L {
             let skippers = skipping?.skippers(of: l) ?? []
             if skippers.count == batch {
@@ -190,7 +189,7 @@ public final class LlamaTrainingPass {
             RMSNorm.forward(blockInputs[l + 1].data, weight: model.finalNorm.data, into: normed.data, rstd: rstd.data,
                             rows: n, cols: C, eps: eps)
             let own = targets.withUnsafeBufferPointer { y in
-                head.forwardBackward(normed.data, rows: n, weight: model.lmHead.data, targets: y.baseAddress!,
+                head.forwardBackward(normed.data, rows: n, weight: model.lmHead, targets: y.baseAddress!,
                                      normalizer: lossNormalizer, lossWeight: w,
                                      dX: computesGradients ? dNormedExit.data : nil, dWeight: dHead?.data)
             }

@@ -1,7 +1,9 @@
 // What a job will hold in memory, estimated from config.json and the job's shape before any weight is
 // loaded, so that a run that cannot fit is refused at once with the numbers instead of being killed by
-// the OOM killer hours in. Every term follows an allocation the code makes (Float32 throughout):
-//   weights      every parameter as Float32 (F16/BF16 checkpoints are converted on load)
+// the OOM killer hours in. Every term follows an allocation the code makes:
+//   weights      every parameter as Float32 from the config; once the checkpoint's header is read,
+//                `weightBytes` replaces it with what the load holds: 16-bit matrices kept as stored count
+//                at their file size (mapped pages), converted tensors at 4 bytes plus their file pages
 //   activations  one block's buffers for N = B·T rows (BlockActivations, BlockScratch, the residual), the
 //                attention scores of each thread, and for training every layer's saved activations
 //                (or, with checkpointing, each layer's input and one layer's buffers)
@@ -10,6 +12,7 @@
 //   training     gradient, AdamW m and v for each trainable parameter (and the trainable copy itself
 //                when it is not a weight, as LoRA matrices are)
 //   other        what the job keeps besides (analysis: h_0…h_L of a batch)
+//   runtime      the Swift runtime, OpenBLAS's buffers and each thread's widening scratch
 // Dimension glossary: B batch, T tokens, N = B·T, C model dim, H query heads, G kv heads, D head dim,
 // F ffn dim, V vocab, L layers, S cached positions.
 import Checkpoint
@@ -24,18 +27,21 @@ public struct MemoryEstimate: Equatable, Sendable {
     public var kvCache = 0
     public var training = 0
     public var other = 0
+    public var runtime = 0
 
-    public init(weights: Int = 0, activations: Int = 0, logits: Int = 0, kvCache: Int = 0, training: Int = 0, other: Int = 0) {
+    public init(weights: Int = 0, activations: Int = 0, logits: Int = 0, kvCache: Int = 0, training: Int = 0, other: Int = 0,
+                runtime: Int = 0) {
         self.weights = weights
         self.activations = activations
         self.logits = logits
         self.kvCache = kvCache
         self.training = training
         self.other = other
+        self.runtime = runtime
     }
 
     /// The sum (saturating: an absurd config gives Int.max, never an overflow trap).
-    public var total: Int { Self.sum([weights, activations, logits, kvCache, training, other]) }
+    public var total: Int { Self.sum([weights, activations, logits, kvCache, training, other, runtime]) }
 
     /// A forward over B sequences of T tokens (eval, analyze, the prompt of generate), optionally with a KV
     /// cache of `cachedPositions` and `otherBytes` kept by the job.
@@ -50,6 +56,7 @@ public struct MemoryEstimate: Equatable, Sendable {
         e.logits = mul(n, c.vocabSize, 4)
         e.kvCache = mul(2, c.numHiddenLayers, b, cachedPositions, c.numKeyValueHeads, c.headDim, 4)
         e.other = otherBytes
+        e.runtime = runtime(threads: threads)
         return e
     }
 
@@ -67,7 +74,38 @@ public struct MemoryEstimate: Equatable, Sendable {
                              mul(threads, t, t, 4)])
         e.logits = mul(min(n, lossChunkRows), c.vocabSize, 4 * 2)                  // a chunk's logits and their gradient
         e.training = sum([mul(trainableParameters, 4 * 3), mul(separateTrainable, 4)])
+        e.runtime = runtime(threads: threads)
         return e
+    }
+
+    /// Bytes the weights of the checkpoint `tensors` hold at their peak once loaded with `dtype`: 16-bit
+    /// matrices kept as stored at their file size (their pages are resident once read); every converted tensor
+    /// at 4 bytes an element plus its file pages, which stay resident while the file is mapped during the load
+    /// (an F32 or `--weights-dtype f32` load peaks at the Float32 copies plus the file).
+    public static func weightBytes(tensors: CheckpointTensors, dtype: WeightsDType) -> Int {
+        var bytes = 0
+        for name in tensors.names {
+            guard let (_, e) = try? tensors.entry(name) else { continue }
+            let kept = dtype == .stored && e.shape.count == 2 && (e.dtype == .BF16 || e.dtype == .F16)
+            bytes = sum([bytes, kept ? e.end - e.begin : sum([mul(e.elementCount, 4), e.end - e.begin])])
+        }
+        return bytes
+    }
+
+    /// The runtime, OpenBLAS's buffers and the per-thread widening scratch (measured on stories260K: ~100 MB).
+    static func runtime(threads: Int) -> Int { sum([96 << 20, mul(threads, 8 << 20)]) }
+
+    /// Elements of rank-r LoRA matrices (A: r × in, B: out × r) on `targets` in `layers` layers.
+    public static func loraParameters(config c: LlamaConfig, rank r: Int, targets: [Projection], layers: Int) -> Int {
+        let C = c.hiddenSize, H = c.numAttentionHeads, G = c.numKeyValueHeads, D = c.headDim, F = c.intermediateSize
+        let perLayer = targets.map { p -> Int in
+            switch p {
+            case .q, .o: mul(r, sum([C, mul(H, D)]))
+            case .k, .v: mul(r, sum([C, mul(G, D)]))
+            case .gate, .up, .down: mul(r, sum([C, F]))
+            }
+        }
+        return mul(layers, sum(perLayer))
     }
 
     /// Bytes of h_0…h_L for B×T tokens (what an analysis keeps of each batch).
@@ -93,7 +131,7 @@ public struct MemoryEstimate: Equatable, Sendable {
     /// "1.23 GiB (weights …, activations …, …)", the non-zero parts only.
     public var summary: String {
         let parts = [("weights", weights), ("activations", activations), ("logits", logits), ("KV cache", kvCache),
-                     ("gradients and optimizer state", training), ("kept states", other)]
+                     ("gradients and optimizer state", training), ("kept states", other), ("runtime", runtime)]
             .filter { $0.1 > 0 }.map { "\($0.0) \(SystemMemory.describe($0.1))" }
         return "\(SystemMemory.describe(total)) (\(parts.joined(separator: ", ")))"
     }

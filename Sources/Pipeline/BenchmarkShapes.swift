@@ -10,6 +10,18 @@ public struct BenchmarkShape: Sendable {
     /// A real checkpoint directory, or nil for a random one made from `config`.
     public let directory: URL?
     public let config: LlamaConfig?
+    /// How a random checkpoint is written: F32 from a Float32 model, or BF16/F16 streamed tensor by tensor.
+    public var dtype: SafetensorsDType = .F32
+    /// Shard size of a random checkpoint (nil: one model.safetensors).
+    public var maxShardBytes: Int? = nil
+
+    public init(name: String, directory: URL?, config: LlamaConfig?, dtype: SafetensorsDType = .F32, maxShardBytes: Int? = nil) {
+        self.name = name
+        self.directory = directory
+        self.config = config
+        self.dtype = dtype
+        self.maxShardBytes = maxShardBytes
+    }
 
     /// SmolLM2-135M: 30 layers, hidden 576, 9/3 heads, head dim 64, ffn 1536, vocab 49152, tied.
     public static let smolLM2 = BenchmarkShape(name: "smollm2-135m-shape", directory: nil, config: LlamaConfig(
@@ -21,6 +33,22 @@ public struct BenchmarkShape: Sendable {
         hiddenSize: 768, intermediateSize: 2048, numHiddenLayers: 12, numAttentionHeads: 12, vocabSize: 32000,
         tieWordEmbeddings: false, maxPositionEmbeddings: 1024))
 
+    /// Llama-3.2-1B: 16 layers, hidden 2048, 32/8 heads, head dim 64, ffn 8192, vocab 128256, tied, RoPE llama3
+    /// (factor 32); written in bf16 as 4 shards of at most 700 MB (2.5 GB in all).
+    public static let llama32_1B = BenchmarkShape(name: "llama3.2-1b-shape", directory: nil, config: LlamaConfig(
+        hiddenSize: 2048, intermediateSize: 8192, numHiddenLayers: 16, numAttentionHeads: 32, numKeyValueHeads: 8,
+        headDim: 64, rmsNormEps: 1e-5, ropeTheta: 500000,
+        ropeScaling: RopeScaling(ropeType: "llama3", factor: 32, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 8192),
+        vocabSize: 128256, tieWordEmbeddings: true, maxPositionEmbeddings: 131072), dtype: .BF16, maxShardBytes: 700_000_000)
+
+    /// Llama-3.1-8B: 32 layers, hidden 4096, 32/8 heads, head dim 128, ffn 14336, vocab 128256, untied, RoPE llama3
+    /// (factor 8); written in bf16 as shards of at most 1 GB (17 shards, 16.1 GB in all).
+    public static let llama31_8B = BenchmarkShape(name: "llama3.1-8b-shape", directory: nil, config: LlamaConfig(
+        hiddenSize: 4096, intermediateSize: 14336, numHiddenLayers: 32, numAttentionHeads: 32, numKeyValueHeads: 8,
+        headDim: 128, rmsNormEps: 1e-5, ropeTheta: 500000,
+        ropeScaling: RopeScaling(ropeType: "llama3", factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 8192),
+        vocabSize: 128256, tieWordEmbeddings: false, maxPositionEmbeddings: 131072), dtype: .BF16, maxShardBytes: 1_000_000_000)
+
     public static func checkpoint(_ dir: URL) -> BenchmarkShape {
         BenchmarkShape(name: dir.lastPathComponent, directory: dir, config: nil)
     }
@@ -29,9 +57,15 @@ public struct BenchmarkShape: Sendable {
     public func materialize(cache: URL) throws -> URL {
         if let directory { return directory }
         let dir = cache.appendingPathComponent(name)
-        if FileManager.default.fileExists(atPath: dir.appendingPathComponent("model.safetensors").path) { return dir }
-        try FileManager.default.createDirectory(at: cache, withIntermediateDirectories: true)
-        try LlamaModel.random(config: config!, seed: 7).save(to: dir)
+        let fm = FileManager.default
+        if fm.fileExists(atPath: dir.appendingPathComponent("model.safetensors").path)
+            || fm.fileExists(atPath: dir.appendingPathComponent("model.safetensors.index.json").path) { return dir }
+        try fm.createDirectory(at: cache, withIntermediateDirectories: true)
+        if dtype == .F32 {
+            try LlamaModel.random(config: config!, seed: 7).save(to: dir, maxShardBytes: maxShardBytes)
+        } else {
+            try LlamaModel.writeRandomCheckpoint(config: config!, to: dir, dtype: dtype, maxShardBytes: maxShardBytes, seed: 7)
+        }
         return dir
     }
 }

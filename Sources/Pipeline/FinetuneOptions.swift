@@ -86,6 +86,8 @@ public struct FinetuneOptions: Codable, Equatable, Sendable {
     /// Checkpoints kept.
     public var keep: Int = 2
     public var threads: Int?
+    /// How the base's 16-bit matrices are held: "stored" (default; mapped, widened inside the GEMMs) or "f32".
+    public var weightsDType: String?
     /// Dtype of the merged export: nil keeps the base's.
     public var dtype: String?
     /// Export the checkpoint with the lowest held-out loss instead of the last.
@@ -101,13 +103,13 @@ public struct FinetuneOptions: Codable, Equatable, Sendable {
         case steps, epochs, seed, shuffle, gradientCheckpointing = "gradient-checkpointing"
         case earlyExitLoss = "early-exit-loss", earlyExitScale = "early-exit-scale", earlyExitCurriculum = "early-exit-curriculum"
         case layerDropout = "layer-dropout", layerDropoutShape = "layer-dropout-shape", layerDropoutSchedule = "layer-dropout-schedule"
-        case evalEvery = "eval-every", evalTokens = "eval-tokens", saveEvery = "save-every", keep, threads, dtype
+        case evalEvery = "eval-every", evalTokens = "eval-tokens", saveEvery = "save-every", keep, threads, dtype, weightsDType = "weights-dtype"
         case keepBest = "keep-best", earlyStop = "early-stop"
     }
 
     /// Flags that may differ between a run and its resumption: they change where and how often it reports, not
     /// what it computes.
-    public static let resumableChanges: Set<String> = ["o", "eval-every", "eval-tokens", "save-every", "keep", "threads", "dtype",
+    public static let resumableChanges: Set<String> = ["o", "eval-every", "eval-tokens", "save-every", "keep", "threads", "dtype", "weights-dtype",
                                                         "steps", "force", "keep-best", "early-stop"]
 
     public init(model: String, dataset: String, output: String) {
@@ -168,6 +170,7 @@ public struct FinetuneOptions: Codable, Equatable, Sendable {
         }
         if let threads { guard threads >= 1 else { throw bad("threads", "must be at least 1, got \(threads)") } }
         if let dtype { guard ["f32", "bf16", "f16"].contains(dtype) else { throw bad("dtype", "\(dtype) is not f32, bf16 or f16") } }
+        if let weightsDType { guard WeightsDType(rawValue: weightsDType) != nil else { throw bad("weights-dtype", "\(weightsDType) is not stored or f32") } }
     }
 
     /// The flags whose values differ from `other`'s, except those a resumed run may change.

@@ -84,7 +84,12 @@ public final class Finetuner {
         let o = options
         let comm = communicator, log = comm.isRoot ? self.log : { _ in }
         let base = URL(fileURLWithPath: o.model)
-        let model = try LlamaModel.load(directory: base, parallelism: parallelism)
+        let source = ModelSource(path: o.model, parallelism: parallelism,
+                                 weightsDType: WeightsDType(rawValue: o.weightsDType ?? "stored") ?? .stored)
+        let checkpoint = try source.validated()
+        let model = try source.loadModel(checkpoint, memory: { c, threads in
+            Self.memoryEstimate(o, config: c, threads: threads)
+        }, job: "finetuning on \(o.batchSize) × \(o.context) tokens", log: JobLog(warning: { log("warning: " + $0) }, note: { log($0) }))
         try o.validate(layers: model.layers.count)
         let tokenizer = try TokenizerLoader.loadIfPresent(directory: base)
         log("model: \(o.model) (\(model.layers.count) layers, \(model.parameterCount) parameters); \(parallelism)")
@@ -320,6 +325,18 @@ public final class Finetuner {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         try AtomicFile.write(try encoder.encode(options), to: output.appendingPathComponent("config.json"))
+    }
+
+    /// The memory a step of `o` needs before the model is loaded: LoRA matrices (and their gradients and moments)
+    /// on the chosen targets and layers, full layers and the lm_head trained in place.
+    static func memoryEstimate(_ o: FinetuneOptions, config c: LlamaConfig, threads: Int) -> MemoryEstimate {
+        let L = c.numHiddenLayers
+        let lora = o.lora ? MemoryEstimate.loraParameters(config: c, rank: o.rank, targets: o.targets, layers: o.loraLayers?.count ?? L) : 0
+        let C = c.hiddenSize, H = c.numAttentionHeads, G = c.numKeyValueHeads, D = c.headDim, F = c.intermediateSize
+        let perLayer = C * H * D * 2 + C * G * D * 2 + C * F * 3 + 2 * C
+        let full = o.trainLayers.count * perLayer + (o.trainLMHead ? c.vocabSize * C + C : 0)
+        return MemoryEstimate.training(config: c, batch: o.batchSize, context: o.context, threads: threads,
+                                       trainableParameters: lora + full, separateTrainable: lora, checkpointing: o.gradientCheckpointing)
     }
 
     /// Copies a PEFT adapter's A and B into the trainable set (same rank, targets and layers required).

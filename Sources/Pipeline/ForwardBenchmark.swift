@@ -12,6 +12,12 @@ public struct BenchmarkResult: Codable, Sendable {
     public var peakMemoryBytes: Int
     public var threads: Int
     public var mode: String            // "forward", "train" or "train-checkpointed"
+    /// Seconds to load the checkpoint (config, mapping or converting the weights), when measured.
+    public var loadSeconds: Double?
+    /// How the weights were held ("stored" or "f32"), when said.
+    public var weightsDType: String?
+    /// MemoryEstimate's peak for this run, made before loading, to compare with `peakMemoryBytes`.
+    public var estimatedPeakBytes: Int?
     public init(name: String, engine: String, tokensPerSecond: Double, peakMemoryBytes: Int, threads: Int, mode: String) {
         self.name = name; self.engine = engine; self.tokensPerSecond = tokensPerSecond
         self.peakMemoryBytes = peakMemoryBytes; self.threads = threads; self.mode = mode

@@ -17,12 +17,15 @@ public struct ModelSource {
     public var parallelism: Parallelism
     /// Say what runs where (CPU, BLAS, kernels, threads) as a note when the model is loaded.
     public var verbose: Bool
+    /// Whether 16-bit matrices stay as stored (mapped) or become Float32.
+    public var weightsDType: WeightsDType
 
-    public init(path: String, parallelism: Parallelism = .allCores, verbose: Bool = false) {
+    public init(path: String, parallelism: Parallelism = .allCores, verbose: Bool = false, weightsDType: WeightsDType = .stored) {
         self.directory = URL(fileURLWithPath: path)
         self.path = path
         self.parallelism = parallelism
         self.verbose = verbose
+        self.weightsDType = weightsDType
     }
 
     /// The checkpoint after CheckpointValidation (config, tensors, tokenizer files), nothing loaded yet.
@@ -36,8 +39,12 @@ public struct ModelSource {
     public func loadModel(_ checkpoint: ValidatedCheckpoint, memory: (LlamaConfig, Int) -> MemoryEstimate, job: String,
                           log: JobLog = .standardError) throws -> LlamaModel {
         if verbose { log.note(SystemReport.lines(threads: parallelism.threads).joined(separator: "\n") + "\n") }
-        try memory(checkpoint.config, parallelism.threads).check(available: try Self.memoryAvailable(), job: job, model: directory)
-        return try LlamaModel.load(checkpoint, parallelism: parallelism)
+        var estimate = memory(checkpoint.config, parallelism.threads)
+        // The weights as this load will hold them (16-bit matrices mapped, the rest converted), from the header.
+        estimate.weights = MemoryEstimate.weightBytes(tensors: checkpoint.tensors, dtype: weightsDType)
+        if verbose { log.note("memory estimate for \(job): \(estimate.summary)\n") }
+        try estimate.check(available: try Self.memoryAvailable(), job: job, model: directory)
+        return try LlamaModel.load(checkpoint, weightsDType: weightsDType, parallelism: parallelism)
     }
 
     /// Validates and loads the model with the memory check of a single-sequence forward (B = 1, T up to 256).

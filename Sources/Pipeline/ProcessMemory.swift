@@ -6,7 +6,8 @@ public enum ProcessMemory {
     public static var peakResidentBytes: Int {
         guard let s = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
         for line in s.split(separator: "\n") where line.hasPrefix("VmHWM:") {
-            let kb = line.split(separator: " ").compactMap { Int($0) }.first ?? 0
+            // "VmHWM:\t   41234 kB", but "VmHWM:\t16123456 kB" from 10 GB up: split on tabs too.
+            let kb = line.split(whereSeparator: { $0 == " " || $0 == "\t" }).compactMap { Int($0) }.first ?? 0
             return kb * 1024
         }
         return 0

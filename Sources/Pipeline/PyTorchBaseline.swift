@@ -23,10 +23,12 @@ public enum PyTorchBaseline {
 import json, resource, sys, time
 import torch
 from transformers import LlamaForCausalLM
-mode, path, threads, batch, length, reps = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
+mode, path, threads, batch, length, reps, dtype = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6]), sys.argv[7]
 torch.set_num_threads(threads)
 torch.manual_seed(1)
-model = LlamaForCausalLM.from_pretrained(path, dtype=torch.float32)
+t_load = time.perf_counter()
+model = LlamaForCausalLM.from_pretrained(path, dtype=torch.float32 if dtype == "f32" else "auto")
+load_seconds = time.perf_counter() - t_load
 V = model.config.vocab_size
 ids = torch.randint(0, V, (batch, length))
 if mode == "forward":
@@ -55,26 +57,28 @@ else:
     for _ in range(reps):
         step()
     dt = time.perf_counter() - t0
-print(json.dumps({"tokens_per_second": batch * length * reps / dt,
+print(json.dumps({"tokens_per_second": batch * length * reps / dt, "load_seconds": load_seconds,
                   "peak_memory_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}))
 """#
 
-    /// tokens/s and peak memory of transformers' forward ("forward") or a PEFT LoRA r=8 step on all seven
-    /// projections ("train", or "train-checkpointed" with gradient checkpointing).
+    /// tokens/s, peak memory and load seconds of transformers' forward ("forward") or a PEFT LoRA r=8 step on all
+    /// seven projections ("train", or "train-checkpointed" with gradient checkpointing). `storedDType` loads the
+    /// weights in the checkpoint's own dtype (bf16 stays bf16, as prune keeps it), else in float32.
     public static func measure(python: String, mode: String, checkpoint: URL, threads: Int, batch: Int, length: Int,
-                               repetitions: Int) throws -> (tokensPerSecond: Double, peakMemoryBytes: Int) {
+                               repetitions: Int, storedDType: Bool = false) throws -> (tokensPerSecond: Double, peakMemoryBytes: Int, loadSeconds: Double) {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("prune-bench-\(UUID().uuidString).py")
         try script.write(to: file, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(at: file) }
-        let r = try ChildProcess.run(python, [file.path, mode, checkpoint.path, "\(threads)", "\(batch)", "\(length)", "\(repetitions)"],
+        let r = try ChildProcess.run(python, [file.path, mode, checkpoint.path, "\(threads)", "\(batch)", "\(length)", "\(repetitions)", storedDType ? "stored" : "f32"],
                         environment: ["OMP_NUM_THREADS": "\(threads)", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_VERBOSITY": "error"])
         guard r.status == 0, let line = r.stdout.split(separator: "\n").last,
               let obj = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
               let tps = (obj["tokens_per_second"] as? NSNumber)?.doubleValue,
-              let mem = (obj["peak_memory_bytes"] as? NSNumber)?.intValue else {
+              let mem = (obj["peak_memory_bytes"] as? NSNumber)?.intValue,
+              let load = (obj["load_seconds"] as? NSNumber)?.doubleValue else {
             throw PyTorchError(message: "PyTorch baseline failed: " + r.stderr.split(separator: "\n").suffix(3).joined(separator: " | "))
         }
-        return (tps, mem)
+        return (tps, mem, load)
     }
 
     struct PyTorchError: Error, CustomStringConvertible { let message: String; var description: String { message } }

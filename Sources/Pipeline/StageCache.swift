@@ -46,7 +46,7 @@ struct ContentHash {
         let files = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
         for f in files.sorted() where f.hasSuffix(".safetensors") {
             let size = (try? FileManager.default.attributesOfItem(atPath: directory.appendingPathComponent(f).path)[.size] as? Int) ?? 0
-            h.add("\(f):\(size ?? 0)")
+            h.add("\(f):\(size)")
         }
         return h.hex
     }

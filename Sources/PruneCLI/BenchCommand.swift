@@ -1,4 +1,5 @@
 import ArgumentParser
+import Checkpoint
 import Foundation
 import Llama
 import Pipeline
@@ -20,7 +21,7 @@ struct BenchCommand: ParsableCommand {
     @Option(name: .long, help: "Checkpoint directories to measure besides the built-in shapes (repeatable).")
     var model: [String] = []
 
-    @Option(name: .long, help: "Built-in shapes to run: stories260k, smollm2, stories110m (comma-separated), or none.")
+    @Option(name: .long, help: "Built-in shapes to run: stories260k, smollm2, stories110m, llama3.2-1b, llama3.1-8b (comma-separated), or none. The Llama 3 shapes are written in bf16 shards (2.5 GB and 16 GB).")
     var shapes = "stories260k,smollm2,stories110m"
 
     @Option(name: .long, help: "What to time: forward, train, train-checkpointed (comma-separated).")
@@ -31,6 +32,9 @@ struct BenchCommand: ParsableCommand {
 
     @Option(name: .long, help: "Tokens per sequence.")
     var length = 256
+
+    @Option(name: .long, help: "How bf16/f16 matrices are held: stored (mapped, widened inside the matrix multiplies) or f32 (converted on load).")
+    var weightsDtype: WeightsDTypeOption = .stored
 
     @Option(name: .long, help: "Timed repetitions after one warm-up.")
     var repetitions = 3
@@ -89,8 +93,10 @@ struct BenchCommand: ParsableCommand {
             case "stories260k": targets.append(.checkpoint(Self.defaultCheckpoint()))
             case "smollm2": targets.append(.smolLM2)
             case "stories110m": targets.append(.stories110M)
+            case "llama3.2-1b": targets.append(.llama32_1B)
+            case "llama3.1-8b": targets.append(.llama31_8B)
             case "none", "": break
-            default: throw PruneError("--shapes", "unknown shape \"\(s)\" (stories260k, smollm2, stories110m, none)")
+            default: throw PruneError("--shapes", "unknown shape \"\(s)\" (stories260k, smollm2, stories110m, llama3.2-1b, llama3.1-8b, none)")
             }
         }
         targets += model.map { .checkpoint(URL(fileURLWithPath: $0)) }
@@ -100,7 +106,7 @@ struct BenchCommand: ParsableCommand {
             SystemReport.lines(threads: threads).forEach { print($0) }
             print("B=\(batch) T=\(length), \(threads) threads; train = LoRA r=8 on q,k,v,o,gate,up,down (PyTorch: PEFT)")
             print("model".padding(toLength: 22, withPad: " ", startingAt: 0) + "mode".padding(toLength: 20, withPad: " ", startingAt: 0)
-                  + "   prune tok/s   peak MB   torch tok/s   peak MB   ratio")
+                  + "   prune tok/s   peak MB  estim MB    load s   torch tok/s   peak MB    load s   ratio")
         }
         for shape in targets {
           let dir = try shape.materialize(cache: URL(fileURLWithPath: cache))
@@ -110,9 +116,11 @@ struct BenchCommand: ParsableCommand {
             if let py {
                 do {
                     let r = try PyTorchBaseline.measure(python: py, mode: mode, checkpoint: dir, threads: threads, batch: batch,
-                                                        length: length, repetitions: repetitions)
+                                                        length: length, repetitions: repetitions, storedDType: weightsDtype == .stored)
                     theirs = BenchmarkResult(name: shape.name, engine: "pytorch", tokensPerSecond: r.tokensPerSecond,
                                              peakMemoryBytes: r.peakMemoryBytes, threads: threads, mode: mode)
+                    theirs?.loadSeconds = r.loadSeconds
+                    theirs?.weightsDType = weightsDtype.rawValue
                 } catch {
                     FileHandle.standardError.write(Data("note: \(error)\n".utf8))
                 }
@@ -123,10 +131,11 @@ struct BenchCommand: ParsableCommand {
                 }
             } else {
                 var line = shape.name.padding(toLength: 22, withPad: " ", startingAt: 0) + mode.padding(toLength: 20, withPad: " ", startingAt: 0)
-                line += String(format: " %13.0f %9.0f", ours.tokensPerSecond, Double(ours.peakMemoryBytes) / 1e6)
+                line += String(format: " %13.1f %9.0f %9.0f %9.2f", ours.tokensPerSecond, Double(ours.peakMemoryBytes) / 1e6,
+                               Double(ours.estimatedPeakBytes ?? 0) / 1e6, ours.loadSeconds ?? 0)
                 if let theirs {
-                    line += String(format: " %13.0f %9.0f %6.2fx", theirs.tokensPerSecond, Double(theirs.peakMemoryBytes) / 1e6,
-                                   ours.tokensPerSecond / theirs.tokensPerSecond)
+                    line += String(format: " %13.1f %9.0f %9.2f %6.2fx", theirs.tokensPerSecond, Double(theirs.peakMemoryBytes) / 1e6,
+                                   theirs.loadSeconds ?? 0, ours.tokensPerSecond / theirs.tokensPerSecond)
                 }
                 print(line)
             }
@@ -175,7 +184,7 @@ struct BenchCommand: ParsableCommand {
         let exePath = exe.contains("/") ? exe : (Bundle.main.executablePath ?? exe)
         let r = try ChildProcess.run(exePath, ["bench", "--child", dir.path, "--batch", "\(batch)", "--length", "\(length)",
                                                   "--repetitions", "\(repetitions)", "--threads", "\(threads)",
-                                                  "--child-mode", mode])
+                                                  "--child-mode", mode, "--weights-dtype", weightsDtype.rawValue])
         guard r.status == 0, let line = r.stdout.split(separator: "\n").last,
               var result = try? JSONDecoder().decode(BenchmarkResult.self, from: Data(line.utf8)) else {
             throw PruneError(dir.path, "benchmark child failed: \(r.stderr.trimmingCharacters(in: .whitespacesAndNewlines))")
@@ -185,7 +194,19 @@ struct BenchCommand: ParsableCommand {
     }
 
     func runChild(_ dir: URL) throws {
-        let model = try LlamaModel.load(directory: dir, parallelism: Parallelism(threads: threads))
+        let parallelism = Parallelism(threads: threads)
+        let config = try LlamaConfig.load(dir.appendingPathComponent("config.json"))
+        let tEstimate = min(length, config.maxPositionEmbeddings)
+        let lora = MemoryEstimate.loraParameters(config: config, rank: 8, targets: Projection.allCases, layers: config.numHiddenLayers)
+        var estimate = childMode == "forward"
+            ? MemoryEstimate.inference(config: config, batch: batch, context: tEstimate, threads: threads)
+            : MemoryEstimate.training(config: config, batch: batch, context: tEstimate, threads: threads, trainableParameters: lora,
+                                      separateTrainable: lora, checkpointing: childMode == "train-checkpointed")
+        estimate.weights = MemoryEstimate.weightBytes(tensors: try CheckpointTensors(directory: dir), dtype: weightsDtype.value)
+        try estimate.check(available: try ModelSource.memoryAvailable(), job: "bench \(childMode)", model: dir)
+        let started = DispatchTime.now()
+        let model = try LlamaModel.load(directory: dir, weightsDType: weightsDtype.value, parallelism: parallelism)
+        let loadSeconds = Double(DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1e9
         let t = min(length, model.config.maxPositionEmbeddings)
         let tps: Double
         if childMode == "forward" {
@@ -194,8 +215,11 @@ struct BenchCommand: ParsableCommand {
             tps = try TrainingBenchmark.run(model: model, steps: repetitions, batch: batch, length: t, rank: 8,
                                             checkpointing: childMode == "train-checkpointed").tokensPerSecond
         }
-        let r = BenchmarkResult(name: dir.lastPathComponent, engine: "prune", tokensPerSecond: tps,
+        var r = BenchmarkResult(name: dir.lastPathComponent, engine: "prune", tokensPerSecond: tps,
                                 peakMemoryBytes: ProcessMemory.peakResidentBytes, threads: threads, mode: childMode)
+        r.loadSeconds = loadSeconds
+        r.weightsDType = weightsDtype.rawValue
+        r.estimatedPeakBytes = estimate.total
         print(String(decoding: try JSONEncoder().encode(r), as: UTF8.self))
     }
 

@@ -3,6 +3,7 @@ import ArgumentParser
 import Checkpoint
 import Cluster
 import Foundation
+import Llama
 import Pipeline
 import Support
 import Tensor
@@ -14,6 +15,9 @@ struct ModelOptions: ParsableArguments {
 
     @Option(name: .long, help: "Worker threads for matrix multiplies (default: all cores).")
     var threads: Int?
+
+    @Option(name: .long, help: "How bf16/f16 matrices are held: stored (mapped from the file as they are and widened to float32 inside the matrix multiplies: half the memory, the same results) or f32 (converted on load).")
+    var weightsDtype: WeightsDTypeOption = .stored
 
     @Flag(name: .long, help: "Print what runs where (CPU, BLAS kernel set and how it was chosen, kernel variant, threads) to stderr.")
     var verbose = false
@@ -32,8 +36,14 @@ struct ModelOptions: ParsableArguments {
 
     /// The checkpoint as the library's jobs take it.
     var source: ModelSource {
-        ModelSource(path: model, parallelism: parallelism(), verbose: verbose)
+        ModelSource(path: model, parallelism: parallelism(), verbose: verbose, weightsDType: weightsDtype.value)
     }
+}
+
+/// `--weights-dtype stored|f32`.
+enum WeightsDTypeOption: String, ExpressibleByArgument, CaseIterable {
+    case stored, f32
+    var value: WeightsDType { self == .stored ? .stored : .f32 }
 }
 
 /// Writes a JSON object to stdout with sorted keys, NaN and ±Inf as null; returns where those were.

@@ -69,6 +69,72 @@ public enum Gemm {
                  parallelism: parallelism)
     }
 
+    /// y (N, O) = alpha · x (N, I) · Wᵀ + beta · y for a weight in any stored element type. A Float32 weight takes
+    /// `linear` above unchanged; a 16-bit one is widened block by block of O rows (≈ 2 MB of Float32 each) into a
+    /// per-worker scratch, each block one single-threaded sgemm writing its columns of y. Every y element is still
+    /// one sgemm dot product over all of I, as in the Float32 path, which splits its columns the same way.
+    public static func linear(_ x: UnsafePointer<Float>, rows n: Int, weight: Weight,
+                              into y: UnsafeMutablePointer<Float>, alpha: Float = 1, beta: Float = 0,
+                              parallelism: Parallelism) {
+        let O = weight.rows, I = weight.columns
+        if let w = weight.float32 {
+            linear(x, rows: n, inFeatures: I, weight: w.data, outFeatures: O, into: y, alpha: alpha, beta: beta,
+                   parallelism: parallelism)
+            return
+        }
+        widened(extent: O, other: I, work: n * O * I, parallelism: parallelism) { lo, len, scratch in
+            weight.widenRows(lo, count: len, into: scratch)
+            serial(false, true, n, len, I, alpha, x, I, scratch, I, beta, y + lo, O)
+        }
+    }
+
+    /// dx (N, I) = dy (N, O) · W (+ beta · dx): the input gradient of `linear`, for a weight in any stored element
+    /// type. A 16-bit weight is widened block by block of I columns (all O rows of each), so that every dx element
+    /// is again one sgemm dot product over all of O.
+    public static func linearInputGradient(_ dy: UnsafePointer<Float>, rows n: Int, weight: Weight,
+                                           into dx: UnsafeMutablePointer<Float>, beta: Float = 0,
+                                           parallelism: Parallelism) {
+        let O = weight.rows, I = weight.columns
+        if let w = weight.float32 {
+            multiply(transA: false, transB: false, m: n, n: I, k: O, a: dy, lda: O, b: w.data, ldb: I,
+                     beta: beta, c: dx, ldc: I, parallelism: parallelism)
+            return
+        }
+        widened(extent: I, other: O, work: n * O * I, parallelism: parallelism) { lo, len, scratch in
+            weight.widenColumns(lo, width: len, into: scratch)
+            serial(false, false, n, len, O, 1, dy, O, scratch, len, beta, dx + lo, I)
+        }
+    }
+
+    /// Splits `extent` (the output columns) into blocks of a multiple of 16 holding ≈ 2 MB of widened weight
+    /// (`other` floats per column; the last block takes the remainder), spreads them over the workers in contiguous runs, and calls
+    /// `body(first, count, scratch)` for each block with a scratch of count·other floats.
+    private static func widened(extent: Int, other: Int, work: Int, parallelism: Parallelism,
+                                _ body: @escaping (Int, Int, UnsafeMutablePointer<Float>) -> Void) {
+        if extent == 0 { return }
+        _ = blas
+        let workers = work >= 1 << 22 && extent >= 32 ? parallelism.threads : 1
+        var block = max(16, min(512, (1 << 19) / max(other, 1)) / 16 * 16)
+        let perWorker = ((extent + workers - 1) / workers + 15) / 16 * 16
+        block = min(block, perWorker)
+        // A ragged tail under 16 columns joins the block before it: OpenBLAS takes its small-matrix kernels (another
+        // summation order) for such slivers, where one call over all of `extent` would not.
+        var blocks = (extent + block - 1) / block
+        if blocks > 1 && extent % block > 0 && extent % block < 16 { blocks -= 1 }
+        let parts = min(workers, blocks)
+        let run = { (w: Int) in
+            let first = blocks * w / parts, last = blocks * (w + 1) / parts
+            guard first < last else { return }
+            let scratch = WeightScratch.shared.take((block + 15) * other)
+            for b in first..<last {
+                let lo = b * block
+                body(lo, b == blocks - 1 ? extent - lo : block, scratch.0)
+            }
+            WeightScratch.shared.put(scratch)
+        }
+        if parts == 1 { run(0) } else { DispatchQueue.concurrentPerform(iterations: parts, execute: run) }
+    }
+
     /// Reference implementation with the same contract, accumulating in Double. For tests only.
     public static func naive(
         transA: Bool, transB: Bool, m: Int, n: Int, k: Int,

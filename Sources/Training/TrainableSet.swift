@@ -49,12 +49,12 @@ public final class TrainableSet {
             for p in Projection.allCases {
                 let linear = layer.linear(p)
                 slots.append(Slot(name: WeightNames.projection(p, layer: l), source: .model(linear.weight)))
-                if let bias = linear.bias { slots.append(Slot(name: WeightNames.projectionBias(p, layer: l), source: .model(bias))) }
+                if let bias = linear.bias { slots.append(Slot(name: WeightNames.projectionBias(p, layer: l), source: .model(Weight(bias)))) }
             }
-            slots.append(Slot(name: WeightNames.inputNorm(layer: l), source: .model(layer.inputNorm)))
-            slots.append(Slot(name: WeightNames.postAttentionNorm(layer: l), source: .model(layer.postAttentionNorm)))
+            slots.append(Slot(name: WeightNames.inputNorm(layer: l), source: .model(Weight(layer.inputNorm))))
+            slots.append(Slot(name: WeightNames.postAttentionNorm(layer: l), source: .model(Weight(layer.postAttentionNorm))))
         }
-        if configuration.trainsFinalNorm { slots.append(Slot(name: WeightNames.finalNorm, source: .model(model.finalNorm))) }
+        if configuration.trainsFinalNorm { slots.append(Slot(name: WeightNames.finalNorm, source: .model(Weight(model.finalNorm)))) }
         if configuration.trainsLMHead {
             // Tied: one matrix, one gradient that sums its embedding and lm_head uses.
             if let head = model.untiedLMHead { slots.append(Slot(name: WeightNames.lmHead, source: .model(head))) }
@@ -87,8 +87,8 @@ public final class TrainableSet {
                 adapter.dA = aParam.gradient
                 adapter.dB = gradient
                 model.layers[l].linear(p).lora = adapter
-            case .model(let tensor):
-                value.data.update(from: tensor.data, count: tensor.count)
+            case .model(let weight):
+                if weight.count > 0 { weight.widenRows(0, count: weight.rows, into: value.data) }
                 model.replaceParameter(named: slot.name, with: value)
                 Self.attachGradient(named: slot.name, gradient, to: model)
             }
@@ -125,7 +125,8 @@ public final class TrainableSet {
 
     /// One trainable tensor before the buffers exist.
     private struct Slot {
-        enum Source { case loraA(layer: Int, projection: Projection), loraB(layer: Int, projection: Projection), model(Tensor) }
+        /// A model parameter's current value (16-bit matrices are widened straight into the flat buffer).
+        enum Source { case loraA(layer: Int, projection: Projection), loraB(layer: Int, projection: Projection), model(Weight) }
         let name: String
         let shape: [Int]
         let source: Source

@@ -91,6 +91,14 @@ final class NonFiniteAndMemoryTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: out.path))
         assertOneErrorLine(try prune(["generate", model.path, "--prompt", "Once"], environment: limit), "KV cache")
         assertOneErrorLine(try prune(["eval", model.path, "--dataset", dataset], environment: ["PRUNE_MEMORY_LIMIT": "lots"]), "PRUNE_MEMORY_LIMIT")
+        // finetune estimates a training step (saved activations, LoRA values, gradients and moments) before loading.
+        let healed = scratch.appendingPathComponent("healed")
+        let finetune = try PruneExecutable.runFinetune([model.path, "--lora", "--dataset", dataset, "--steps", "1", "-o", healed.path],
+                                                       environment: limit)
+        XCTAssertEqual(finetune.status, 1, finetune.stderr)
+        XCTAssertTrue(finetune.stderr.contains("finetuning on 4 × 256 tokens needs about")
+                      && finetune.stderr.contains("gradients and optimizer state"), finetune.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: healed.path))
         // With room to spare the same job runs.
         let fits = try prune(["eval", model.path, "--dataset", dataset, "--context", "64", "--json"], environment: ["PRUNE_MEMORY_LIMIT": "1G"])
         XCTAssertEqual(fits.status, 0, fits.stderr)

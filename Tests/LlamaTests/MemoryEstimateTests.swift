@@ -1,4 +1,4 @@
-// The memory estimate follows the allocations: weights as Float32, one block's buffers, logits, the KV
+// The memory estimate follows the allocations: weights as Float32 (or as the load will hold them), one block's buffers, logits, the KV
 // cache, training state; the check refuses what does not fit, and SystemMemory reads what the machine has.
 import Checkpoint
 import Foundation
@@ -28,7 +28,7 @@ final class MemoryEstimateTests: XCTestCase {
         let checkpointed = MemoryEstimate.training(config: config, batch: 4, context: 256, threads: 2, trainableParameters: 1000,
                                                    separateTrainable: 1000, checkpointing: true)
         XCTAssertLessThan(checkpointed.activations, lora.activations, "checkpointing keeps one layer's buffers")
-        XCTAssertEqual(e.total, e.weights + e.activations + e.logits)
+        XCTAssertEqual(e.total, e.weights + e.activations + e.logits + e.runtime)
     }
 
     func testAbsurdSizesSaturateAndAreRefused() {
@@ -54,5 +54,21 @@ final class MemoryEstimateTests: XCTestCase {
         XCTAssertEqual(SystemMemory.parseSize("4096"), 4096)
         XCTAssertNil(SystemMemory.parseSize("lots"))
         XCTAssertNil(SystemMemory.parseSize("-1G"))
+    }
+
+    func testStoredBF16WeightsCountAtTheirFileSizeAndAFloat32LoadAtCopiesPlusFile() throws {
+        let dir = Fixtures.projectRoot.appendingPathComponent("Tests/Fixtures/checkpoints/tied-bf16")
+        let tensors = try CheckpointTensors(directory: dir)
+        var matrices = 0, others = 0, file = 0
+        for name in tensors.names {
+            let e = try tensors.entry(name).entry
+            file += e.end - e.begin
+            if e.shape.count == 2 { matrices += e.end - e.begin } else { others += e.elementCount }
+        }
+        XCTAssertEqual(MemoryEstimate.weightBytes(tensors: tensors, dtype: .stored), matrices + 6 * others)
+        XCTAssertEqual(MemoryEstimate.weightBytes(tensors: tensors, dtype: .f32), 3 * file)
+        // What the loaded models hold (without the load's transient file pages).
+        XCTAssertEqual(try LlamaModel.load(directory: dir).weightBytes, matrices + 4 * others)
+        XCTAssertEqual(try LlamaModel.load(directory: dir, weightsDType: .f32).weightBytes, 2 * file)
     }
 }

@@ -16,7 +16,7 @@ final class OpGradientTests: XCTestCase {
         let w = GradientCheck.random(n * C, seed: 2)
         let out = Tensor(zeros: [n, C]), dTable = Tensor(zeros: [V, C])
         func loss() -> Double {
-            Embedding.forward(tokens: tokens, count: n, table: table.data, vocab: V, dim: C, into: out.data)
+            Embedding.forward(tokens: tokens, count: n, table: Weight(table), into: out.data)
             return GradientCheck.dot(w, out.data)
         }
         _ = loss()
@@ -156,7 +156,7 @@ final class OpGradientTests: XCTestCase {
         let dy = Tensor(shape: [n, O], values: w), dx = Tensor(zeros: [n, I])
         linear.backward(x.data, rows: n, dy: dy.data, dx: dx.data, parallelism: .allCores)
         GradientCheck.assertClose("dx", parameter: x.data, count: x.count, analytic: dx.data, loss: loss)
-        GradientCheck.assertClose("dWeight", parameter: linear.weight.data, count: O * I, analytic: linear.dWeight!.data, loss: loss)
+        GradientCheck.assertClose("dWeight", parameter: linear.weight.float32!.data, count: O * I, analytic: linear.dWeight!.data, loss: loss)
         GradientCheck.assertClose("dBias", parameter: linear.bias!.data, count: O, analytic: linear.dBias!.data, loss: loss)
     }
 
@@ -245,10 +245,10 @@ final class OpGradientTests: XCTestCase {
         let head = LMHeadLoss(vocab: V, dim: C, chunkRows: 2, parallelism: .allCores)   // several chunks, one of them partial
         let x = GradientCheck.tensor([n, C], seed: 34, scale: 2), weight = GradientCheck.tensor([V, C], seed: 35)
         func loss() -> Double {
-            head.forwardBackward(x.data, rows: n, weight: weight.data, targets: targets, dX: nil, dWeight: nil).mean
+            head.forwardBackward(x.data, rows: n, weight: Weight(weight), targets: targets, dX: nil, dWeight: nil).mean
         }
         let dx = Tensor(shape: [n, C], repeating: 7), dWeight = Tensor(zeros: [V, C])
-        let tally = head.forwardBackward(x.data, rows: n, weight: weight.data, targets: targets, dX: dx.data, dWeight: dWeight.data)
+        let tally = head.forwardBackward(x.data, rows: n, weight: Weight(weight), targets: targets, dX: dx.data, dWeight: dWeight.data)
         XCTAssertEqual(tally.count, 5)
         // Same loss as the inference path's tally over full logits.
         let logits = Tensor(zeros: [n, V])

@@ -146,8 +146,8 @@ final class TrainingCoreTests: XCTestCase {
         }
         XCTAssertEqual(set.parameters.first?.name, WeightNames.peftLoRA(.q, layer: 0, isA: true))
         XCTAssertEqual(set.parameters.last?.name, WeightNames.embedding)
-        XCTAssertEqual(model.embedding.data, set.parameter(named: WeightNames.embedding)!.value.data)
-        XCTAssertEqual(model.layers[L - 1].down.weight.data, set.parameter(named: WeightNames.projection(.down, layer: L - 1))!.value.data)
+        XCTAssertEqual(model.embedding.float32!.data, set.parameter(named: WeightNames.embedding)!.value.data)
+        XCTAssertEqual(model.layers[L - 1].down.weight.float32!.data, set.parameter(named: WeightNames.projection(.down, layer: L - 1))!.value.data)
         XCTAssertEqual(model.layers[0].q.lora!.b.data, set.parameter(named: WeightNames.peftLoRA(.q, layer: 0, isA: false))!.value.data)
         XCTAssertEqual(model.dEmbedding!.data, set.parameter(named: WeightNames.embedding)!.gradient.data)
         // Moving into the buffers changed nothing the model computes.

@@ -19,11 +19,11 @@ final class TrainingPassGradientTests: XCTestCase {
         // Projection and embedding weights of order 0.3 instead of 0.02 and norm weights near 1, so that every
         // gradient is well above finite-difference noise without saturating the softmax.
         var rng = SeededGenerator(seed: seed + 1)
-        var matrices = [model.embedding] + (model.untiedLMHead.map { [$0] } ?? [])
+        var matrices = [model.embedding.float32!] + (model.untiedLMHead.map { [$0.float32!] } ?? [])
         var norms = [model.finalNorm]
         for l in model.layers {
             norms += [l.inputNorm, l.postAttentionNorm]
-            for p in Projection.allCases { matrices += [l.linear(p).weight] + (l.linear(p).bias.map { [$0] } ?? []) }
+            for p in Projection.allCases { matrices += [l.linear(p).weight.float32!] + (l.linear(p).bias.map { [$0] } ?? []) }
         }
         for t in matrices { for i in 0..<t.count { t[i] *= 15 } }
         for t in norms { for i in 0..<t.count { t[i] = 1 + Float.random(in: -0.3...0.3, using: &rng) } }
