@@ -166,13 +166,10 @@ extension CheckpointRewriter {
                 if dtype == entry.dtype {
                     return SafetensorsItem(name: output.name, dtype: dtype, shape: entry.shape, bytes: try file.rawBytes(entry.name))
                 }
-                return SafetensorsItem(name: output.name, tensor: try file.tensor(entry.name), dtype: dtype)
+                let (file, name) = (file, entry.name)
+                return SafetensorsItem(name: output.name, shape: entry.shape, dtype: dtype) { try file.tensor(name) }
             }
-            let t = try values()
-            guard t.shape == entry.shape else {
-                throw PruneError(file: file.url, "new values for \"\(output.name)\" have shape \(t.shape), the tensor has \(entry.shape)")
-            }
-            return SafetensorsItem(name: output.name, tensor: t, dtype: dtype)
+            return SafetensorsItem(name: output.name, shape: entry.shape, dtype: dtype, values: values)
         }
     }
 

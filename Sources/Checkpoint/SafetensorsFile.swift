@@ -36,7 +36,7 @@ public struct SafetensorsEntry: Sendable {
 }
 
 /// A validated, memory-mapped safetensors file.
-public final class SafetensorsFile {
+public final class SafetensorsFile: ResidentPages {
     /// Largest header we accept; real headers are kilobytes to a few megabytes.
     public static let maxHeaderBytes = 100 * 1024 * 1024
 
@@ -49,6 +49,9 @@ public final class SafetensorsFile {
     public let metadata: [String: String]
     private let file: MappedFile
     private let dataStart: Int
+
+    /// See `MappedFile.dropResidentPages`: the tensors stay readable.
+    public func dropResidentPages() { file.dropResidentPages() }
 
     public init(url: URL) throws {
         self.url = url

@@ -10,7 +10,7 @@ public struct SafetensorsItem {
     public let dtype: SafetensorsDType
     public let shape: [Int]
     /// Produces the item's bytes (exactly shape × dtype size) into the given buffer.
-    let fill: (UnsafeMutableRawBufferPointer) -> Void
+    let fill: (UnsafeMutableRawBufferPointer) throws -> Void
 
     /// A Float32 tensor stored as `dtype` (F32, F16 or BF16; rounding to nearest even).
     public init(name: String, tensor: Tensor, dtype: SafetensorsDType = .F32) {
@@ -18,13 +18,31 @@ public struct SafetensorsItem {
         self.name = name
         self.dtype = dtype
         self.shape = tensor.shape
+        fill = { out in Self.store(tensor, as: dtype, into: out) }
+    }
+
+    /// A tensor of `shape` computed only when the file is written (`values` must return that shape), then stored
+    /// as `dtype`: a shard of merged or converted tensors never holds more than one of them in Float32.
+    public init(name: String, shape: [Int], dtype: SafetensorsDType, values: @escaping () throws -> Tensor) {
+        precondition(dtype == .F32 || dtype == .F16 || dtype == .BF16, "cannot write \(dtype) from Float32")
+        self.name = name
+        self.dtype = dtype
+        self.shape = shape
         fill = { out in
-            let n = tensor.count
-            switch dtype {
-            case .F32: out.baseAddress!.copyMemory(from: tensor.data, byteCount: n * 4)
-            case .BF16: Kernels.f32ToBF16(tensor.data, out.baseAddress!.assumingMemoryBound(to: UInt16.self), n)
-            default: Kernels.f32ToF16(tensor.data, out.baseAddress!.assumingMemoryBound(to: UInt16.self), n)
+            let tensor = try values()
+            guard tensor.shape == shape else {
+                throw PruneError(name, "new values have shape \(tensor.shape), the tensor has \(shape)")
             }
+            Self.store(tensor, as: dtype, into: out)
+        }
+    }
+
+    private static func store(_ tensor: Tensor, as dtype: SafetensorsDType, into out: UnsafeMutableRawBufferPointer) {
+        let n = tensor.count
+        switch dtype {
+        case .F32: out.baseAddress!.copyMemory(from: tensor.data, byteCount: n * 4)
+        case .BF16: Kernels.f32ToBF16(tensor.data, out.baseAddress!.assumingMemoryBound(to: UInt16.self), n)
+        default: Kernels.f32ToF16(tensor.data, out.baseAddress!.assumingMemoryBound(to: UInt16.self), n)
         }
     }
 
@@ -82,7 +100,7 @@ public enum SafetensorsWriter {
             for item in items where item.byteCount > 0 {
                 let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: item.byteCount, alignment: 64)
                 defer { buf.deallocate() }
-                item.fill(buf)
+                try item.fill(buf)
                 try handle.write(contentsOf: Data(bytesNoCopy: buf.baseAddress!, count: item.byteCount, deallocator: .none))
             }
         }

@@ -30,12 +30,17 @@ public final class LMHeadLoss {
         self.vocab = vocab
         self.parallelism = parallelism
         self.dim = dim
-        let target = (12 << 20) / max(vocab, 1)
-        self.chunkRows = chunkRows ?? (target >= 64 ? min(512, target / 64 * 64) : max(8, target))
+        self.chunkRows = chunkRows ?? Self.defaultChunkRows(vocab: vocab)
         inputs = Tensor(zeros: [self.chunkRows, dim])
         logits = Tensor(zeros: [self.chunkRows, vocab])
         dInputs = Tensor(zeros: [self.chunkRows, dim])
         rowLoss = [Double](repeating: 0, count: self.chunkRows)
+    }
+
+    /// About 48 MB of logits, in multiples of 64 rows when that leaves at least 64 (8 rows at least).
+    public static func defaultChunkRows(vocab: Int) -> Int {
+        let target = (12 << 20) / max(vocab, 1)
+        return target >= 64 ? min(512, target / 64 * 64) : max(8, target)
     }
 
     /// Loss of x (N, C) through `weight` (V, C; Float32 or 16-bit, widened block by block inside the GEMMs) against `targets` (N; −100 = not counted), as a tally (sum and

@@ -177,6 +177,14 @@ public final class LlamaModel {
         return n
     }
 
+    /// Gives the pages of the mapped files that the 16-bit weights lie in back to the kernel, for a job that is
+    /// about to map another model of the same size (the export self-check): the weights stay valid.
+    public func dropResidentWeightPages() {
+        embedding.dropResidentPages()
+        untiedLMHead?.dropResidentPages()
+        for l in layers { for p in Projection.allCases { l.linear(p).weight.dropResidentPages() } }
+    }
+
     /// Number of parameters (tied lm_head counted once).
     public var parameterCount: Int {
         var n = embedding.count + finalNorm.count + (untiedLMHead?.count ?? 0)

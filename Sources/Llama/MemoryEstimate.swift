@@ -7,7 +7,7 @@
 //   activations  one block's buffers for N = B·T rows (BlockActivations, BlockScratch, the residual), the
 //                attention scores of each thread, and for training every layer's saved activations
 //                (or, with checkpointing, each layer's input and one layer's buffers)
-//   logits       (N, V) of a forward (inference); training's loss head works in chunks
+//   logits       (N, V) of a forward (inference); training's loss head works in chunks of M rows
 //   KV cache     2·L·B·S·G·D for generation over S positions
 //   training     gradient, AdamW m and v for each trainable parameter (and the trainable copy itself
 //                when it is not a weight, as LoRA matrices are)
@@ -61,18 +61,24 @@ public struct MemoryEstimate: Equatable, Sendable {
     }
 
     /// One training micro-batch of B×T with `trainableParameters` elements trained (`separateTrainable` of
-    /// them not part of the weights, e.g. LoRA matrices), with or without gradient checkpointing.
+    /// them not part of the weights, e.g. LoRA matrices, whose hidden rows take `loraWidth` floats per token
+    /// and layer: the sum of the adapters' ranks), with or without gradient checkpointing.
     public static func training(config c: LlamaConfig, batch b: Int, context t: Int, threads: Int,
-                                trainableParameters: Int, separateTrainable: Int, checkpointing: Bool,
-                                lossChunkRows: Int = 1024) -> MemoryEstimate {
+                                trainableParameters: Int, separateTrainable: Int, loraWidth: Int = 0,
+                                checkpointing: Bool) -> MemoryEstimate {
         let n = mul(b, t), L = c.numHiddenLayers
-        let perLayer = mul(block(c, rows: n, batch: b, tokens: t, probabilities: true), 4)
+        let C = c.hiddenSize, H = c.numAttentionHeads, G = c.numKeyValueHeads, D = c.headDim, F = c.intermediateSize
+        let perLayer = mul(sum([block(c, rows: n, batch: b, tokens: t, probabilities: true), mul(n, loraWidth)]), 4)
         var e = MemoryEstimate()
         e.weights = mul(CheckpointValidation.parameterCount(c) ?? Int.max, 4)
-        e.activations = sum([checkpointing ? sum([perLayer, mul(L, n, c.hiddenSize, 4)]) : mul(L, perLayer),
-                             mul(n, c.hiddenSize, 4 * 4),                           // stream, its gradient, final norm
-                             mul(threads, t, t, 4)])
-        e.logits = mul(min(n, lossChunkRows), c.vocabSize, 4 * 2)                  // a chunk's logits and their gradient
+        // LlamaTrainingPass: every layer's input (both ways), the final norm's rows, the recomputed block output,
+        // and the backward's gradients of the stream, q/k/v/attention output and the MLP's three F-wide rows.
+        let pass = sum([mul(L + 1, n, C), n, mul(2, n, C), mul(n, C), mul(3, n, C), mul(2, n, H, D), mul(2, n, G, D), mul(3, n, F)])
+        e.activations = sum([checkpointing ? perLayer : mul(L, perLayer), mul(pass, 4),
+                             mul(n, C, 4),                                          // the block scratch's branch
+                             mul(threads, t, t, 4)])                                // attention scores
+        let m = LMHeadLoss.defaultChunkRows(vocab: c.vocabSize)                    // a chunk's logits (their gradient in place),
+        e.logits = sum([mul(m, c.vocabSize, 4), mul(m, c.hiddenSize, 4 * 2)])      // its rows and their gradient
         e.training = sum([mul(trainableParameters, 4 * 3), mul(separateTrainable, 4)])
         e.runtime = runtime(threads: threads)
         return e

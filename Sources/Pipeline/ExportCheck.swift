@@ -34,13 +34,15 @@ public enum ExportCheck {
     /// Loads `merged` (its config, tensor shapes and layer count are validated by the load) and compares its
     /// logits on `tokens` with `model`'s. Throws, leaving a marker file, when they differ beyond the dtype's bound.
     public static func verify(merged: URL, against model: LlamaModel, tokens: [Int32], parallelism: Parallelism) throws -> Result {
+        let probe = Array(tokens.prefix(32))
+        let b = model.forward(tokens: probe, batch: 1, length: probe.count).logits
+        // The base's mapped pages leave the resident set while the merged copy is read: peak memory stays one model.
+        model.dropResidentWeightPages()
         let reloaded = try LlamaModel.load(directory: merged, parallelism: parallelism)
         guard reloaded.layers.count == model.layers.count, reloaded.parameterCount == model.parameterCount else {
             return try fail(merged, "it has \(reloaded.layers.count) layers and \(reloaded.parameterCount) parameters, the model \(model.layers.count) and \(model.parameterCount)")
         }
-        let probe = Array(tokens.prefix(32))
         let a = reloaded.forward(tokens: probe, batch: 1, length: probe.count).logits
-        let b = model.forward(tokens: probe, batch: 1, length: probe.count).logits
         let diff = Double(a.maxAbsDifference(b))
         let dtype = (try? ConfigDType.of(merged)) ?? "float32"
         let bound = relativeBound(dtype) * max(1, Double(b.maxAbs))

@@ -87,9 +87,9 @@ public final class Finetuner {
         let source = ModelSource(path: o.model, parallelism: parallelism,
                                  weightsDType: WeightsDType(rawValue: o.weightsDType ?? "stored") ?? .stored)
         let checkpoint = try source.validated()
-        let model = try source.loadModel(checkpoint, memory: { c, threads in
-            Self.memoryEstimate(o, config: c, threads: threads)
-        }, job: "finetuning on \(o.batchSize) × \(o.context) tokens", log: JobLog(warning: { log("warning: " + $0) }, note: { log($0) }))
+        let memory = { (c: LlamaConfig, threads: Int) in Self.memoryEstimate(o, config: c, threads: threads) }
+        log("memory estimate: \(source.estimate(checkpoint, memory: memory).summary)")
+        let model = try source.loadModel(checkpoint, memory: memory, job: "finetuning on \(o.batchSize) × \(o.context) tokens", log: JobLog(warning: { log("warning: " + $0) }, note: { log($0) }))
         try o.validate(layers: model.layers.count)
         let tokenizer = try TokenizerLoader.loadIfPresent(directory: base)
         log("model: \(o.model) (\(model.layers.count) layers, \(model.parameterCount) parameters); \(parallelism)")
@@ -336,7 +336,8 @@ public final class Finetuner {
         let perLayer = C * H * D * 2 + C * G * D * 2 + C * F * 3 + 2 * C
         let full = o.trainLayers.count * perLayer + (o.trainLMHead ? c.vocabSize * C + C : 0)
         return MemoryEstimate.training(config: c, batch: o.batchSize, context: o.context, threads: threads,
-                                       trainableParameters: lora + full, separateTrainable: lora, checkpointing: o.gradientCheckpointing)
+                                       trainableParameters: lora + full, separateTrainable: lora,
+                                       loraWidth: o.lora ? o.rank * o.targets.count : 0, checkpointing: o.gradientCheckpointing)
     }
 
     /// Copies a PEFT adapter's A and B into the trainable set (same rank, targets and layers required).

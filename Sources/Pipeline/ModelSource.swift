@@ -39,12 +39,18 @@ public struct ModelSource {
     public func loadModel(_ checkpoint: ValidatedCheckpoint, memory: (LlamaConfig, Int) -> MemoryEstimate, job: String,
                           log: JobLog = .standardError) throws -> LlamaModel {
         if verbose { log.note(SystemReport.lines(threads: parallelism.threads).joined(separator: "\n") + "\n") }
-        var estimate = memory(checkpoint.config, parallelism.threads)
-        // The weights as this load will hold them (16-bit matrices mapped, the rest converted), from the header.
-        estimate.weights = MemoryEstimate.weightBytes(tensors: checkpoint.tensors, dtype: weightsDType)
+        let estimate = self.estimate(checkpoint, memory: memory)
         if verbose { log.note("memory estimate for \(job): \(estimate.summary)\n") }
         try estimate.check(available: try Self.memoryAvailable(), job: job, model: directory)
         return try LlamaModel.load(checkpoint, weightsDType: weightsDType, parallelism: parallelism)
+    }
+
+    /// `memory` (the job's estimate from the config and thread count) with the weights as this load will hold
+    /// them (16-bit matrices mapped, the rest converted), read from the checkpoint's headers.
+    public func estimate(_ checkpoint: ValidatedCheckpoint, memory: (LlamaConfig, Int) -> MemoryEstimate) -> MemoryEstimate {
+        var estimate = memory(checkpoint.config, parallelism.threads)
+        estimate.weights = MemoryEstimate.weightBytes(tensors: checkpoint.tensors, dtype: weightsDType)
+        return estimate
     }
 
     /// Validates and loads the model with the memory check of a single-sequence forward (B = 1, T up to 256).

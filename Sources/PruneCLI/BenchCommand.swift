@@ -201,7 +201,8 @@ struct BenchCommand: ParsableCommand {
         var estimate = childMode == "forward"
             ? MemoryEstimate.inference(config: config, batch: batch, context: tEstimate, threads: threads)
             : MemoryEstimate.training(config: config, batch: batch, context: tEstimate, threads: threads, trainableParameters: lora,
-                                      separateTrainable: lora, checkpointing: childMode == "train-checkpointed")
+                                      separateTrainable: lora, loraWidth: 8 * Projection.allCases.count,
+                                      checkpointing: childMode == "train-checkpointed")
         estimate.weights = MemoryEstimate.weightBytes(tensors: try CheckpointTensors(directory: dir), dtype: weightsDtype.value)
         try estimate.check(available: try ModelSource.memoryAvailable(), job: "bench \(childMode)", model: dir)
         let started = DispatchTime.now()

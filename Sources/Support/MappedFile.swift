@@ -32,6 +32,13 @@ public final class MappedFile {
         bytes = UnsafeRawPointer(p)
     }
 
+    /// Lets the kernel take back the pages read so far (they leave the resident set); the mapping stays valid,
+    /// and a later read faults them in again from the page cache or the file. Safe because the mapping is
+    /// read-only: no page holds anything the file does not.
+    public func dropResidentPages() {
+        if let bytes { madvise(UnsafeMutableRawPointer(mutating: bytes), size, MADV_DONTNEED) }
+    }
+
     deinit {
         if let bytes { munmap(UnsafeMutableRawPointer(mutating: bytes), size) }
     }

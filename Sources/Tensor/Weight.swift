@@ -7,6 +7,11 @@
 // Dimension glossary: O rows (out features, or V for an embedding), I columns (in features, or C).
 import Foundation
 
+/// What keeps mapped weights alive and can give their pages back to the kernel while they stay readable.
+public protocol ResidentPages: AnyObject {
+    func dropResidentPages()
+}
+
 /// How a weight's elements are stored.
 public enum WeightElement: String, Sendable {
     case f32, bf16, f16
@@ -58,6 +63,12 @@ public final class Weight: @unchecked Sendable {
         self.count = shape.reduce(1, *)
         self.element = element
         storage = .halves(halves, owner: owner)
+    }
+
+    /// Gives the resident pages of the file a 16-bit weight lies in back to the kernel (nothing for Float32): the
+    /// weight stays valid and is read again on its next use.
+    public func dropResidentPages() {
+        if case .halves(_, let owner) = storage { (owner as? ResidentPages)?.dropResidentPages() }
     }
 
     /// O, the outermost dimension.

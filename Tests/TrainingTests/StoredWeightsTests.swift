@@ -64,6 +64,15 @@ final class StoredWeightsTests: XCTestCase {
     }
 
     /// A trained layer and the tied lm_head start from the widened stored values and become Float32 views.
+    func testDroppingTheMappedPagesKeepsTheWeightsReadable() throws {
+        let model = try LlamaModel.load(directory: Self.fixtures.appendingPathComponent("tied-bf16"))
+        let tokens: [Int32] = [1, 5, 9, 2, 7, 3, 8, 4]
+        let before = model.forward(tokens: tokens, batch: 1, length: tokens.count).logits
+        model.dropResidentWeightPages()
+        let after = model.forward(tokens: tokens, batch: 1, length: tokens.count).logits
+        XCTAssertEqual(after.maxAbsDifference(before), 0, "pages are read again from the file")
+    }
+
     func testPartialFinetuningFromBF16WidensTheTrainedWeights() throws {
         let dir = Self.fixtures.appendingPathComponent("tied-bf16")
         let layers = try LlamaModel.load(directory: dir).layers.count
