@@ -247,6 +247,10 @@ extension CheckpointRewriter {
                 try SafetensorsWriter.write(try shard.tensors.map { try $0.item() }, metadata: metadata,
                                             to: directory.appendingPathComponent(shard.name))
                 for t in shard.tensors { weightMap[t.output.name] = shard.name }
+                // The source pages this shard read leave the resident set (they stay in the page cache): a
+                // rewrite of a 16 GB checkpoint keeps one shard's worth resident, not the whole file.
+                var dropped = Set<ObjectIdentifier>()
+                for t in shard.tensors where dropped.insert(ObjectIdentifier(t.file)).inserted { t.file.dropResidentPages() }
             }
             guard sharded else { return }
             var index = sourceIndex ?? [:]
