@@ -151,6 +151,77 @@ static void causal_softmax_backward(const float *p, float *dp, size_t t, size_t 
     }
 }
 
+// ---------------------------------------------------------------- blockwise attention
+// One (query block, key block) tile of flash-style attention: the scores never exist beyond one tile.
+// Row i of a tile sees its first clamp(first_visible + i, 0, cols) keys (the causal mask); the rest is 0.
+static inline size_t visible_keys(ptrdiff_t first_visible, size_t i, size_t cols) {
+    ptrdiff_t v = first_visible + (ptrdiff_t)i;
+    return v <= 0 ? 0 : (size_t)v < cols ? (size_t)v : cols;
+}
+
+static void attention_block_softmax(float *s, size_t rows, size_t cols, size_t ld, ptrdiff_t first_visible, float scale,
+                                    float *m, float *l, float *acc, size_t ldacc, size_t dim) {
+    for (size_t i = 0; i < rows; i++) {
+        float *row = s + i * ld;
+        size_t n = visible_keys(first_visible, i, cols);
+        if (n < cols) memset(row + n, 0, (cols - n) * sizeof(float));
+        if (n == 0) continue;   // nothing new for this row: its max, sum and accumulator stand
+        V vs = VSET1(scale), vmax = VSET1(-INFINITY);
+        size_t j = 0;
+        for (; j + W <= n; j += W) {
+            V v = VMUL(VLOAD(row + j), vs);
+            VSTORE(row + j, v);
+            vmax = VMAX(vmax, v);
+        }
+        float mx = VHMAX(vmax);
+        for (; j < n; j++) { row[j] *= scale; if (row[j] > mx) mx = row[j]; }
+        float m_old = m[i], m_new = m_old > mx ? m_old : mx;
+        V vm = VSET1(m_new), vsum = VZERO();
+        j = 0;
+        for (; j + W <= n; j += W) {
+            V e = vexp(VSUB(VLOAD(row + j), vm));
+            VSTORE(row + j, e);
+            vsum = VADD(vsum, e);
+        }
+        float sum = VHSUM(vsum);
+        for (; j < n; j++) { row[j] = expf(row[j] - m_new); sum += row[j]; }
+        // Earlier tiles were weighed against the old max: bring their sum and output to the new one.
+        float c = expf(m_old - m_new);   // 0 on a row's first tile (m_old = -inf)
+        l[i] = l[i] * c + sum;
+        m[i] = m_new;
+        if (!acc || c == 1.0f) continue;
+        float *a = acc + i * ldacc;
+        V vc = VSET1(c);
+        size_t d = 0;
+        for (; d + W <= dim; d += W) VSTORE(a + d, VMUL(VLOAD(a + d), vc));
+        for (; d < dim; d++) a[d] *= c;
+    }
+}
+
+static void attention_block_backward(float *s, float *dp, size_t rows, size_t cols, size_t ld, ptrdiff_t first_visible,
+                                     float scale, const float *lse, const float *delta) {
+    for (size_t i = 0; i < rows; i++) {
+        float *sr = s + i * ld, *dr = dp + i * ld;
+        size_t n = visible_keys(first_visible, i, cols);
+        V vs = VSET1(scale), vl = VSET1(-lse[i]), vd = VSET1(delta[i]);
+        size_t j = 0;
+        for (; j + W <= n; j += W) {
+            V p = vexp(VFMA(VLOAD(sr + j), vs, vl));
+            VSTORE(sr + j, p);
+            VSTORE(dr + j, VMUL(VMUL(p, VSUB(VLOAD(dr + j), vd)), vs));
+        }
+        for (; j < n; j++) {
+            float p = expf(sr[j] * scale - lse[i]);
+            sr[j] = p;
+            dr[j] = p * (dr[j] - delta[i]) * scale;
+        }
+        if (n < cols) {
+            memset(sr + n, 0, (cols - n) * sizeof(float));
+            memset(dr + n, 0, (cols - n) * sizeof(float));
+        }
+    }
+}
+
 // ---------------------------------------------------------------- SwiGLU
 static inline V vsigmoid(V g) { return VDIV(VSET1(1.0f), VADD(VSET1(1.0f), vexp(VSUB(VZERO(), g)))); }
 
@@ -332,6 +403,7 @@ static void skinny_tn_acc(const float *c, size_t ldc, size_t r, const float *z, 
     .bf16_to_f32 = bf16_to_f32, .f16_to_f32 = f16_to_f32, .f32_to_bf16 = f32_to_bf16, .f32_to_f16 = f32_to_f16, \
     .rmsnorm_forward = rmsnorm_forward, .rmsnorm_backward = rmsnorm_backward, .rope = rope,                \
     .causal_softmax = causal_softmax, .causal_softmax_backward = causal_softmax_backward,                  \
+    .attention_block_softmax = attention_block_softmax, .attention_block_backward = attention_block_backward, \
     .silu_mul = silu_mul, .silu_mul_backward = silu_mul_backward, .add_inplace = add_inplace,              \
     .cross_entropy_row = cross_entropy_row,                                                                 \
     .skinny_nt = skinny_nt, .skinny_nn_acc = skinny_nn_acc, .skinny_tn_acc = skinny_tn_acc

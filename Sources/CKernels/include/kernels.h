@@ -30,6 +30,19 @@ void pk_rope(float *x, const int32_t *pos, const float *cos, const float *sin,
 /// Multiplies by scale, masks keys beyond each query's position (set to 0 after softmax), softmax per row.
 void pk_causal_softmax(float *s, size_t t, size_t s_len, size_t q0, float scale);
 
+// ---- blockwise (flash) attention: one (query block, key block) tile of scores at a time ----
+/// s: (rows, cols) raw scores q·kᵀ at leading dimension ld; row i sees its first clamp(first_visible + i, 0, cols)
+/// keys. Online softmax step: updates the running max m (scaled scores) and sum l of each row, overwrites s with
+/// p = exp(scale·s − m_new) (0 where masked) and rescales the row's output accumulator acc (rows, dim) at ldacc by
+/// exp(m_old − m_new); acc NULL on a query block's first tile (nothing accumulated yet).
+void pk_attention_block_softmax(float *s, size_t rows, size_t cols, size_t ld, ptrdiff_t first_visible, float scale,
+                                float *m, float *l, float *acc, size_t ldacc, size_t dim);
+/// Backward of one tile from the saved per-row log-sum-exp of the scaled scores: s (raw scores) becomes
+/// p = exp(scale·s − lse) and dp (dOut·vᵀ) becomes ds = p·(dp − delta)·scale, delta = rowsum(dOut ⊙ out);
+/// masked entries 0 in both.
+void pk_attention_block_backward(float *s, float *dp, size_t rows, size_t cols, size_t ld, ptrdiff_t first_visible,
+                                 float scale, const float *lse, const float *delta);
+
 // ---- SwiGLU: h = silu(g) * u ----
 void pk_silu_mul(const float *g, const float *u, float *h, size_t n);
 /// dg, du from dh (overwrite).
@@ -97,6 +110,8 @@ typedef struct {
     void (*rope)(float *, const int32_t *, const float *, const float *, size_t, size_t, size_t, int);
     void (*causal_softmax)(float *, size_t, size_t, size_t, float);
     void (*causal_softmax_backward)(const float *, float *, size_t, size_t, size_t, float);
+    void (*attention_block_softmax)(float *, size_t, size_t, size_t, ptrdiff_t, float, float *, float *, float *, size_t, size_t);
+    void (*attention_block_backward)(float *, float *, size_t, size_t, size_t, ptrdiff_t, float, const float *, const float *);
     void (*silu_mul)(const float *, const float *, float *, size_t);
     void (*silu_mul_backward)(const float *, const float *, const float *, float *, float *, size_t);
     void (*add_inplace)(float *, const float *, size_t);
