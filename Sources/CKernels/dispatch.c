@@ -144,6 +144,9 @@ void pk_attention_block_backward(float *s, float *dp, size_t rows, size_t cols, 
                                  float scale, const float *lse, const float *delta) {
     ACTIVE->attention_block_backward(s, dp, rows, cols, ld, first_visible, scale, lse, delta);
 }
+void pk_row_dot(const float *a, size_t lda, const float *b, size_t ldb, size_t rows, size_t cols, float *out) {
+    ACTIVE->row_dot(a, lda, b, ldb, rows, cols, out);
+}
 void pk_silu_mul(const float *g, const float *u, float *h, size_t n) { ACTIVE->silu_mul(g, u, h, n); }
 void pk_silu_mul_backward_vec(const float *g, const float *u, const float *dh, float *dg, float *du, size_t n) {
     ACTIVE->silu_mul_backward(g, u, dh, dg, du, n);

@@ -159,6 +159,20 @@ static inline size_t visible_keys(ptrdiff_t first_visible, size_t i, size_t cols
     return v <= 0 ? 0 : (size_t)v < cols ? (size_t)v : cols;
 }
 
+// The last n < W elements of a row as lanes (the rest `pad`), and back: causal rows end anywhere, and a
+// libm exp per tail element cost as much as the vector body on short rows.
+static inline V vload_tail(const float *p, size_t n, float pad) {
+    float b[W];
+    for (size_t i = 0; i < W; i++) b[i] = i < n ? p[i] : pad;
+    return VLOAD(b);
+}
+
+static inline void vstore_tail(float *p, V v, size_t n) {
+    float b[W];
+    VSTORE(b, v);
+    memcpy(p, b, n * sizeof(float));
+}
+
 static void attention_block_softmax(float *s, size_t rows, size_t cols, size_t ld, ptrdiff_t first_visible, float scale,
                                     float *m, float *l, float *acc, size_t ldacc, size_t dim) {
     for (size_t i = 0; i < rows; i++) {
@@ -184,7 +198,10 @@ static void attention_block_softmax(float *s, size_t rows, size_t cols, size_t l
             vsum = VADD(vsum, e);
         }
         float sum = VHSUM(vsum);
-        for (; j < n; j++) { row[j] = expf(row[j] - m_new); sum += row[j]; }
+        if (j < n) {
+            vstore_tail(row + j, vexp(VSUB(vload_tail(row + j, n - j, 0), vm)), n - j);
+            for (; j < n; j++) sum += row[j];
+        }
         // Earlier tiles were weighed against the old max: bring their sum and output to the new one.
         float c = expf(m_old - m_new);   // 0 on a row's first tile (m_old = -inf)
         l[i] = l[i] * c + sum;
@@ -210,15 +227,27 @@ static void attention_block_backward(float *s, float *dp, size_t rows, size_t co
             VSTORE(sr + j, p);
             VSTORE(dr + j, VMUL(VMUL(p, VSUB(VLOAD(dr + j), vd)), vs));
         }
-        for (; j < n; j++) {
-            float p = expf(sr[j] * scale - lse[i]);
-            sr[j] = p;
-            dr[j] = p * (dr[j] - delta[i]) * scale;
+        if (j < n) {
+            V p = vexp(VFMA(vload_tail(sr + j, n - j, 0), vs, vl));
+            vstore_tail(sr + j, p, n - j);
+            vstore_tail(dr + j, VMUL(VMUL(p, VSUB(vload_tail(dr + j, n - j, 0), vd)), vs), n - j);
         }
         if (n < cols) {
             memset(sr + n, 0, (cols - n) * sizeof(float));
             memset(dr + n, 0, (cols - n) * sizeof(float));
         }
+    }
+}
+
+static void row_dot(const float *a, size_t lda, const float *b, size_t ldb, size_t rows, size_t cols, float *out) {
+    for (size_t i = 0; i < rows; i++) {
+        const float *ar = a + i * lda, *br = b + i * ldb;
+        V acc = VZERO();
+        size_t j = 0;
+        for (; j + W <= cols; j += W) acc = VFMA(VLOAD(ar + j), VLOAD(br + j), acc);
+        float sum = VHSUM(acc);
+        for (; j < cols; j++) sum += ar[j] * br[j];
+        out[i] = sum;
     }
 }
 
@@ -404,6 +433,7 @@ static void skinny_tn_acc(const float *c, size_t ldc, size_t r, const float *z, 
     .rmsnorm_forward = rmsnorm_forward, .rmsnorm_backward = rmsnorm_backward, .rope = rope,                \
     .causal_softmax = causal_softmax, .causal_softmax_backward = causal_softmax_backward,                  \
     .attention_block_softmax = attention_block_softmax, .attention_block_backward = attention_block_backward, \
+    .row_dot = row_dot,                                                                                     \
     .silu_mul = silu_mul, .silu_mul_backward = silu_mul_backward, .add_inplace = add_inplace,              \
     .cross_entropy_row = cross_entropy_row,                                                                 \
     .skinny_nt = skinny_nt, .skinny_nn_acc = skinny_nn_acc, .skinny_tn_acc = skinny_tn_acc

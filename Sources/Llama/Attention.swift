@@ -140,11 +140,7 @@ public enum Attention {
                         let qp = q + at, dop = dOut + at, op = out + at, dqp = dq + at
                         // The softmax backward's rowsum(P ⊙ dP) over all of a row's keys, which no single tile sees,
                         // equals rowsum(dOut ⊙ out) since out = P·V.
-                        for i in 0..<rows {
-                            var sum = 0.0
-                            for d in 0..<D { sum += Double(dop[i * H * D + d]) * Double(op[i * H * D + d]) }
-                            delta[i] = Float(sum)
-                        }
+                        Kernels.rowDot(dop, lda: H * D, op, ldb: H * D, rows: rows, cols: D, into: delta)
                         let keyEnd = min(s, q0 + qb + rows)
                         for kb in Swift.stride(from: 0, to: keyEnd, by: tk) {
                             let cols = min(tk, keyEnd - kb)

@@ -50,6 +50,12 @@ public enum Kernels {
         pk_attention_block_backward(s, dp, rows, cols, ld, firstVisible, scale, logSumExp, delta)
     }
 
+    /// out[i] = a row i · b row i, for `rows` rows of `cols` at leading dimensions lda and ldb.
+    public static func rowDot(_ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, ldb: Int, rows: Int, cols: Int,
+                              into out: UnsafeMutablePointer<Float>) {
+        pk_row_dot(a, lda, b, ldb, rows, cols, out)
+    }
+
     /// h = silu(g) ⊙ u.
     public static func siluMul(_ g: UnsafePointer<Float>, _ u: UnsafePointer<Float>, into h: UnsafeMutablePointer<Float>, count: Int) {
         pk_silu_mul(g, u, h, count)

@@ -42,6 +42,9 @@ void pk_attention_block_softmax(float *s, size_t rows, size_t cols, size_t ld, p
 /// masked entries 0 in both.
 void pk_attention_block_backward(float *s, float *dp, size_t rows, size_t cols, size_t ld, ptrdiff_t first_visible,
                                  float scale, const float *lse, const float *delta);
+/// out[i] = a row i · b row i for `rows` rows of `cols` (leading dimensions lda, ldb): the backward's
+/// delta = rowsum(dOut ⊙ out) per query.
+void pk_row_dot(const float *a, size_t lda, const float *b, size_t ldb, size_t rows, size_t cols, float *out);
 
 // ---- SwiGLU: h = silu(g) * u ----
 void pk_silu_mul(const float *g, const float *u, float *h, size_t n);
@@ -112,6 +115,7 @@ typedef struct {
     void (*causal_softmax_backward)(const float *, float *, size_t, size_t, size_t, float);
     void (*attention_block_softmax)(float *, size_t, size_t, size_t, ptrdiff_t, float, float *, float *, float *, size_t, size_t);
     void (*attention_block_backward)(float *, float *, size_t, size_t, size_t, ptrdiff_t, float, const float *, const float *);
+    void (*row_dot)(const float *, size_t, const float *, size_t, size_t, size_t, float *);
     void (*silu_mul)(const float *, const float *, float *, size_t);
     void (*silu_mul_backward)(const float *, const float *, const float *, float *, float *, size_t);
     void (*add_inplace)(float *, const float *, size_t);
