@@ -132,10 +132,6 @@ void pk_rmsnorm_backward(const float *x, const float *w, const float *rstd, cons
 void pk_rope(float *x, const int32_t *pos, const float *cos, const float *sin, size_t rows, size_t heads, size_t head_dim, int inverse) {
     ACTIVE->rope(x, pos, cos, sin, rows, heads, head_dim, inverse);
 }
-void pk_causal_softmax(float *s, size_t t, size_t s_len, size_t q0, float scale) { ACTIVE->causal_softmax(s, t, s_len, q0, scale); }
-void pk_causal_softmax_backward(const float *p, float *dp, size_t t, size_t s_len, size_t q0, float scale) {
-    ACTIVE->causal_softmax_backward(p, dp, t, s_len, q0, scale);
-}
 void pk_attention_block_softmax(float *s, size_t rows, size_t cols, size_t ld, ptrdiff_t first_visible, float scale,
                                 float *m, float *l, float *acc, size_t ldacc, size_t dim) {
     ACTIVE->attention_block_softmax(s, rows, cols, ld, first_visible, scale, m, l, acc, ldacc, dim);

@@ -100,57 +100,6 @@ static void rope(float *x, const int32_t *pos, const float *cos_t, const float *
     }
 }
 
-// ---------------------------------------------------------------- softmax
-static void causal_softmax(float *s, size_t t, size_t s_len, size_t q0, float scale) {
-    for (size_t i = 0; i < t; i++) {
-        float *row = s + i * s_len;
-        size_t n = q0 + i + 1;  // keys this query may see
-        if (n > s_len) n = s_len;
-        V vs = VSET1(scale), vmax = VSET1(-INFINITY);
-        size_t j = 0;
-        for (; j + W <= n; j += W) {
-            V v = VMUL(VLOAD(row + j), vs);
-            VSTORE(row + j, v);
-            vmax = VMAX(vmax, v);
-        }
-        float mx = VHMAX(vmax);
-        for (; j < n; j++) { row[j] *= scale; if (row[j] > mx) mx = row[j]; }
-        V vm = VSET1(mx), vsum = VZERO();
-        j = 0;
-        for (; j + W <= n; j += W) {
-            V e = vexp(VSUB(VLOAD(row + j), vm));
-            VSTORE(row + j, e);
-            vsum = VADD(vsum, e);
-        }
-        double sum = VHSUM(vsum);
-        for (; j < n; j++) { row[j] = expf(row[j] - mx); sum += row[j]; }
-        V vi = VSET1((float)(1.0 / sum));
-        j = 0;
-        for (; j + W <= n; j += W) VSTORE(row + j, VMUL(VLOAD(row + j), vi));
-        for (; j < n; j++) row[j] *= (float)(1.0 / sum);
-        if (n < s_len) memset(row + n, 0, (s_len - n) * sizeof(float));
-    }
-}
-
-static void causal_softmax_backward(const float *p, float *dp, size_t t, size_t s_len, size_t q0, float scale) {
-    for (size_t i = 0; i < t; i++) {
-        const float *pr = p + i * s_len;
-        float *dr = dp + i * s_len;
-        size_t n = q0 + i + 1;
-        if (n > s_len) n = s_len;
-        V acc = VZERO();
-        size_t j = 0;
-        for (; j + W <= n; j += W) acc = VFMA(VLOAD(pr + j), VLOAD(dr + j), acc);
-        float dot = VHSUM(acc);
-        for (; j < n; j++) dot += pr[j] * dr[j];
-        V vd = VSET1(dot), vs = VSET1(scale);
-        j = 0;
-        for (; j + W <= n; j += W) VSTORE(dr + j, VMUL(VMUL(VLOAD(pr + j), VSUB(VLOAD(dr + j), vd)), vs));
-        for (; j < n; j++) dr[j] = pr[j] * (dr[j] - dot) * scale;
-        if (n < s_len) memset(dr + n, 0, (s_len - n) * sizeof(float));
-    }
-}
-
 // ---------------------------------------------------------------- blockwise attention
 // One (query block, key block) tile of flash-style attention: the scores never exist beyond one tile.
 // Row i of a tile sees its first clamp(first_visible + i, 0, cols) keys (the causal mask); the rest is 0.
@@ -431,7 +380,6 @@ static void skinny_tn_acc(const float *c, size_t ldc, size_t r, const float *z, 
     .name = PK_ISA_NAME, .lanes = W,                                                                        \
     .bf16_to_f32 = bf16_to_f32, .f16_to_f32 = f16_to_f32, .f32_to_bf16 = f32_to_bf16, .f32_to_f16 = f32_to_f16, \
     .rmsnorm_forward = rmsnorm_forward, .rmsnorm_backward = rmsnorm_backward, .rope = rope,                \
-    .causal_softmax = causal_softmax, .causal_softmax_backward = causal_softmax_backward,                  \
     .attention_block_softmax = attention_block_softmax, .attention_block_backward = attention_block_backward, \
     .row_dot = row_dot,                                                                                     \
     .silu_mul = silu_mul, .silu_mul_backward = silu_mul_backward, .add_inplace = add_inplace,              \

@@ -1,7 +1,7 @@
 // Swift faces of the fused C kernels (CKernels), so that higher modules need not import C.
 import CKernels
 
-/// Fused elementwise kernels (RMSNorm, RoPE, causal softmax, attention tiles, SwiGLU, dtype conversion).
+/// Fused elementwise kernels (RMSNorm, RoPE, attention tiles, SwiGLU, dtype conversion).
 public enum Kernels {
     public static func bf16ToF32(_ src: UnsafePointer<UInt16>, _ dst: UnsafeMutablePointer<Float>, _ n: Int) { pk_bf16_to_f32(src, dst, n) }
     public static func f16ToF32(_ src: UnsafePointer<UInt16>, _ dst: UnsafeMutablePointer<Float>, _ n: Int) { pk_f16_to_f32(src, dst, n) }
@@ -25,11 +25,6 @@ public enum Kernels {
     public static func rope(_ x: UnsafeMutablePointer<Float>, positions: UnsafePointer<Int32>, cos: UnsafePointer<Float>,
                             sin: UnsafePointer<Float>, rows: Int, heads: Int, headDim: Int, inverse: Bool = false) {
         pk_rope(x, positions, cos, sin, rows, heads, headDim, inverse ? 1 : 0)
-    }
-
-    /// Scaled, causally masked softmax of (T, S) scores for queries starting at absolute position q0.
-    public static func causalSoftmax(_ s: UnsafeMutablePointer<Float>, queries: Int, keys: Int, firstQueryPosition: Int, scale: Float) {
-        pk_causal_softmax(s, queries, keys, firstQueryPosition, scale)
     }
 
     /// One online-softmax step of blockwise attention on a tile of raw scores (rows, cols) at leading dimension `ld`:
@@ -96,13 +91,6 @@ public enum Kernels {
     public static func siluMulBackwardVectorized(_ g: UnsafePointer<Float>, _ u: UnsafePointer<Float>, dh: UnsafePointer<Float>,
                                                  dg: UnsafeMutablePointer<Float>, du: UnsafeMutablePointer<Float>, count: Int) {
         pk_silu_mul_backward_vec(g, u, dh, dg, du, count)
-    }
-
-    /// Backward of `causalSoftmax` for one head, in place: dp ← p ⊙ (dp − rowsum(p ⊙ dp)) · scale over the visible
-    /// keys of each query, 0 beyond them.
-    public static func causalSoftmaxBackward(_ p: UnsafePointer<Float>, _ dp: UnsafeMutablePointer<Float>, queries: Int, keys: Int,
-                                             firstQueryPosition: Int, scale: Float) {
-        pk_causal_softmax_backward(p, dp, queries, keys, firstQueryPosition, scale)
     }
 
     /// h (N, R) = alpha · x (N, K) · aᵀ with a (R, K): the LoRA-rank product BLAS runs slowly.

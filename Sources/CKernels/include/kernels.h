@@ -25,11 +25,6 @@ void pk_rmsnorm_backward(const float *x, const float *w, const float *rstd, cons
 void pk_rope(float *x, const int32_t *pos, const float *cos, const float *sin,
              size_t rows, size_t heads, size_t head_dim, int inverse);
 
-// ---- causal softmax over attention scores ----
-/// s: (T, S) scores for queries at absolute positions q0..q0+T-1 over keys 0..S-1.
-/// Multiplies by scale, masks keys beyond each query's position (set to 0 after softmax), softmax per row.
-void pk_causal_softmax(float *s, size_t t, size_t s_len, size_t q0, float scale);
-
 // ---- blockwise (flash) attention: one (query block, key block) tile of scores at a time ----
 /// s: (rows, cols) raw scores q·kᵀ at leading dimension ld; row i sees its first clamp(first_visible + i, 0, cols)
 /// keys. Online softmax step: updates the running max m (scaled scores) and sum l of each row, overwrites s with
@@ -66,9 +61,6 @@ double pk_logsumexp(const float *x, size_t n, int32_t *argmax);
 double pk_cross_entropy_row_vec(const float *logits, size_t v, int32_t target, float *dlogits, float gscale);
 /// Lane version of pk_silu_mul_backward: dg, du from dh (overwrite).
 void pk_silu_mul_backward_vec(const float *g, const float *u, const float *dh, float *dg, float *du, size_t n);
-/// Causal softmax backward for one head, in place into dp: ds = p * (dp - sum(p*dp)) * scale over the keys
-/// query i sees (0..q0+i); the masked rest is set to 0.
-void pk_causal_softmax_backward(const float *p, float *dp, size_t t, size_t s_len, size_t q0, float scale);
 /// h (N, R) = alpha * x (N, K) * a^T with a (R, K); leading dimensions ldx, ldh. For R of a LoRA rank,
 /// where BLAS runs far below peak.
 void pk_skinny_nt(const float *x, size_t ldx, const float *a, size_t r, size_t k, float *h, size_t ldh,
@@ -111,8 +103,6 @@ typedef struct {
     void (*rmsnorm_forward)(const float *, const float *, float *, float *, size_t, size_t, float);
     void (*rmsnorm_backward)(const float *, const float *, const float *, const float *, float *, float *, size_t, size_t, int);
     void (*rope)(float *, const int32_t *, const float *, const float *, size_t, size_t, size_t, int);
-    void (*causal_softmax)(float *, size_t, size_t, size_t, float);
-    void (*causal_softmax_backward)(const float *, float *, size_t, size_t, size_t, float);
     void (*attention_block_softmax)(float *, size_t, size_t, size_t, ptrdiff_t, float, float *, float *, float *, size_t, size_t);
     void (*attention_block_backward)(float *, float *, size_t, size_t, size_t, ptrdiff_t, float, const float *, const float *);
     void (*row_dot)(const float *, size_t, const float *, size_t, size_t, size_t, float *);
