@@ -132,9 +132,16 @@ void pk_rmsnorm_backward(const float *x, const float *w, const float *rstd, cons
 void pk_rope(float *x, const int32_t *pos, const float *cos, const float *sin, size_t rows, size_t heads, size_t head_dim, int inverse) {
     ACTIVE->rope(x, pos, cos, sin, rows, heads, head_dim, inverse);
 }
-void pk_causal_softmax(float *s, size_t t, size_t s_len, size_t q0, float scale) { ACTIVE->causal_softmax(s, t, s_len, q0, scale); }
-void pk_causal_softmax_backward(const float *p, float *dp, size_t t, size_t s_len, size_t q0, float scale) {
-    ACTIVE->causal_softmax_backward(p, dp, t, s_len, q0, scale);
+void pk_attention_block_softmax(float *s, size_t rows, size_t cols, size_t ld, ptrdiff_t first_visible, float scale,
+                                float *m, float *l, float *acc, size_t ldacc, size_t dim) {
+    ACTIVE->attention_block_softmax(s, rows, cols, ld, first_visible, scale, m, l, acc, ldacc, dim);
+}
+void pk_attention_block_backward(float *s, float *dp, size_t rows, size_t cols, size_t ld, ptrdiff_t first_visible,
+                                 float scale, const float *lse, const float *delta) {
+    ACTIVE->attention_block_backward(s, dp, rows, cols, ld, first_visible, scale, lse, delta);
+}
+void pk_row_dot(const float *a, size_t lda, const float *b, size_t ldb, size_t rows, size_t cols, float *out) {
+    ACTIVE->row_dot(a, lda, b, ldb, rows, cols, out);
 }
 void pk_silu_mul(const float *g, const float *u, float *h, size_t n) { ACTIVE->silu_mul(g, u, h, n); }
 void pk_silu_mul_backward_vec(const float *g, const float *u, const float *dh, float *dg, float *du, size_t n) {

@@ -100,12 +100,35 @@ static void rope(float *x, const int32_t *pos, const float *cos_t, const float *
     }
 }
 
-// ---------------------------------------------------------------- softmax
-static void causal_softmax(float *s, size_t t, size_t s_len, size_t q0, float scale) {
-    for (size_t i = 0; i < t; i++) {
-        float *row = s + i * s_len;
-        size_t n = q0 + i + 1;  // keys this query may see
-        if (n > s_len) n = s_len;
+// ---------------------------------------------------------------- blockwise attention
+// One (query block, key block) tile of flash-style attention: the scores never exist beyond one tile.
+// Row i of a tile sees its first clamp(first_visible + i, 0, cols) keys (the causal mask); the rest is 0.
+static inline size_t visible_keys(ptrdiff_t first_visible, size_t i, size_t cols) {
+    ptrdiff_t v = first_visible + (ptrdiff_t)i;
+    return v <= 0 ? 0 : (size_t)v < cols ? (size_t)v : cols;
+}
+
+// The last n < W elements of a row as lanes (the rest `pad`), and back: causal rows end anywhere, and a
+// libm exp per tail element cost as much as the vector body on short rows.
+static inline V vload_tail(const float *p, size_t n, float pad) {
+    float b[W];
+    for (size_t i = 0; i < W; i++) b[i] = i < n ? p[i] : pad;
+    return VLOAD(b);
+}
+
+static inline void vstore_tail(float *p, V v, size_t n) {
+    float b[W];
+    VSTORE(b, v);
+    memcpy(p, b, n * sizeof(float));
+}
+
+static void attention_block_softmax(float *s, size_t rows, size_t cols, size_t ld, ptrdiff_t first_visible, float scale,
+                                    float *m, float *l, float *acc, size_t ldacc, size_t dim) {
+    for (size_t i = 0; i < rows; i++) {
+        float *row = s + i * ld;
+        size_t n = visible_keys(first_visible, i, cols);
+        if (n < cols) memset(row + n, 0, (cols - n) * sizeof(float));
+        if (n == 0) continue;   // nothing new for this row: its max, sum and accumulator stand
         V vs = VSET1(scale), vmax = VSET1(-INFINITY);
         size_t j = 0;
         for (; j + W <= n; j += W) {
@@ -115,39 +138,65 @@ static void causal_softmax(float *s, size_t t, size_t s_len, size_t q0, float sc
         }
         float mx = VHMAX(vmax);
         for (; j < n; j++) { row[j] *= scale; if (row[j] > mx) mx = row[j]; }
-        V vm = VSET1(mx), vsum = VZERO();
+        float m_old = m[i], m_new = m_old > mx ? m_old : mx;
+        V vm = VSET1(m_new), vsum = VZERO();
         j = 0;
         for (; j + W <= n; j += W) {
             V e = vexp(VSUB(VLOAD(row + j), vm));
             VSTORE(row + j, e);
             vsum = VADD(vsum, e);
         }
-        double sum = VHSUM(vsum);
-        for (; j < n; j++) { row[j] = expf(row[j] - mx); sum += row[j]; }
-        V vi = VSET1((float)(1.0 / sum));
-        j = 0;
-        for (; j + W <= n; j += W) VSTORE(row + j, VMUL(VLOAD(row + j), vi));
-        for (; j < n; j++) row[j] *= (float)(1.0 / sum);
-        if (n < s_len) memset(row + n, 0, (s_len - n) * sizeof(float));
+        float sum = VHSUM(vsum);
+        if (j < n) {
+            vstore_tail(row + j, vexp(VSUB(vload_tail(row + j, n - j, 0), vm)), n - j);
+            for (; j < n; j++) sum += row[j];
+        }
+        // Earlier tiles were weighed against the old max: bring their sum and output to the new one.
+        float c = expf(m_old - m_new);   // 0 on a row's first tile (m_old = -inf)
+        l[i] = l[i] * c + sum;
+        m[i] = m_new;
+        if (!acc || c == 1.0f) continue;
+        float *a = acc + i * ldacc;
+        V vc = VSET1(c);
+        size_t d = 0;
+        for (; d + W <= dim; d += W) VSTORE(a + d, VMUL(VLOAD(a + d), vc));
+        for (; d < dim; d++) a[d] *= c;
     }
 }
 
-static void causal_softmax_backward(const float *p, float *dp, size_t t, size_t s_len, size_t q0, float scale) {
-    for (size_t i = 0; i < t; i++) {
-        const float *pr = p + i * s_len;
-        float *dr = dp + i * s_len;
-        size_t n = q0 + i + 1;
-        if (n > s_len) n = s_len;
+static void attention_block_backward(float *s, float *dp, size_t rows, size_t cols, size_t ld, ptrdiff_t first_visible,
+                                     float scale, const float *lse, const float *delta) {
+    for (size_t i = 0; i < rows; i++) {
+        float *sr = s + i * ld, *dr = dp + i * ld;
+        size_t n = visible_keys(first_visible, i, cols);
+        V vs = VSET1(scale), vl = VSET1(-lse[i]), vd = VSET1(delta[i]);
+        size_t j = 0;
+        for (; j + W <= n; j += W) {
+            V p = vexp(VFMA(VLOAD(sr + j), vs, vl));
+            VSTORE(sr + j, p);
+            VSTORE(dr + j, VMUL(VMUL(p, VSUB(VLOAD(dr + j), vd)), vs));
+        }
+        if (j < n) {
+            V p = vexp(VFMA(vload_tail(sr + j, n - j, 0), vs, vl));
+            vstore_tail(sr + j, p, n - j);
+            vstore_tail(dr + j, VMUL(VMUL(p, VSUB(vload_tail(dr + j, n - j, 0), vd)), vs), n - j);
+        }
+        if (n < cols) {
+            memset(sr + n, 0, (cols - n) * sizeof(float));
+            memset(dr + n, 0, (cols - n) * sizeof(float));
+        }
+    }
+}
+
+static void row_dot(const float *a, size_t lda, const float *b, size_t ldb, size_t rows, size_t cols, float *out) {
+    for (size_t i = 0; i < rows; i++) {
+        const float *ar = a + i * lda, *br = b + i * ldb;
         V acc = VZERO();
         size_t j = 0;
-        for (; j + W <= n; j += W) acc = VFMA(VLOAD(pr + j), VLOAD(dr + j), acc);
-        float dot = VHSUM(acc);
-        for (; j < n; j++) dot += pr[j] * dr[j];
-        V vd = VSET1(dot), vs = VSET1(scale);
-        j = 0;
-        for (; j + W <= n; j += W) VSTORE(dr + j, VMUL(VMUL(VLOAD(pr + j), VSUB(VLOAD(dr + j), vd)), vs));
-        for (; j < n; j++) dr[j] = pr[j] * (dr[j] - dot) * scale;
-        if (n < s_len) memset(dr + n, 0, (s_len - n) * sizeof(float));
+        for (; j + W <= cols; j += W) acc = VFMA(VLOAD(ar + j), VLOAD(br + j), acc);
+        float sum = VHSUM(acc);
+        for (; j < cols; j++) sum += ar[j] * br[j];
+        out[i] = sum;
     }
 }
 
@@ -331,7 +380,8 @@ static void skinny_tn_acc(const float *c, size_t ldc, size_t r, const float *z, 
     .name = PK_ISA_NAME, .lanes = W,                                                                        \
     .bf16_to_f32 = bf16_to_f32, .f16_to_f32 = f16_to_f32, .f32_to_bf16 = f32_to_bf16, .f32_to_f16 = f32_to_f16, \
     .rmsnorm_forward = rmsnorm_forward, .rmsnorm_backward = rmsnorm_backward, .rope = rope,                \
-    .causal_softmax = causal_softmax, .causal_softmax_backward = causal_softmax_backward,                  \
+    .attention_block_softmax = attention_block_softmax, .attention_block_backward = attention_block_backward, \
+    .row_dot = row_dot,                                                                                     \
     .silu_mul = silu_mul, .silu_mul_backward = silu_mul_backward, .add_inplace = add_inplace,              \
     .cross_entropy_row = cross_entropy_row,                                                                 \
     .skinny_nt = skinny_nt, .skinny_nn_acc = skinny_nn_acc, .skinny_tn_acc = skinny_tn_acc

@@ -1,5 +1,5 @@
 // What one decoder block's forward keeps for its backward, each buffer with the op that reads it. Inference
-// uses one set for every layer as its workspace and keeps no attention probabilities.
+// uses one set for every layer as its workspace and keeps no attention log-sum-exp.
 // Dimension glossary: B batch, T tokens, N = B·T rows, C model dim, H query heads, G kv heads, D head dim,
 // F ffn dim, R LoRA rank.
 import Checkpoint
@@ -13,8 +13,9 @@ final class BlockActivations {
     let q: Tensor               // (N, H·D) after RoPE: attention backward (dK = dSᵀ·Q)
     let k: Tensor               // (N, G·D) after RoPE: attention backward (dQ = dS·K)
     let v: Tensor               // (N, G·D): attention backward (dP = dOut·Vᵀ)
-    let probabilities: Tensor?  // (B, H, T, T) softmax outputs: spare the backward QKᵀ and the softmax (nil: inference)
-    let attn: Tensor            // (N, H·D) attention output: o's input
+    let logSumExp: Tensor?      // (B, H, T) log Σ exp of each query's scaled scores: the attention backward rebuilds
+                                //   the probabilities from it, tile by tile (nil: inference)
+    let attn: Tensor            // (N, H·D) attention output: o's input, and the attention backward's rowsum(dOut ⊙ out)
     let mid: Tensor             // (N, C) stream after the attention half: post-attention norm's input
     let rstd2: Tensor           // (N) post-attention norm's 1/rms
     let normed2: Tensor         // (N, C) gate/up input
@@ -25,13 +26,13 @@ final class BlockActivations {
     /// smaller one (rows are R apart), so one set can serve every layer under checkpointing.
     let loraHidden: [Projection: Tensor]
 
-    /// Buffers for B sequences of T new tokens; `keepsProbabilities` for a training forward.
-    init(config c: LlamaConfig, batch b: Int, length t: Int, loraRanks: [Projection: Int], keepsProbabilities: Bool = true) {
+    /// Buffers for B sequences of T new tokens; `keepsLogSumExp` for a training forward.
+    init(config c: LlamaConfig, batch b: Int, length t: Int, loraRanks: [Projection: Int], keepsLogSumExp: Bool = true) {
         let n = b * t, C = c.hiddenSize, H = c.numAttentionHeads, G = c.numKeyValueHeads, D = c.headDim
         let F = c.intermediateSize
         rstd1 = Tensor(zeros: [n]); normed1 = Tensor(zeros: [n, C])
         q = Tensor(zeros: [n, H * D]); k = Tensor(zeros: [n, G * D]); v = Tensor(zeros: [n, G * D])
-        probabilities = keepsProbabilities ? Tensor(zeros: [b, H, t, t]) : nil; attn = Tensor(zeros: [n, H * D])
+        logSumExp = keepsLogSumExp ? Tensor(zeros: [b, H, t]) : nil; attn = Tensor(zeros: [n, H * D])
         mid = Tensor(zeros: [n, C]); rstd2 = Tensor(zeros: [n]); normed2 = Tensor(zeros: [n, C])
         gate = Tensor(zeros: [n, F]); up = Tensor(zeros: [n, F]); hidden = Tensor(zeros: [n, F])
         loraHidden = loraRanks.mapValues { Tensor(zeros: [n, $0]) }

@@ -10,7 +10,7 @@ import Tensor
 /// Scratch a block forward needs but nothing keeps: shared by every layer of a pass.
 final class BlockScratch {
     let branch: Tensor                       // (N, C) o or down output before the residual add
-    let scores: UnsafeMutablePointer<Float>  // (T, S) attention scores per concurrent head
+    let scores: UnsafeMutablePointer<Float>  // attention tiles per concurrent head (Attention.scoreScratchCount)
     private let scoreCount: Int
 
     init(config c: LlamaConfig, rows n: Int, queries t: Int, keys s: Int, parallelism: Parallelism) {
@@ -28,7 +28,7 @@ extension LlamaModel {
     /// x: the block then runs in place). Rows sit at `positions` (N). With a cache, keys and values are written
     /// after layer l's stored positions and attention reads all of them (the caller counts the new ones with
     /// `advance`); without, the T tokens attend among themselves.
-    /// Everything the backward pass reads is written to `a` (the probabilities only when it has room for them).
+    /// Everything the backward pass reads is written to `a` (the attention log-sum-exp only when it has room for it).
     /// `dropoutKey` (training only) turns on the adapters' LoRA dropout, with masks derived from it per layer and
     /// projection (`loraDropoutKey`).
     func blockForward(_ l: Int, input x: UnsafePointer<Float>, output out: UnsafeMutablePointer<Float>,
@@ -51,12 +51,12 @@ extension LlamaModel {
             let past = cache.lengths[l]
             Attention.forward(q: a.q.data, keys: kv.keys, values: kv.values, keyBatchStride: cache.capacity * G * D,
                               batch: b, queries: t, keyCount: past + t, firstQueryPosition: past,
-                              heads: H, kvHeads: G, headDim: D, scores: scratch.scores, probabilities: nil,
+                              heads: H, kvHeads: G, headDim: D, scratch: scratch.scores, logSumExp: nil,
                               out: a.attn.data, parallelism: p)
         } else {
             Attention.forward(q: a.q.data, keys: a.k.data, values: a.v.data, keyBatchStride: t * G * D, batch: b,
                               queries: t, keyCount: t, firstQueryPosition: 0, heads: H, kvHeads: G, headDim: D,
-                              scores: scratch.scores, probabilities: a.probabilities?.data, out: a.attn.data, parallelism: p)
+                              scratch: scratch.scores, logSumExp: a.logSumExp?.data, out: a.attn.data, parallelism: p)
         }
         layer.o.forward(a.attn.data, rows: n, into: scratch.branch.data, loraHidden: a.lora(.o), dropoutKey: key(.o), parallelism: p)
         Residual.forward(skip: x, branch: scratch.branch.data, into: a.mid.data, count: n * C)

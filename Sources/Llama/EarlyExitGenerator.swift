@@ -55,7 +55,7 @@ public final class EarlyExitGenerator {
         defer { statistics.seconds = Date().timeIntervalSince(start) }
         let L = model.layers.count, C = model.config.hiddenSize, V = model.config.vocabSize
         let cache = KVCache(config: model.config, batch: 1, capacity: prompt.count + options.maxTokens)
-        let buffers = BlockActivations(config: model.config, batch: 1, length: 1, loraRanks: [:], keepsProbabilities: false)
+        let buffers = BlockActivations(config: model.config, batch: 1, length: 1, loraRanks: [:], keepsLogSumExp: false)
         let scratch = BlockScratch(config: model.config, rows: 1, queries: 1, keys: cache.capacity, parallelism: model.parallelism)
         let h = Tensor(zeros: [1, C]), logits = Tensor(zeros: [1, V])
         let prefill = model.forward(tokens: prompt, batch: 1, length: prompt.count, cache: cache).logits

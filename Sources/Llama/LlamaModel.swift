@@ -233,7 +233,7 @@ public final class LlamaModel {
         if let cache { precondition(cache.lengths[first...].allSatisfy { $0 == past }, "layers of the cache hold \(cache.lengths) positions") }
         rope.ensure(length: past + t)
         let positions = (0..<n).map { Int32(past + $0 % t) }
-        let buffers = BlockActivations(config: config, batch: b, length: t, loraRanks: [:], keepsProbabilities: false)
+        let buffers = BlockActivations(config: config, batch: b, length: t, loraRanks: [:], keepsLogSumExp: false)
         let scratch = BlockScratch(config: config, rows: n, queries: t, keys: past + t, parallelism: parallelism)
         positions.withUnsafeBufferPointer { pos in
             for l in first..<layers.count {

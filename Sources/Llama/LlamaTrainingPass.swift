@@ -288,8 +288,8 @@ public final class LlamaTrainingPass {
         guard attentionNeeded else { return }
         // Attention half, read backwards.
         layer.o.backward(a.attn.data, rows: n, dy: dStream.data, dx: dAttn.data, loraHidden: a.lora(.o), dropoutKey: key(.o), parallelism: p)
-        Attention.backward(dOut: dAttn.data, q: a.q.data, keys: a.k.data, values: a.v.data, probabilities: a.probabilities!.data,
-                           keyBatchStride: t * G * D, batch: b, queries: t, keyCount: t, firstQueryPosition: 0,
+        Attention.backward(dOut: dAttn.data, q: a.q.data, keys: a.k.data, values: a.v.data, out: a.attn.data,
+                           logSumExp: a.logSumExp!.data, keyBatchStride: t * G * D, batch: b, queries: t, keyCount: t, firstQueryPosition: 0,
                            heads: H, kvHeads: G, headDim: D, scratch: scratch.scores, dq: dq.data, dKeys: dk.data,
                            dValues: dv.data, parallelism: p)
         RoPE.backward(dk.data, positions: positions, rope: model.rope, rows: n, heads: G)

@@ -5,8 +5,9 @@
 //                `weightBytes` replaces it with what the load holds: 16-bit matrices kept as stored count
 //                at their file size (mapped pages), converted tensors at 4 bytes plus their file pages
 //   activations  one block's buffers for N = B·T rows (BlockActivations, BlockScratch, the residual), the
-//                attention scores of each thread, and for training every layer's saved activations
-//                (or, with checkpointing, each layer's input and one layer's buffers)
+//                attention tiles of each thread (a fixed size: attention keeps no (T, S) scores), and for
+//                training every layer's saved activations (or, with checkpointing, each layer's input and
+//                one layer's buffers)
 //   logits       (N, V) of a forward (inference); training's loss head works in chunks of M rows
 //   KV cache     2·L·B·S·G·D for generation over S positions
 //   training     gradient, AdamW m and v for each trainable parameter (and the trainable copy itself
@@ -50,9 +51,9 @@ public struct MemoryEstimate: Equatable, Sendable {
         let n = mul(b, t), keys = max(t, cachedPositions)
         var e = MemoryEstimate()
         e.weights = mul(CheckpointValidation.parameterCount(c) ?? Int.max, 4)
-        e.activations = sum([mul(block(c, rows: n, batch: b, tokens: t, probabilities: false), 4),
+        e.activations = sum([mul(block(c, rows: n, batch: b, tokens: t, logSumExp: false), 4),
                              mul(n, c.hiddenSize, 4 * 2),                          // residual, final norm
-                             mul(threads, t, keys, 4)])                            // attention scores
+                             mul(attentionScratch(queries: t, keys: keys, threads: threads), 4)])
         e.logits = mul(n, c.vocabSize, 4)
         e.kvCache = mul(2, c.numHiddenLayers, b, cachedPositions, c.numKeyValueHeads, c.headDim, 4)
         e.other = otherBytes
@@ -68,7 +69,7 @@ public struct MemoryEstimate: Equatable, Sendable {
                                 checkpointing: Bool) -> MemoryEstimate {
         let n = mul(b, t), L = c.numHiddenLayers
         let C = c.hiddenSize, H = c.numAttentionHeads, G = c.numKeyValueHeads, D = c.headDim, F = c.intermediateSize
-        let perLayer = mul(sum([block(c, rows: n, batch: b, tokens: t, probabilities: true), mul(n, loraWidth)]), 4)
+        let perLayer = mul(sum([block(c, rows: n, batch: b, tokens: t, logSumExp: true), mul(n, loraWidth)]), 4)
         var e = MemoryEstimate()
         e.weights = mul(CheckpointValidation.parameterCount(c) ?? Int.max, 4)
         // LlamaTrainingPass: every layer's input (both ways), the final norm's rows, the recomputed block output,
@@ -76,7 +77,7 @@ public struct MemoryEstimate: Equatable, Sendable {
         let pass = sum([mul(L + 1, n, C), n, mul(2, n, C), mul(n, C), mul(3, n, C), mul(2, n, H, D), mul(2, n, G, D), mul(3, n, F)])
         e.activations = sum([checkpointing ? perLayer : mul(L, perLayer), mul(pass, 4),
                              mul(n, C, 4),                                          // the block scratch's branch
-                             mul(threads, t, t, 4)])                                // attention scores
+                             mul(attentionScratch(queries: t, keys: t, threads: threads), 4)])
         let m = LMHeadLoss.defaultChunkRows(vocab: c.vocabSize)                    // a chunk's logits (their gradient in place),
         e.logits = sum([mul(m, c.vocabSize, 4), mul(m, c.hiddenSize, 4 * 2)])      // its rows and their gradient
         e.training = sum([mul(trainableParameters, 4 * 3), mul(separateTrainable, 4)])
@@ -119,11 +120,18 @@ public struct MemoryEstimate: Equatable, Sendable {
         mul(b, t, c.numHiddenLayers + 1, c.hiddenSize, 4)
     }
 
-    /// Elements of one block's buffers for N rows (BlockActivations + BlockScratch).
-    static func block(_ c: LlamaConfig, rows n: Int, batch b: Int, tokens t: Int, probabilities: Bool) -> Int {
+    /// Elements of one block's buffers for N rows (BlockActivations + BlockScratch); training keeps the
+    /// attention's (B, H, T) log-sum-exp too.
+    static func block(_ c: LlamaConfig, rows n: Int, batch b: Int, tokens t: Int, logSumExp: Bool) -> Int {
         let C = c.hiddenSize, H = c.numAttentionHeads, G = c.numKeyValueHeads, D = c.headDim, F = c.intermediateSize
         let perRow = sum([mul(4, C), 2, mul(2, H, D), mul(2, G, D), mul(3, F)])
-        return sum([mul(n, perRow), probabilities ? mul(b, H, t, t) : 0])
+        return sum([mul(n, perRow), logSumExp ? mul(b, H, t) : 0])
+    }
+
+    /// Elements of attention scratch: one set of tiles per thread (Attention.scoreScratchCount), saturating.
+    static func attentionScratch(queries t: Int, keys s: Int, threads: Int) -> Int {
+        let tiles = Attention.Tiles.standard, tq = min(max(0, t), tiles.queries), tk = min(max(0, s), tiles.keys)
+        return mul(max(1, threads), sum([mul(2, tq, tk), mul(2, tq)]))
     }
 
     /// Throws the one-line refusal when the job needs more than `available` bytes (nil: unknown, allowed).

@@ -122,7 +122,7 @@ public final class SelfSpeculativeGenerator {
         let L = model.layers.count, C = model.config.hiddenSize, V = model.config.vocabSize, K = draftTokens
         let draftLayers = draft.draftLayers(L), F = draft.firstDivergentLayer(L)
         let cache = KVCache(config: model.config, batch: 1, capacity: prompt.count + options.maxTokens + K + 1)
-        let buffers = BlockActivations(config: model.config, batch: 1, length: K + 1, loraRanks: [:], keepsProbabilities: false)
+        let buffers = BlockActivations(config: model.config, batch: 1, length: K + 1, loraRanks: [:], keepsLogSumExp: false)
         let scratch = BlockScratch(config: model.config, rows: K + 1, queries: K + 1, keys: cache.capacity,
                                    parallelism: model.parallelism)
         let h = Tensor(zeros: [1, C])                 // the draft's stream, one token

@@ -1,7 +1,7 @@
 // Swift faces of the fused C kernels (CKernels), so that higher modules need not import C.
 import CKernels
 
-/// Fused elementwise kernels (RMSNorm, RoPE, causal softmax, SwiGLU, dtype conversion).
+/// Fused elementwise kernels (RMSNorm, RoPE, attention tiles, SwiGLU, dtype conversion).
 public enum Kernels {
     public static func bf16ToF32(_ src: UnsafePointer<UInt16>, _ dst: UnsafeMutablePointer<Float>, _ n: Int) { pk_bf16_to_f32(src, dst, n) }
     public static func f16ToF32(_ src: UnsafePointer<UInt16>, _ dst: UnsafeMutablePointer<Float>, _ n: Int) { pk_f16_to_f32(src, dst, n) }
@@ -27,9 +27,28 @@ public enum Kernels {
         pk_rope(x, positions, cos, sin, rows, heads, headDim, inverse ? 1 : 0)
     }
 
-    /// Scaled, causally masked softmax of (T, S) scores for queries starting at absolute position q0.
-    public static func causalSoftmax(_ s: UnsafeMutablePointer<Float>, queries: Int, keys: Int, firstQueryPosition: Int, scale: Float) {
-        pk_causal_softmax(s, queries, keys, firstQueryPosition, scale)
+    /// One online-softmax step of blockwise attention on a tile of raw scores (rows, cols) at leading dimension `ld`:
+    /// row i sees its first clamp(firstVisible + i, 0, cols) keys. Updates each row's running max (of scaled scores)
+    /// and sum, overwrites the tile with exp(scale·s − max) (0 where masked) and rescales the row's output
+    /// accumulator (rows, dim) at `ldAccumulator` to the new max; nil on a query block's first tile.
+    public static func attentionTileSoftmax(_ s: UnsafeMutablePointer<Float>, rows: Int, cols: Int, ld: Int, firstVisible: Int,
+                                            scale: Float, rowMax: UnsafeMutablePointer<Float>, rowSum: UnsafeMutablePointer<Float>,
+                                            accumulator: UnsafeMutablePointer<Float>?, ldAccumulator: Int, dim: Int) {
+        pk_attention_block_softmax(s, rows, cols, ld, firstVisible, scale, rowMax, rowSum, accumulator, ldAccumulator, dim)
+    }
+
+    /// Backward of one tile: the raw scores `s` become p = exp(scale·s − logSumExp[i]) and `dp` (dOut·vᵀ) becomes
+    /// ds = p ⊙ (dp − delta[i]) · scale, the gradient of the raw scores; masked entries 0 in both.
+    public static func attentionTileBackward(_ s: UnsafeMutablePointer<Float>, _ dp: UnsafeMutablePointer<Float>, rows: Int,
+                                             cols: Int, ld: Int, firstVisible: Int, scale: Float,
+                                             logSumExp: UnsafePointer<Float>, delta: UnsafePointer<Float>) {
+        pk_attention_block_backward(s, dp, rows, cols, ld, firstVisible, scale, logSumExp, delta)
+    }
+
+    /// out[i] = a row i · b row i, for `rows` rows of `cols` at leading dimensions lda and ldb.
+    public static func rowDot(_ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, ldb: Int, rows: Int, cols: Int,
+                              into out: UnsafeMutablePointer<Float>) {
+        pk_row_dot(a, lda, b, ldb, rows, cols, out)
     }
 
     /// h = silu(g) ⊙ u.
@@ -72,13 +91,6 @@ public enum Kernels {
     public static func siluMulBackwardVectorized(_ g: UnsafePointer<Float>, _ u: UnsafePointer<Float>, dh: UnsafePointer<Float>,
                                                  dg: UnsafeMutablePointer<Float>, du: UnsafeMutablePointer<Float>, count: Int) {
         pk_silu_mul_backward_vec(g, u, dh, dg, du, count)
-    }
-
-    /// Backward of `causalSoftmax` for one head, in place: dp ← p ⊙ (dp − rowsum(p ⊙ dp)) · scale over the visible
-    /// keys of each query, 0 beyond them.
-    public static func causalSoftmaxBackward(_ p: UnsafePointer<Float>, _ dp: UnsafeMutablePointer<Float>, queries: Int, keys: Int,
-                                             firstQueryPosition: Int, scale: Float) {
-        pk_causal_softmax_backward(p, dp, queries, keys, firstQueryPosition, scale)
     }
 
     /// h (N, R) = alpha · x (N, K) · aᵀ with a (R, K): the LoRA-rank product BLAS runs slowly.

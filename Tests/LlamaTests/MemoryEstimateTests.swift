@@ -19,7 +19,8 @@ final class MemoryEstimateTests: XCTestCase {
         XCTAssertEqual(e.logits, 4 * 256 * 512 * 4)
         XCTAssertEqual(e.kvCache, 0)
         let perRow = 4 * 64 + 2 + 2 * 64 + 2 * 32 + 3 * 172
-        XCTAssertEqual(e.activations, 4 * 256 * perRow * 4 + 4 * 256 * 64 * 8 + 2 * 256 * 256 * 4)
+        let attentionTiles = 2 * (2 * 64 * 128 + 2 * 64)   // per thread: two 64 × 128 tiles and two row statistics
+        XCTAssertEqual(e.activations, 4 * 256 * perRow * 4 + 4 * 256 * 64 * 8 + attentionTiles * 4)
         let g = MemoryEstimate.inference(config: config, batch: 1, context: 10, threads: 1, cachedPositions: 100)
         XCTAssertEqual(g.kvCache, 2 * 5 * 100 * 4 * 8 * 4)
         let lora = MemoryEstimate.training(config: config, batch: 4, context: 256, threads: 2, trainableParameters: 1000,
@@ -28,6 +29,17 @@ final class MemoryEstimateTests: XCTestCase {
         let checkpointed = MemoryEstimate.training(config: config, batch: 4, context: 256, threads: 2, trainableParameters: 1000,
                                                    separateTrainable: 1000, checkpointing: true)
         XCTAssertLessThan(checkpointed.activations, lora.activations, "checkpointing keeps one layer's buffers")
+        // Attention keeps a (B, H, T) log-sum-exp, no (B, H, T, T) probabilities: activations grow linearly with T.
+        let short = MemoryEstimate.training(config: config, batch: 1, context: 1024, threads: 2, trainableParameters: 0,
+                                            separateTrainable: 0, checkpointing: true)
+        let long = MemoryEstimate.training(config: config, batch: 1, context: 4096, threads: 2, trainableParameters: 0,
+                                           separateTrainable: 0, checkpointing: true)
+        XCTAssertLessThanOrEqual(long.activations, 4 * short.activations)
+        // Per token: the training pass's buffers (every layer's input, the final norm's rows and rstd, the recomputed
+        // output, the stream's three gradients, dq/dAttn, dk/dv, the MLP's three), the block scratch's branch,
+        // one block's buffers and its log-sum-exp.
+        let pass = 6 * 64 + 1 + 2 * 64 + 64 + 3 * 64 + 2 * 64 + 2 * 32 + 3 * 172
+        XCTAssertEqual(long.activations - short.activations, 3 * 1024 * 4 * (pass + 64 + perRow + 8))
         XCTAssertEqual(e.total, e.weights + e.activations + e.logits + e.runtime)
     }
 

@@ -56,7 +56,9 @@ final class ReferenceComparisonTests: XCTestCase {
         let kl = theirs["kl"] as! Double, agree = theirs["agree"] as! Double
         print("KL(original ‖ cut 2-3): ours \(ours.meanKL), transformers \(kl); top-1 agreement ours \(ours.top1Agreement), transformers \(agree)")
         XCTAssertEqual(ours.positions, theirs["n"] as? Int)
-        XCTAssertEqual(ours.meanKL, kl, accuracy: 1e-7 * max(1, kl))   // measured 3.5e-8 relative
+        // Measured relative: 1.9e-7 (AVX-512, scalar), 9.2e-8 (AVX2) with blockwise attention; 3.5e-8, 4.3e-8, 9.8e-8
+        // with the softmax attention before it: float32 rounding noise of two forwards, whichever the kernels.
+        XCTAssertEqual(ours.meanKL, kl, accuracy: 6e-7 * max(1, kl))
         XCTAssertEqual(ours.top1Agreement, agree, accuracy: 1e-9)
     }
 }

@@ -22,23 +22,52 @@ final class KernelTests: XCTestCase {
         assertPinned("kernel.rmsnorm", yError, within: Tolerance.rmsNormOutput, "y (|y| ≤ 5)")
     }
 
-    func testCausalSoftmaxMasksAndNormalises() {
-        let t = 3, s = 21, q0 = 18  // queries at positions 18, 19, 20 over 21 keys
-        var scores = (0..<t * s).map { Float(cos(Double($0))) * 4 }
-        let raw = scores
-        Kernels.causalSoftmax(&scores, queries: t, keys: s, firstQueryPosition: q0, scale: 0.5)
-        var worst = 0.0
+    func testAttentionTilesMaskRescaleAndRecomputeTheSoftmax() {
+        // One block of 3 queries (positions 18, 19, 20) over 21 keys in two tiles of 12 and 9 keys: the second
+        // tile's rows see 7, 8 and 9 of its keys.
+        let t = 3, s = 21, q0 = 18, split = 12, dim = 2, scale: Float = 0.5
+        let raw = (0..<t * s).map { Float(cos(Double($0))) * 4 }
+        func tile(_ keys: Range<Int>) -> [Float] { (0..<t).flatMap { i in keys.map { raw[i * s + $0] } } }
+        var first = tile(0..<split), second = tile(split..<s)
+        var m = [Float](repeating: -.infinity, count: t), l = [Float](repeating: 0, count: t)
+        var acc = [Float](repeating: 7, count: t * dim)   // stands for the first tile's Σ p·v
+        Kernels.attentionTileSoftmax(&first, rows: t, cols: split, ld: split, firstVisible: q0 + 1, scale: scale,
+                                     rowMax: &m, rowSum: &l, accumulator: nil, ldAccumulator: dim, dim: dim)
+        let firstMax = m
+        Kernels.attentionTileSoftmax(&second, rows: t, cols: s - split, ld: s - split, firstVisible: q0 + 1 - split, scale: scale,
+                                     rowMax: &m, rowSum: &l, accumulator: &acc, ldAccumulator: dim, dim: dim)
+        var worst = 0.0, lse = [Float](repeating: 0, count: t)
         for i in 0..<t {
             let visible = q0 + i + 1
-            let mx = (0..<visible).map { Double(raw[i * s + $0]) * 0.5 }.max()!
-            let z = (0..<visible).reduce(0.0) { $0 + exp(Double(raw[i * s + $1]) * 0.5 - mx) }
-            for j in 0..<s {
-                let expected = j < visible ? exp(Double(raw[i * s + j]) * 0.5 - mx) / z : 0
-                if j >= visible { XCTAssertEqual(scores[i * s + j], 0, "row \(i) key \(j) is masked") }
-                worst = max(worst, abs(Double(scores[i * s + j]) - expected))
+            let x = (0..<visible).map { Double(raw[i * s + $0] * scale) }
+            let mx = x.max()!, z = x.reduce(0.0) { $0 + exp($1 - mx) }
+            lse[i] = Float(mx + log(z))
+            XCTAssertEqual(Double(m[i]), mx, "row \(i): the running max is the max")
+            worst = max(worst, abs(Double(l[i]) - z) / z)
+            for j in 0..<split { worst = max(worst, abs(Double(first[i * split + j]) - exp(x[j] - Double(firstMax[i])))) }
+            for j in split..<s {
+                let p = Double(second[i * (s - split) + j - split])
+                if j >= visible { XCTAssertEqual(p, 0, "row \(i) key \(j) is masked") } else { worst = max(worst, abs(p - exp(x[j] - mx))) }
+            }
+            for d in 0..<dim { worst = max(worst, abs(Double(acc[i * dim + d]) - 7 * exp(Double(firstMax[i]) - mx)) / 7) }
+        }
+        assertPinned("kernel.attention", worst, within: Tolerance.attentionTile, "online softmax: p, running sum, rescaling")
+        // The backward recomputes p = exp(scale·s − lse) and ds = p·(dp − delta)·scale from the raw scores.
+        var scores = tile(split..<s)
+        let dp0 = (0..<t * (s - split)).map { Float(sin(Double($0))) }, delta: [Float] = [0.3, -0.2, 0.1]
+        var dp = dp0
+        Kernels.attentionTileBackward(&scores, &dp, rows: t, cols: s - split, ld: s - split, firstVisible: q0 + 1 - split,
+                                      scale: scale, logSumExp: lse, delta: delta)
+        var backwardWorst = 0.0
+        for i in 0..<t {
+            for j in split..<s {
+                let at = i * (s - split) + j - split
+                let p = j < q0 + i + 1 ? exp(Double(raw[i * s + j] * scale) - Double(lse[i])) : 0
+                let ds = p * (Double(dp0[at]) - Double(delta[i])) * Double(scale)
+                backwardWorst = max(backwardWorst, abs(Double(scores[at]) - p), abs(Double(dp[at]) - ds))
             }
         }
-        assertPinned("kernel.softmax", worst, within: Tolerance.causalSoftmax)
+        assertPinned("kernel.attention", backwardWorst, within: Tolerance.attentionTile, "backward: p and ds")
     }
 
     func testRopeRotatesHalvesAndInverts() {

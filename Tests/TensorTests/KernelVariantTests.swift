@@ -93,14 +93,6 @@ final class KernelVariantTests: XCTestCase {
             v.rmsnorm_backward(x, w, r1, dy, &dx1, &dw1, rows, cols, 0); scalar.rmsnorm_backward(x, w, r1, dy, &dx2, &dw2, rows, cols, 0)
             assertClose(dx1, dx2, rel: 3.6e-7, "\(name) rmsnorm backward dx")   // 1.19e-7
             assertClose(dw1, dw2, rel: 3.6e-7, "\(name) rmsnorm backward dw")   // 1.17e-7
-            let t = 5, s = 37
-            let scores = data(t * s, 0.4)
-            var p1 = scores, p2 = scores
-            v.causal_softmax(&p1, t, s, 30, 0.3); scalar.causal_softmax(&p2, t, s, 30, 0.3)
-            assertClose(p1, p2, rel: 3.4e-8, "\(name) causal softmax")   // 1.12e-8
-            var d1 = data(t * s, 1.1), d2 = d1
-            v.causal_softmax_backward(p1, &d1, t, s, 30, 0.3); scalar.causal_softmax_backward(p1, &d2, t, s, 30, 0.3)
-            assertClose(d1, d2, rel: 1.7e-8, "\(name) causal softmax backward")   // 5.59e-9
             let vocab = 1003
             let logits = data(vocab, 0.05, scale: 8)
             var g1 = [Float](repeating: 0, count: vocab), g2 = g1
@@ -108,6 +100,41 @@ final class KernelVariantTests: XCTestCase {
             XCTAssertEqual(l1, l2, accuracy: 1e-6 * abs(l2), "\(name) cross-entropy loss")
             assertClose(g1, g2, rel: 7e-10, "\(name) cross-entropy gradient")   // 2.33e-10
             XCTAssertEqual(l2, pk_cross_entropy_row(logits, vocab, 17, nil, 1), accuracy: 1e-6 * abs(l2))
+        }
+    }
+
+    func testAttentionTileKernelsMatchScalar() {
+        for v in variants {
+            let name = String(cString: v.name)
+            // Two key tiles of one query block (5 rows, 37 of 40 columns): the second's rows see 30…34 keys, the
+            // first's from none (first_visible −2) to all, so that vector tails, empty rows and rescaling all run.
+            let rows = 5, cols = 37, ld = 40, dim = 19
+            var m1 = [Float](repeating: -.infinity, count: rows), l1 = [Float](repeating: 0, count: rows), m2 = m1, l2 = l1
+            var acc1 = data(rows * dim, 0.6), acc2 = acc1
+            for (tile, firstVisible) in [(0, 30), (1, -2)] {
+                var s1 = data(rows * ld, 0.4 + Double(tile), scale: 9), s2 = s1
+                let first = tile == 0
+                acc1.withUnsafeMutableBufferPointer { a1 in
+                    acc2.withUnsafeMutableBufferPointer { a2 in
+                        v.attention_block_softmax(&s1, rows, cols, ld, firstVisible, 0.3, &m1, &l1, first ? nil : a1.baseAddress, dim, dim)
+                        scalar.attention_block_softmax(&s2, rows, cols, ld, firstVisible, 0.3, &m2, &l2, first ? nil : a2.baseAddress, dim, dim)
+                    }
+                }
+                assertClose(s1, s2, rel: 2.5e-8, "\(name) attention tile softmax p, tile \(tile)")   // 7.45e-9
+            }
+            XCTAssertEqual(m1, m2, "\(name) attention tile softmax running max")
+            assertClose(l1, l2, rel: 6.5e-7, "\(name) attention tile softmax running sum")   // 2.17e-7
+            assertClose(acc1, acc2, rel: 1.2e-7, "\(name) attention tile softmax rescaled accumulator")   // 0; one ulp
+            let lse = data(rows, 1.9, scale: 2).map { $0 + 4 }, delta = data(rows, 2.3)
+            var s1 = data(rows * ld, 0.8, scale: 9), s2 = s1, d1 = data(rows * ld, 1.2), d2 = d1
+            v.attention_block_backward(&s1, &d1, rows, cols, ld, 33, 0.3, lse, delta)
+            scalar.attention_block_backward(&s2, &d2, rows, cols, ld, 33, 0.3, lse, delta)
+            assertClose(s1, s2, rel: 1e-7, "\(name) attention tile backward p")   // 2.98e-8
+            assertClose(d1, d2, rel: 1.8e-7, "\(name) attention tile backward ds")   // 5.96e-8
+            let a = data(rows * ld, 2.7), b = data(rows * 50, 3.1)
+            var dot1 = [Float](repeating: 0, count: rows), dot2 = dot1
+            v.row_dot(a, ld, b, 50, rows, cols, &dot1); scalar.row_dot(a, ld, b, 50, rows, cols, &dot2)
+            assertClose(dot1, dot2, rel: 3.6e-7, "\(name) row dot")   // 1.19e-7
         }
     }
 

@@ -19,7 +19,11 @@ public enum Tolerance {
     public static let rmsNormRstdRelative = 7e-8       // 2.28e-8
     public static let ropeRotation = 3e-6              // 9.54e-7, |x| ≤ 12, rotation and inverse
     public static let siluMul = 1.6e-6                 // 5.35e-7, |h| ≤ 11
-    public static let causalSoftmax = 3e-8             // 9.75e-9, probabilities
+    public static let attentionTile = 1.1e-7           // 3.69e-8, tile probabilities (≤ 1) and the running sum, relative
+    /// Blockwise attention against softmax attention in Double: max |Δ| / max |out|, and the log-sum-exp's
+    /// |Δ| / max(1, |lse|).
+    public static let attentionOutput = 3e-6           // 1.01e-6 (the GEMM-and-softmax path it replaced: 1.11e-6)
+    public static let attentionLogSumExp = 8e-7        // 2.60e-7
     /// The vectorised loops of the Swift ops against the scalar C kernel.
     public static let swiGLUBackward = 1.5e-6          // 4.77e-7
     public static let crossEntropyLoss = 4.5e-9        // 1.44e-9

@@ -12,9 +12,11 @@ import XCTest
 
 final class LayerSkipTests: XCTestCase {
     // About 3× the errors measured against the float64 reference (the reference's own bounds are 1e-4 for losses,
-    // 1e-3 for gradients relative to the tensor's largest value, 1e-4 for parameters after AdamW): loss 6.1e-8,
-    // per-exit CE 4.7e-7, gradient 4.0e-6, AdamW losses 2.4e-7 and parameters 6.3e-6.
-    static let lossTolerance = 2e-7
+    // 1e-3 for gradients relative to the tensor's largest value, 1e-4 for parameters after AdamW): loss 4.7e-7,
+    // per-exit CE 4.7e-7, gradient 4.0e-6, AdamW losses 2.4e-7 and parameters 6.3e-6. The loss is one float32
+    // ulp of 4.1 (4.8e-7) or less with every kernel set: 2.3e-7 (AVX-512, scalar) and 4.7e-7 (AVX2) with blockwise
+    // attention; the softmax attention before it measured 6.1e-8 (AVX-512), 6.1e-7 (scalar), 7.2e-7 (AVX2).
+    static let lossTolerance = 1.5e-6
     static let exitCETolerance = 1.5e-6
     static let gradientTolerance = 1.2e-5
     static let adamWLossTolerance = 8e-7

@@ -74,25 +74,37 @@ final class OpGradientTests: XCTestCase {
         checkAttention(batch: 2, queries: 3, keys: 7, firstQueryPosition: 4, heads: 6, kvHeads: 2, headDim: 5)
     }
 
+    func testBlockwiseAttentionAcrossTileEdges() {
+        // T = 7 is no multiple of the 3 × 2 tiles: partial tiles on both edges, key tiles half above the diagonal,
+        // rows that see none of a tile's keys; three query heads share each kv head.
+        checkAttention(batch: 2, queries: 7, keys: 7, firstQueryPosition: 0, heads: 6, kvHeads: 2, headDim: 5,
+                       tiles: Attention.Tiles(queries: 3, keys: 2))
+        // Key tiles wider than query tiles, queries after earlier keys (a KV cache's case).
+        checkAttention(batch: 1, queries: 5, keys: 11, firstQueryPosition: 6, heads: 4, kvHeads: 2, headDim: 3,
+                       tiles: Attention.Tiles(queries: 2, keys: 4))
+    }
+
     private func checkAttention(batch b: Int, queries t: Int, keys s: Int, firstQueryPosition q0: Int,
-                                heads H: Int, kvHeads G: Int, headDim D: Int, line: UInt = #line) {
+                                heads H: Int, kvHeads G: Int, headDim D: Int, tiles: Attention.Tiles = .standard,
+                                line: UInt = #line) {
         let q = GradientCheck.tensor([b * t, H * D], seed: 8), k = GradientCheck.tensor([b * s, G * D], seed: 9)
         let v = GradientCheck.tensor([b * s, G * D], seed: 10)
         let w = GradientCheck.random(b * t * H * D, seed: 11)
-        let out = Tensor(zeros: [b * t, H * D]), probs = Tensor(zeros: [b, H, t, s])
-        let scratch = Tensor(zeros: [Attention.scoreScratchCount(queries: t, keys: s, parallelism: .allCores)])
+        let out = Tensor(zeros: [b * t, H * D]), lse = Tensor(zeros: [b, H, t])
+        let scratch = Tensor(zeros: [Attention.scoreScratchCount(queries: t, keys: s, parallelism: .allCores, tiles: tiles)])
         func loss() -> Double {
             Attention.forward(q: q.data, keys: k.data, values: v.data, keyBatchStride: s * G * D, batch: b, queries: t,
-                              keyCount: s, firstQueryPosition: q0, heads: H, kvHeads: G, headDim: D, scores: scratch.data,
-                              probabilities: probs.data, out: out.data, parallelism: .allCores)
+                              keyCount: s, firstQueryPosition: q0, heads: H, kvHeads: G, headDim: D, scratch: scratch.data,
+                              logSumExp: lse.data, out: out.data, parallelism: .allCores, tiles: tiles)
             return GradientCheck.dot(w, out.data)
         }
         _ = loss()
-        let dq = Tensor(zeros: q.shape), dk = Tensor(shape: k.shape, repeating: 9), dv = Tensor(shape: v.shape, repeating: 9)
+        let dq = Tensor(shape: q.shape, repeating: 9), dk = Tensor(shape: k.shape, repeating: 9), dv = Tensor(shape: v.shape, repeating: 9)
         let dOut = Tensor(shape: out.shape, values: w)
-        Attention.backward(dOut: dOut.data, q: q.data, keys: k.data, values: v.data, probabilities: probs.data,
+        Attention.backward(dOut: dOut.data, q: q.data, keys: k.data, values: v.data, out: out.data, logSumExp: lse.data,
                            keyBatchStride: s * G * D, batch: b, queries: t, keyCount: s, firstQueryPosition: q0,
-                           heads: H, kvHeads: G, headDim: D, scratch: scratch.data, dq: dq.data, dKeys: dk.data, dValues: dv.data, parallelism: .allCores)
+                           heads: H, kvHeads: G, headDim: D, scratch: scratch.data, dq: dq.data, dKeys: dk.data, dValues: dv.data,
+                           parallelism: .allCores, tiles: tiles)
         GradientCheck.assertClose("dq", parameter: q.data, count: q.count, analytic: dq.data, loss: loss, line: line)
         GradientCheck.assertClose("dk", parameter: k.data, count: k.count, analytic: dk.data, loss: loss, line: line)
         GradientCheck.assertClose("dv", parameter: v.data, count: v.count, analytic: dv.data, loss: loss, line: line)

@@ -25,10 +25,21 @@ void pk_rmsnorm_backward(const float *x, const float *w, const float *rstd, cons
 void pk_rope(float *x, const int32_t *pos, const float *cos, const float *sin,
              size_t rows, size_t heads, size_t head_dim, int inverse);
 
-// ---- causal softmax over attention scores ----
-/// s: (T, S) scores for queries at absolute positions q0..q0+T-1 over keys 0..S-1.
-/// Multiplies by scale, masks keys beyond each query's position (set to 0 after softmax), softmax per row.
-void pk_causal_softmax(float *s, size_t t, size_t s_len, size_t q0, float scale);
+// ---- blockwise (flash) attention: one (query block, key block) tile of scores at a time ----
+/// s: (rows, cols) raw scores q·kᵀ at leading dimension ld; row i sees its first clamp(first_visible + i, 0, cols)
+/// keys. Online softmax step: updates the running max m (scaled scores) and sum l of each row, overwrites s with
+/// p = exp(scale·s − m_new) (0 where masked) and rescales the row's output accumulator acc (rows, dim) at ldacc by
+/// exp(m_old − m_new); acc NULL on a query block's first tile (nothing accumulated yet).
+void pk_attention_block_softmax(float *s, size_t rows, size_t cols, size_t ld, ptrdiff_t first_visible, float scale,
+                                float *m, float *l, float *acc, size_t ldacc, size_t dim);
+/// Backward of one tile from the saved per-row log-sum-exp of the scaled scores: s (raw scores) becomes
+/// p = exp(scale·s − lse) and dp (dOut·vᵀ) becomes ds = p·(dp − delta)·scale, delta = rowsum(dOut ⊙ out);
+/// masked entries 0 in both.
+void pk_attention_block_backward(float *s, float *dp, size_t rows, size_t cols, size_t ld, ptrdiff_t first_visible,
+                                 float scale, const float *lse, const float *delta);
+/// out[i] = a row i · b row i for `rows` rows of `cols` (leading dimensions lda, ldb): the backward's
+/// delta = rowsum(dOut ⊙ out) per query.
+void pk_row_dot(const float *a, size_t lda, const float *b, size_t ldb, size_t rows, size_t cols, float *out);
 
 // ---- SwiGLU: h = silu(g) * u ----
 void pk_silu_mul(const float *g, const float *u, float *h, size_t n);
@@ -50,9 +61,6 @@ double pk_logsumexp(const float *x, size_t n, int32_t *argmax);
 double pk_cross_entropy_row_vec(const float *logits, size_t v, int32_t target, float *dlogits, float gscale);
 /// Lane version of pk_silu_mul_backward: dg, du from dh (overwrite).
 void pk_silu_mul_backward_vec(const float *g, const float *u, const float *dh, float *dg, float *du, size_t n);
-/// Causal softmax backward for one head, in place into dp: ds = p * (dp - sum(p*dp)) * scale over the keys
-/// query i sees (0..q0+i); the masked rest is set to 0.
-void pk_causal_softmax_backward(const float *p, float *dp, size_t t, size_t s_len, size_t q0, float scale);
 /// h (N, R) = alpha * x (N, K) * a^T with a (R, K); leading dimensions ldx, ldh. For R of a LoRA rank,
 /// where BLAS runs far below peak.
 void pk_skinny_nt(const float *x, size_t ldx, const float *a, size_t r, size_t k, float *h, size_t ldh,
@@ -95,8 +103,9 @@ typedef struct {
     void (*rmsnorm_forward)(const float *, const float *, float *, float *, size_t, size_t, float);
     void (*rmsnorm_backward)(const float *, const float *, const float *, const float *, float *, float *, size_t, size_t, int);
     void (*rope)(float *, const int32_t *, const float *, const float *, size_t, size_t, size_t, int);
-    void (*causal_softmax)(float *, size_t, size_t, size_t, float);
-    void (*causal_softmax_backward)(const float *, float *, size_t, size_t, size_t, float);
+    void (*attention_block_softmax)(float *, size_t, size_t, size_t, ptrdiff_t, float, float *, float *, float *, size_t, size_t);
+    void (*attention_block_backward)(float *, float *, size_t, size_t, size_t, ptrdiff_t, float, const float *, const float *);
+    void (*row_dot)(const float *, size_t, const float *, size_t, size_t, size_t, float *);
     void (*silu_mul)(const float *, const float *, float *, size_t);
     void (*silu_mul_backward)(const float *, const float *, const float *, float *, float *, size_t);
     void (*add_inplace)(float *, const float *, size_t);
