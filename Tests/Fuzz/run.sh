@@ -29,10 +29,11 @@ for t in $targets; do
   # -rss_limit_mb: no input may make a parser hold 2 GB; -timeout: none may take 10 s.
   "$out/bin/$t" "$corpus" "$regressions" -max_total_time="$seconds" -timeout=$timeout -report_slow_units=$timeout -rss_limit_mb=2048 -max_len=$maxlen \
     -artifact_prefix="$findings" -print_final_stats=1 -detect_leaks=0 > "$log" 2>&1 || true
-  execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1)
-  rate=$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1)
+  # (grep finding nothing is an answer here, not an error: `|| true` keeps pipefail from ending the run.)
+  execs=$( (grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" || true) | grep -o '[0-9]*$' | tail -1 || true)
+  rate=$( (grep -o 'stat::average_exec_per_sec: *[0-9]*' "$log" || true) | grep -o '[0-9]*$' | tail -1 || true)
   # slow-unit-* files are inputs that took long but finished: listed, not failures.
-  found=$(ls "$findings" | grep -v '^slow-unit-' | wc -l)
+  found=$( (ls "$findings" | grep -v '^slow-unit-' || true) | wc -l)
   printf '%-20s %12s %8s %9s %s\n' "$t" "${execs:-?}" "${rate:-?}" "$(ls "$corpus" | wc -l)" "$found" >> "$summary"
   if [ "$found" != 0 ] || [ -z "$execs" ]; then status=1; echo "$t: see $log and $findings" >&2; fi
 done
