@@ -3,7 +3,10 @@
 // the OOM killer hours in. Every term follows an allocation the code makes:
 //   weights      every parameter as Float32 from the config; once the checkpoint's header is read,
 //                `weightBytes` replaces it with what the load holds: 16-bit matrices kept as stored count
-//                at their file size (mapped pages), converted tensors at 4 bytes plus their file pages
+//                at their file size (mapped pages), converted tensors at 4 bytes
+//   loading      the file pages a converting load reads while it makes its Float32 copies: resident during
+//                the load only, before anything else is allocated, so the total counts the larger of this
+//                and what the job allocates afterwards
 //   activations  one block's buffers for N = B·T rows (BlockActivations, BlockScratch, the residual), the
 //                attention tiles of each thread (a fixed size: attention keeps no (T, S) scores), and for
 //                training every layer's saved activations (or, with checkpointing, each layer's input and
@@ -29,6 +32,7 @@ public struct MemoryEstimate: Equatable, Sendable {
     public var training = 0
     public var other = 0
     public var runtime = 0
+    public var loading = 0
 
     public init(weights: Int = 0, activations: Int = 0, logits: Int = 0, kvCache: Int = 0, training: Int = 0, other: Int = 0,
                 runtime: Int = 0) {
@@ -42,7 +46,9 @@ public struct MemoryEstimate: Equatable, Sendable {
     }
 
     /// The sum (saturating: an absurd config gives Int.max, never an overflow trap).
-    public var total: Int { Self.sum([weights, activations, logits, kvCache, training, other, runtime]) }
+    public var total: Int {
+        Self.sum([weights, max(loading, Self.sum([activations, logits, kvCache, training, other])), runtime])
+    }
 
     /// A forward over B sequences of T tokens (eval, analyze, the prompt of generate), optionally with a KV
     /// cache of `cachedPositions` and `otherBytes` kept by the job.
@@ -85,18 +91,20 @@ public struct MemoryEstimate: Equatable, Sendable {
         return e
     }
 
-    /// Bytes the weights of the checkpoint `tensors` hold at their peak once loaded with `dtype`: 16-bit
-    /// matrices kept as stored at their file size (their pages are resident once read); every converted tensor
-    /// at 4 bytes an element plus its file pages, which stay resident while the file is mapped during the load
-    /// (an F32 or `--weights-dtype f32` load peaks at the Float32 copies plus the file).
-    public static func weightBytes(tensors: CheckpointTensors, dtype: WeightsDType) -> Int {
-        var bytes = 0
+    /// Sets `weights` and `loading` from the checkpoint `tensors` loaded with `dtype`: 16-bit matrices kept as
+    /// stored hold their file size (their pages are resident once read); every converted tensor holds 4 bytes an
+    /// element, and its file pages stay resident while the file is mapped during the load (an F32 or
+    /// `--weights-dtype f32` load peaks at the Float32 copies plus the file).
+    public mutating func setWeights(from tensors: CheckpointTensors, dtype: WeightsDType) {
+        var held = 0, read = 0
         for name in tensors.names {
             guard let (_, e) = try? tensors.entry(name) else { continue }
             let kept = dtype == .stored && e.shape.count == 2 && (e.dtype == .BF16 || e.dtype == .F16)
-            bytes = sum([bytes, kept ? e.end - e.begin : sum([mul(e.elementCount, 4), e.end - e.begin])])
+            held = Self.sum([held, kept ? e.end - e.begin : Self.mul(e.elementCount, 4)])
+            if !kept { read = Self.sum([read, e.end - e.begin]) }
         }
-        return bytes
+        weights = held
+        loading = read
     }
 
     /// The runtime, OpenBLAS's buffers and the per-thread widening scratch (measured on stories260K: ~100 MB).
@@ -145,7 +153,7 @@ public struct MemoryEstimate: Equatable, Sendable {
     /// "1.23 GiB (weights …, activations …, …)", the non-zero parts only.
     public var summary: String {
         let parts = [("weights", weights), ("activations", activations), ("logits", logits), ("KV cache", kvCache),
-                     ("gradients and optimizer state", training), ("kept states", other), ("runtime", runtime)]
+                     ("gradients and optimizer state", training), ("kept states", other), ("runtime", runtime), ("file pages while converting", loading)]
             .filter { $0.1 > 0 }.map { "\($0.0) \(SystemMemory.describe($0.1))" }
         return "\(SystemMemory.describe(total)) (\(parts.joined(separator: ", ")))"
     }

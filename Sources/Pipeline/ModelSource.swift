@@ -49,7 +49,7 @@ public struct ModelSource {
     /// them (16-bit matrices mapped, the rest converted), read from the checkpoint's headers.
     public func estimate(_ checkpoint: ValidatedCheckpoint, memory: (LlamaConfig, Int) -> MemoryEstimate) -> MemoryEstimate {
         var estimate = memory(checkpoint.config, parallelism.threads)
-        estimate.weights = MemoryEstimate.weightBytes(tensors: checkpoint.tensors, dtype: weightsDType)
+        estimate.setWeights(from: checkpoint.tensors, dtype: weightsDType)
         return estimate
     }
 

@@ -203,7 +203,7 @@ struct BenchCommand: ParsableCommand {
             : MemoryEstimate.training(config: config, batch: batch, context: tEstimate, threads: threads, trainableParameters: lora,
                                       separateTrainable: lora, loraWidth: 8 * Projection.allCases.count,
                                       checkpointing: childMode == "train-checkpointed")
-        estimate.weights = MemoryEstimate.weightBytes(tensors: try CheckpointTensors(directory: dir), dtype: weightsDtype.value)
+        estimate.setWeights(from: try CheckpointTensors(directory: dir), dtype: weightsDtype.value)
         try estimate.check(available: try ModelSource.memoryAvailable(), job: "bench \(childMode)", model: dir)
         let started = DispatchTime.now()
         let model = try LlamaModel.load(directory: dir, weightsDType: weightsDtype.value, parallelism: parallelism)

@@ -77,8 +77,15 @@ final class MemoryEstimateTests: XCTestCase {
             file += e.end - e.begin
             if e.shape.count == 2 { matrices += e.end - e.begin } else { others += e.elementCount }
         }
-        XCTAssertEqual(MemoryEstimate.weightBytes(tensors: tensors, dtype: .stored), matrices + 6 * others)
-        XCTAssertEqual(MemoryEstimate.weightBytes(tensors: tensors, dtype: .f32), 3 * file)
+        var stored = MemoryEstimate(activations: 1000), f32 = MemoryEstimate(activations: 1000)
+        stored.setWeights(from: tensors, dtype: .stored)
+        f32.setWeights(from: tensors, dtype: .f32)
+        XCTAssertEqual(stored.weights, matrices + 4 * others)
+        XCTAssertEqual(stored.loading, 2 * others, "the converted norms' file pages")
+        XCTAssertEqual(f32.weights, 2 * file)
+        XCTAssertEqual(f32.loading, file)
+        // The load's file pages are gone before the job allocates: the total counts the larger of the two.
+        XCTAssertEqual(f32.total, 2 * file + max(file, 1000))
         // What the loaded models hold (without the load's transient file pages).
         XCTAssertEqual(try LlamaModel.load(directory: dir).weightBytes, matrices + 4 * others)
         XCTAssertEqual(try LlamaModel.load(directory: dir, weightsDType: .f32).weightBytes, 2 * file)
