@@ -61,6 +61,8 @@ public final class StepProfile {
         public var flops: Double = 0
         /// Measured calls.
         public var calls = 0
+
+        public init() {}
     }
 
     /// A reading of both clocks.
