@@ -148,7 +148,7 @@ public struct StepBreakdown: Codable, Sendable {
     }
 
     /// The limits on `threads` threads: a 1024×1536×576 sgemm through `Gemm.multiply` (as a projection runs it:
-    /// x (M, K) · Wᵀ with W (N, K)), best of a few timed runs after a warm-up, and the estimated FMA peak.
+    /// x (M, K) · Wᵀ with W (N, K)), the best of 20 timed runs after a warm-up (a shared machine slows some), and the estimated FMA peak.
     public static func limits(threads: Int) -> Limits {
         let m = 1024, n = 1536, k = 576
         let a = Tensor(zeros: [m, k]), b = Tensor(zeros: [n, k]), c = Tensor(zeros: [m, n])
@@ -161,7 +161,7 @@ public struct StepBreakdown: Codable, Sendable {
         }
         product()
         var best = Double.infinity
-        for _ in 0..<5 {
+        for _ in 0..<20 {
             let start = DispatchTime.now().uptimeNanoseconds
             product()
             best = min(best, Double(DispatchTime.now().uptimeNanoseconds - start))
