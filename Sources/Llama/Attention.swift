@@ -37,6 +37,15 @@ public enum Attention {
         perThread(queries: t, keys: s, tiles: tiles) * parallelism.threads
     }
 
+    /// Floating-point operations of the products over the causal triangle (what a dense kernel would compute
+    /// only half of): per head, each (query, visible key) pair costs D multiply-adds in each product; forward has
+    /// two (q·kᵀ, p·v), backward five (q·kᵀ again, dOut·vᵀ, dS·k, dSᵀ·q, pᵀ·dOut). Query i sits at q0 + i.
+    public static func flops(batch b: Int, queries t: Int, firstQueryPosition q0: Int, heads H: Int, headDim D: Int,
+                             pass: StepProfile.Pass) -> Double {
+        let pairs = Double(t) * Double(q0) + Double(t) * Double(t + 1) / 2
+        return Double(pass == .forward ? 2 : 5) * 2 * Double(b * H * D) * pairs
+    }
+
     private static func perThread(queries t: Int, keys s: Int, tiles: Tiles) -> Int {
         let tq = min(t, tiles.queries), tk = min(s, tiles.keys)
         return 2 * tq * tk + 2 * tq

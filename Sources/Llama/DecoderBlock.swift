@@ -30,44 +30,60 @@ extension LlamaModel {
     /// `advance`); without, the T tokens attend among themselves.
     /// Everything the backward pass reads is written to `a` (the attention log-sum-exp only when it has room for it).
     /// `dropoutKey` (training only) turns on the adapters' LoRA dropout, with masks derived from it per layer and
-    /// projection (`loraDropoutKey`).
+    /// projection (`loraDropoutKey`). With the model's `profile` set, each op is measured as its part.
     func blockForward(_ l: Int, input x: UnsafePointer<Float>, output out: UnsafeMutablePointer<Float>,
                       batch b: Int, length t: Int, positions: UnsafePointer<Int32>, cache: KVCache?,
                       saving a: BlockActivations, scratch: BlockScratch, dropoutKey: UInt64? = nil) {
-        let layer = layers[l], c = config, n = b * t, p = parallelism
+        let layer = layers[l], c = config, n = b * t, p = parallelism, profile = self.profile
         let key = { (q: Projection) in dropoutKey.map { Self.loraDropoutKey($0, layer: l, projection: q) } }
         let C = c.hiddenSize, H = c.numAttentionHeads, G = c.numKeyValueHeads, D = c.headDim, F = c.intermediateSize
         let eps = Float(c.rmsNormEps)
+        /// y = projection q of x (LoRA included), keeping its LoRA hidden in `a`.
+        func project(_ q: Projection, _ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>) {
+            profile.measure(.projection(q, .forward)) {
+                layer.linear(q).forward(x, rows: n, into: y, loraHidden: a.lora(q), dropoutKey: key(q), parallelism: p, profile: profile)
+            }
+        }
         // Attention half.
-        RMSNorm.forward(x, weight: layer.inputNorm.data, into: a.normed1.data, rstd: a.rstd1.data, rows: n, cols: C, eps: eps)
-        layer.q.forward(a.normed1.data, rows: n, into: a.q.data, loraHidden: a.lora(.q), dropoutKey: key(.q), parallelism: p)
-        layer.k.forward(a.normed1.data, rows: n, into: a.k.data, loraHidden: a.lora(.k), dropoutKey: key(.k), parallelism: p)
-        layer.v.forward(a.normed1.data, rows: n, into: a.v.data, loraHidden: a.lora(.v), dropoutKey: key(.v), parallelism: p)
-        RoPE.forward(a.q.data, positions: positions, rope: rope, rows: n, heads: H)
-        RoPE.forward(a.k.data, positions: positions, rope: rope, rows: n, heads: G)
+        profile.measure(.elementwise) {
+            RMSNorm.forward(x, weight: layer.inputNorm.data, into: a.normed1.data, rstd: a.rstd1.data, rows: n, cols: C, eps: eps)
+        }
+        project(.q, a.normed1.data, into: a.q.data)
+        project(.k, a.normed1.data, into: a.k.data)
+        project(.v, a.normed1.data, into: a.v.data)
+        profile.measure(.elementwise) { RoPE.forward(a.q.data, positions: positions, rope: rope, rows: n, heads: H) }
+        profile.measure(.elementwise) { RoPE.forward(a.k.data, positions: positions, rope: rope, rows: n, heads: G) }
         if let cache {
             cache.store(layer: l, keys: a.k.data, values: a.v.data, batch: b, length: t)
             let kv = cache.pointers(layer: l)
             let past = cache.lengths[l]
-            Attention.forward(q: a.q.data, keys: kv.keys, values: kv.values, keyBatchStride: cache.capacity * G * D,
-                              batch: b, queries: t, keyCount: past + t, firstQueryPosition: past,
-                              heads: H, kvHeads: G, headDim: D, scratch: scratch.scores, logSumExp: nil,
-                              out: a.attn.data, parallelism: p)
+            let flops = Attention.flops(batch: b, queries: t, firstQueryPosition: past, heads: H, headDim: D, pass: .forward)
+            profile.measure(.attention(.forward), flops: flops) {
+                Attention.forward(q: a.q.data, keys: kv.keys, values: kv.values, keyBatchStride: cache.capacity * G * D,
+                                  batch: b, queries: t, keyCount: past + t, firstQueryPosition: past,
+                                  heads: H, kvHeads: G, headDim: D, scratch: scratch.scores, logSumExp: nil,
+                                  out: a.attn.data, parallelism: p)
+            }
         } else {
-            Attention.forward(q: a.q.data, keys: a.k.data, values: a.v.data, keyBatchStride: t * G * D, batch: b,
-                              queries: t, keyCount: t, firstQueryPosition: 0, heads: H, kvHeads: G, headDim: D,
-                              scratch: scratch.scores, logSumExp: a.logSumExp?.data, out: a.attn.data, parallelism: p)
+            let flops = Attention.flops(batch: b, queries: t, firstQueryPosition: 0, heads: H, headDim: D, pass: .forward)
+            profile.measure(.attention(.forward), flops: flops) {
+                Attention.forward(q: a.q.data, keys: a.k.data, values: a.v.data, keyBatchStride: t * G * D, batch: b,
+                                  queries: t, keyCount: t, firstQueryPosition: 0, heads: H, kvHeads: G, headDim: D,
+                                  scratch: scratch.scores, logSumExp: a.logSumExp?.data, out: a.attn.data, parallelism: p)
+            }
         }
-        layer.o.forward(a.attn.data, rows: n, into: scratch.branch.data, loraHidden: a.lora(.o), dropoutKey: key(.o), parallelism: p)
-        Residual.forward(skip: x, branch: scratch.branch.data, into: a.mid.data, count: n * C)
+        project(.o, a.attn.data, into: scratch.branch.data)
+        profile.measure(.elementwise) { Residual.forward(skip: x, branch: scratch.branch.data, into: a.mid.data, count: n * C) }
         // MLP half.
-        RMSNorm.forward(a.mid.data, weight: layer.postAttentionNorm.data, into: a.normed2.data, rstd: a.rstd2.data,
-                        rows: n, cols: C, eps: eps)
-        layer.gate.forward(a.normed2.data, rows: n, into: a.gate.data, loraHidden: a.lora(.gate), dropoutKey: key(.gate), parallelism: p)
-        layer.up.forward(a.normed2.data, rows: n, into: a.up.data, loraHidden: a.lora(.up), dropoutKey: key(.up), parallelism: p)
-        SwiGLU.forward(gate: a.gate.data, up: a.up.data, into: a.hidden.data, count: n * F)
-        layer.down.forward(a.hidden.data, rows: n, into: scratch.branch.data, loraHidden: a.lora(.down), dropoutKey: key(.down), parallelism: p)
-        Residual.forward(skip: a.mid.data, branch: scratch.branch.data, into: out, count: n * C)
+        profile.measure(.elementwise) {
+            RMSNorm.forward(a.mid.data, weight: layer.postAttentionNorm.data, into: a.normed2.data, rstd: a.rstd2.data,
+                            rows: n, cols: C, eps: eps)
+        }
+        project(.gate, a.normed2.data, into: a.gate.data)
+        project(.up, a.normed2.data, into: a.up.data)
+        profile.measure(.elementwise) { SwiGLU.forward(gate: a.gate.data, up: a.up.data, into: a.hidden.data, count: n * F) }
+        project(.down, a.hidden.data, into: scratch.branch.data)
+        profile.measure(.elementwise) { Residual.forward(skip: a.mid.data, branch: scratch.branch.data, into: out, count: n * C) }
     }
 
     /// The dropout mask key of one adapter in one pass: distinct for every layer and projection.

@@ -46,10 +46,11 @@ public final class LMHeadLoss {
     /// Loss of x (N, C) through `weight` (V, C; Float32 or 16-bit, widened block by block inside the GEMMs) against `targets` (N; −100 = not counted), as a tally (sum and
     /// count of the counted rows' losses). Gradients are those of `lossWeight` · sum / `normalizer` (default:
     /// this call's counted rows, i.e. the mean; the weight is an early exit's share of the loss): dX (N, C) is
-    /// overwritten (zero on uncounted rows) when given, dWeight (V, C) += when given.
+    /// overwritten (zero on uncounted rows) when given, dWeight (V, C) += when given. With a `profile`, the GEMMs'
+    /// FLOPs go to the part being measured.
     public func forwardBackward(_ x: UnsafePointer<Float>, rows n: Int, weight: Weight, targets: UnsafePointer<Int32>,
                                 normalizer: Int? = nil, lossWeight: Double = 1, dX: UnsafeMutablePointer<Float>?,
-                                dWeight: UnsafeMutablePointer<Float>?) -> LossTally {
+                                dWeight: UnsafeMutablePointer<Float>?, profile: StepProfile? = nil) -> LossTally {
         let C = dim, V = vocab
         var counted: [Int] = []
         for r in 0..<n where targets[r] != NextTokenLoss.ignoreIndex {
@@ -68,6 +69,7 @@ public final class LMHeadLoss {
             let rows = counted[start..<start + m]
             for (i, r) in rows.enumerated() { (inputs.data + i * C).update(from: x + r * C, count: C) }
             Gemm.linear(inputs.data, rows: m, weight: weight, into: logits.data, parallelism: parallelism)
+            profile.addFLOPs(2 * Double(m * V * C))
             // Per-row cross-entropy; the logits row becomes (softmax − onehot) / count in place.
             rows.withUnsafeBufferPointer { rowIndex in
                 rowLoss.withUnsafeMutableBufferPointer { loss in
@@ -86,11 +88,13 @@ public final class LMHeadLoss {
             // logits = X·Wᵀ: dX = dLogits·W and dW += dLogitsᵀ·X.
             if let dX {
                 Gemm.linearInputGradient(logits.data, rows: m, weight: weight, into: dInputs.data, parallelism: parallelism)
+                profile.addFLOPs(2 * Double(m * V * C))
                 for (i, r) in rows.enumerated() { (dX + r * C).update(from: dInputs.data + i * C, count: C) }
             }
             if let dWeight {
                 Gemm.multiply(transA: true, transB: false, m: V, n: C, k: m, a: logits.data, lda: V, b: inputs.data, ldb: C,
                               beta: 1, c: dWeight, ldc: C, parallelism: parallelism)
+                profile.addFLOPs(2 * Double(m * V * C))
             }
             start += m
         }

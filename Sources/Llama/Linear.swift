@@ -35,20 +35,29 @@ public final class Linear {
     /// y (N, O) = x (N, I)·Wᵀ + bias + scale·(x·Aᵀ)·Bᵀ. `loraHidden` (N, R) receives x·Aᵀ when given
     /// (the backward pass needs it); otherwise a temporary is used.
     /// The backward pass also reads x (for dWeight and dA): the caller keeps it.
+    /// With a `profile`, the GEMM's FLOPs go to the part being measured and the adapter's work to LoRA's.
     public func forward(_ x: UnsafePointer<Float>, rows n: Int, into y: UnsafeMutablePointer<Float>,
                         loraHidden: UnsafeMutablePointer<Float>? = nil, dropoutKey: UInt64? = nil,
-                        parallelism: Parallelism) {
+                        parallelism: Parallelism, profile: StepProfile? = nil) {
         Gemm.linear(x, rows: n, weight: weight, into: y, parallelism: parallelism)
+        profile.addFLOPs(2 * Double(n * outFeatures * inFeatures))
         if let bias {
             for r in 0..<n { Kernels.add(bias.data, into: y + r * outFeatures, count: outFeatures) }
         }
         if let lora {
-            if let loraHidden {
-                lora.forward(x, rows: n, hidden: loraHidden, into: y, dropoutKey: dropoutKey, parallelism: parallelism)
-            } else {
-                withUnsafeTemporaryAllocation(of: Float.self, capacity: n * lora.rank) { h in
-                    lora.forward(x, rows: n, hidden: h.baseAddress!, into: y, dropoutKey: dropoutKey, parallelism: parallelism)
-                }
+            profile.measure(.lora(.forward), flops: lora.forwardFLOPs(rows: n)) {
+                Self.loraForward(lora, x, rows: n, into: y, loraHidden: loraHidden, dropoutKey: dropoutKey, parallelism: parallelism)
+            }
+        }
+    }
+
+    private static func loraForward(_ lora: LoRAAdapter, _ x: UnsafePointer<Float>, rows n: Int, into y: UnsafeMutablePointer<Float>,
+                                    loraHidden: UnsafeMutablePointer<Float>?, dropoutKey: UInt64?, parallelism: Parallelism) {
+        if let loraHidden {
+            lora.forward(x, rows: n, hidden: loraHidden, into: y, dropoutKey: dropoutKey, parallelism: parallelism)
+        } else {
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: n * lora.rank) { h in
+                lora.forward(x, rows: n, hidden: h.baseAddress!, into: y, dropoutKey: dropoutKey, parallelism: parallelism)
             }
         }
     }
@@ -59,21 +68,33 @@ public final class Linear {
     /// - dWeight (O, I) += dyᵀ·x and dBias (O) += Σ rows of dy, when allocated.
     /// - the adapter's dA, dB (+=) when allocated; `loraHidden` is the x·Aᵀ the forward pass kept (recomputed
     ///   when nil).
+    /// With a `profile`, the base GEMMs' FLOPs go to the part being measured and the adapter's work to LoRA's.
     public func backward(_ x: UnsafePointer<Float>, rows n: Int, dy: UnsafePointer<Float>,
                          dx: UnsafeMutablePointer<Float>?, accumulate: Bool = false,
-                         loraHidden: UnsafePointer<Float>? = nil, dropoutKey: UInt64? = nil, parallelism: Parallelism) {
+                         loraHidden: UnsafePointer<Float>? = nil, dropoutKey: UInt64? = nil, parallelism: Parallelism,
+                         profile: StepProfile? = nil) {
         let I = inFeatures, O = outFeatures
         if let dWeight {
             Gemm.multiply(transA: true, transB: false, m: O, n: I, k: n, a: dy, lda: O, b: x, ldb: I,
                           beta: 1, c: dWeight.data, ldc: I, parallelism: parallelism)
+            profile.addFLOPs(2 * Double(n * O * I))
         }
         if let dBias {
             for r in 0..<n { Kernels.add(dy + r * O, into: dBias.data, count: O) }
         }
         if let dx {
             Gemm.linearInputGradient(dy, rows: n, weight: weight, into: dx, beta: accumulate ? 1 : 0, parallelism: parallelism)
+            profile.addFLOPs(2 * Double(n * O * I))
         }
         guard let lora, dx != nil || lora.dA != nil || lora.dB != nil else { return }
+        profile.measure(.lora(.backward), flops: lora.backwardFLOPs(rows: n, inputGradient: dx != nil)) {
+            Self.loraBackward(lora, x, rows: n, dy: dy, dx: dx, loraHidden: loraHidden, dropoutKey: dropoutKey, parallelism: parallelism)
+        }
+    }
+
+    private static func loraBackward(_ lora: LoRAAdapter, _ x: UnsafePointer<Float>, rows n: Int, dy: UnsafePointer<Float>,
+                                     dx: UnsafeMutablePointer<Float>?, loraHidden: UnsafePointer<Float>?, dropoutKey: UInt64?,
+                                     parallelism: Parallelism) {
         if let loraHidden {
             lora.backward(x, rows: n, hidden: loraHidden, dy: dy, dx: dx, dropoutKey: dropoutKey, parallelism: parallelism)
         } else {

@@ -69,6 +69,9 @@ public final class LlamaModel {
     public var dFinalNorm: Tensor?          // (C)
     public var dUntiedLMHead: Tensor?       // (V, C)
 
+    /// Set only while a breakdown runs (`StepProfile`): every pass over the model then reports each op's time.
+    public var profile: StepProfile?
+
     /// The lm_head matrix (V, C): the embedding when tied.
     public var lmHead: Weight { untiedLMHead ?? embedding }
 
@@ -209,7 +212,7 @@ public final class LlamaModel {
         precondition(tokens.count == b * t, "\(tokens.count) tokens for B=\(b), T=\(t)")
         if let cache { precondition(cache.batch == b, "cache batch \(cache.batch) ≠ \(b)") }
         let h = Tensor(zeros: [b, t, config.hiddenSize])   // residual stream
-        embed(tokens, into: h.data)
+        profile.measure(.embedding) { embed(tokens, into: h.data) }
         var hiddenStates: [Tensor] = []
         runLayers(from: 0, on: h, batch: b, length: t, skipping: skipping, cache: cache) { l, h in
             if captureHiddenStates {
@@ -262,7 +265,11 @@ public final class LlamaModel {
         let C = config.hiddenSize
         let normed = UnsafeMutablePointer<Float>.allocate(capacity: n * C)
         defer { normed.deallocate() }
-        Kernels.rmsNorm(h, weight: finalNorm.data, into: normed, rstd: nil, rows: n, cols: C, eps: Float(config.rmsNormEps))
-        Gemm.linear(normed, rows: n, weight: lmHead, into: logits, parallelism: parallelism)
+        profile.measure(.elementwise) {
+            Kernels.rmsNorm(h, weight: finalNorm.data, into: normed, rstd: nil, rows: n, cols: C, eps: Float(config.rmsNormEps))
+        }
+        profile.measure(.head, flops: 2 * Double(n * config.vocabSize * C)) {
+            Gemm.linear(normed, rows: n, weight: lmHead, into: logits, parallelism: parallelism)
+        }
     }
 }

@@ -150,8 +150,8 @@ public final class LlamaTrainingPass {
         for r in 0..<n { ids[r] = input[r] }
         model.rope.ensure(length: length)
         prepareActivations()
-        let eps = Float(model.config.rmsNormEps)
-        Embedding.forward(tokens: ids, count: n, table: model.embedding, into: blockInputs[0].data)
+        let eps = Float(model.config.rmsNormEps), profile = model.profile
+        profile.measure(.embedding) { Embedding.forward(tokens: ids, count: n, table: model.embedding, into: blockInputs[0].data) }
         for l in 0..<L {
             let skippers = skipping?.skippers(of: l) ?? []
             if skippers.count == batch {
@@ -186,12 +186,16 @@ public final class LlamaTrainingPass {
                 (normed, rstd) = (exitNormed!, exitRstd[l]!)
                 dNormedExit = dExitNormed[l] ?? dFinalNormed
             }
-            RMSNorm.forward(blockInputs[l + 1].data, weight: model.finalNorm.data, into: normed.data, rstd: rstd.data,
-                            rows: n, cols: C, eps: eps)
+            profile.measure(.elementwise) {
+                RMSNorm.forward(blockInputs[l + 1].data, weight: model.finalNorm.data, into: normed.data, rstd: rstd.data,
+                                rows: n, cols: C, eps: eps)
+            }
             let own = targets.withUnsafeBufferPointer { y in
-                head.forwardBackward(normed.data, rows: n, weight: model.lmHead, targets: y.baseAddress!,
-                                     normalizer: lossNormalizer, lossWeight: w,
-                                     dX: computesGradients ? dNormedExit.data : nil, dWeight: dHead?.data)
+                profile.measure(.head) {
+                    head.forwardBackward(normed.data, rows: n, weight: model.lmHead, targets: y.baseAddress!,
+                                         normalizer: lossNormalizer, lossWeight: w,
+                                         dX: computesGradients ? dNormedExit.data : nil, dWeight: dHead?.data, profile: profile)
+                }
             }
             exitTallies[l] = own
             tally.sum += w * own.sum
@@ -216,11 +220,15 @@ public final class LlamaTrainingPass {
         forwardDone = false
         let n = rows, L = model.layers.count, C = model.config.hiddenSize
         let lowest = lowestLayerNeedingBackward
-        let embeddingTrains = model.dEmbedding != nil
-        if let g = headGradient, let pending = dHeadPending { Kernels.add(pending.data, into: g.data, count: g.count) }
+        let embeddingTrains = model.dEmbedding != nil, profile = model.profile
+        if let g = headGradient, let pending = dHeadPending {
+            profile.measure(.head) { Kernels.add(pending.data, into: g.data, count: g.count) }
+        }
         if exitWeights[L - 1] > 0 {
-            RMSNorm.backward(blockInputs[L].data, weight: model.finalNorm.data, rstd: finalRstd.data, dy: dFinalNormed.data,
-                             dx: dStream.data, dWeight: model.dFinalNorm?.data, rows: n, cols: C)
+            profile.measure(.elementwise) {
+                RMSNorm.backward(blockInputs[L].data, weight: model.finalNorm.data, rstd: finalRstd.data, dy: dFinalNormed.data,
+                                 dx: dStream.data, dWeight: model.dFinalNorm?.data, rows: n, cols: C)
+            }
         } else {
             dStream.zero()
         }
@@ -252,7 +260,7 @@ public final class LlamaTrainingPass {
             for l in 0..<min(lowest, L - 1) { addExitGradient(l, into: nil) }
         }
         if let dEmbedding = model.dEmbedding {
-            Embedding.backward(tokens: ids, count: n, dX: dStream.data, dim: C, dTable: dEmbedding.data)
+            profile.measure(.embedding) { Embedding.backward(tokens: ids, count: n, dX: dStream.data, dim: C, dTable: dEmbedding.data) }
         }
     }
 
@@ -262,9 +270,11 @@ public final class LlamaTrainingPass {
         guard exitWeights[l] > 0, let rstd = exitRstd[l], let dy = dExitNormed[l] else { return }
         guard stream != nil || model.dFinalNorm != nil else { return }
         let n = rows, C = model.config.hiddenSize
-        RMSNorm.backward(blockInputs[l + 1].data, weight: model.finalNorm.data, rstd: rstd.data, dy: dy.data,
-                         dx: dBranchInput.data, dWeight: model.dFinalNorm?.data, rows: n, cols: C)
-        if let stream { Kernels.add(dBranchInput.data, into: stream.data, count: n * C) }
+        model.profile.measure(.elementwise) {
+            RMSNorm.backward(blockInputs[l + 1].data, weight: model.finalNorm.data, rstd: rstd.data, dy: dy.data,
+                             dx: dBranchInput.data, dWeight: model.dFinalNorm?.data, rows: n, cols: C)
+            if let stream { Kernels.add(dBranchInput.data, into: stream.data, count: n * C) }
+        }
     }
 
     /// One block backwards: dStream holds the gradient of the block's output on entry and of its input on
@@ -273,35 +283,53 @@ public final class LlamaTrainingPass {
         let layer = model.layers[l], c = model.config, b = batch, t = length, n = rows, p = model.parallelism
         let key = { (q: Projection) in self.dropoutKey.map { LlamaModel.loraDropoutKey($0, layer: l, projection: q) } }
         let C = c.hiddenSize, H = c.numAttentionHeads, G = c.numKeyValueHeads, D = c.headDim, F = c.intermediateSize
+        let profile = model.profile
         // The attention half's backward serves the block's input gradient and that half's own parameters only.
         let attentionTrains = layer.dInputNorm != nil || [layer.q, layer.k, layer.v, layer.o].contains { $0.isTrainable }
         let attentionNeeded = needsInputGradient || attentionTrains
         let normed1Gradient = needsInputGradient || layer.dInputNorm != nil ? dNormed.data : nil
+        /// Projection q's backward from dy at its input x: dx (= or += with `accumulate`) and its parameters' gradients.
+        func project(_ q: Projection, _ x: UnsafePointer<Float>, dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>?,
+                     accumulate: Bool = false) {
+            profile.measure(.projection(q, .backward)) {
+                layer.linear(q).backward(x, rows: n, dy: dy, dx: dx, accumulate: accumulate, loraHidden: a.lora(q), dropoutKey: key(q),
+                                         parallelism: p, profile: profile)
+            }
+        }
         // MLP half, read backwards.
-        layer.down.backward(a.hidden.data, rows: n, dy: dStream.data, dx: dHidden.data, loraHidden: a.lora(.down), dropoutKey: key(.down), parallelism: p)
-        SwiGLU.backward(gate: a.gate.data, up: a.up.data, dh: dHidden.data, dGate: dGate.data, dUp: dUp.data, count: n * F)
-        layer.up.backward(a.normed2.data, rows: n, dy: dUp.data, dx: dNormed.data, loraHidden: a.lora(.up), dropoutKey: key(.up), parallelism: p)
-        layer.gate.backward(a.normed2.data, rows: n, dy: dGate.data, dx: dNormed.data, accumulate: true, loraHidden: a.lora(.gate), dropoutKey: key(.gate), parallelism: p)
-        RMSNorm.backward(a.mid.data, weight: layer.postAttentionNorm.data, rstd: a.rstd2.data, dy: dNormed.data,
-                         dx: dBranchInput.data, dWeight: layer.dPostAttentionNorm?.data, rows: n, cols: C)
-        Residual.backward(branchInputGradient: dBranchInput.data, into: dStream.data, count: n * C)
+        project(.down, a.hidden.data, dy: dStream.data, dx: dHidden.data)
+        profile.measure(.elementwise) {
+            SwiGLU.backward(gate: a.gate.data, up: a.up.data, dh: dHidden.data, dGate: dGate.data, dUp: dUp.data, count: n * F)
+        }
+        project(.up, a.normed2.data, dy: dUp.data, dx: dNormed.data)
+        project(.gate, a.normed2.data, dy: dGate.data, dx: dNormed.data, accumulate: true)
+        profile.measure(.elementwise) {
+            RMSNorm.backward(a.mid.data, weight: layer.postAttentionNorm.data, rstd: a.rstd2.data, dy: dNormed.data,
+                             dx: dBranchInput.data, dWeight: layer.dPostAttentionNorm?.data, rows: n, cols: C)
+        }
+        profile.measure(.elementwise) { Residual.backward(branchInputGradient: dBranchInput.data, into: dStream.data, count: n * C) }
         guard attentionNeeded else { return }
         // Attention half, read backwards.
-        layer.o.backward(a.attn.data, rows: n, dy: dStream.data, dx: dAttn.data, loraHidden: a.lora(.o), dropoutKey: key(.o), parallelism: p)
-        Attention.backward(dOut: dAttn.data, q: a.q.data, keys: a.k.data, values: a.v.data, out: a.attn.data,
-                           logSumExp: a.logSumExp!.data, keyBatchStride: t * G * D, batch: b, queries: t, keyCount: t, firstQueryPosition: 0,
-                           heads: H, kvHeads: G, headDim: D, scratch: scratch.scores, dq: dq.data, dKeys: dk.data,
-                           dValues: dv.data, parallelism: p)
-        RoPE.backward(dk.data, positions: positions, rope: model.rope, rows: n, heads: G)
-        RoPE.backward(dq.data, positions: positions, rope: model.rope, rows: n, heads: H)
-        layer.v.backward(a.normed1.data, rows: n, dy: dv.data, dx: normed1Gradient, loraHidden: a.lora(.v), dropoutKey: key(.v), parallelism: p)
-        layer.k.backward(a.normed1.data, rows: n, dy: dk.data, dx: normed1Gradient, accumulate: true, loraHidden: a.lora(.k), dropoutKey: key(.k), parallelism: p)
-        layer.q.backward(a.normed1.data, rows: n, dy: dq.data, dx: normed1Gradient, accumulate: true, loraHidden: a.lora(.q), dropoutKey: key(.q), parallelism: p)
+        project(.o, a.attn.data, dy: dStream.data, dx: dAttn.data)
+        let attentionFLOPs = Attention.flops(batch: b, queries: t, firstQueryPosition: 0, heads: H, headDim: D, pass: .backward)
+        profile.measure(.attention(.backward), flops: attentionFLOPs) {
+            Attention.backward(dOut: dAttn.data, q: a.q.data, keys: a.k.data, values: a.v.data, out: a.attn.data,
+                               logSumExp: a.logSumExp!.data, keyBatchStride: t * G * D, batch: b, queries: t, keyCount: t, firstQueryPosition: 0,
+                               heads: H, kvHeads: G, headDim: D, scratch: scratch.scores, dq: dq.data, dKeys: dk.data,
+                               dValues: dv.data, parallelism: p)
+        }
+        profile.measure(.elementwise) { RoPE.backward(dk.data, positions: positions, rope: model.rope, rows: n, heads: G) }
+        profile.measure(.elementwise) { RoPE.backward(dq.data, positions: positions, rope: model.rope, rows: n, heads: H) }
+        project(.v, a.normed1.data, dy: dv.data, dx: normed1Gradient)
+        project(.k, a.normed1.data, dy: dk.data, dx: normed1Gradient, accumulate: true)
+        project(.q, a.normed1.data, dy: dq.data, dx: normed1Gradient, accumulate: true)
         guard normed1Gradient != nil else { return }
-        RMSNorm.backward(x, weight: layer.inputNorm.data, rstd: a.rstd1.data, dy: dNormed.data, dx: dBranchInput.data,
-                         dWeight: layer.dInputNorm?.data, rows: n, cols: C)
+        profile.measure(.elementwise) {
+            RMSNorm.backward(x, weight: layer.inputNorm.data, rstd: a.rstd1.data, dy: dNormed.data, dx: dBranchInput.data,
+                             dWeight: layer.dInputNorm?.data, rows: n, cols: C)
+        }
         guard needsInputGradient else { return }
-        Residual.backward(branchInputGradient: dBranchInput.data, into: dStream.data, count: n * C)
+        profile.measure(.elementwise) { Residual.backward(branchInputGradient: dBranchInput.data, into: dStream.data, count: n * C) }
     }
 
     // MARK: bookkeeping

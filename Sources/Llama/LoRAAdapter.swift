@@ -33,6 +33,16 @@ public final class LoRAAdapter {
         self.b = b
     }
 
+    /// Floating-point operations of `forward` on n rows: x·Aᵀ and h·Bᵀ.
+    public func forwardFLOPs(rows n: Int) -> Double { 2 * Double(n * rank * (inFeatures + outFeatures)) }
+
+    /// Floating-point operations of `backward` on n rows: dh = dy·B, then dx += dh·A (with `inputGradient`),
+    /// dB += dyᵀ·h and dA += dhᵀ·x (when they are allocated).
+    public func backwardFLOPs(rows n: Int, inputGradient: Bool) -> Double {
+        let I = inFeatures, O = outFeatures
+        return 2 * Double(n * rank * (O + (inputGradient ? I : 0) + (dB != nil ? O : 0) + (dA != nil ? I : 0)))
+    }
+
     /// y (N, O) += scale · h·Bᵀ with h (N, R) = drop(x)·Aᵀ written to `hidden`: the backward pass reads h for dB,
     /// so the caller keeps it. drop(x) is x unless `dropoutKey` is given and `dropout` > 0 (a training forward):
     /// then elements are zeroed with probability `dropout` and the rest scaled by 1/(1 − dropout), as PEFT does,

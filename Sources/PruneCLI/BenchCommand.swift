@@ -54,6 +54,9 @@ struct BenchCommand: ParsableCommand {
     @Flag(name: .long, help: "Print the results as JSON lines.")
     var json = false
 
+    @Flag(name: .long, help: "Show where the time of a step goes instead: per part (each projection's GEMMs forward and backward, LoRA, attention, norms/activations/RoPE/residual, lm_head + loss, embedding, optimizer) ms per step, share, GFLOP/s, CPU use; beside the measured sgemm rate and the estimated FMA peak. Runs in this process, --modes and --shapes as usual.")
+    var breakdown = false
+
     @Flag(name: .long, help: "Compare healing instead: our finetune and PEFT train the same LoRA (r=8, alpha 16, all seven projections, cosine with warmup, clipping 1) on the same windows; needs --heal-model, --heal-dataset, --heal-valid.")
     var heal = false
 
@@ -100,6 +103,7 @@ struct BenchCommand: ParsableCommand {
             }
         }
         targets += model.map { .checkpoint(URL(fileURLWithPath: $0)) }
+        if breakdown { return try runBreakdown(targets, modes: modeList) }
         let py = noPytorch ? nil : PyTorchBaseline.findPython(explicit: python)
         if !noPytorch && py == nil { FileHandle.standardError.write(Data("note: no Python with torch + transformers found; PyTorch figures skipped\n".utf8)) }
         if !json {
@@ -141,6 +145,53 @@ struct BenchCommand: ParsableCommand {
             }
           }
         }
+    }
+
+    /// Where each step's time goes (see StepBreakdown), one table per shape and mode, after the limits.
+    func runBreakdown(_ targets: [BenchmarkShape], modes: [String]) throws {
+        let limits = StepBreakdown.limits(threads: threads)
+        if !json {
+            SystemReport.lines(threads: threads).forEach { print($0) }
+            let peak = limits.peakGFLOPs.map { String(format: "%.1f GFLOP/s, ", $0) } ?? ""
+            print("limits on \(threads) threads: sgemm \(limits.sgemmShape) measured "
+                  + String(format: "%.1f GFLOP/s (Gemm.multiply); ", limits.sgemmGFLOPs) + "FMA peak \(peak)\(limits.peakNote)")
+        }
+        for shape in targets {
+            let dir = try shape.materialize(cache: URL(fileURLWithPath: cache))
+            let model = try LlamaModel.load(directory: dir, weightsDType: weightsDtype.value, parallelism: Parallelism(threads: threads))
+            for mode in modes {
+                guard let m = StepBreakdown.Mode(rawValue: mode) else { continue }
+                let r = try StepBreakdown.run(model: model, name: shape.name, mode: m, batch: batch,
+                                              length: min(length, model.config.maxPositionEmbeddings), steps: repetitions, limits: limits)
+                if json {
+                    print(String(decoding: try JSONEncoder().encode(r), as: UTF8.self))
+                } else {
+                    printBreakdown(r)
+                }
+            }
+        }
+    }
+
+    func printBreakdown(_ r: StepBreakdown) {
+        print("")
+        print("\(r.model) \(r.mode.rawValue), B=\(r.batch) T=\(r.length), \(r.threads) threads: "
+              + String(format: "%.1f ms per step (mean of %d), CPU %.0f%% of the threads' time", r.stepMilliseconds, r.steps,
+                       100 * r.stepCPUUtilisation))
+        print("part".padding(toLength: 30, withPad: " ", startingAt: 0) + "   ms/step  % step   GFLOP/s  % sgemm   CPU %")
+        func line(_ row: StepBreakdown.Row) {
+            var text = row.part.padding(toLength: 30, withPad: " ", startingAt: 0)
+                + String(format: " %9.1f %6.1f%%", row.milliseconds, 100 * row.share)
+            if let g = row.gflopsPerSecond {
+                text += String(format: " %9.1f %7.0f%%", g, 100 * g / r.limits.sgemmGFLOPs)
+            } else {
+                text += String(repeating: " ", count: 18)
+            }
+            if let u = row.cpuUtilisation { text += String(format: " %6.0f%%", 100 * u) }
+            print(text)
+        }
+        r.parts.forEach(line)
+        print(String(repeating: "-", count: 84))
+        r.summary.forEach(line)
     }
 
     /// Our finetune and PEFT side by side on the same windows (see HealingBenchmark).
