@@ -211,8 +211,12 @@ public final class LlamaModel {
                         cache: KVCache? = nil, observe: ((Int, UnsafePointer<Float>) -> Void)? = nil) -> ForwardOutput {
         precondition(tokens.count == b * t, "\(tokens.count) tokens for B=\(b), T=\(t)")
         if let cache { precondition(cache.batch == b, "cache batch \(cache.batch) ≠ \(b)") }
-        let h = Tensor(zeros: [b, t, config.hiddenSize])   // residual stream
-        profile.measure(.embedding) { embed(tokens, into: h.data) }
+        // Each output's allocation (page faults of the first touch) is counted with the part that writes it.
+        let h = profile.measure(.embedding) {
+            let h = Tensor(zeros: [b, t, config.hiddenSize])   // residual stream
+            embed(tokens, into: h.data)
+            return h
+        }
         var hiddenStates: [Tensor] = []
         runLayers(from: 0, on: h, batch: b, length: t, skipping: skipping, cache: cache) { l, h in
             if captureHiddenStates {
@@ -222,7 +226,7 @@ public final class LlamaModel {
             }
             observe?(l, h)
         }
-        let logits = Tensor(zeros: [b, t, config.vocabSize])
+        let logits = profile.measure(.head) { Tensor(zeros: [b, t, config.vocabSize]) }
         self.logits(fromHidden: h.data, rows: b * t, into: logits.data)
         return ForwardOutput(logits: logits, hiddenStates: hiddenStates)
     }
@@ -236,8 +240,10 @@ public final class LlamaModel {
         if let cache { precondition(cache.lengths[first...].allSatisfy { $0 == past }, "layers of the cache hold \(cache.lengths) positions") }
         rope.ensure(length: past + t)
         let positions = (0..<n).map { Int32(past + $0 % t) }
-        let buffers = BlockActivations(config: config, batch: b, length: t, loraRanks: [:], keepsLogSumExp: false)
-        let scratch = BlockScratch(config: config, rows: n, queries: t, keys: past + t, parallelism: parallelism)
+        let (buffers, scratch) = profile.measure(.workspace) {
+            (BlockActivations(config: config, batch: b, length: t, loraRanks: [:], keepsLogSumExp: false),
+             BlockScratch(config: config, rows: n, queries: t, keys: past + t, parallelism: parallelism))
+        }
         positions.withUnsafeBufferPointer { pos in
             for l in first..<layers.count {
                 visit?(l, h.data)

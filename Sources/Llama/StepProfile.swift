@@ -30,12 +30,14 @@ public final class StepProfile {
         case embedding
         /// Zeroing the gradients and the AdamW update.
         case optimizer
+        /// Allocating and zeroing a pass's buffers (the first touch of their pages).
+        case workspace
 
         /// Every part, in the order a table lists them.
         public static let all: [Part] =
             Pass.allCases.flatMap { pass in Projection.allCases.map { Part.projection($0, pass) } }
             + [.lora(.forward), .lora(.backward), .attention(.forward), .attention(.backward), .elementwise, .head,
-               .embedding, .optimizer]
+               .embedding, .optimizer, .workspace]
 
         /// "q forward", "attention backward", "elementwise (norms, SwiGLU, RoPE, residual)", …
         public var name: String {
@@ -47,6 +49,7 @@ public final class StepProfile {
             case .head: "lm_head (+ cross-entropy)"
             case .embedding: "embedding"
             case .optimizer: "optimizer (zero + AdamW)"
+            case .workspace: "workspace (buffers)"
             }
         }
     }
