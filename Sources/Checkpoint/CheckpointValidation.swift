@@ -60,31 +60,41 @@ public enum CheckpointValidation {
 
     /// Elements the config implies, or nil when the count overflows an Int.
     public static func parameterCount(_ c: LlamaConfig) -> Int? {
+        let C = c.hiddenSize
+        guard let perLayer = layerParameterCount(c), let layers = mul(perLayer, c.numHiddenLayers),
+              let embedding = mul(c.vocabSize, C) else { return nil }
+        return add(layers, embedding, c.tieWordEmbeddings ? 0 : embedding, C)
+    }
+
+    /// Elements of one decoder layer (its two norms, seven projections and their biases), or nil on overflow.
+    public static func layerParameterCount(_ c: LlamaConfig) -> Int? {
         let C = c.hiddenSize, H = c.numAttentionHeads, G = c.numKeyValueHeads, D = c.headDim, F = c.intermediateSize
-        func mul(_ xs: Int...) -> Int? {
-            var p = 1
-            for x in xs {
-                let (r, o) = p.multipliedReportingOverflow(by: x)
-                if o { return nil }
-                p = r
-            }
-            return p
-        }
-        func add(_ xs: Int?...) -> Int? {
-            var s = 0
-            for x in xs {
-                guard let x else { return nil }
-                let (r, o) = s.addingReportingOverflow(x)
-                if o { return nil }
-                s = r
-            }
-            return s
-        }
         let attnBias = c.attentionBias ? add(mul(H, D), mul(2, G, D), C) : 0
         let mlpBias = c.mlpBias ? add(mul(2, F), C) : 0
-        guard let perLayer = add(mul(2, C), mul(H, D, C), mul(2, G, D, C), mul(C, H, D), mul(3, F, C), attnBias, mlpBias),
-              let layers = mul(perLayer, c.numHiddenLayers), let embedding = mul(c.vocabSize, C) else { return nil }
-        return add(layers, embedding, c.tieWordEmbeddings ? 0 : embedding, C)
+        return add(mul(2, C), mul(H, D, C), mul(2, G, D, C), mul(C, H, D), mul(3, F, C), attnBias, mlpBias)
+    }
+
+    /// The product, or nil when it overflows an Int.
+    private static func mul(_ xs: Int...) -> Int? {
+        var p = 1
+        for x in xs {
+            let (r, o) = p.multipliedReportingOverflow(by: x)
+            if o { return nil }
+            p = r
+        }
+        return p
+    }
+
+    /// The sum, or nil when a term is nil or it overflows an Int.
+    private static func add(_ xs: Int?...) -> Int? {
+        var s = 0
+        for x in xs {
+            guard let x else { return nil }
+            let (r, o) = s.addingReportingOverflow(x)
+            if o { return nil }
+            s = r
+        }
+        return s
     }
 
     /// The sizes config.json states against the bytes the safetensors files hold, before any tensor is

@@ -112,14 +112,7 @@ public struct MemoryEstimate: Equatable, Sendable {
 
     /// Elements of rank-r LoRA matrices (A: r × in, B: out × r) on `targets` in `layers` layers.
     public static func loraParameters(config c: LlamaConfig, rank r: Int, targets: [Projection], layers: Int) -> Int {
-        let C = c.hiddenSize, H = c.numAttentionHeads, G = c.numKeyValueHeads, D = c.headDim, F = c.intermediateSize
-        let perLayer = targets.map { p -> Int in
-            switch p {
-            case .q, .o: mul(r, sum([C, mul(H, D)]))
-            case .k, .v: mul(r, sum([C, mul(G, D)]))
-            case .gate, .up, .down: mul(r, sum([C, F]))
-            }
-        }
+        let perLayer = targets.map { p in let s = PEFTAdapter.shape(p, c); return mul(r, sum([s.out, s.in])) }
         return mul(layers, sum(perLayer))
     }
 

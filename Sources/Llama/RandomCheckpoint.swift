@@ -15,17 +15,9 @@ extension LlamaModel {
         precondition(dtype == .BF16 || dtype == .F16, "16-bit checkpoints only")
         var c = config
         c.torchDtype = dtype == .BF16 ? "bfloat16" : "float16"
-        let C = c.hiddenSize, H = c.numAttentionHeads, G = c.numKeyValueHeads, D = c.headDim, F = c.intermediateSize
+        let C = c.hiddenSize
         var shapes: [(String, [Int], Bool)] = [(WeightNames.embedding, [c.vocabSize, C], false)]   // (name, shape, is a norm)
-        func projectionShape(_ p: Projection) -> [Int] {
-            switch p {
-            case .q: [H * D, C]
-            case .k, .v: [G * D, C]
-            case .o: [C, H * D]
-            case .gate, .up: [F, C]
-            case .down: [C, F]
-            }
-        }
+        func projectionShape(_ p: Projection) -> [Int] { let s = PEFTAdapter.shape(p, c); return [s.out, s.in] }
         for i in 0..<c.numHiddenLayers {
             shapes.append((WeightNames.inputNorm(layer: i), [C], true))
             for p in Projection.allCases {

@@ -332,9 +332,9 @@ public final class Finetuner {
     static func memoryEstimate(_ o: FinetuneOptions, config c: LlamaConfig, threads: Int) -> MemoryEstimate {
         let L = c.numHiddenLayers
         let lora = o.lora ? MemoryEstimate.loraParameters(config: c, rank: o.rank, targets: o.targets, layers: o.loraLayers?.count ?? L) : 0
-        let C = c.hiddenSize, H = c.numAttentionHeads, G = c.numKeyValueHeads, D = c.headDim, F = c.intermediateSize
-        let perLayer = C * H * D * 2 + C * G * D * 2 + C * F * 3 + 2 * C
-        let full = o.trainLayers.count * perLayer + (o.trainLMHead ? c.vocabSize * C + C : 0)
+        // The config was validated against its files before this is called: the count cannot overflow.
+        let perLayer = CheckpointValidation.layerParameterCount(c) ?? 0
+        let full = o.trainLayers.count * perLayer + (o.trainLMHead ? c.vocabSize * c.hiddenSize + c.hiddenSize : 0)
         return MemoryEstimate.training(config: c, batch: o.batchSize, context: o.context, threads: threads,
                                        trainableParameters: lora + full, separateTrainable: lora,
                                        loraWidth: o.lora ? o.rank * o.targets.count : 0, checkpointing: o.gradientCheckpointing)
