@@ -13,9 +13,7 @@ final class BrokenInputCorpusTests: XCTestCase {
     var scratch: URL!
 
     override func setUpWithError() throws {
-        guard FileManager.default.isExecutableFile(atPath: PruneExecutable.url.path) else {
-            throw Fixtures.skip("no prune executable at \(PruneExecutable.url.path); build it with `swift build`")
-        }
+        try PruneExecutable.requireBuilt()
         scratch = try Fixtures.temporaryDirectory("broken-corpus")
     }
 

@@ -11,13 +11,7 @@ final class CLIRefusalTests: XCTestCase {
     let dataset = Fixtures.kjvValid.path
 
     override func setUpWithError() throws {
-        guard FileManager.default.isExecutableFile(atPath: PruneExecutable.url.path) else {
-            throw Fixtures.skip("no prune executable at \(PruneExecutable.url.path); build it with `swift build`")
-        }
-        scratch = try Fixtures.temporaryDirectory("cli-refusal")
-        // A copy, so that a wrongly accepted output never lands in the repository's checkpoint.
-        model = scratch.appendingPathComponent("model")
-        try FileManager.default.copyItem(at: Fixtures.stories260K, to: model)
+        (scratch, model) = try PruneExecutable.scratchWithModel("cli-refusal")
     }
 
     override func tearDown() { if let scratch { try? FileManager.default.removeItem(at: scratch) } }

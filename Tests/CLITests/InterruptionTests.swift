@@ -18,12 +18,7 @@ final class InterruptionTests: XCTestCase {
     var random = SeededGenerator(seed: UInt64(Date().timeIntervalSince1970 * 1000))
 
     override func setUpWithError() throws {
-        guard FileManager.default.isExecutableFile(atPath: PruneExecutable.url.path) else {
-            throw Fixtures.skip("no prune executable at \(PruneExecutable.url.path); build it with `swift build`")
-        }
-        scratch = try Fixtures.temporaryDirectory("interrupt")
-        model = scratch.appendingPathComponent("model")
-        try FileManager.default.copyItem(at: Fixtures.stories260K, to: model)
+        (scratch, model) = try PruneExecutable.scratchWithModel("interrupt")
         adapter = scratch.appendingPathComponent("adapter")
         try PEFTAdapter(config: PEFTAdapterConfig(rank: 2, alpha: 4, targets: Projection.allCases, layers: Array(0..<5)),
                         weights: (0..<5).flatMap { l in

@@ -13,12 +13,7 @@ final class NonFiniteAndMemoryTests: XCTestCase {
     let dataset = Fixtures.kjvValid.path
 
     override func setUpWithError() throws {
-        guard FileManager.default.isExecutableFile(atPath: PruneExecutable.url.path) else {
-            throw Fixtures.skip("no prune executable at \(PruneExecutable.url.path); build it with `swift build`")
-        }
-        scratch = try Fixtures.temporaryDirectory("non-finite")
-        model = scratch.appendingPathComponent("model")
-        try FileManager.default.copyItem(at: Fixtures.stories260K, to: model)
+        (scratch, model) = try PruneExecutable.scratchWithModel("non-finite")
     }
 
     override func tearDown() { if let scratch { try? FileManager.default.removeItem(at: scratch) } }

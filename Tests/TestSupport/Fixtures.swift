@@ -64,6 +64,24 @@ public enum PruneExecutable {
     /// The built `finetune` executable.
     public static var finetune: URL { sibling("finetune") }
 
+    /// Throws a skip when `prune` has not been built (the CLI tests run it as a child process).
+    public static func requireBuilt() throws {
+        guard FileManager.default.isExecutableFile(atPath: url.path) else {
+            throw Fixtures.skip("no prune executable at \(url.path); build it with `swift build`")
+        }
+    }
+
+    /// A fresh scratch directory named after `name`, holding a copy of stories260K at scratch/model, for a test that
+    /// runs `prune` on it (skipped when `prune` has not been built): a wrongly accepted output, or a poisoned weight,
+    /// then never touches the repository's checkpoint.
+    public static func scratchWithModel(_ name: String) throws -> (scratch: URL, model: URL) {
+        try requireBuilt()
+        let scratch = try Fixtures.temporaryDirectory(name)
+        let model = scratch.appendingPathComponent("model")
+        try FileManager.default.copyItem(at: Fixtures.stories260K, to: model)
+        return (scratch, model)
+    }
+
     static func sibling(_ name: String) -> URL {
         let bundle = URL(fileURLWithPath: CommandLine.arguments.first { $0.hasSuffix(".xctest") } ?? Bundle.main.executablePath ?? "")
         return bundle.deletingLastPathComponent().appendingPathComponent(name)
