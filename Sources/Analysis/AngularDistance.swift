@@ -9,13 +9,13 @@ public struct AngularDistanceSums: Sendable {
     /// L
     public let layerCount: Int
     /// Σ d over the positions added, (L+1)·(L+1) indexed [n·(L+1) + l].
-    private var sums: [Double]
+    private var sums: PositionSums
     /// Positions added.
-    public private(set) var count = 0
+    public var count: Int { sums.count }
 
     public init(layerCount: Int) {
         self.layerCount = layerCount
-        sums = [Double](repeating: 0, count: (layerCount + 1) * (layerCount + 1))
+        sums = PositionSums(cells: (layerCount + 1) * (layerCount + 1))
     }
 
     /// d of one cosine.
@@ -26,33 +26,30 @@ public struct AngularDistanceSums: Sendable {
         let L = layerCount
         precondition(cosines.stateCount == L + 1, "cosines of \(cosines.stateCount) states for \(L) layers")
         for n in 1...L {
-            for l in 0...(L - n) { sums[n * (L + 1) + l] += Self.distance(cosine: cosines.cosine(l, l + n)) }
+            for l in 0...(L - n) { sums.add(Self.distance(cosine: cosines.cosine(l, l + n)), at: n * (L + 1) + l) }
         }
-        count += 1
+        sums.countPosition()
     }
 
     /// Adds the positions another accumulator counted.
     public mutating func merge(_ other: AngularDistanceSums) {
         precondition(other.layerCount == layerCount, "merging sums of different layer counts")
-        for i in sums.indices { sums[i] += other.sums[i] }
-        count += other.count
+        sums.merge(other.sums)
     }
 
     /// The sums and the count, flat (what MPI ranks exchange); `init(layerCount:flattened:)` reads it back.
-    var flattened: [Double] { sums + [Double(count)] }
+    var flattened: [Double] { sums.flattened }
 
     init(layerCount: Int, flattened: ArraySlice<Double>) {
-        self.init(layerCount: layerCount)
-        precondition(flattened.count == sums.count + 1, "\(flattened.count) values for \(sums.count + 1)")
-        sums = Array(flattened.dropLast())
-        count = Int(flattened.last!)
+        self.layerCount = layerCount
+        sums = PositionSums(cells: (layerCount + 1) * (layerCount + 1), flattened: flattened)
     }
 
     /// The mean d as an (L+1, L+1) matrix indexed [n][l]; nil for n = 0 and where l + n > L.
     public var matrix: [[Double?]] {
         let L = layerCount
         return (0...L).map { n in
-            (0...L).map { l in n >= 1 && l + n <= L && count > 0 ? sums[n * (L + 1) + l] / Double(count) : nil }
+            (0...L).map { l in n >= 1 && l + n <= L && count > 0 ? sums.values[n * (L + 1) + l] / Double(count) : nil }
         }
     }
 }

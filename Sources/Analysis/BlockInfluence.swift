@@ -6,39 +6,36 @@
 public struct BlockInfluenceSums: Sendable {
     /// L
     public let layerCount: Int
-    private var sums: [Double]   // (L)
+    private var sums: PositionSums   // (L)
     /// Positions added.
-    public private(set) var count = 0
+    public var count: Int { sums.count }
 
     public init(layerCount: Int) {
         self.layerCount = layerCount
-        sums = [Double](repeating: 0, count: layerCount)
+        sums = PositionSums(cells: layerCount)
     }
 
     /// Adds one position.
     public mutating func add(_ cosines: HiddenStateCosines) {
         precondition(cosines.stateCount == layerCount + 1, "cosines of \(cosines.stateCount) states for \(layerCount) layers")
-        for i in 0..<layerCount { sums[i] += cosines.cosine(i, i + 1) }
-        count += 1
+        for i in 0..<layerCount { sums.add(cosines.cosine(i, i + 1), at: i) }
+        sums.countPosition()
     }
 
     /// Adds the positions another accumulator counted.
     public mutating func merge(_ other: BlockInfluenceSums) {
         precondition(other.layerCount == layerCount, "merging sums of different layer counts")
-        for i in sums.indices { sums[i] += other.sums[i] }
-        count += other.count
+        sums.merge(other.sums)
     }
 
     /// The sums and the count, flat (what MPI ranks exchange).
-    var flattened: [Double] { sums + [Double(count)] }
+    var flattened: [Double] { sums.flattened }
 
     init(layerCount: Int, flattened: ArraySlice<Double>) {
-        self.init(layerCount: layerCount)
-        precondition(flattened.count == sums.count + 1, "\(flattened.count) values for \(sums.count + 1)")
-        sums = Array(flattened.dropLast())
-        count = Int(flattened.last!)
+        self.layerCount = layerCount
+        sums = PositionSums(cells: layerCount, flattened: flattened)
     }
 
     /// BI_i for i = 0…L−1 (NaN before any position was added).
-    public var values: [Double] { sums.map { 1 - $0 / Double(count) } }
+    public var values: [Double] { sums.values.map { 1 - $0 / Double(count) } }
 }

@@ -13,8 +13,6 @@ final class SourceHygieneTests: XCTestCase {
         ("Llama/LlamaTrainingPass.swift", "dHead!", "allocated a few lines above whenever the head trains"),
         ("Llama/LlamaTrainingPass.swift", "a.logSumExp!", "training activations always keep the attention log-sum-exp"),
         ("Llama/LlamaTrainingPass.swift", "shared!", "a layer has saved activations or the one shared set exists (checkpointing)"),
-        ("Analysis/AngularDistance.swift", "flattened.last!", "a count stored last by the encoder of the same type"),
-        ("Analysis/BlockInfluence.swift", "flattened.last!", "a count stored last by the encoder of the same type"),
         ("Analysis/BlockRemovalScan.swift", "max()!", "the scan is called with at least one calibration batch"),
         ("Analysis/BlockRemovalScan.swift", "skip.min()!", "a block to skip has at least one layer"),
         ("Cluster/Communicator.swift", "encode(value!)", "the root rank passes the value it broadcasts"),
