@@ -34,7 +34,7 @@ public enum AnalysisFiles {
             let staging = AtomicFile.temporarySibling(of: marker)
             try Interruption.whileTemporary(staging) {
                 do {
-                    try fm.createDirectory(at: staging, withIntermediateDirectories: false)
+                    try AtomicFile.createTemporaryDirectory(staging)
                     try writeFiles(a, into: staging)
                     try Interruption.publishing {
                         for name in names {

@@ -57,7 +57,7 @@ public struct CheckpointDestination {
         let token = Interruption.register(tmp)
         defer { Interruption.release(token) }
         do {
-            try fm.createDirectory(at: tmp, withIntermediateDirectories: false)
+            try AtomicFile.createTemporaryDirectory(tmp)
             try body(tmp)
             // Under the interruption lock: a signal lands before the renames (old OUT intact) or after.
             let aside = AtomicFile.temporarySibling(of: url)

@@ -13,7 +13,9 @@ public enum AtomicFile {
         let tmp = temporarySibling(of: url)
         let token = Interruption.register(tmp)
         defer { Interruption.release(token) }
-        guard FileManager.default.createFile(atPath: tmp.path, contents: nil) else {
+        // Created under the interruption lock: a signal's cleanup then sees the file, or runs before it exists
+        // and ends the process before it is made (never removes nothing and exits after it was created).
+        guard Interruption.publishing({ FileManager.default.createFile(atPath: tmp.path, contents: nil) }) else {
             throw PruneError(file: url, "cannot create file (does the directory exist and is it writable?)")
         }
         do {
@@ -49,7 +51,7 @@ public enum AtomicFile {
         let token = Interruption.register(tmp)
         defer { Interruption.release(token) }
         do {
-            try fm.createDirectory(at: tmp, withIntermediateDirectories: false)
+            try createTemporaryDirectory(tmp)
             try body(tmp)
             if durable { syncDirectory(tmp) }
             try Interruption.publishing {
@@ -64,6 +66,12 @@ public enum AtomicFile {
             if error is PruneError { throw error }
             throw PruneError(file: url, "write failed: \(error.localizedDescription)")
         }
+    }
+
+    /// Creates the registered temporary directory `tmp` under the interruption lock, as `write` creates its file:
+    /// a signal's cleanup then sees it, or runs before it exists and ends the process before it is made.
+    public static func createTemporaryDirectory(_ tmp: URL) throws {
+        try Interruption.publishing { try FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: false) }
     }
 
     /// fsync on a directory, so that the names in it (a rename) are on disk.

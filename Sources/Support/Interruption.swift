@@ -89,8 +89,9 @@ public enum Interruption {
         return try body()
     }
 
-    /// Runs `body` (the renames that publish an output, and the release of its temporaries) so that an
-    /// interruption waits until it is done: the output is then either not yet published or complete.
+    /// Runs `body` (the renames that publish an output, and the release of its temporaries; the creation of a
+    /// registered temporary) so that an interruption waits until it is done: the output is then either not yet
+    /// published or complete, and a temporary either not yet made or seen by the cleanup.
     public static func publishing<T>(_ body: () throws -> T) rethrows -> T {
         registry.lock.lock()
         defer { registry.lock.unlock() }
@@ -136,7 +137,15 @@ public enum Interruption {
     static func finish(signal: Int32) -> Never {
         registry.lock.lock()
         let paths = registry.paths.values.sorted { $0.path.count > $1.path.count }
-        for url in paths { try? FileManager.default.removeItem(at: url) }
+        // The other threads run on while this one removes: one may still be creating a file in a temporary
+        // directory, and the directory then survives its removal (not empty). Remove until it is gone; writers
+        // stop at the latest when they try to publish (the lock is held).
+        for url in paths {
+            for _ in 0..<200 where FileManager.default.fileExists(atPath: url.path) {
+                try? FileManager.default.removeItem(at: url)
+                if FileManager.default.fileExists(atPath: url.path) { usleep(1000) }
+            }
+        }
         let name = signal == SIGINT ? "SIGINT" : signal == SIGTERM ? "SIGTERM" : "signal \(signal)"
         let removed = paths.isEmpty ? "" : "; removed \(paths.count) temporary output\(paths.count == 1 ? "" : "s")"
         FileHandle.standardError.write(Data("error: interrupted by \(name)\(removed)\n".utf8))
