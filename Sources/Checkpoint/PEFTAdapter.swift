@@ -52,14 +52,19 @@ public struct PEFTAdapter {
 
     // MARK: reading
 
-    /// Reads `directory` (adapter_config.json + adapter_model.safetensors); tensors may be F32, F16, BF16.
-    public static func read(_ directory: URL) throws -> PEFTAdapter {
+    /// adapter_config.json of the adapter in `directory`, without its weights.
+    public static func readConfig(_ directory: URL) throws -> PEFTAdapterConfig {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: directory.path, isDirectory: &isDirectory), isDirectory.boolValue else {
             throw PruneError(file: directory, "adapter directory not found")
         }
         let configURL = directory.appendingPathComponent(configFile)
-        let config = try PEFTAdapterConfig(json: try ConfigJSON.read(configURL), url: configURL)
+        return try PEFTAdapterConfig(json: try ConfigJSON.read(configURL), url: configURL)
+    }
+
+    /// Reads `directory` (adapter_config.json + adapter_model.safetensors); tensors may be F32, F16, BF16.
+    public static func read(_ directory: URL) throws -> PEFTAdapter {
+        let config = try readConfig(directory)
         let weightsURL = directory.appendingPathComponent(weightsFile)
         guard FileManager.default.fileExists(atPath: weightsURL.path) else {
             let pickle = FileManager.default.fileExists(atPath: directory.appendingPathComponent("adapter_model.bin").path)

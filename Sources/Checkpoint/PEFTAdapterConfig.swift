@@ -34,6 +34,12 @@ public struct PEFTAdapterConfig: Equatable, Sendable {
         self.baseModel = baseModel
     }
 
+    /// The adapter_config.json key behind a finetune flag ("rank" → "r"), for messages.
+    public static func key(forFlag flag: String) -> String {
+        ["rank": "r", "alpha": "lora_alpha", "dropout": "lora_dropout", "targets": "target_modules",
+         "lora-layers": "layers_to_transform"][flag] ?? flag
+    }
+
     /// The factor of B·A: alpha/r, or alpha/√r with use_rslora.
     public var scale: Float { useRSLoRA ? alpha / Float(rank).squareRoot() : alpha / Float(rank) }
 

@@ -58,7 +58,7 @@ struct Finetune: ParsableCommand {
     @Option(help: "Layers that get adapters: e.g. 0-9, 3,5 or last:4 (default all).") var loraLayers: String?
     @Option(help: "Layers trained in full: e.g. last:3 or 20-22.") var trainLayers: String?
     @Flag(help: "Train lm_head (the embedding when tied) and the final norm.") var trainLmHead = false
-    @Option(help: "Start the adapters from this PEFT adapter directory.") var initAdapter: String?
+    @Option(help: "Start the adapters from this PEFT adapter directory (its r, lora_alpha, target_modules, layers_to_transform and lora_dropout are used unless given).") var initAdapter: String?
     @Flag(help: "Use --init-adapter even when it records another base model.") var force = false
 
     // Optimizer
@@ -216,6 +216,12 @@ struct Finetune: ParsableCommand {
         if let layerDropoutSchedule { o.layerDropoutSchedule = layerDropoutSchedule }
         if keepBest { o.keepBest = true }
         if let earlyStop { o.earlyStop = earlyStop }
+        if let initAdapter, resume == nil {
+            let given = [("rank", rank != nil), ("alpha", alpha != nil), ("dropout", dropout != nil), ("targets", targets != nil),
+                         ("lora-layers", loraLayers != nil)].filter(\.1).map(\.0)
+            let dir = URL(fileURLWithPath: initAdapter)
+            try o.adopt(PEFTAdapter.readConfig(dir), from: dir.appendingPathComponent(PEFTAdapter.configFile), given: Set(given))
+        }
         try o.validate(layers: layerCount)
         return o
     }

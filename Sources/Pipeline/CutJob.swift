@@ -34,7 +34,8 @@ public struct CutOptions {
     public var analysis: CutAnalysisSource?
     /// Directory for the cut checkpoint.
     public var output: URL
-    /// Replace `output` if it exists and is not empty.
+    /// Replace `output` if it exists and is not empty, and cut what CutDamageGuard refuses (layer 0, the last layer,
+    /// more than half of the layers).
     public var force = false
     /// Store the weights as F32, BF16 or F16 (nil keeps each tensor's dtype and bytes).
     public var dtype: SafetensorsDType?
@@ -85,7 +86,17 @@ public enum CutJob {
         func chosen(_ method: String, _ option: String, _ reason: String) -> CutSelection {
             CutSelection(method: method, option: option, analysis: analysisPath, dataset: datasetPath, reason: reason)
         }
-        switch options.method {
+        let choice = try choose(options.method, source, options: options, layerCount: L, chosen: chosen, quiet: quiet, log: log)
+        try choice.drop.validate(layerCount: L)   // a layer outside the model is named before the damage it would do
+        if !options.force, let why = CutDamageGuard.refusal(dropping: choice.drop.layers, layerCount: L) {
+            throw PruneError(choice.selection.option, "\(why); add --force to cut anyway")
+        }
+        return choice
+    }
+
+    private static func choose(_ method: CutMethod, _ source: ModelSource, options: CutOptions, layerCount L: Int,
+                               chosen: (String, String, String) -> CutSelection, quiet: Bool, log: JobLog) throws -> CutChoice {
+        switch method {
         case .layers(let layers):
             return CutChoice(drop: try LayerSelection(parsing: layers),
                              selection: CutSelection(method: "layers", option: "--layers \(layers)", reason: "given explicitly"))
@@ -114,7 +125,7 @@ public enum CutJob {
     public static func cut(_ source: ModelSource, choice: CutChoice, options: CutOptions) throws -> CutReport {
         try LayerCutter(model: source.directory).cut(dropping: choice.drop, to: options.output, dtype: options.dtype,
                                                      force: options.force, selection: choice.selection,
-                                                     command: options.command, tool: options.tool)
+                                                     command: options.command, tool: options.tool, sourceName: source.path)
     }
 
     /// The analysis behind --block / --metric: read (and checked against the model's layer count) or run.

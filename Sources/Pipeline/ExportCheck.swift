@@ -15,25 +15,37 @@ public enum ExportCheck {
         public var maxLogitDifference: Double
         public var bound: Double
         public var dtype: String
+        /// The merged files' held-out loss, when the caller gave held-out data.
+        public var heldOutLoss: Double?
         public var summary: String {
             String(format: "self-check: the merged files' logits are within %.2g of the model in memory (bound %.2g for %@)",
                    maxLogitDifference, bound, dtype)
         }
     }
 
-    /// Relative bound on max |Δlogit| / max(1, max |logit|) for weights stored in each dtype: the rounding of
-    /// W + scale·B·A to the stored precision, with a margin.
-    static func relativeBound(_ dtype: String) -> Double {
+    /// The unit roundoff of a stored dtype (half the distance from 1 to the next value): 2⁻⁸ for bfloat16 (8
+    /// significant bits), 2⁻¹¹ for float16, 2⁻²⁴ for float32.
+    static func unitRoundoff(_ dtype: String) -> Double {
         switch dtype {
-        case "float16": return 2e-2
-        case "bfloat16": return 8e-2
-        default: return 1e-4
+        case "bfloat16": return 0x1p-8
+        case "float16": return 0x1p-11
+        default: return 0x1p-24
         }
+    }
+
+    /// Relative bound on max |Δlogit| / max(1, max |logit|): rounding every weight by up to one unit roundoff u
+    /// moves the logits by a few tens of u through a deep model (SmolLM2-135M cut to 22 layers and LoRA-healed,
+    /// stored in bf16: 21u), so 32u; Float32 files differ from the model in memory only by the order of the
+    /// merged product's sums (W + s·B·A once instead of x·W + s·(x·A)·B), bounded at 1e-5.
+    static func relativeBound(_ dtype: String) -> Double {
+        max(32 * unitRoundoff(dtype), 1e-5)
     }
 
     /// Loads `merged` (its config, tensor shapes and layer count are validated by the load) and compares its
     /// logits on `tokens` with `model`'s. Throws, leaving a marker file, when they differ beyond the dtype's bound.
-    public static func verify(merged: URL, against model: LlamaModel, tokens: [Int32], parallelism: Parallelism) throws -> Result {
+    /// `heldOut`, when given, measures the reloaded files' held-out loss (reported in the result).
+    public static func verify(merged: URL, against model: LlamaModel, tokens: [Int32], parallelism: Parallelism,
+                              heldOut: ((LlamaModel) -> Double)? = nil) throws -> Result {
         let probe = Array(tokens.prefix(32))
         let b = model.forward(tokens: probe, batch: 1, length: probe.count).logits
         // The base's mapped pages leave the resident set while the merged copy is read: peak memory stays one model.
@@ -49,7 +61,23 @@ public enum ExportCheck {
         guard diff.isFinite, diff <= bound else {
             return try fail(merged, String(format: "its logits differ from the model in memory by %.3g (bound %.3g for %@)", diff, bound, dtype))
         }
-        return Result(maxLogitDifference: diff, bound: bound, dtype: dtype)
+        return Result(maxLogitDifference: diff, bound: bound, dtype: dtype, heldOutLoss: heldOut?(reloaded))
+    }
+
+    /// The share of training's held-out gain (before − after, in memory) that the stored files give back, when it
+    /// is more than 5 % (nil otherwise, or when training gained nothing): 16-bit rounding of W + s·B·A can undo a
+    /// heal whose updates are small beside the weights.
+    public static func roundingGivesBack(before: Double, after: Double, merged: Double) -> Double? {
+        let gain = before - after
+        guard gain > 0, merged.isFinite else { return merged.isFinite ? nil : 1 }
+        let share = (merged - after) / gain
+        return share > 0.05 ? share : nil
+    }
+
+    /// Tokens for a check without data (`prune merge`): 32 ids spread over the vocabulary, the same every run.
+    public static func probeTokens(vocabularySize v: Int) -> [Int32] {
+        var rng = SeededGenerator(seed: 0x5052_554E_4543_4B)
+        return (0..<32).map { _ in Int32(Int.random(in: 0..<max(v, 1), using: &rng)) }
     }
 
     static func fail(_ merged: URL, _ problem: String) throws -> Result {

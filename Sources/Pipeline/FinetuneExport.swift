@@ -23,7 +23,9 @@ public enum FinetuneExport {
     /// Writes `directory` (replacing it): the base checkpoint at `base` with the trainable set's full parameters
     /// replaced and the model's adapters merged in. Returns the merged tensor count.
     @discardableResult
-    public static func merged(trainable: TrainableSet, base: URL, dtype: SafetensorsDType?, to directory: URL) throws -> Int {
+    /// `card`: how the weights were trained, for the model card (README.md) that replaces the base's.
+    public static func merged(trainable: TrainableSet, base: URL, dtype: SafetensorsDType?, card: Card? = nil,
+                              to directory: URL) throws -> Int {
         let model = trainable.model
         let rewriter = try CheckpointRewriter(model: base)
         let store = rewriter.store
@@ -52,9 +54,42 @@ public enum FinetuneExport {
             replaced[name].map { RewrittenTensor.replaced(name, by: $0) } ?? .copy(name)
         }
         let (config, _) = CheckpointRewriter.recordingDtype(rewriter.config, dtype)
-        if FileManager.default.fileExists(atPath: directory.path) { try FileManager.default.removeItem(at: directory) }
+        // The old directory stays until the new one is complete (CheckpointDestination renames it into place).
         let destination = try CheckpointDestination(output: directory, model: base, force: true)
-        _ = try rewriter.write(tensors, config: config, dtype: dtype, to: destination)
+        let readme = MergedModelCard.markdown(base: card?.base ?? base.path, adapter: nil, training: card?.training, facts: card?.facts ?? [],
+                                              tool: card?.tool ?? "finetune \(SystemReport.version)",
+                                              baseCard: try rewriter.companionText("README.md"))
+        _ = try rewriter.write(tensors, config: config, dtype: dtype, extraFiles: ["README.md": Data(readme.utf8)], to: destination)
         return replaced.count
+    }
+
+    /// What the merged checkpoint's model card says of its training.
+    public struct Card: Sendable {
+        /// The base as the user named it.
+        public var base: String
+        /// One paragraph: by what, how long, on which data.
+        public var training: String
+        public var facts: [(String, String)]
+        public var tool: String
+
+        /// The card of a finetuning run of `options` that exported the weights of `step`.
+        public init(options o: FinetuneOptions, step: Int, heldOutBefore: Double?, heldOutAfter: Double?) {
+            base = o.model
+            tool = "finetune \(SystemReport.version)"
+            var what: [String] = []
+            if o.lora {
+                what.append("LoRA (r = \(o.rank), alpha = \(o.alpha), on \(o.targets.map(\.rawValue).joined(separator: ", "))"
+                            + (o.loraLayers.map { " of layers \(LayerSelection($0))" } ?? "") + ", merged in)")
+            }
+            if !o.trainLayers.isEmpty { what.append("layers \(LayerSelection(o.trainLayers)) trained in full") }
+            if o.trainLMHead { what.append("lm_head and the final norm trained") }
+            training = "Trained by `finetune` for \(step) \(step == 1 ? "step" : "steps") on `\(o.dataset)`: "
+                + what.joined(separator: "; ") + "."
+            facts = [("training data", "`\(o.dataset)`"), ("steps", "\(step) (batch \(o.batchSize) × \(o.context) tokens"
+                      + (o.gradAccum > 1 ? ", grad-accum \(o.gradAccum)" : "") + ", lr \(o.lr))")]
+            if let heldOutBefore, let heldOutAfter {
+                facts.append(("held-out loss", String(format: "%.4f → %.4f (in memory, before the merge)", heldOutBefore, heldOutAfter)))
+            }
+        }
     }
 }

@@ -36,7 +36,7 @@ public struct FinetuneOptions: Codable, Equatable, Sendable {
     public var trainLayers: [Int] = []
     /// lm_head (the embedding when tied) and the final norm train.
     public var trainLMHead: Bool = false
-    /// A PEFT adapter to start from (its rank and alpha must match).
+    /// A PEFT adapter to start from; its r, alpha, targets, layers and dropout are the run's unless flags give them.
     public var initAdapter: String?
     /// Use --init-adapter even when it records another base.
     public var force: Bool = false
@@ -173,6 +173,31 @@ public struct FinetuneOptions: Codable, Equatable, Sendable {
         if let weightsDType { guard WeightsDType(rawValue: weightsDType) != nil else { throw bad("weights-dtype", "\(weightsDType) is not stored or f32") } }
     }
 
+    /// With --init-adapter, what PEFT takes from adapter_config.json: r, lora_alpha, target_modules, layers_to_transform
+    /// and lora_dropout become this run's --rank, --alpha, --targets, --lora-layers and --dropout, and LoRA trains.
+    /// `given` holds the flags the user wrote (their names without dashes); one that disagrees with the adapter is
+    /// refused naming both values, rather than training an adapter other than the one asked for.
+    public mutating func adopt(_ adapter: PEFTAdapterConfig, from file: URL, given: Set<String>) throws {
+        func check<T: Equatable>(_ flag: String, _ mine: T, _ theirs: T, _ text: (T) -> String) throws -> T {
+            if given.contains(flag) && mine != theirs {
+                throw PruneError(file: file, "has \(PEFTAdapterConfig.key(forFlag: flag)) \(text(theirs)) but --\(flag) \(text(mine)) was given; "
+                                 + "drop the flag to train the adapter as it is")
+            }
+            return theirs
+        }
+        lora = true
+        rank = try check("rank", rank, adapter.rank) { "\($0)" }
+        alpha = try check("alpha", Float(alpha), adapter.alpha) { "\($0)" }.asDouble
+        dropout = try check("dropout", Float(dropout), adapter.dropout) { "\($0)" }.asDouble
+        targets = try check("targets", targets, adapter.targets) { $0.map(\.rawValue).joined(separator: ",") }
+        if given.contains("lora-layers") && loraLayers != adapter.layers {
+            let show = { (l: [Int]?) in l.map { $0.map(String.init).joined(separator: ",") } ?? "all" }
+            throw PruneError(file: file, "has layers_to_transform \(show(adapter.layers)) but --lora-layers \(show(loraLayers)) was given; "
+                             + "drop the flag to train the adapter as it is")
+        }
+        loraLayers = adapter.layers
+    }
+
     /// The flags whose values differ from `other`'s, except those a resumed run may change.
     public func runChangingDifferences(from other: FinetuneOptions) throws -> [String] {
         let a = try JSONSerialization.jsonObject(with: JSONEncoder().encode(self)) as? NSDictionary ?? [:]
@@ -205,4 +230,9 @@ public struct FinetuneOptions: Codable, Equatable, Sendable {
         }
         return Array(Set(out)).sorted()
     }
+}
+
+private extension Float {
+    /// The Double a Float holds, printed as the Float was (0.05, not 0.05000000074505806).
+    var asDouble: Double { Double("\(self)") ?? Double(self) }
 }

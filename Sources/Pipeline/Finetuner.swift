@@ -305,15 +305,37 @@ public final class Finetuner {
         if o.lora {
             try FinetuneExport.adapter(of: model, dropout: o.dropout, baseModel: o.model, to: output.appendingPathComponent("adapter"))
         }
-        let dtype = try o.dtype.map(Self.dtype)
         let mergedURL = output.appendingPathComponent("merged")
-        try FinetuneExport.merged(trainable: trainable, base: base, dtype: dtype, to: mergedURL)
+        let card = FinetuneExport.Card(options: o, step: exported, heldOutBefore: before, heldOutAfter: after)
+        // Self-check: the files just written compute what the model in memory computes, and keep its held-out loss.
+        let probe = (data.heldOut.first ?? data.train[0]).tokens
+        let heldOut: ((LlamaModel) -> Double)? = evalWindows.isEmpty ? nil : { merged in
+            Self.heldOutLoss(pass: LlamaTrainingPass(model: merged, batch: o.batchSize, length: o.context), windows: evalWindows,
+                             batch: o.batchSize, context: o.context).mean
+        }
+        func export(_ dtype: SafetensorsDType?) throws -> ExportCheck.Result {
+            try FinetuneExport.merged(trainable: trainable, base: base, dtype: dtype, card: card, to: mergedURL)
+            return try ExportCheck.verify(merged: mergedURL, against: model, tokens: probe, parallelism: parallelism, heldOut: heldOut)
+        }
+        var check = try export(try o.dtype.map(Self.dtype))
         if let metrics { try writeLossCurve(metrics.url) }
         log("wrote " + (o.lora ? "\(output.path)/adapter (PEFT), " : "") + "\(mergedURL.path) (step \(exported)), metrics.jsonl, loss.svg")
-        // Self-check: the files just written compute what the model in memory computes.
-        let probe = (data.heldOut.first ?? data.train[0]).tokens
-        let check = try ExportCheck.verify(merged: mergedURL, against: model, tokens: probe, parallelism: parallelism)
         log(check.summary)
+        if let merged = check.heldOutLoss, let after {
+            log(String(format: "held-out loss of the merged files (%@): %.4f; of the model in memory: %.4f", check.dtype, merged, after))
+            if let before, let given = ExportCheck.roundingGivesBack(before: before, after: after, merged: merged), check.dtype != "float32" {
+                let what = String(format: "storing the merge in %@ gives back %.0f%% of what training gained (held-out loss %.4f → %.4f in memory, "
+                                  + "%.4f from the files)", check.dtype, 100 * given, before, after, merged)
+                if o.dtype == nil {
+                    log("note: \(what); writing the merge in f32 instead (give --dtype \(check.dtype == "float16" ? "f16" : "bf16") to keep 16 bits)")
+                    check = try export(.F32)
+                    log(check.summary)
+                    if let again = check.heldOutLoss { log(String(format: "held-out loss of the f32 merged files: %.4f", again)) }
+                } else {
+                    log("warning: \(what); --dtype \(o.dtype!) was asked for (f32 keeps the gain)")
+                }
+            }
+        }
         return FinetuneResult(ending: .finished, steps: step, heldOutLossBefore: before, heldOutLossAfter: after,
                               seconds: Date().timeIntervalSince(started), peakResidentBytes: ProcessMemory.peakResidentBytes)
     }

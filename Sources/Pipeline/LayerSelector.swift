@@ -4,6 +4,7 @@
 import Analysis
 import Foundation
 import Support
+import Surgery
 
 /// One strategy's choice.
 public struct LayerChoice: Codable, Equatable, Sendable {
@@ -24,14 +25,11 @@ public enum LayerSelector {
     /// The layers `strategy` drops from a model of `layerCount` layers.
     /// - count: n (ignored by `layers`); explicit: `cut.layers` for `layers`; lossScan: needed by `loss`.
     public static func choose(_ strategy: LayerStrategy, count n: Int?, layerCount L: Int, analysis: LayerAnalysis?,
-                              lossScan: BlockRemovalScan?, explicit: String?, allowFirstLayer: Bool) throws -> LayerChoice {
+                              lossScan: BlockRemovalScan?, explicit: String?, allowFirstLayer: Bool, force: Bool = false) throws -> LayerChoice {
         let first = allowFirstLayer ? 0 : 1
         func need(_ n: Int?) throws -> Int {
             guard let n else { throw PruneError("cut.count", "strategy \(strategy.rawValue) needs the number of layers to drop") }
-            guard n >= 1, n <= L - 1 - first else {
-                throw PruneError("cut.count", "\(n) layers cannot be dropped from \(L) (at most \(L - 1 - first) keeping the last layer"
-                                 + (allowFirstLayer ? ")" : " and layer 0)"))
-            }
+            try checkCount(n, layerCount: L, allowFirstLayer: allowFirstLayer)
             return n
         }
         switch strategy {
@@ -40,6 +38,9 @@ public enum LayerSelector {
             let layers = try LayerSelectionText.parse(explicit)
             if let bad = layers.first(where: { $0 >= L }) { throw PruneError("cut.layers", "layer \(bad) outside 0…\(L - 1)") }
             guard layers.count < L else { throw PruneError("cut.layers", "would drop every layer") }
+            if !force, let why = CutDamageGuard.refusal(dropping: layers, layerCount: L) {
+                throw PruneError("cut.layers", "\(explicit) \(why); set cut.force: true to cut anyway")
+            }
             return LayerChoice(strategy: .layers, dropped: layers, reason: "given explicitly: \(ranges(layers))")
         case .last:
             let n = try need(n)
@@ -69,6 +70,16 @@ public enum LayerSelector {
             return LayerChoice(strategy: .loss, dropped: layers, reason: String(
                 format: "block of %d with the lowest calibration loss when removed: %@ (loss %.4f, full model %.4f)",
                 n, ranges(layers), scan.losses[s], scan.fullLoss))
+        }
+    }
+
+    /// Refuses a cut of `n` layers that no strategy can choose from `layerCount` (the last layer is always kept, and
+    /// layer 0 unless allowed): checked before any stage runs, so that no scan is started for an impossible cut.
+    public static func checkCount(_ n: Int, layerCount L: Int, allowFirstLayer: Bool) throws {
+        let most = L - 1 - (allowFirstLayer ? 0 : 1)
+        guard n >= 1, n <= most else {
+            throw PruneError("cut.count", "\(n) \(n == 1 ? "layer" : "layers") cannot be dropped from a model of \(L) (at most \(max(most, 0)), "
+                             + "keeping the last layer" + (allowFirstLayer ? ")" : " and layer 0)"))
         }
     }
 

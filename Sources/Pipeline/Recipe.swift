@@ -65,9 +65,11 @@ public struct Recipe: Codable, Equatable, Sendable {
         public var layers: String?
         /// Let a strategy choose layer 0 (a cut of the first layer is usually catastrophic).
         public var allowFirstLayer = false
+        /// Let `layers` drop layer 0, the last layer or more than half of the layers (CutDamageGuard refuses them otherwise).
+        public var force = false
         /// Store the cut weights as f32, bf16 or f16 (nil: as the model has them).
         public var dtype: String?
-        enum CodingKeys: String, CodingKey { case count, fraction, strategies, layers, allowFirstLayer = "allow_first_layer", dtype }
+        enum CodingKeys: String, CodingKey { case count, fraction, strategies, layers, allowFirstLayer = "allow_first_layer", force, dtype }
     }
     public var cut = CutSettings()
 
@@ -167,7 +169,7 @@ extension Recipe {
             try positive(a, "batch_size", recipe.analyze.batchSize)
         }
 
-        guard let c = try r.mapping("cut", keys: ["count", "fraction", "strategy", "strategies", "layers", "allow_first_layer", "dtype"]) else {
+        guard let c = try r.mapping("cut", keys: ["count", "fraction", "strategy", "strategies", "layers", "allow_first_layer", "force", "dtype"]) else {
             throw r.fail("cut", "is required (count and strategy, or layers)")
         }
         recipe.cut.count = try c.int("count")
@@ -188,6 +190,7 @@ extension Recipe {
         }
         recipe.cut.layers = try c.string("layers") ?? c.int("layers").map(String.init)
         recipe.cut.allowFirstLayer = try c.bool("allow_first_layer") ?? false
+        recipe.cut.force = try c.bool("force") ?? false
         recipe.cut.dtype = try c.string("dtype")
         if let dtype = recipe.cut.dtype { _ = try checkedDType(c, "dtype", dtype) }
         if recipe.cut.strategies.contains(.layers) {

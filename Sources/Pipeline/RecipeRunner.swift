@@ -117,6 +117,9 @@ public final class RecipeRunner {
         let source = ModelSource(path: modelURL.path, parallelism: parallelism)
         let L = try LayerCutter(model: modelURL).layerCount()
         let n = r.cut.count ?? r.cut.fraction.map { Int((Double(L) * $0).rounded()) }
+        if let n, r.cut.strategies.contains(where: { $0 != .layers }) {
+            try LayerSelector.checkCount(n, layerCount: L, allowFirstLayer: r.cut.allowFirstLayer)
+        }
         let stageCount = 5 + r.cut.strategies.count * (r.heal.enabled ? 4 : 2)
         var stageIndex = 0
         func announce(_ what: String) {
@@ -162,7 +165,7 @@ public final class RecipeRunner {
             }
             let choices = try r.cut.strategies.map {
                 try LayerSelector.choose($0, count: n, layerCount: L, analysis: analysis, lossScan: scan, explicit: r.cut.layers,
-                                         allowFirstLayer: r.cut.allowFirstLayer)
+                                         allowFirstLayer: r.cut.allowFirstLayer, force: r.cut.force)
             }
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -222,7 +225,7 @@ public final class RecipeRunner {
                                           selection: CutSelection(method: name, option: "prune run \(recipeFile) (cut.strategies: \(name))", reason: choice.reason))
                 _ = try CutJob.cut(source, choice: cutChoice, options: CutOptions(
                     method: .layers(choice.rangesText), output: cutDir, force: true, dtype: try r.cut.dtype.map(CutJob.parseDType),
-                    command: ["prune", "run", recipeFile], tool: "prune run"))
+                    command: ["prune", "run", recipeFile], tool: "prune \(SystemReport.version) run"))
                 return Done()
             }
             modelKeys["\(name) cut"] = cutKey
@@ -303,7 +306,7 @@ public final class RecipeRunner {
                 if let dtype = r.export.dtype {
                     _ = try LayerCutter(model: from).cut(dropping: LayerSelection([]), to: finalDir, dtype: try CutJob.parseDType(dtype), force: true,
                                                          selection: CutSelection(method: "export", option: "export.dtype \(dtype)", reason: "the study's result"),
-                                                         command: ["prune", "run", recipeFile], tool: "prune run")
+                                                         command: ["prune", "run", recipeFile], tool: "prune \(SystemReport.version) run")
                 } else {
                     try FileManager.default.copyItem(at: from, to: finalDir)
                 }

@@ -15,6 +15,7 @@ public enum SystemReport {
         do {
             let blas = try BLASRuntime.load()
             out.append("blas: \(blas.library), kernel \(blas.coreName) (\(blas.choice))")
+            if let note = blas.slowerKernelNote { out.append(note) }
         } catch {
             out.append("blas: \(error)")
         }

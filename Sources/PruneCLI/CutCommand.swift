@@ -55,7 +55,7 @@ struct CutCommand: ParsableCommand {
     @Option(name: [.short, .customLong("output")], help: "Directory for the cut checkpoint.")
     var output: String
 
-    @Flag(name: .long, help: "Replace OUT if it exists and is not empty.")
+    @Flag(name: .long, help: "Replace OUT if it exists and is not empty; also cut layer 0, the last layer or more than half of the layers, which are refused otherwise.")
     var force = false
 
     @Option(name: .long, help: "Store the weights as f32, bf16 or f16 (default: keep each tensor's dtype and bytes).")
@@ -98,11 +98,8 @@ struct CutCommand: ParsableCommand {
         }
     }
 
-    /// "prune" and its version (when the build has one), for the model card of the cut.
-    static var tool: String {
-        let version = Prune.configuration.version
-        return version.isEmpty ? "prune" : "prune \(version)"
-    }
+    /// "prune" and its version, one line, for the model card of the cut.
+    static var tool: String { "prune \(SystemReport.version)" }
 
     /// --layers, --block or --metric bi --count K.
     func method() throws -> CutMethod {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Checkpoint
 import Foundation
+import Pipeline
 import Surgery
 
 struct MergeCommand: ParsableCommand {
@@ -15,6 +16,10 @@ struct MergeCommand: ParsableCommand {
         in float32 and stored in the base's dtype unless --dtype is given. Every other \
         tensor is copied byte for byte; config.json keeps every key; sharding, tied \
         embeddings, tokenizer and generation files are kept.
+
+        The files are then checked as finetune's export is: reloaded, their logits compared with the base + \
+        adapter in memory, within a bound that follows the stored dtype's rounding; a failure marks the \
+        directory with EXPORT_CHECK_FAILED.txt and exits 1.
 
         An adapter trained on a model of another shape or layer count (e.g. on a \
         different cut) is refused, as are DoRA, trained biases and modules_to_save.
@@ -40,12 +45,12 @@ struct MergeCommand: ParsableCommand {
 
     func run() throws {
         let outputDType = try dtype.map(CutCommand.parseDType)
-        let merger = LoRAMerger(model: URL(fileURLWithPath: model), adapter: URL(fileURLWithPath: adapter))
-        let report = try merger.merge(to: URL(fileURLWithPath: output), dtype: outputDType, force: force)
+        let (report, check) = try MergeJob.run(model: model, adapter: adapter, output: output, dtype: outputDType, force: force)
         if json {
             print(String(decoding: try JSONEncoder.sorted.encode(report), as: UTF8.self))
         } else {
             print(report.text, terminator: "")
+            print(check.summary)
         }
     }
 }

@@ -5,18 +5,28 @@ import Foundation
 
 /// Renders the model card of a cut.
 public enum CutModelCard {
+    /// The sentence that says a cut was not retrained; a merge into the cut (MergedModelCard) replaces it.
+    public static let notRetrained = "It has not been retrained."
+
     /// The card for `origin`; `sourceCard` is the source checkpoint's README.md, if it had one.
     public static func markdown(_ origin: CutOrigin, parametersBefore: Int, parametersAfter: Int, sourceCard: String?) -> String {
         let (frontMatter, sourceBody) = split(sourceCard ?? "")
         let L = origin.layersBefore, kept = origin.kept.count
         func list(_ xs: [Int]) -> String { xs.map(String.init).joined(separator: ", ") }
         var out = frontMatter
+        if origin.dropped.isEmpty {
+            // A rewrite that drops nothing (a dtype conversion): the source's card, retrained or not, stays true.
+            out += "# \(URL(fileURLWithPath: origin.sourceModel).lastPathComponent), rewritten\n\n"
+                + "This checkpoint is `\(origin.sourceModel)` with every layer kept, rewritten by `\(origin.tool)` "
+                + "(`\(origin.selection.option)`: \(origin.selection.reason)). Its card follows.\n\n"
+            return out + sourceBody + (sourceBody.hasSuffix("\n") || sourceBody.isEmpty ? "" : "\n")
+        }
         out += """
         # \(URL(fileURLWithPath: origin.sourceModel).lastPathComponent), \(kept) of \(L) layers
 
         This checkpoint is `\(origin.sourceModel)` with \(origin.dropped.count) of its \(L) decoder layers \
         removed by `\(origin.tool)`. Everything else (embeddings, final norm, lm_head, tokenizer) is the \
-        source's, unchanged; the remaining layers are renumbered 0…\(kept - 1). It has not been retrained.
+        source's, unchanged; the remaining layers are renumbered 0…\(kept - 1). \(notRetrained)
 
         | | |
         |---|---|
@@ -49,7 +59,7 @@ public enum CutModelCard {
     }
 
     /// A card's YAML front matter ("---" … "---" at the very top, with its final newline) and the rest.
-    static func split(_ card: String) -> (frontMatter: String, body: String) {
+    public static func split(_ card: String) -> (frontMatter: String, body: String) {
         guard card.hasPrefix("---\n") else { return ("", card) }
         let rest = card.dropFirst(4)
         guard let end = rest.range(of: "\n---\n") ?? (rest.hasPrefix("---\n") ? rest.range(of: "---\n") : nil) else {

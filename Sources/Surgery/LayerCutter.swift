@@ -26,9 +26,10 @@ public struct LayerCutter {
     /// - dtype: convert floating tensors to F32, F16 or BF16; nil keeps each tensor's bytes and dtype.
     /// - force: replace a non-empty `output`.
     /// - selection, command, tool: how the layers were chosen and by what, for the model card and prune_cut.json.
+    /// - sourceName: the source as the user named it, for the card, prune_cut.json and the mergekit YAML (default: its path).
     public func cut(dropping drop: LayerSelection, to output: URL, dtype: SafetensorsDType? = nil,
                     force: Bool = false, selection: CutSelection? = nil, command: [String] = [],
-                    tool: String = "prune") throws -> CutReport {
+                    tool: String = "prune", sourceName: String? = nil) throws -> CutReport {
         if let dtype, ![.F32, .F16, .BF16].contains(dtype) {
             throw PruneError("--dtype", "\(dtype.rawValue) is not a supported output dtype (f32, bf16, f16)")
         }
@@ -40,24 +41,26 @@ public struct LayerCutter {
 
         let tensors = try Self.keptTensors(rewriter, layerCount: L, kept: kept)
         let config = CutConfig(rewriter.config, layerCount: L, kept: kept, dtype: dtype)
-        let origin = CutOrigin(sourceModel: model.path, layersBefore: L, dropped: drop.layers,
+        let origin = CutOrigin(sourceModel: sourceName ?? model.path, layersBefore: L, dropped: drop.layers,
                                selection: selection ?? CutSelection(method: "layers", option: "--layers \(drop)", reason: "given explicitly"),
                                command: command, tool: tool)
         // The source's README.md describes the uncut model: it goes into the new card, below the cut's facts.
         let card = CutModelCard.markdown(origin, parametersBefore: rewriter.parameterCount,
                                          parametersAfter: rewriter.parameterCount(of: tensors),
                                          sourceCard: try rewriter.companionText("README.md"))
-        let provenance = ["README.md": Data(card.utf8), CutOrigin.fileName: try origin.jsonData()]
+        let torchDtype = (config.values["torch_dtype"] ?? config.values["dtype"]) as? String
+        let mergekit = MergekitPassthrough.yaml(model: sourceName ?? model.path, kept: kept, dropped: drop, dtype: torchDtype)
+        // mergekit leaves its config beside the checkpoint it builds under this name; so does a cut.
+        var provenance = ["README.md": Data(card.utf8), CutOrigin.fileName: try origin.jsonData()]
+        if !drop.layers.isEmpty { provenance[MergekitPassthrough.fileName] = Data(mergekit.utf8) }
         let result = try rewriter.write(tensors, config: config.values, dtype: dtype, extraFiles: provenance, to: destination)
 
-        let torchDtype = (config.values["torch_dtype"] ?? config.values["dtype"]) as? String
         return CutReport(
             model: model.path, output: output.path, layersBefore: L, kept: kept, dropped: drop.layers,
             parametersBefore: rewriter.parameterCount, parametersAfter: result.parameters,
             dtypes: result.dtypes.map(\.rawValue), weightFiles: result.weightFiles,
             configKeysEdited: config.editedKeys, copiedFiles: result.copiedFiles,
-            provenanceFiles: ["README.md", CutOrigin.fileName], leftBehind: result.leftBehind,
-            mergekitYAML: MergekitPassthrough.yaml(model: model.path, kept: kept, dropped: drop, dtype: torchDtype))
+            provenanceFiles: provenance.keys.sorted(), leftBehind: result.leftBehind, mergekitYAML: mergekit)
     }
 
     /// Every source tensor except the dropped layers', in the source's order, layer tensors renumbered

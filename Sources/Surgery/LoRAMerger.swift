@@ -27,7 +27,9 @@ public struct LoRAMerger {
     /// Writes the merged checkpoint to `output`. Every refusal (adapter for another shape or layer count,
     /// missing files, an existing non-empty `output` without `force`) comes before anything is written.
     /// - dtype: store the floating tensors as F32, F16 or BF16; nil keeps each base tensor's dtype.
-    public func merge(to output: URL, dtype: SafetensorsDType? = nil, force: Bool = false) throws -> MergeReport {
+    /// - names: the base and adapter as the user wrote them, for the model card (default: their paths); tool: what made it.
+    public func merge(to output: URL, dtype: SafetensorsDType? = nil, force: Bool = false,
+                      names: (base: String, adapter: String)? = nil, tool: String = "prune merge") throws -> MergeReport {
         if let dtype, ![.F32, .F16, .BF16].contains(dtype) {
             throw PruneError("--dtype", "\(dtype.rawValue) is not a supported output dtype (f32, bf16, f16)")
         }
@@ -51,7 +53,12 @@ public struct LoRAMerger {
             return .replaced(name) { try Self.merged(try store.tensor(name), w, scale: scale, parallelism: parallelism) }
         }
         let (config, edited) = CheckpointRewriter.recordingDtype(rewriter.config, dtype)
-        let result = try rewriter.write(tensors, config: config, dtype: dtype, to: destination)
+        let card = MergedModelCard.markdown(
+            base: names?.base ?? model.path, adapter: names?.adapter ?? adapter.path, training: nil,
+            facts: [("LoRA", "r = \(peft.config.rank), lora_alpha = \(peft.config.alpha)\(peft.config.useRSLoRA ? " (rsLoRA)" : ""), on "
+                     + peft.config.targets.map(\.rawValue).joined(separator: ", "))],
+            tool: tool, baseCard: try rewriter.companionText("README.md"))
+        let result = try rewriter.write(tensors, config: config, dtype: dtype, extraFiles: ["README.md": Data(card.utf8)], to: destination)
         return MergeReport(
             model: model.path, adapter: adapter.path, output: output.path, rank: peft.config.rank,
             alpha: Double(peft.config.alpha), scale: Double(scale), useRSLoRA: peft.config.useRSLoRA,

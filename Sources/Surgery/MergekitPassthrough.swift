@@ -4,6 +4,9 @@ import Support
 
 /// mergekit passthrough YAML for a cut.
 public enum MergekitPassthrough {
+    /// The name mergekit gives the config it leaves in its output directory.
+    public static let fileName = "mergekit_config.yml"
+
     /// YAML keeping `kept` (ascending, 0-based) layers of `model`; `dtype` is transformers' name
     /// ("bfloat16", …) when known; `dropped` is quoted in the header comment.
     public static func yaml(model: String, kept: [Int], dropped: LayerSelection, dtype: String?) -> String {

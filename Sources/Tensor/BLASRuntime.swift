@@ -14,6 +14,9 @@ public enum BLASRuntime {
         public let config: String
         /// How the kernel set was chosen, in words.
         public let choice: String
+        /// When the environment's OPENBLAS_CORETYPE forces a kernel set slower than the one prune would choose for
+        /// this CPU: one line saying which was set, which this CPU supports, and how to let prune choose.
+        public let slowerKernelNote: String?
     }
 
     /// OpenBLAS could not be loaded.
@@ -34,8 +37,26 @@ public enum BLASRuntime {
         if let userValue { choice = "OPENBLAS_CORETYPE=\(userValue) set by the user" }
         else if let wanted { choice = "OPENBLAS_CORETYPE=\(wanted) set by prune for this CPU's \(CPUInfo.current.avx512f ? "AVX-512" : "AVX2")" }
         else { choice = "OpenBLAS's own detection (no AVX2 on this CPU)" }
-        return .success(Info(library: string(p.library), coreName: core, config: string(p.config), choice: choice))
+        var note: String? = nil
+        if let userValue, let best = CPUInfo.current.bestOpenBLASCore, rank(core) < rank(best) {
+            let l2 = getenvString("OPENBLAS_L2_SIZE").map { " and OPENBLAS_L2_SIZE=\($0)" } ?? ""
+            note = "note: the environment sets OPENBLAS_CORETYPE=\(userValue)\(l2), so OpenBLAS runs its \(core) kernels; this CPU "
+                + "supports the faster \(best) kernels (on an AMD EPYC Zen 5, SkylakeX ran SmolLM2-shape forward passes 1.65× faster "
+                + "than Haswell); unset OPENBLAS_CORETYPE\(l2.isEmpty ? "" : " and OPENBLAS_L2_SIZE") to let prune choose"
+        }
+        return .success(Info(library: string(p.library), coreName: core, config: string(p.config), choice: choice,
+                             slowerKernelNote: note))
     }()
+
+    /// How fast a kernel set's sgemm is, in order: OpenBLAS 0.3.21 runs SkylakeX's AVX-512 sgemm for SkylakeX,
+    /// Cooperlake and SapphireRapids; Haswell's and Zen's are AVX2 + FMA; the rest older or generic.
+    private static func rank(_ core: String) -> Int {
+        switch core.lowercased() {
+        case "skylakex", "cooperlake", "sapphirerapids": return 3
+        case "haswell", "zen", "skylake": return 2
+        default: return 1
+        }
+    }
 
     /// cblas_sgemm, row-major. Only after `load()` succeeded.
     @inline(__always)

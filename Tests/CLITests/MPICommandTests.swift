@@ -60,7 +60,7 @@ final class MPICommandTests: XCTestCase {
         return values
     }
 
-    /// Loss curves (training and held-out) and the exported adapters agree within 1e-5. (The runs use lr 1e-4: AdamW's
+    /// Loss curves (training and held-out) agree within 1e-5 relative, the exported adapters within their pinned bound. (The runs use lr 1e-4: AdamW's
     /// update lr·m̂/(√v̂ + eps) turns a rounding-level difference in a gradient element near eps = 1e-8 into a
     /// difference up to a fraction of lr, which at lr 1e-3 reaches 5e-5 in a handful of the 46k adapter values.)
     func assertSameRun(_ a: URL, _ b: URL, file: StaticString = #filePath, line: UInt = #line) throws {
@@ -76,7 +76,8 @@ final class MPICommandTests: XCTestCase {
             let x = try fa.tensor(entry.name), y = try fb.tensor(entry.name)
             for i in 0..<x.count { worst = max(worst, abs(x[i] - y[i])) }
         }
-        XCTAssertLessThanOrEqual(worst, 1e-5, "largest adapter difference", file: file, line: line)
+        assertPinned("dataParallelAdapter", Double(worst), within: Tolerance.dataParallelAdapter, "largest adapter difference",
+                     file: file, line: line)
         print("note: \(b.lastPathComponent) vs \(a.lastPathComponent): largest adapter difference \(worst), largest loss-curve difference "
               + "\(ca.map { abs($0.value - (cb[$0.key] ?? .nan)) }.max() ?? 0)")
     }

@@ -5,6 +5,7 @@ import Checkpoint
 import Foundation
 import Llama
 import Pipeline
+import Surgery
 import Tensor
 import TestSupport
 import Training
@@ -164,6 +165,61 @@ final class FinetuneTests: XCTestCase {
         }
         let saved = TrainingCheckpoint.list(in: URL(fileURLWithPath: o.output).appendingPathComponent("checkpoints"))
         XCTAssertEqual(saved.map(\.step), [1])
+    }
+
+    /// --init-adapter takes r, lora_alpha, target_modules, layers_to_transform and lora_dropout from the adapter, as
+    /// PEFT does; a flag that was given and disagrees is refused naming both values, one that agrees is accepted.
+    func testAnInitialAdapterSuppliesItsSettingsAndAContradictingFlagIsRefused() throws {
+        let adapter = PEFTAdapterConfig(rank: 4, alpha: 8, dropout: 0.05, targets: [.q, .v], layers: [1, 3])
+        let file = scratch.appendingPathComponent("adapter_config.json")
+        var o = FinetuneOptions(model: "m", dataset: "d", output: "o")
+        try o.adopt(adapter, from: file, given: [])
+        XCTAssertTrue(o.lora)
+        XCTAssertEqual(o.rank, 4)
+        XCTAssertEqual(o.alpha, 8)
+        XCTAssertEqual(o.dropout, 0.05)
+        XCTAssertEqual(o.targets, [.q, .v])
+        XCTAssertEqual(o.loraLayers, [1, 3])
+        var agreeing = FinetuneOptions(model: "m", dataset: "d", output: "o")
+        agreeing.rank = 4
+        XCTAssertNoThrow(try agreeing.adopt(adapter, from: file, given: ["rank"]))
+        for (flag, change) in [("rank", { (o: inout FinetuneOptions) in o.rank = 8 }), ("alpha", { $0.alpha = 32 }),
+                               ("targets", { $0.targets = Projection.allCases }), ("lora-layers", { $0.loraLayers = nil })] {
+            var wrong = FinetuneOptions(model: "m", dataset: "d", output: "o")
+            wrong.rank = 4; wrong.alpha = 8; wrong.targets = [.q, .v]; wrong.loraLayers = [1, 3]
+            change(&wrong)
+            XCTAssertThrowsError(try wrong.adopt(adapter, from: file, given: [flag]), flag) { error in
+                let text = "\(error)"
+                XCTAssertTrue(text.contains("--\(flag)") && text.contains(PEFTAdapterConfig.key(forFlag: flag)) && text.contains("adapter_config.json"), text)
+            }
+        }
+    }
+
+    /// The merged export's model card says the model was retrained, by what and on which data, and keeps no
+    /// "not retrained" sentence inherited from a cut's card; the self-check reports the files' held-out loss.
+    func testTheMergedCardSaysTheModelWasRetrained() throws {
+        let ref = try Reference()
+        let cut = scratch.appendingPathComponent("cut")
+        _ = try LayerCutter(model: Fixtures.stories260K).cut(dropping: LayerSelection([2]), to: cut)
+        XCTAssertTrue(try String(contentsOf: cut.appendingPathComponent("README.md"), encoding: .utf8).contains(CutModelCard.notRetrained))
+        var o = try referenceOptions(ref, output: scratch.appendingPathComponent("run").path)
+        o.model = cut.path
+        o.steps = 2
+        o.initAdapter = nil
+        _ = try run(o)
+        let card = try String(contentsOf: scratch.appendingPathComponent("run/merged/README.md"), encoding: .utf8)
+        XCTAssertTrue(card.contains("retrained") && card.contains("Trained by `finetune` for 2 steps"), card)
+        XCTAssertFalse(card.contains(CutModelCard.notRetrained), "the cut's sentence is no longer true")
+        XCTAssertTrue(card.contains("## The base model's card"))
+    }
+
+    /// The share of the held-out gain a 16-bit merge gives back: reported above 5 %, not below, and every share of a
+    /// non-finite loss.
+    func testRoundingThatGivesBackTheHealIsDetected() {
+        XCTAssertNil(ExportCheck.roundingGivesBack(before: 5, after: 4, merged: 4.04))
+        XCTAssertEqual(ExportCheck.roundingGivesBack(before: 12, after: 10.62, merged: 11.37) ?? 0, 0.75 / 1.38, accuracy: 1e-9)
+        XCTAssertNil(ExportCheck.roundingGivesBack(before: 4, after: 4.1, merged: 4.5), "training gained nothing")
+        XCTAssertEqual(ExportCheck.roundingGivesBack(before: 5, after: 4, merged: .nan), 1)
     }
 }
 

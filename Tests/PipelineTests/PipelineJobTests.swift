@@ -53,15 +53,50 @@ final class PipelineJobTests: XCTestCase {
 
     func testLayersAreChosenExactlyAsGivenAndDTypesParse() throws {
         let source = ModelSource(path: Fixtures.stories260K.path)
-        let options = CutOptions(method: .layers("1,3-4"), output: URL(fileURLWithPath: "/nonexistent"))
+        let options = CutOptions(method: .layers("1,3"), output: URL(fileURLWithPath: "/nonexistent"))
         let choice = try CutJob.choose(source, options: options, log: .silent)
-        XCTAssertEqual(choice.drop.layers, [1, 3, 4])
+        XCTAssertEqual(choice.drop.layers, [1, 3])
         XCTAssertNil(choice.announcement)
-        XCTAssertEqual(choice.selection.option, "--layers 1,3-4")
+        XCTAssertEqual(choice.selection.option, "--layers 1,3")
         XCTAssertEqual(try CutJob.parseDType("BFloat16"), .BF16)
         XCTAssertThrowsError(try CutJob.parseDType("int8"))
         let noAnalysis = CutOptions(method: .block(2), output: URL(fileURLWithPath: "/nonexistent"))
         XCTAssertThrowsError(try CutJob.choose(source, options: noAnalysis, log: .silent))
+    }
+
+    /// Layer 0, the last layer and more than half of the layers are refused without force, with one line saying why;
+    /// with force they are chosen as given.
+    func testDamagingCutsAreRefusedWithoutForce() throws {
+        let source = ModelSource(path: Fixtures.stories260K.path)   // 5 layers
+        for (layers, phrase) in [("0-1", "layer 0"), ("4", "last layer"), ("1-3", "3 of 5 layers, more than half"), ("0,4", "layer 0")] {
+            let options = CutOptions(method: .layers(layers), output: URL(fileURLWithPath: "/nonexistent"))
+            XCTAssertThrowsError(try CutJob.choose(source, options: options, log: .silent), layers) { error in
+                let text = "\(error)"
+                XCTAssertTrue(text.contains(phrase) && text.contains("--force") && !text.contains("\n"), text)
+            }
+            var forced = options
+            forced.force = true
+            XCTAssertEqual(try CutJob.choose(source, options: forced, log: .silent).drop.layers, try LayerSelection(parsing: layers).layers)
+        }
+        XCTAssertNil(CutDamageGuard.refusal(dropping: [1, 2], layerCount: 5), "two middle layers of five")
+        XCTAssertNotNil(CutDamageGuard.refusal(dropping: Array(1...16), layerCount: 30))
+        XCTAssertNil(CutDamageGuard.refusal(dropping: Array(11...18), layerCount: 30), "the block analyze recommends on SmolLM2")
+    }
+
+    /// A cut writes the mergekit config that builds the same model beside it, as mergekit itself does.
+    func testACutWritesItsMergekitConfigBesideTheCheckpoint() throws {
+        let scratch = try Fixtures.temporaryDirectory("mergekit-beside")
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let out = scratch.appendingPathComponent("cut")
+        let source = ModelSource(path: Fixtures.stories260K.path)
+        let (_, report) = try CutJob.run(source, options: CutOptions(method: .layers("2"), output: out, tool: "prune test"), log: .silent)
+        let yaml = try String(contentsOf: out.appendingPathComponent("mergekit_config.yml"), encoding: .utf8)
+        XCTAssertEqual(yaml, report.mergekitYAML)
+        XCTAssertTrue(yaml.contains("layer_range: [0, 2]") && yaml.contains("layer_range: [3, 5]"), yaml)
+        XCTAssertTrue(report.provenanceFiles.contains("mergekit_config.yml"))
+        let card = try String(contentsOf: out.appendingPathComponent("README.md"), encoding: .utf8)
+        XCTAssertTrue(card.contains("It has not been retrained."))
+        XCTAssertTrue(card.contains("`\(Fixtures.stories260K.path)`"), "the source as given")
     }
 
     func testTokenizeRowsCarryPiecesAndText() throws {

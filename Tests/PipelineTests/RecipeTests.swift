@@ -3,6 +3,7 @@
 // rerun that skips every finished stage, and the strategy table's perplexities against EvaluationJob's.
 import Foundation
 import Pipeline
+import Support
 import TestSupport
 import XCTest
 
@@ -141,6 +142,25 @@ final class RecipeTests: XCTestCase {
                                                progress: false, log: .silent)
             XCTAssertEqual(s.cut.perplexity, direct.perplexity, "\(s.choice.strategy)")
             XCTAssertEqual(s.cut.loss, direct.loss)
+        }
+    }
+
+    /// A cut no strategy can make (every layer of the 5-layer default, or all but one) is one line naming cut.count
+    /// before any stage runs; a `layers` cut of layer 0 needs cut.force.
+    func testAnImpossibleOrDamagingCutIsRefusedBeforeAnyStage() throws {
+        let scratch = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        for count in ["5", "9", "4"] {
+            let (_, runner) = try quickstart(scratch, ["cut.count=\(count)"])
+            XCTAssertThrowsError(try runner.run(), count) { error in
+                XCTAssertEqual((error as? PruneError)?.subject, "cut.count", "\(error)")
+                XCTAssertFalse("\(error)".contains("\n"))
+            }
+            XCTAssertFalse(FileManager.default.fileExists(atPath: runner.output.appendingPathComponent("analysis").path), "no stage ran")
+        }
+        let (_, layers) = try quickstart(scratch, ["cut.strategies=[layers]", "cut.layers=0-1"])
+        XCTAssertThrowsError(try layers.run()) { error in
+            XCTAssertTrue("\(error)".contains("layer 0") && "\(error)".contains("cut.force"), "\(error)")
         }
     }
 }

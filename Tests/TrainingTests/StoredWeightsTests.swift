@@ -1,7 +1,10 @@
 // 16-bit weights kept as stored (mapped, widened block by block inside the GEMMs) against the same checkpoint
-// converted to Float32 on load: logits, loss and every trainable gradient must be the same numbers. The widening is
-// exact and each GEMM output element stays one sgemm dot product over the whole shared dimension (work is split
-// along output columns only, as the Float32 path splits it), so the results are bit-identical.
+// converted to Float32 on load: logits, loss and every trainable gradient. The widening is exact and each GEMM output
+// element stays one sgemm dot product over the whole shared dimension (work is split along output columns only). Where
+// both paths make the same sgemm call on the same shapes (products below the threaded and widening-block sizes) the
+// results are bit-identical by construction and tested so; where the widened path cuts a product into column blocks
+// the Float32 path does not cut, OpenBLAS's kernel set decides the last bits (Haswell, Zen and Prescott round a block's
+// edge columns differently from the whole), and the test asserts the bound measured over the kernel sets.
 import Checkpoint
 import Foundation
 import Llama
@@ -32,8 +35,10 @@ final class StoredWeightsTests: XCTestCase {
         return (logits, tally.mean, set.gradients.copy(), model)
     }
 
+    /// `blockedProducts`: the model's products are large enough for the widened path to cut them into blocks.
     func assertSame(_ dir: URL, element: WeightElement, threads: Int, batch: Int = 2, length: Int = 12,
-                    configuration: TrainingConfiguration, file: StaticString = #filePath, line: UInt = #line) throws {
+                    configuration: TrainingConfiguration, blockedProducts: Bool = false,
+                    file: StaticString = #filePath, line: UInt = #line) throws {
         let stored = try run(dir, .stored, threads: threads, batch: batch, length: length, configuration: configuration)
         let f32 = try run(dir, .f32, threads: threads, batch: batch, length: length, configuration: configuration)
         XCTAssertEqual(stored.model.layers[0].q.weight.element, element, "kept as stored", file: file, line: line)
@@ -43,9 +48,16 @@ final class StoredWeightsTests: XCTestCase {
         }
         let dLogits = stored.logits.maxAbsDifference(f32.logits), dGrad = stored.gradients.maxAbsDifference(f32.gradients)
         print("stored vs f32 \(dir.lastPathComponent), \(threads) threads: logits |Δ| \(dLogits), loss |Δ| \(abs(stored.loss - f32.loss)), gradients |Δ| \(dGrad) (largest \(f32.gradients.maxAbs))")
-        XCTAssertEqual(dLogits, 0, "logits", file: file, line: line)
-        XCTAssertEqual(stored.loss, f32.loss, "loss", file: file, line: line)
-        XCTAssertEqual(dGrad, 0, "gradients", file: file, line: line)
+        if blockedProducts {
+            assertPinned("storedWeightsLogits", Double(dLogits), within: Tolerance.storedWeightsLogits, file: file, line: line)
+            assertPinned("storedWeightsLoss", abs(stored.loss - f32.loss), within: Tolerance.storedWeightsLoss, file: file, line: line)
+            assertPinned("storedWeightsGradient", Double(dGrad) / Double(f32.gradients.maxAbs),
+                         within: Tolerance.storedWeightsGradient, file: file, line: line)
+        } else {
+            XCTAssertEqual(dLogits, 0, "logits", file: file, line: line)
+            XCTAssertEqual(stored.loss, f32.loss, "loss", file: file, line: line)
+            XCTAssertEqual(dGrad, 0, "gradients", file: file, line: line)
+        }
         XCTAssertGreaterThan(f32.gradients.maxAbs, 0, file: file, line: line)
     }
 
@@ -88,13 +100,12 @@ final class StoredWeightsTests: XCTestCase {
     func testSmolLM2InBF16GivesTheFloat32PathsLogitsAndLoRAGradients() throws {
         let dir = try Fixtures.smolLM2()
         try assertSame(dir, element: .bf16, threads: 2, batch: 2, length: 64,
-                       configuration: TrainingConfiguration(lora: LoRASettings(rank: 8, alpha: 16, seed: 1)))
+                       configuration: TrainingConfiguration(lora: LoRASettings(rank: 8, alpha: 16, seed: 1)), blockedProducts: true)
     }
 
     /// The GEMM faces on their own, with shapes that leave ragged blocks (O, I not multiples of 16) and sizes that
-    /// take the threaded path. Bit-identical on one and two threads; on three, the Float32 path itself cuts a
-    /// 13-column sliver off I = 77 that OpenBLAS sums with its small-matrix kernel (its result then differs from its
-    /// own one-thread result in the last bits), so there only float reassociation separates the two.
+    /// take the threaded path. The smallest is one sgemm call in both paths (bit-identical by construction); the
+    /// others the widened path cuts into column blocks, so their last bits follow the kernel set (bound measured).
     func testWidenedGemmsEqualTheFloat32GemmsOnRaggedShapes() {
         for (n, O, I) in [(3, 37, 29), (67, 1030, 77), (130, 45, 2051)] {
             var rng = SeededGenerator(seed: UInt64(n * O))
@@ -111,12 +122,17 @@ final class StoredWeightsTests: XCTestCase {
                 let (y1, y2) = (Tensor(zeros: [n, O]), Tensor(zeros: [n, O]))
                 Gemm.linear(x.data, rows: n, weight: Weight(w), into: y1.data, parallelism: p)
                 Gemm.linear(x.data, rows: n, weight: stored, into: y2.data, parallelism: p)
-                let bound: Float = threads < 3 ? 0 : 1e-4
-                XCTAssertLessThanOrEqual(y1.maxAbsDifference(y2), bound, "forward \(n)×\(O)×\(I), \(threads) threads")
                 let (d1, d2) = (Tensor(shape: [n, I], repeating: 1), Tensor(shape: [n, I], repeating: 1))
                 Gemm.linearInputGradient(dy.data, rows: n, weight: Weight(w), into: d1.data, beta: 1, parallelism: p)
                 Gemm.linearInputGradient(dy.data, rows: n, weight: stored, into: d2.data, beta: 1, parallelism: p)
-                XCTAssertLessThanOrEqual(d1.maxAbsDifference(d2), bound, "input gradient \(n)×\(O)×\(I), \(threads) threads")
+                let forward = Double(y1.maxAbsDifference(y2)) / Double(y1.maxAbs)
+                let backward = Double(d1.maxAbsDifference(d2)) / Double(d1.maxAbs)
+                if n * O * I < 1 << 22 {
+                    XCTAssertEqual(forward, 0, "forward \(n)×\(O)×\(I), \(threads) threads: one sgemm call in both paths")
+                    XCTAssertEqual(backward, 0, "input gradient \(n)×\(O)×\(I), \(threads) threads: one sgemm call in both paths")
+                } else {
+                    assertPinned("widenedGemm", max(forward, backward), within: Tolerance.widenedGemm, "\(n)×\(O)×\(I), \(threads) threads")
+                }
                 let naive = Tensor(zeros: [n, O])
                 Gemm.naive(transA: false, transB: true, m: n, n: O, k: I, a: x.data, lda: I, b: w.data, ldb: I, c: naive.data, ldc: O)
                 XCTAssertLessThan(naive.maxAbsDifference(y2), 1e-3)

@@ -110,8 +110,12 @@ final class TrainingCoreTests: XCTestCase {
             _ = pass.run(tokens: tokens, targets: targets)
             results.append(set.gradients.copy())
         }
-        // Work is split along rows or output columns, never along a sum: the results are bit-identical.
-        XCTAssertEqual(results[0].array, results[1].array)
+        // Work is split along rows or output columns, never along a sum, so each element sums over the same terms;
+        // but OpenBLAS's Haswell, Zen and Prescott kernels round a column block's edges unlike the whole product's
+        // (SkylakeX's happen to agree bit for bit): the bound is measured over those kernel sets.
+        let relative = Double(results[0].maxAbsDifference(results[1])) / Double(results[0].maxAbs)
+        assertPinned("threadSplitGradient", relative, within: Tolerance.threadSplitGradient, "1 vs 2 threads")
+        XCTAssertGreaterThan(results[0].maxAbs, 0)
     }
 
     func testAStepAfterAnEvaluationEqualsOneWithout() throws {
