@@ -115,11 +115,7 @@ public final class RecipeRunner {
         try AtomicFile.write(Data(try r.resolvedYAML().utf8), to: out.appendingPathComponent("recipe.yaml"))
         let cache = StageCache(run: out)
         let source = ModelSource(path: modelURL.path, parallelism: parallelism)
-        let L = try LayerCutter(model: modelURL).layerCount()
-        let n = r.cut.count ?? r.cut.fraction.map { Int((Double(L) * $0).rounded()) }
-        if let n, r.cut.strategies.contains(where: { $0 != .layers }) {
-            try LayerSelector.checkCount(n, layerCount: L, allowFirstLayer: r.cut.allowFirstLayer)
-        }
+        let (L, n) = try preflight()
         let stageCount = 5 + r.cut.strategies.count * (r.heal.enabled ? 4 : 2)
         var stageIndex = 0
         func announce(_ what: String) {
@@ -327,6 +323,31 @@ public final class RecipeRunner {
     }
 
     /// The Finetuner's options for healing the cut in `model` (of `layers` layers).
+    /// Everything about the recipe that can be checked against the model before any stage runs, so that a value no
+    /// stage can use is one line now rather than a failure (or a trap) an hour in: the cut's size or layers, and the
+    /// healing options on the model a cut leaves. Returns the model's layer count and the cut's size n.
+    public func preflight() throws -> (layers: Int, count: Int?) {
+        let r = recipe
+        let L = try LayerCutter(model: url(r.model)).layerCount()
+        let n = r.cut.count ?? r.cut.fraction.map { Int((Double(L) * $0).rounded()) }
+        var kept: [Int] = []
+        if let n, r.cut.strategies.contains(where: { $0 != .layers }) {
+            try LayerSelector.checkCount(n, layerCount: L, allowFirstLayer: r.cut.allowFirstLayer)
+            kept.append(L - n)
+        }
+        if r.cut.strategies.contains(.layers) {
+            let choice = try LayerSelector.choose(.layers, count: nil, layerCount: L, analysis: nil, lossScan: nil, explicit: r.cut.layers,
+                                                  allowFirstLayer: r.cut.allowFirstLayer, force: r.cut.force)
+            kept.append(L - choice.dropped.count)
+        }
+        if r.heal.enabled, let train = r.data.train {
+            for layers in Set(kept) {
+                try finetuneOptions(model: url(r.model), layers: layers, train: url(train), output: output).validate(layers: layers)
+            }
+        }
+        return (L, n)
+    }
+
     func finetuneOptions(model: URL, layers: Int, train: URL, output: URL) throws -> FinetuneOptions {
         let h = recipe.heal
         var o = FinetuneOptions(model: model.path, dataset: train.path, output: output.path)

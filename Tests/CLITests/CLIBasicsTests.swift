@@ -1,6 +1,7 @@
 // The `prune` binary as a user meets it: working commands, and bad input answered by one error line
 // naming the file and a non-zero exit.
 import Foundation
+import Tensor
 import TestSupport
 import XCTest
 
@@ -105,5 +106,19 @@ final class CLIBasicsTests: XCTestCase {
         let weights = try Data(contentsOf: URL(fileURLWithPath: model + "/model.safetensors"))
         try weights.prefix(weights.count / 2).write(to: cut.appendingPathComponent("model.safetensors"))
         try assertOneLineError(["eval", cut.path, "--dataset", dataset], mentions: ["model.safetensors", "past the end"])
+    }
+
+    /// A kernel set forced by the environment that is slower than the one prune would choose is named in --version
+    /// beside the faster one and how to let prune choose; one that is the best for this CPU gets no note.
+    func testVersionSaysWhenTheEnvironmentForcesSlowerKernels() throws {
+        guard let best = CPUInfo.current.bestOpenBLASCore else { throw XCTSkip("no AVX2 on this CPU: OpenBLAS chooses alone") }
+        let slow = try PruneExecutable.run(["--version"], environment: ["OPENBLAS_CORETYPE": "Prescott"])
+        XCTAssertEqual(slow.status, 0, slow.stderr)
+        let note = slow.stdout.split(separator: "\n").filter { $0.hasPrefix("note: ") }
+        XCTAssertEqual(note.count, 1, slow.stdout)
+        XCTAssertTrue(note.first.map { $0.contains("OPENBLAS_CORETYPE=Prescott") && $0.contains(best) && $0.contains("unset OPENBLAS_CORETYPE") } ?? false,
+                      slow.stdout)
+        let right = try PruneExecutable.run(["--version"], environment: ["OPENBLAS_CORETYPE": best])
+        XCTAssertFalse(right.stdout.contains("note: "), right.stdout)
     }
 }

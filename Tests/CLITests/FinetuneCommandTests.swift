@@ -94,6 +94,35 @@ final class FinetuneCommandTests: XCTestCase {
         let ok = try PruneExecutable.runFinetune(["--resume", out.path, "--steps", "4"])
         XCTAssertEqual(ok.status, 0, ok.stderr)
     }
+
+    /// A rank-4 PEFT adapter given to --init-adapter with no --rank trains at rank 4 (PEFT reads r, alpha, targets and
+    /// layers from adapter_config.json); --rank 8 beside it is one line naming both; `prune merge` of the result
+    /// runs the export self-check and writes a card that says the model was retrained.
+    func testAnInitialAdapterTrainsAsItIsAndItsMergeIsChecked() throws {
+        let first = scratch.appendingPathComponent("r4")
+        let r = try PruneExecutable.runFinetune(args(first, ["--rank", "4", "--alpha", "8", "--targets", "q,v", "--lora-layers", "1-3"]))
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let adapter = first.appendingPathComponent("adapter").path
+        let second = scratch.appendingPathComponent("continued")
+        let c = try PruneExecutable.runFinetune([Fixtures.stories260K.path, "--init-adapter", adapter, "--dataset", Fixtures.kjvValid.path,
+                                                 "--context", "32", "--batch-size", "2", "--steps", "2", "-o", second.path])
+        XCTAssertEqual(c.status, 0, c.stderr)
+        XCTAssertTrue(c.stderr.contains("LoRA r=4 alpha=8.0 on q_proj,v_proj"), c.stderr)
+        let config = try String(contentsOf: second.appendingPathComponent("adapter/adapter_config.json"), encoding: .utf8)
+        XCTAssertTrue(config.contains("\"r\": 4"), config)
+        let wrong = try PruneExecutable.runFinetune([Fixtures.stories260K.path, "--init-adapter", adapter, "--rank", "8",
+                                                     "--dataset", Fixtures.kjvValid.path, "-o", scratch.appendingPathComponent("w").path])
+        XCTAssertEqual(wrong.status, 1)
+        XCTAssertEqual(wrong.stderr.split(separator: "\n").count, 1, wrong.stderr)
+        XCTAssertTrue(wrong.stderr.contains("r 4") && wrong.stderr.contains("--rank 8"), wrong.stderr)
+
+        let merged = scratch.appendingPathComponent("merged")
+        let m = try PruneExecutable.run(["merge", Fixtures.stories260K.path, "--adapter", adapter, "-o", merged.path])
+        XCTAssertEqual(m.status, 0, m.stderr)
+        XCTAssertTrue(m.stdout.contains("self-check: the merged files' logits are within"), m.stdout)
+        let card = try String(contentsOf: merged.appendingPathComponent("README.md"), encoding: .utf8)
+        XCTAssertTrue(card.contains("retrained") && card.contains("`\(adapter)`"), card)
+    }
 }
 
 final class EvalReferenceCommandTests: XCTestCase {
@@ -114,4 +143,5 @@ final class EvalReferenceCommandTests: XCTestCase {
         XCTAssertGreaterThan(b["kl"] as! Double, 0.5)
         XCTAssertLessThan(b["top1_agreement"] as! Double, 0.9)
     }
+
 }

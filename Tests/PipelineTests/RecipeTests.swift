@@ -163,4 +163,43 @@ final class RecipeTests: XCTestCase {
             XCTAssertTrue("\(error)".contains("layer 0") && "\(error)".contains("cut.force"), "\(error)")
         }
     }
+
+    /// Random overrides (keys of every section, edge values of every type) on the quickstart recipe: each set parses
+    /// and passes the runner's preflight or is refused with one line — none reaches a trap. 600 sets, the same every run.
+    func testRandomOverridesAreAcceptedOrRefusedInOneLine() throws {
+        let keys = ["model", "output", "threads", "data.calibration", "data.train", "data.valid", "analyze.samples", "analyze.context",
+                    "analyze.batch_size", "analyze.early_exit", "cut.count", "cut.fraction", "cut.strategy", "cut.strategies", "cut.layers",
+                    "cut.allow_first_layer", "cut.force", "cut.dtype", "evaluate.context", "evaluate.stride", "evaluate.batch_size",
+                    "evaluate.reference", "heal.enabled", "heal.method", "heal.all", "heal.steps", "heal.lr", "heal.warmup_steps",
+                    "heal.batch_size", "heal.grad_accum", "heal.context", "heal.rank", "heal.alpha", "heal.train_layers",
+                    "heal.train_lm_head", "heal.eval_every", "heal.eval_tokens", "heal.seed", "export.enabled", "export.dtype",
+                    "report.prompts", "report.max_tokens", "cut", "heal", "nope", "cut.nope", "cut..count", ".x", "heal.steps.deeper"]
+        let values = ["0", "1", "2", "3", "4", "5", "9", "-1", "-9223372036854775808", "9223372036854775807", "99999999999999999999",
+                      "0.5", "1.5", "-0.25", "1e309", ".nan", ".inf", "true", "false", "~", "", "[]", "{}", "[1, 2]", "[angular, last]",
+                      "[layers]", "[angular, angular]", "angular", "bi", "loss", "layers", "lora", "partial", "0-1", "1-2", "3,,5", "2,2",
+                      "4-2", "last:0", "last:2", "last:99", "f32", "bf16", "float32", "int8", "\"quoted\"", "[In the beginning]",
+                      "{a: 1}", "'", "[", "*anchor", "!!binary AA==", "Checkpoints/stories260K", "/nonexistent", "-", "1-"]
+        var rng = SeededGenerator(seed: 2026)
+        let scratch = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let text = try String(contentsOf: Self.recipes.appendingPathComponent("quickstart.yaml"), encoding: .utf8)
+        var accepted = 0
+        for _ in 0..<600 {
+            var overrides = ["output=\(scratch.path)/run"]
+            for _ in 0..<Int.random(in: 1...3, using: &rng) {
+                let key = keys.randomElement(using: &rng)!, value = values.randomElement(using: &rng)!
+                overrides.append(Int.random(in: 0..<20, using: &rng) == 0 ? value : "\(key)=\(value)")
+            }
+            do {
+                let recipe = try Recipe.parse(text, file: "quickstart.yaml", overrides: overrides)
+                _ = try RecipeRunner(recipe: recipe, recipeFile: "Recipes/quickstart.yaml", base: Fixtures.projectRoot, log: .silent).preflight()
+                accepted += 1
+            } catch let error as PruneError {
+                XCTAssertFalse(error.description.contains("\n"), "one line for \(overrides): \(error.description)")
+            } catch {
+                XCTFail("\(overrides): not a one-line refusal: \(error)")
+            }
+        }
+        XCTAssertGreaterThan(accepted, 10, "some sets are valid")
+    }
 }
