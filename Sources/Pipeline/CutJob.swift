@@ -11,7 +11,7 @@ import Surgery
 
 /// How the layers to drop are chosen.
 public enum CutMethod: Equatable {
-    /// Exactly these layers, 0-based inclusive ("20-27", "3,7-9").
+    /// Exactly these layers, 0-based inclusive ("11-18", "3,7-9").
     case layers(String)
     /// The best block of this many consecutive layers (smallest last-token angular distance).
     case block(Int)

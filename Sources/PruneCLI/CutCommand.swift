@@ -9,7 +9,7 @@ struct CutCommand: ParsableCommand {
         abstract: "Write a copy of a checkpoint without some of its layers.",
         discussion: """
         Choose the layers in one of three ways (0-based, inclusive):
-          --layers 20-27          exactly these layers (also lists: 3,7-9)
+          --layers 11-18          exactly these layers (also lists: 3,7-9)
           --block N               the N consecutive layers whose block has the
                                   smallest last-token angular distance
           --metric bi --count K   the K layers with the lowest Block Influence
@@ -25,7 +25,7 @@ struct CutCommand: ParsableCommand {
 
     @OptionGroup var options: ModelOptions
 
-    @Option(name: .long, help: "Layers to remove, 0-based inclusive, e.g. 20-27 or 3,7-9.")
+    @Option(name: .long, help: "Layers to remove, 0-based inclusive, e.g. 11-18 or 3,7-9.")
     var layers: String?
 
     @Option(name: .long, help: "Remove the best block of this many consecutive layers (by last-token angular distance).")
