@@ -143,7 +143,7 @@ public final class RecipeRunner {
         let analysis = try AnalysisFiles.readJSON(analysisDir.appendingPathComponent(AnalysisFiles.jsonName))
 
         // Choose.
-        announce("choose: \(r.cut.strategies.map(\.rawValue).joined(separator: ", "))" + (n.map { " for a cut of \($0) layers" } ?? ""))
+        announce("choose: \(r.cut.strategies.map(\.rawValue).joined(separator: ", "))" + (n.map { " for a cut of \(Counted.noun($0, "layer"))" } ?? ""))
         struct Selection: Codable { var choices: [LayerChoice]; var scan: BlockRemovalScan? }
         let chooseKey = ContentHash.of(["choose", analyzeKey, ContentHash.settings(r.cut), n.map(String.init) ?? "-"])
         let selection = try cache.stage("choose", key: chooseKey, log: log) { () -> Selection in
