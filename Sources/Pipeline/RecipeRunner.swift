@@ -265,7 +265,7 @@ public final class RecipeRunner {
             models.append(("\(name) cut", out.appendingPathComponent(s.cutDirectory), modelKeys["\(name) cut"]!))
             if let h = s.healDirectory { models.append(("\(name) healed", out.appendingPathComponent(h).appendingPathComponent("merged"), modelKeys["\(name) healed"]!)) }
         }
-        let generateKey = ContentHash.of(["generate", ContentHash.settings(r.report)] + models.map { "\($0.label)=\($0.key)" })
+        let generateKey = ContentHash.of(["generate", ContentHash.settings(r.report), "drift \(TextDrift.version)"] + models.map { "\($0.label)=\($0.key)" })
         let continuations = try cache.stage("generate", key: generateKey, log: log) { () -> [[Continuation]] in
             guard (try? ModelSource(path: modelURL.path).optionalTokenizer()) != nil else { return [] }
             return try r.report.prompts.map { prompt in
