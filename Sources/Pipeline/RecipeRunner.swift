@@ -48,6 +48,8 @@ public struct Continuation: Codable, Equatable, Sendable {
     /// "full", "angular cut", "angular healed", …
     public var model: String
     public var text: String
+    /// Tokens generated: fewer than report.max_tokens when the model stopped itself (nil in runs that did not record it).
+    public var tokens: Int?
     public var tokensPerSecond: Double
     /// Against the full model's continuation; nil for the full model.
     public var drift: TextDrift?
@@ -273,7 +275,7 @@ public final class RecipeRunner {
                 var byDirectory: [String: Continuation] = [:]   // strategies that chose the same layers share a model
                 for m in models {
                     if let done = byDirectory[m.dir.path] {
-                        row.append(Continuation(model: m.label, text: done.text, tokensPerSecond: done.tokensPerSecond, drift: done.drift))
+                        row.append(Continuation(model: m.label, text: done.text, tokens: done.tokens, tokensPerSecond: done.tokensPerSecond, drift: done.drift))
                         continue
                     }
                     let job = try GenerationJob(ModelSource(path: m.dir.path, parallelism: parallelism),
@@ -282,7 +284,7 @@ public final class RecipeRunner {
                     let result = try job.run(.plain, comparePlain: false) { _ in }
                     let seconds = Date().timeIntervalSince(started)
                     let text = result.text
-                    row.append(Continuation(model: m.label, text: text, tokensPerSecond: Double(result.ids.count) / max(seconds, 1e-9),
+                    row.append(Continuation(model: m.label, text: text, tokens: result.ids.count, tokensPerSecond: Double(result.ids.count) / max(seconds, 1e-9),
                                             drift: row.first.map { TextDrift.measure(text, original: $0.text) }))
                     byDirectory[m.dir.path] = row.last
                 }
