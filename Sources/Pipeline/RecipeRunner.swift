@@ -119,7 +119,10 @@ public final class RecipeRunner {
         let source = ModelSource(path: modelURL.path, parallelism: parallelism)
         let L = try LayerCutter(model: modelURL).layerCount()
         let n = r.cut.count ?? r.cut.fraction.map { Int((Double(L) * $0).rounded()) }
-        let stageCount = 5 + r.cut.strategies.count * (r.heal.enabled ? 4 : 2)
+        // Every announce() below: analyze, choose, evaluate-full, generate and report; export when enabled; cut and
+        // evaluate per strategy, heal and evaluate-healed per healed one (all, or the first).
+        let healedCount = r.heal.enabled ? (r.heal.all ? r.cut.strategies.count : 1) : 0
+        let stageCount = 5 + (r.export.enabled ? 1 : 0) + 2 * r.cut.strategies.count + 2 * healedCount
         var stageIndex = 0
         func announce(_ what: String) {
             stageIndex += 1
