@@ -85,7 +85,8 @@ let package = Package(
         .testTarget(name: "AnalysisTests", dependencies: ["Data", "Reports", "Llama", "Analysis", "TestSupport"]),
         .testTarget(name: "SurgeryTests", dependencies: ["Support", "Tensor", "Checkpoint", "Llama", "Surgery", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Support", "Tensor", "Checkpoint", "Llama", "Training", "TestSupport"]),
-        .testTarget(name: "PipelineTests", dependencies: ["Tensor", "Checkpoint", "Llama", "Surgery", "Training", "Pipeline", "TestSupport"]),
+        .testTarget(name: "PipelineTests", dependencies: ["Support", "Tensor", "Checkpoint", "Llama", "Analysis", "Surgery", "Training", "Pipeline",
+                                                            "TestSupport"]),
         // Package.swift against the imports and the intended direction of the graph.
         .testTarget(name: "ArchitectureTests", dependencies: ["TestSupport"]),
         .testTarget(name: "ClusterTests", dependencies: ["Cluster"]),

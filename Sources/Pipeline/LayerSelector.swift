@@ -45,31 +45,31 @@ public enum LayerSelector {
         case .last:
             let n = try need(n)
             let layers = Array((L - 1 - n)..<(L - 1))
-            return LayerChoice(strategy: .last, dropped: layers, reason: "the last \(n) layers before the final one: \(ranges(layers))")
+            return LayerChoice(strategy: .last, dropped: layers, reason: "the last \(n == 1 ? "layer" : "\(n) layers") before the final one: \(ranges(layers))")
         case .angular:
             let n = try need(n)
             guard let analysis else { throw PruneError("angular", "needs the analysis") }
             guard let best = BlockRanking.ranked(analysis.angularDistance.lastToken, size: n).first(where: { $0.start >= first }) else {
-                throw PruneError("cut.count", "the analysis has no block of \(n) layers")
+                throw PruneError("cut.count", "the analysis has no block of \(Counted.noun(n, "layer"))")
             }
             return LayerChoice(strategy: .angular, dropped: best.layers, reason: String(
-                format: "best block of %d by last-token angular distance: %@ (d = %.4f)", n, ranges(best.layers), best.distance))
+                format: "best block of %@ by last-token angular distance: %@ (d = %.4f)", Counted.noun(n, "layer"), ranges(best.layers), best.distance))
         case .bi:
             let n = try need(n)
             guard let analysis else { throw PruneError("bi", "needs the analysis") }
             let bi = analysis.blockInfluence
             let order = bi.indices.filter { $0 >= first }.sorted { (bi[$0], $0) < (bi[$1], $1) }
             let layers = Array(order.prefix(n)).sorted()
-            return LayerChoice(strategy: .bi, dropped: layers, reason: "the \(n) layers with the lowest Block Influence: \(ranges(layers))")
+            return LayerChoice(strategy: .bi, dropped: layers, reason: "the \(n == 1 ? "layer" : "\(n) layers") with the lowest Block Influence: \(ranges(layers))")
         case .loss:
             let n = try need(n)
             guard let scan = lossScan, scan.size == n, let s = scan.best(firstStart: first) else {
-                throw PruneError("loss", "needs the removal-loss scan of blocks of \(n)")
+                throw PruneError("loss", "needs the removal-loss scan of blocks of \(Counted.noun(n, "layer"))")
             }
             let layers = Array(s..<(s + n))
             return LayerChoice(strategy: .loss, dropped: layers, reason: String(
-                format: "block of %d with the lowest calibration loss when removed: %@ (loss %.4f, full model %.4f)",
-                n, ranges(layers), scan.losses[s], scan.fullLoss))
+                format: "block of %@ with the lowest calibration loss when removed: %@ (loss %.4f, full model %.4f)",
+                Counted.noun(n, "layer"), ranges(layers), scan.losses[s], scan.fullLoss))
         }
     }
 
@@ -78,7 +78,7 @@ public enum LayerSelector {
     public static func checkCount(_ n: Int, layerCount L: Int, allowFirstLayer: Bool) throws {
         let most = L - 1 - (allowFirstLayer ? 0 : 1)
         guard n >= 1, n <= most else {
-            throw PruneError("cut.count", "\(n) \(n == 1 ? "layer" : "layers") cannot be dropped from a model of \(L) (at most \(max(most, 0)), "
+            throw PruneError("cut.count", "\(Counted.noun(n, "layer")) cannot be dropped from a model of \(L) (at most \(max(most, 0)), "
                              + "keeping the last layer" + (allowFirstLayer ? ")" : " and layer 0)"))
         }
     }

@@ -48,6 +48,8 @@ public struct Continuation: Codable, Equatable, Sendable {
     /// "full", "angular cut", "angular healed", …
     public var model: String
     public var text: String
+    /// Tokens generated: fewer than report.max_tokens when the model stopped itself (nil in runs that did not record it).
+    public var tokens: Int?
     public var tokensPerSecond: Double
     /// Against the full model's continuation; nil for the full model.
     public var drift: TextDrift?
@@ -116,7 +118,10 @@ public final class RecipeRunner {
         let cache = StageCache(run: out)
         let source = ModelSource(path: modelURL.path, parallelism: parallelism)
         let (L, n) = try preflight()
-        let stageCount = 5 + r.cut.strategies.count * (r.heal.enabled ? 4 : 2)
+        // Every announce() below: analyze, choose, evaluate-full, generate and report; export when enabled; cut and
+        // evaluate per strategy, heal and evaluate-healed per healed one (all, or the first).
+        let healedCount = r.heal.enabled ? (r.heal.all ? r.cut.strategies.count : 1) : 0
+        let stageCount = 5 + (r.export.enabled ? 1 : 0) + 2 * r.cut.strategies.count + 2 * healedCount
         var stageIndex = 0
         func announce(_ what: String) {
             stageIndex += 1
@@ -142,7 +147,7 @@ public final class RecipeRunner {
         let analysis = try AnalysisFiles.readJSON(analysisDir.appendingPathComponent(AnalysisFiles.jsonName))
 
         // Choose.
-        announce("choose: \(r.cut.strategies.map(\.rawValue).joined(separator: ", "))" + (n.map { " for a cut of \($0) layers" } ?? ""))
+        announce("choose: \(r.cut.strategies.map(\.rawValue).joined(separator: ", "))" + (n.map { " for a cut of \(Counted.noun($0, "layer"))" } ?? ""))
         struct Selection: Codable { var choices: [LayerChoice]; var scan: BlockRemovalScan? }
         let chooseKey = ContentHash.of(["choose", analyzeKey, ContentHash.settings(r.cut), n.map(String.init) ?? "-"])
         let selection = try cache.stage("choose", key: chooseKey, log: log) { () -> Selection in
@@ -264,7 +269,7 @@ public final class RecipeRunner {
             models.append(("\(name) cut", out.appendingPathComponent(s.cutDirectory), modelKeys["\(name) cut"]!))
             if let h = s.healDirectory { models.append(("\(name) healed", out.appendingPathComponent(h).appendingPathComponent("merged"), modelKeys["\(name) healed"]!)) }
         }
-        let generateKey = ContentHash.of(["generate", ContentHash.settings(r.report)] + models.map { "\($0.label)=\($0.key)" })
+        let generateKey = ContentHash.of(["generate", ContentHash.settings(r.report), "drift \(TextDrift.version)"] + models.map { "\($0.label)=\($0.key)" })
         let continuations = try cache.stage("generate", key: generateKey, log: log) { () -> [[Continuation]] in
             guard (try? ModelSource(path: modelURL.path).optionalTokenizer()) != nil else { return [] }
             return try r.report.prompts.map { prompt in
@@ -272,7 +277,7 @@ public final class RecipeRunner {
                 var byDirectory: [String: Continuation] = [:]   // strategies that chose the same layers share a model
                 for m in models {
                     if let done = byDirectory[m.dir.path] {
-                        row.append(Continuation(model: m.label, text: done.text, tokensPerSecond: done.tokensPerSecond, drift: done.drift))
+                        row.append(Continuation(model: m.label, text: done.text, tokens: done.tokens, tokensPerSecond: done.tokensPerSecond, drift: done.drift))
                         continue
                     }
                     let job = try GenerationJob(ModelSource(path: m.dir.path, parallelism: parallelism),
@@ -281,7 +286,7 @@ public final class RecipeRunner {
                     let result = try job.run(.plain, comparePlain: false) { _ in }
                     let seconds = Date().timeIntervalSince(started)
                     let text = result.text
-                    row.append(Continuation(model: m.label, text: text, tokensPerSecond: Double(result.ids.count) / max(seconds, 1e-9),
+                    row.append(Continuation(model: m.label, text: text, tokens: result.ids.count, tokensPerSecond: Double(result.ids.count) / max(seconds, 1e-9),
                                             drift: row.first.map { TextDrift.measure(text, original: $0.text) }))
                     byDirectory[m.dir.path] = row.last
                 }

@@ -22,19 +22,23 @@ public enum RunReport {
             images.append(("block-removal.svg", "calibration loss with each block removed", LayerProfileSVG.render(
                 title: n == 1 ? "Calibration loss with layer l removed (lowest circled)" : "Calibration loss with layers l…l+\(n - 1) removed (blocks of \(n); lowest circled)",
                 panels: [LayerProfileSVG.Panel(title: "loss without the block starting at l", values: scan, reference: full, marksLowest: true)],
-                layerAxis: "first layer of the block")))
+                layerAxis: "first layer of the block (0-based)")))
         }
         if let exits = analysis.earlyExitLoss {
+            // exits[i] is the output of layer i (0-based), numbered as the per-layer chart numbers its layers.
             images.append(("early-exit.svg", "early-exit loss per layer", LayerProfileSVG.render(
-                title: "Early exit: layer l's output through the final norm and lm_head",
-                panels: [LayerProfileSVG.Panel(title: "calibration loss at exit l (l = 1…L)", values: exits, firstLayer: 1,
-                                               reference: (analysis.fullLoss, String(format: "full model %.3f", analysis.fullLoss)))])))
+                title: "Early exit: the output of layer l through the final norm and lm_head",
+                panels: [LayerProfileSVG.Panel(title: "calibration loss when the model stops after layer l", values: exits,
+                                               reference: (analysis.fullLoss, String(format: "full model %.3f", analysis.fullLoss)))],
+                layerAxis: "exit after layer (0-based)")))
         }
         if let curves = try lossCurves(s, run: directory) { images.append(("heal-loss.svg", "healing loss curves", curves)) }
         for image in images { try AtomicFile.write(Data(image.svg.utf8), to: directory.appendingPathComponent(image.file)) }
-        try AtomicFile.write(Data(markdown(s, analysis: analysis, images: images.map { ($0.file, $0.alt) }).utf8),
+        let note = try healingNote(s, run: directory)
+        try AtomicFile.write(Data(markdown(s, analysis: analysis, images: images.map { ($0.file, $0.alt) }, healingNote: note).utf8),
                              to: directory.appendingPathComponent("report.md"))
-        try AtomicFile.write(Data(html(s, analysis: analysis, images: images).utf8), to: directory.appendingPathComponent("report.html"))
+        try AtomicFile.write(Data(html(s, analysis: analysis, images: images, healingNote: note).utf8),
+                             to: directory.appendingPathComponent("report.html"))
     }
 
     /// The heat map of the last-token angular distance with the first contiguous strategy's cut outlined.
@@ -50,7 +54,7 @@ public enum RunReport {
         return HeatMapSVG.render(
             matrix: rows, rowLabels: (1...max(L, 1)).map(String.init), columnLabels: (0..<L).map(String.init),
             title: "Angular distance of the block of n layers from layer l (last token), \(URL(fileURLWithPath: a.model).lastPathComponent)",
-            rowAxis: "block size n", columnAxis: "start layer l", legendTitle: "arccos(cos)/π",
+            rowAxis: "block size n", columnAxis: "start layer l (0-based)", legendTitle: "arccos(cos)/π",
             valueFormat: { String(format: "%.2f", $0) }, marks: marks, markLabel: label)
     }
 
@@ -133,20 +137,23 @@ public enum RunReport {
         return (header, rows)
     }
 
+    /// The table's first two columns (model, dropped layers) are text; the others are numbers, right-aligned.
+    static let textColumns = 2
+
     static func summaryLines(_ s: RunSummary, _ a: LayerAnalysis) -> [String] {
         let r = s.recipe
         var lines = [
             "Recipe `\(s.recipeFile)`, run directory `\(r.output)`.",
-            "Model `\(r.model)`: \(s.layers) layers, \(s.full.parameters) parameters.",
-            "Calibration `\(r.data.calibration)`: \(a.samples) samples, \(a.tokens) tokens (context \(a.context)). "
-                + "Held-out `\(r.data.valid)`: \(s.full.tokens) targets in windows of \(r.evaluate.context)"
+            "Model `\(r.model)`: \(Counted.noun(s.layers, "layer")), \(Counted.noun(s.full.parameters, "parameter")).",
+            "Calibration `\(r.data.calibration)`: \(Counted.noun(a.samples, "sample")), \(Counted.noun(a.tokens, "token")) (context \(a.context)). "
+                + "Held-out `\(r.data.valid)`: \(Counted.noun(s.full.tokens, "target")) in windows of \(Counted.noun(r.evaluate.context, "token"))"
                 + (r.data.train.map { ". Healing data `\($0)`" } ?? "") + ".",
-            "Cut: " + (s.count.map { "\($0) layers" } ?? "explicit layers") + " by " + r.cut.strategies.map(\.rawValue).joined(separator: ", ")
+            "Cut: " + (s.count.map { Counted.noun($0, "layer") } ?? "explicit layers") + " by " + r.cut.strategies.map(\.rawValue).joined(separator: ", ")
                 + "; layers are 0-based and inclusive.",
         ]
         if r.heal.enabled {
             lines.append("Healing: \(r.heal.method.rawValue)" + (r.heal.method == .lora ? " r=\(r.heal.rank) alpha=\(r.heal.alpha)" : " \(r.heal.trainLayers ?? "")\(r.heal.trainLMHead ? " + lm_head" : "")")
-                         + ", \(r.heal.steps) steps of \(r.heal.batchSize)×\(r.heal.context) tokens, lr \(r.heal.lr)"
+                         + ", \(Counted.noun(r.heal.steps, "step")) of \(r.heal.batchSize)×\(r.heal.context) tokens, lr \(r.heal.lr)"
                          + (r.heal.all ? ", every strategy" : ", first strategy only") + ".")
         }
         lines.append("Stages run: \(s.stagesRun.isEmpty ? "none" : s.stagesRun.joined(separator: ", ")); skipped (unchanged): "
@@ -155,32 +162,72 @@ public enum RunReport {
         return lines
     }
 
+    static let tableNote = "Loss and perplexity on the held-out data (the windows `prune eval` uses); KL is KL(full ‖ model) in nats per position."
+
+    /// Why the healing log's last held-out perplexity is not the table's: finetune evaluates a prefix of the
+    /// held-out file in windows of the healing context while it trains, the table the whole file in windows of
+    /// evaluate.context (both on the same weights: finetune checks that the merged files compute what the
+    /// model in memory computes). Nil without a healing run that logged a held-out evaluation.
+    static func healingNote(_ s: RunSummary, run: URL) throws -> String? {
+        guard let r = s.strategies.first(where: { $0.healDirectory != nil }), let h = r.healDirectory, let healed = r.healed else { return nil }
+        let url = run.appendingPathComponent(h).appendingPathComponent("metrics.jsonl")
+        guard FileManager.default.fileExists(atPath: url.path),
+              let last = try MetricsLog.read(url).last(where: { $0["eval_loss"] is Double }),
+              let loss = last["eval_loss"] as? Double, let step = last["step"] as? Int else { return nil }
+        let targets = last["eval_tokens"] as? Int
+        let heal = s.recipe.heal, evaluate = s.recipe.evaluate
+        let part = targets.map { $0 < s.full.tokens ? "the first \(Counted.noun($0, "target")) of the held-out data" : "all of the held-out data" }
+            ?? "the held-out data"
+        return "The healing chart's held-out loss is finetune's own evaluation while it trains, on \(part) in windows of "
+            + "\(Counted.noun(heal.context, "token")) (`heal.eval_tokens`, `heal.context`): "
+            + "perplexity \(perplexity(exp(loss))) at step \(step) for \(r.choice.strategy.rawValue). The table measures the exported merged "
+            + "model on all \(Counted.noun(s.full.tokens, "target")) in windows of \(Counted.noun(evaluate.context, "token")) "
+            + "(`evaluate.context`): \(perplexity(healed.perplexity)). The difference is in what is measured, not in the weights: "
+            + "finetune checks that the merged files compute what the model in memory computes."
+    }
+
     static func driftText(_ c: Continuation) -> String {
         guard let d = c.drift else { return "original" }
         let flags = d.flags.isEmpty ? "ok" : "⚠ " + d.flags.joined(separator: ", ")
         return String(format: "%@ (class distance %.2f, repetition %.2f)", flags, d.classDistance, d.repetition)
     }
 
+    /// A continuation as the report shows it. One that ran to the token budget (`maxTokens`) may end inside a
+    /// word (it ends in a letter or digit): it is cut back to its last whole word, and ends in "…". One the model
+    /// ended itself is shown whole.
+    static func shown(_ c: Continuation, maxTokens: Int) -> String {
+        let whole = c.text.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard c.tokens.map({ $0 >= maxTokens }) ?? true, !whole.isEmpty else { return whole }
+        var kept = Substring(c.text)
+        if let last = kept.last, last.isLetter || last.isNumber, let space = kept.lastIndex(where: \.isWhitespace) {
+            kept = kept[..<space]
+        }
+        let text = kept.trimmingCharacters(in: .whitespacesAndNewlines)
+        return (text.isEmpty ? whole : text) + "…"
+    }
+
     // MARK: Markdown
 
-    static func markdown(_ s: RunSummary, analysis a: LayerAnalysis, images: [(file: String, alt: String)]) -> String {
+    static func markdown(_ s: RunSummary, analysis a: LayerAnalysis, images: [(file: String, alt: String)], healingNote: String?) -> String {
         func cell(_ t: String) -> String { t.replacingOccurrences(of: "|", with: "\\|").replacingOccurrences(of: "\n", with: " ") }
         var md = "# Pruning study: \(URL(fileURLWithPath: s.recipe.model).lastPathComponent)\n\n"
         md += summaryLines(s, a).map { "- \($0)\n" }.joined() + "\n"
         md += "## Strategies\n\n"
         for r in s.strategies { md += "- **\(r.choice.strategy.rawValue)**: \(r.choice.reason)\n" }
         let t = table(s)
-        md += "\n| " + t.header.joined(separator: " | ") + " |\n|" + t.header.map { _ in "---" }.joined(separator: "|") + "|\n"
+        md += "\n| " + t.header.joined(separator: " | ") + " |\n|"
+            + t.header.indices.map { $0 < textColumns ? ":---" : "---:" }.joined(separator: "|") + "|\n"
         for row in t.rows { md += "| " + row.map(cell).joined(separator: " | ") + " |\n" }
-        md += "\nLoss and perplexity on the held-out data (the windows `prune eval` uses); KL is KL(full ‖ model) in nats per position.\n\n"
+        md += "\n\(tableNote)\n\n"
         md += "## Charts\n\n"
         for i in images { md += "![\(i.alt)](\(i.file))\n\n" }
         md += "Per-layer measurements: ![per-layer](analysis/\(AnalysisFiles.layersSVGName))\n\n"
+        if let healingNote { md += "\(healingNote)\n\n" }
         if !s.continuations.isEmpty {
-            md += "## Continuations (greedy, \(s.recipe.report.maxTokens) tokens)\n\n"
+            md += "## Continuations (greedy, up to \(Counted.noun(s.recipe.report.maxTokens, "token")))\n\n"
             for (p, row) in zip(s.prompts, s.continuations) {
-                md += "**Prompt:** \(cell(p))\n\n| model | continuation | drift |\n|---|---|---|\n"
-                for c in row { md += "| \(c.model) | \(cell(c.text)) | \(driftText(c)) |\n" }
+                md += "**Prompt:** \(cell(p))\n\n| model | continuation | drift |\n|:---|:---|:---|\n"
+                for c in row { md += "| \(c.model) | \(cell(shown(c, maxTokens: s.recipe.report.maxTokens))) | \(driftText(c)) |\n" }
                 md += "\n"
             }
         }
@@ -193,51 +240,97 @@ public enum RunReport {
         t.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
     }
 
-    /// An SVG document's text without its XML declaration, to sit inside HTML.
-    static func inline(_ svg: String) -> String {
-        guard let start = svg.range(of: "<svg") else { return svg }
-        return String(svg[start.lowerBound...])
+    /// Text with `code` spans, escaped, the spans as <code>.
+    static func withCode(_ t: String) -> String {
+        escape(t).split(separator: "`", omittingEmptySubsequences: false).enumerated()
+            .map { $0.offset % 2 == 1 ? "<code>\($0.element)</code>" : String($0.element) }.joined()
     }
 
-    static func html(_ s: RunSummary, analysis a: LayerAnalysis, images: [(file: String, alt: String, svg: String)]) -> String {
+    /// An SVG document's text without its XML declaration, to sit inside HTML, as wide as its box: the fixed
+    /// width and height give way to width="100%", and the viewBox keeps the proportions.
+    static func inline(_ svg: String) -> String {
+        guard let start = svg.range(of: "<svg"), let end = svg[start.upperBound...].firstIndex(of: ">") else { return svg }
+        var tag = String(svg[start.lowerBound..<end])
+        for attribute in ["width", "height"] {
+            if let r = tag.range(of: " \(attribute)=\"[^\"]*\"", options: .regularExpression) { tag.removeSubrange(r) }
+        }
+        return tag + " width=\"100%\"" + svg[end...]
+    }
+
+    /// The width an SVG asks for (its root's width attribute), to tell small charts from wide ones.
+    static func naturalWidth(_ svg: String) -> Double? {
+        guard let r = svg.range(of: "<svg[^>]* width=\"[0-9.]+\"", options: .regularExpression) else { return nil }
+        return Double(svg[r].split(separator: "\"").last.map(String.init) ?? "")
+    }
+
+    /// A compact page in one centred column: system fonts, tables with borders and
+    /// right-aligned numbers, charts as wide as the column (two small ones side by side).
+    static let stylesheet = """
+    body { font: 16px/1.55 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; color: #1f2328; background: #fff;
+           max-width: 62rem; margin: 2.5rem auto; padding: 0 1.25rem; }
+    h1 { font-size: 1.75rem; line-height: 1.25; margin: 0 0 1rem; }
+    h2 { font-size: 1.3rem; margin: 2.25rem 0 .75rem; padding-bottom: .3rem; border-bottom: 1px solid #d8dee4; }
+    p, ul { margin: .6rem 0; } li { margin: .2rem 0; }
+    code, pre { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, "Liberation Mono", monospace; font-size: .85em;
+                background: #f3f4f6; border-radius: 4px; }
+    code { padding: .1em .35em; } pre { padding: .75rem 1rem; overflow-x: auto; }
+    .scroll { overflow-x: auto; margin: 1rem 0; }
+    table { border-collapse: collapse; font-size: .78rem; }
+    th, td { border: 1px solid #d0d7de; padding: .25rem .4rem; text-align: left; vertical-align: top; }
+    th { background: #f6f8fa; font-weight: 600; }
+    .num { text-align: right; font-variant-numeric: tabular-nums; } td.num { white-space: nowrap; }
+    td.text { min-width: 20rem; font-size: .9rem; }
+    .warn { color: #b42318; font-weight: 600; }
+    .note { font-size: .9rem; color: #4b5563; }
+    .figures { display: grid; grid-template-columns: repeat(2, minmax(0, 1fr)); gap: 1.5rem; align-items: start; margin: 1rem 0; }
+    .figures figure.wide { grid-column: 1 / -1; }
+    @media (max-width: 40rem) { .figures { grid-template-columns: 1fr; } }
+    figure { margin: 0; } figure svg { display: block; width: 100%; height: auto; }
+    figcaption { font-size: .85rem; color: #57606a; margin-top: .35rem; text-align: center; }
+    """
+
+    static func html(_ s: RunSummary, analysis a: LayerAnalysis, images: [(file: String, alt: String, svg: String)], healingNote: String?) -> String {
         let t = table(s)
+        let name = escape(URL(fileURLWithPath: s.recipe.model).lastPathComponent)
         var h = """
         <!DOCTYPE html>
-        <html lang="en"><head><meta charset="utf-8"><title>Pruning study: \(escape(URL(fileURLWithPath: s.recipe.model).lastPathComponent))</title>
+        <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+        <title>Pruning study: \(name)</title>
         <style>
-        body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; padding: 0 1em; }
-        table { border-collapse: collapse; margin: 1em 0; font-size: 14px; }
-        th, td { border: 1px solid #ccc; padding: 4px 8px; text-align: right; vertical-align: top; }
-        th { background: #f2f2f2; } td:first-child, th:first-child { text-align: left; }
-        td.text { text-align: left; max-width: 520px; white-space: pre-wrap; }
-        .warn { color: #b00020; font-weight: bold; } figure { margin: 1.5em 0; } svg { max-width: 100%; height: auto; }
-        code { background: #f5f5f5; padding: 1px 4px; }
+        \(stylesheet)
         </style></head><body>
-        <h1>Pruning study: \(escape(URL(fileURLWithPath: s.recipe.model).lastPathComponent))</h1>
+        <h1>Pruning study: \(name)</h1>
         <ul>
+
         """
-        for line in summaryLines(s, a) {
-            // `code` spans as <code>.
-            let parts = escape(line).split(separator: "`", omittingEmptySubsequences: false)
-            h += "<li>" + parts.enumerated().map { $0.offset % 2 == 1 ? "<code>\($0.element)</code>" : String($0.element) }.joined() + "</li>\n"
-        }
+        for line in summaryLines(s, a) { h += "<li>\(withCode(line))</li>\n" }
         h += "</ul>\n<h2>Strategies</h2>\n<ul>\n"
         for r in s.strategies { h += "<li><b>\(r.choice.strategy.rawValue)</b>: \(escape(r.choice.reason))</li>\n" }
-        h += "</ul>\n<table><tr>" + t.header.map { "<th>\(escape($0))</th>" }.joined() + "</tr>\n"
-        for row in t.rows { h += "<tr>" + row.map { "<td>\(escape($0))</td>" }.joined() + "</tr>\n" }
-        h += "</table>\n<p>Loss and perplexity on the held-out data (the windows <code>prune eval</code> uses); KL is KL(full ‖ model) in nats per position.</p>\n"
-        h += "<h2>Charts</h2>\n"
-        for i in images { h += "<figure>\(inline(i.svg))<figcaption>\(escape(i.alt))</figcaption></figure>\n" }
-        h += "<figure>\(inline(AnalysisFiles.layerProfile(a)))<figcaption>per-layer measurements</figcaption></figure>\n"
+        func cells(_ row: [String], _ tag: String) -> String {
+            row.enumerated().map { "<\(tag)\($0.offset < textColumns ? "" : " class=\"num\"")>\(escape($0.element))</\(tag)>" }.joined()
+        }
+        h += "</ul>\n<div class=\"scroll\"><table>\n<tr>\(cells(t.header, "th"))</tr>\n"
+        for row in t.rows { h += "<tr>\(cells(row, "td"))</tr>\n" }
+        h += "</table></div>\n<p class=\"note\">\(withCode(tableNote))</p>\n"
+        h += "<h2>Charts</h2>\n<div class=\"figures\">\n"
+        // Small charts two to a row, then the wide ones (the healing curves, which the note below explains).
+        let charts = (images.map { ($0.svg, $0.alt) } + [(AnalysisFiles.layerProfile(a), "per-layer measurements")])
+            .map { (svg: $0.0, alt: $0.1, wide: (naturalWidth($0.0) ?? 0) >= 480) }
+        for c in charts.filter({ !$0.wide }) + charts.filter(\.wide) {
+            h += "<figure\(c.wide ? " class=\"wide\"" : "")>\(inline(c.svg))<figcaption>\(escape(c.alt))</figcaption></figure>\n"
+        }
+        h += "</div>\n"
+        if let healingNote { h += "<p class=\"note\">\(withCode(healingNote))</p>\n" }
         if !s.continuations.isEmpty {
-            h += "<h2>Continuations (greedy, \(s.recipe.report.maxTokens) tokens)</h2>\n"
+            h += "<h2>Continuations (greedy, up to \(Counted.noun(s.recipe.report.maxTokens, "token")))</h2>\n"
             for (p, row) in zip(s.prompts, s.continuations) {
-                h += "<p><b>Prompt:</b> \(escape(p))</p>\n<table><tr><th>model</th><th>continuation</th><th>drift</th></tr>\n"
+                h += "<p><b>Prompt:</b> \(escape(p))</p>\n<div class=\"scroll\"><table>\n<tr><th>model</th><th>continuation</th><th>drift</th></tr>\n"
                 for c in row {
                     let flagged = !(c.drift?.flags.isEmpty ?? true)
-                    h += "<tr><td>\(escape(c.model))</td><td class=\"text\">\(escape(c.text))</td><td\(flagged ? " class=\"warn\"" : "")>\(escape(driftText(c)))</td></tr>\n"
+                    h += "<tr><td>\(escape(c.model))</td><td class=\"text\">\(escape(shown(c, maxTokens: s.recipe.report.maxTokens)))</td>"
+                        + "<td\(flagged ? " class=\"warn\"" : "")>\(escape(driftText(c)))</td></tr>\n"
                 }
-                h += "</table>\n"
+                h += "</table></div>\n"
             }
         }
         h += "</body></html>\n"

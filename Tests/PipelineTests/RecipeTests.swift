@@ -1,6 +1,7 @@
 // Recipes as validated data (every file in Recipes/ decodes, and its header is the command that runs it), the
-// one-line error of a bad recipe, and `prune run` end to end on stories260K: the quickstart with few steps, a
-// rerun that skips every finished stage, and the strategy table's perplexities against EvaluationJob's.
+// one-line error of a bad recipe, and `prune run` end to end on stories260K: the quickstart with few steps (its stage
+// counter ending at its total), a rerun that skips every finished stage, and the strategy table's perplexities against
+// EvaluationJob's.
 import Foundation
 import Pipeline
 import Support
@@ -63,8 +64,28 @@ final class RecipeTests: XCTestCase {
         XCTAssertEqual(r.evaluate.context, 128)
     }
 
+    /// The "[i/N] stage" counters a run prints, in order.
+    final class StageCounters {
+        var seen: [(index: Int, total: Int)] = []
+        var log: JobLog {
+            JobLog(warning: { _ in }, note: { line in
+                guard line.hasPrefix("["), let close = line.firstIndex(of: "]") else { return }
+                let numbers = line[line.index(after: line.startIndex)..<close].split(separator: "/").compactMap { Int($0) }
+                if numbers.count == 2 { self.seen.append((numbers[0], numbers[1])) }
+            })
+        }
+
+        /// The counter ends at its total, which every line states, and never goes back.
+        func assertEndAtTheirTotal(file: StaticString = #filePath, line: UInt = #line) {
+            guard let last = seen.last else { return XCTFail("no stage announced", file: file, line: line) }
+            XCTAssertEqual(last.index, last.total, "the last stage is [N/N]: \(seen)", file: file, line: line)
+            XCTAssertEqual(Set(seen.map(\.total)), [last.total], file: file, line: line)
+            XCTAssertEqual(seen.map(\.index), seen.map(\.index).sorted(), file: file, line: line)
+        }
+    }
+
     /// The quickstart with few steps on a slice of the held-out data.
-    func quickstart(_ scratch: URL, _ extra: [String] = []) throws -> (Recipe, RecipeRunner) {
+    func quickstart(_ scratch: URL, _ extra: [String] = [], log: JobLog = .silent) throws -> (Recipe, RecipeRunner) {
         let valid = scratch.appendingPathComponent("valid.jsonl")
         if !FileManager.default.fileExists(atPath: valid.path) {
             let lines = try String(contentsOf: Fixtures.kjvValid, encoding: .utf8).split(separator: "\n").prefix(2)
@@ -75,7 +96,7 @@ final class RecipeTests: XCTestCase {
             "heal.steps=12", "heal.eval_every=0", "heal.eval_tokens=512", "report.max_tokens=6", "report.prompts=[In the beginning]",
             "cut.strategies=[angular, last, loss]", "threads=1",
         ] + extra)
-        let runner = RecipeRunner(recipe: recipe, recipeFile: "Recipes/quickstart.yaml", base: Fixtures.projectRoot, log: .silent)
+        let runner = RecipeRunner(recipe: recipe, recipeFile: "Recipes/quickstart.yaml", base: Fixtures.projectRoot, log: log)
         runner.progress = false
         return (recipe, runner)
     }
@@ -83,8 +104,11 @@ final class RecipeTests: XCTestCase {
     func testQuickstartRunsEndToEndThenARerunSkipsEveryFinishedStage() throws {
         let scratch = try Fixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: scratch) }
-        let (recipe, runner) = try quickstart(scratch)
+        let counters = StageCounters()
+        let (recipe, runner) = try quickstart(scratch, log: counters.log)
         let first = try runner.run()
+        counters.assertEndAtTheirTotal()
+        XCTAssertEqual(counters.seen.last?.total, 5 + 1 + 3 * 4, "analyze, choose, evaluate, generate, report, export; 3 strategies healed")
         let out = runner.output
         for f in ["recipe.yaml", "analysis/analysis.json", "analysis/analysis.svg", "selection.json", "cuts/angular/config.json",
                   "cuts/last/prune_cut.json", "heal/angular/metrics.jsonl", "heal/angular/merged/config.json", "final/config.json",
@@ -106,8 +130,13 @@ final class RecipeTests: XCTestCase {
         let html = try String(contentsOf: out.appendingPathComponent("report.html"), encoding: .utf8)
         XCTAssertTrue(html.contains("<svg"), "charts inline")
         XCTAssertFalse(html.contains("src=\""), "self-contained")
+        XCTAssertTrue(html.contains("<style>"), "styled")
         let md = try String(contentsOf: out.appendingPathComponent("report.md"), encoding: .utf8)
         XCTAssertTrue(md.contains("![angular distance with the chosen cut](heatmap.svg)"))
+        for text in [md, html] {
+            XCTAssertNil(text.range(of: "\\b1 (layers|tokens|samples|steps|targets)\\b", options: .regularExpression), "a plural after 1")
+            XCTAssertTrue(text.contains("The healing chart's held-out loss is finetune's own evaluation"), "the note on the two held-out losses")
+        }
 
         // The same recipe again: every stage is skipped and the results are the same.
         let second = try runner.run()
@@ -127,9 +156,12 @@ final class RecipeTests: XCTestCase {
     func testTheStrategyTablesPerplexitiesAreEvaluationJobsOnTheSameCuts() throws {
         let scratch = try Fixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: scratch) }
+        let counters = StageCounters()
         let (recipe, runner) = try quickstart(scratch, ["heal.enabled=false", "cut.strategies=[bi, layers]", "cut.layers=1-2",
-                                                        "cut.count=1", "report.prompts=[]", "export.enabled=false"])
+                                                        "cut.count=1", "report.prompts=[]", "export.enabled=false"], log: counters.log)
         let summary = try runner.run()
+        counters.assertEndAtTheirTotal()
+        XCTAssertEqual(counters.seen.last?.total, 5 + 2 * 2, "no healing, no export: cut and evaluate per strategy")
         XCTAssertEqual(summary.strategies.map(\.choice.dropped), [summary.strategies[0].choice.dropped, [1, 2]])
         let options = EvaluationOptions(dataset: URL(fileURLWithPath: recipe.data.valid), context: recipe.evaluate.context)
         let full = try EvaluationJob.run(ModelSource(path: Fixtures.stories260K.path, parallelism: .init(threads: 1)), options: options,
