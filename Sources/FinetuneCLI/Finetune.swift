@@ -24,18 +24,11 @@ struct Finetune: ParsableCommand {
           finetune out/cut --train-layers last:3 --train-lm-head --dataset train.jsonl -o out/partial
           finetune --resume out/healed            (continue an interrupted run exactly)
 
-        Data: .txt (one document), or JSONL with {"text"}, {"input_ids"}, {"prompt","completion"} (loss on the
-        completion) or {"messages": [...]} (chat template, loss on assistant turns). Documents are joined with
-        EOS and cut into --context windows unless --no-packing. Without --valid, every 20th record (or window of
-        a single document) is held out for evaluation.
+        Data: .txt (one document), or JSONL with {"text"}, {"input_ids"}, {"prompt","completion"} (loss on the completion) or {"messages": [...]} (chat template, loss on assistant turns). Documents are joined with EOS and cut into --context windows unless --no-packing. Without --valid, every 20th record (or window of a single document) is held out for evaluation.
 
-        Writes OUT/config.json (the resolved options), OUT/metrics.jsonl (one line per step and evaluation),
-        OUT/checkpoints/step-N, OUT/adapter (PEFT format, with --lora), OUT/merged (a complete checkpoint) and
-        OUT/loss.svg.
+        Writes OUT/config.json (the resolved options), OUT/metrics.jsonl (one line per step and evaluation), OUT/checkpoints/step-N, OUT/adapter (PEFT format, with --lora), OUT/merged (a complete checkpoint) and OUT/loss.svg.
 
-        Data parallel: `mpirun -np N finetune … --batch-size B` trains global micro-batches of N·B windows (the
-        result of one process with --batch-size N·B, within float rounding); rank 0 writes everything. Threads
-        per rank default to the cores divided by the ranks on the machine. A resume needs the same N.
+        Data parallel: `mpirun -np N finetune … --batch-size B` trains global micro-batches of N·B windows (the result of one process with --batch-size N·B, within float rounding); rank 0 writes everything. Threads per rank default to the cores divided by the ranks on the machine. A resume needs the same N.
         """,
         version: SystemReport.lines(threads: Parallelism.allCores.threads).joined(separator: "\n"))
 
