@@ -123,13 +123,11 @@ struct Finetune: ParsableCommand {
     func resolvedOptions() throws -> FinetuneOptions {
         var o: FinetuneOptions
         if let resume {
-            let url = URL(fileURLWithPath: resume).appendingPathComponent("config.json")
-            guard let data = FileManager.default.contents(atPath: url.path) else {
+            let url = FinetuneOptions.savedFile(in: URL(fileURLWithPath: resume))
+            guard FileManager.default.fileExists(atPath: url.path) else {
                 throw PruneError(file: url, "not found: --resume takes the output directory of an earlier run")
             }
-            do { o = try JSONDecoder().decode(FinetuneOptions.self, from: data) } catch {
-                throw PruneError(file: url, "not a finetune configuration (\(error))")
-            }
+            o = try FinetuneOptions.saved(in: URL(fileURLWithPath: resume))
             if let output, URL(fileURLWithPath: output).standardizedFileURL != URL(fileURLWithPath: resume).standardizedFileURL {
                 throw PruneError("-o", "\(output) differs from --resume \(resume); a run resumes in its own directory")
             }
@@ -142,7 +140,14 @@ struct Finetune: ParsableCommand {
             guard let output else { throw ValidationError("-o/--output is required") }
             o = FinetuneOptions(model: model, dataset: dataset, output: output)
             let out = URL(fileURLWithPath: output)
-            if FileManager.default.fileExists(atPath: out.appendingPathComponent("config.json").path) {
+            // The model's own config.json is not an earlier run: advising --resume there would fail.
+            if out.resolvedPath == URL(fileURLWithPath: model).resolvedPath {
+                throw PruneError("-o", "\(output) is the model directory; the run writes config.json, checkpoints and merged/ there, so choose another -o")
+            }
+            if FileManager.default.fileExists(atPath: FinetuneOptions.savedFile(in: out).path) {
+                guard (try? FinetuneOptions.saved(in: out)) != nil else {
+                    throw PruneError(file: out, "holds a config.json that is not a finetune run's (a checkpoint?); choose another -o")
+                }
                 throw PruneError(file: out, "holds an earlier run; continue it with --resume \(output) or choose another -o")
             }
         }

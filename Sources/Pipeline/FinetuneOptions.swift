@@ -118,6 +118,15 @@ public struct FinetuneOptions: Codable, Equatable, Sendable {
         self.output = output
     }
 
+    /// OUT/config.json, where a run keeps its options for --resume.
+    public static func savedFile(in output: URL) -> URL { output.appendingPathComponent("config.json") }
+
+    /// The options a run saved in `output`; a file that is not a run's is refused in one line naming the key at fault.
+    public static func saved(in output: URL) throws -> FinetuneOptions {
+        try JSONFile.read(FinetuneOptions.self, from: savedFile(in: output),
+                          kind: "a finetune run's config.json (--resume takes the output directory of an earlier run)")
+    }
+
     /// The trainable part as the library takes it.
     public var trainingConfiguration: TrainingConfiguration {
         TrainingConfiguration(
