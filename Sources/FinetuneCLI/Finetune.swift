@@ -168,8 +168,8 @@ struct Finetune: ParsableCommand {
             }
         }
         let layerCount = try LlamaConfig.load(URL(fileURLWithPath: o.model).appendingPathComponent("config.json")).numHiddenLayers
-        if let loraLayers { o.loraLayers = try FinetuneOptions.layers(loraLayers, of: layerCount, flag: "lora-layers") }
-        if let trainLayers { o.trainLayers = try FinetuneOptions.layers(trainLayers, of: layerCount, flag: "train-layers") }
+        if let loraLayers { o.loraLayers = try FinetuneOptions.layers(loraLayers, of: layerCount, option: "--lora-layers") }
+        if let trainLayers { o.trainLayers = try FinetuneOptions.layers(trainLayers, of: layerCount, option: "--train-layers") }
         if trainLmHead { o.trainLMHead = true }
         if let initAdapter { o.initAdapter = initAdapter }
         if let lr { o.lr = lr }

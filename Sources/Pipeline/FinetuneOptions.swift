@@ -5,6 +5,7 @@ import Foundation
 import Llama
 import Checkpoint
 import Support
+import Surgery
 import Training
 
 /// A finetuning run's resolved configuration. JSON keys are the command-line flag names.
@@ -196,22 +197,15 @@ public struct FinetuneOptions: Codable, Equatable, Sendable {
         }.sorted()
     }
 
-    /// Parses "last:3" (the last three of `layers`) or a layer list such as "20-27" or "3,5".
-    public static func layers(_ text: String, of layers: Int, flag: String) throws -> [Int] {
+    /// Parses "last:3" (the last three of `layers`) or a layer list such as "20-27" or "3,5" (LayerSelection);
+    /// `option` names the flag or recipe key in errors.
+    public static func layers(_ text: String, of layers: Int, option: String) throws -> [Int] {
         if text.hasPrefix("last:") {
             guard let k = Int(text.dropFirst(5)), k >= 1, k <= layers else {
-                throw PruneError("--\(flag)", "\"\(text)\": last:K needs K in 1…\(layers)")
+                throw PruneError(option, "\"\(text)\": last:K needs K in 1…\(layers)")
             }
             return Array((layers - k)..<layers)
         }
-        var out: [Int] = []
-        for part in text.split(separator: ",") {
-            let bounds = part.split(separator: "-", omittingEmptySubsequences: false).map { Int($0.trimmingCharacters(in: .whitespaces)) }
-            guard bounds.count <= 2, let lo = bounds.first ?? nil, let hi = bounds.last ?? nil, lo <= hi else {
-                throw PruneError("--\(flag)", "\"\(part)\" is not a layer, a range like 20-27 (inclusive) or last:K")
-            }
-            out += Array(lo...hi)
-        }
-        return Array(Set(out)).sorted()
+        return try LayerSelection(parsing: text, option: option).layers
     }
 }

@@ -5,6 +5,7 @@
 // its parts feed the content hash of each stage (StageCache).
 import Foundation
 import Support
+import Surgery
 import Yams
 
 /// How the layers of a cut of n are chosen.
@@ -192,7 +193,7 @@ extension Recipe {
         if let dtype = recipe.cut.dtype { _ = try checkedDType(c, "dtype", dtype) }
         if recipe.cut.strategies.contains(.layers) {
             guard let layers = recipe.cut.layers else { throw c.fail("layers", "is required by strategy layers (e.g. layers: 11-18)") }
-            do { _ = try LayerSelectionText.parse(layers) } catch { throw c.fail("layers", "\(error)") }
+            do { _ = try LayerSelection(parsing: layers, option: "cut.layers") } catch let e as PruneError { throw c.fail("layers", e.problem) }
         }
         if recipe.cut.strategies.contains(where: { $0 != .layers }) {
             guard recipe.cut.count != nil || recipe.cut.fraction != nil else {
@@ -242,7 +243,7 @@ extension Recipe {
                 throw h.fail("method", "partial needs train_layers (e.g. last:3) or train_lm_head: true")
             }
             if let t = s.trainLayers, !t.hasPrefix("last:") {
-                do { _ = try LayerSelectionText.parse(t) } catch { throw h.fail("train_layers", "\(error)") }
+                do { _ = try LayerSelection(parsing: t, option: "heal.train_layers") } catch let e as PruneError { throw h.fail("train_layers", e.problem) }
             }
             recipe.heal = s
         }
@@ -277,21 +278,5 @@ extension Recipe {
     /// The resolved recipe as YAML (defaults filled in), for the run directory.
     public func resolvedYAML() throws -> String {
         try YAMLEncoder().encode(self)
-    }
-}
-
-/// Layer lists as recipes write them: 0-based, inclusive ranges ("11-18", "3,7-9").
-enum LayerSelectionText {
-    static func parse(_ text: String) throws -> [Int] {
-        var out: [Int] = []
-        for part in text.split(separator: ",") {
-            let bounds = part.split(separator: "-", omittingEmptySubsequences: false).map { Int($0.trimmingCharacters(in: .whitespaces)) }
-            guard bounds.count <= 2, let lo = bounds.first ?? nil, let hi = bounds.last ?? nil, lo >= 0, lo <= hi else {
-                throw PruneError("", "\"\(part)\" is not a layer or an inclusive range like 11-18")
-            }
-            out += Array(lo...hi)
-        }
-        guard !out.isEmpty else { throw PruneError("", "no layer given") }
-        return Array(Set(out)).sorted()
     }
 }

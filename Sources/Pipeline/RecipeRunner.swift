@@ -333,7 +333,7 @@ public final class RecipeRunner {
         o.rank = h.rank
         o.alpha = h.alpha
         if h.method == .partial {
-            o.trainLayers = try h.trainLayers.map { try FinetuneOptions.layers($0, of: layers, flag: "heal.train_layers") } ?? []
+            o.trainLayers = try h.trainLayers.map { try FinetuneOptions.layers($0, of: layers, option: "heal.train_layers") } ?? []
             o.trainLMHead = h.trainLMHead
         }
         o.lr = h.lr
