@@ -21,7 +21,8 @@ final class FinetuneCommandTests: XCTestCase {
         let r = try PruneExecutable.runFinetune(args(out))
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertTrue(r.stdout.contains("held-out perplexity"), r.stdout)
-        XCTAssertTrue(r.stderr.contains("held out: "), "the log says which records were held out")
+        XCTAssertTrue(r.stderr.contains("held out: 1 of 28 records of kjv-valid.jsonl (one in 20: line 20)\n"),
+                      "the log says which records were held out: \(r.stderr)")
         for f in ["config.json", "metrics.jsonl", "loss.svg", "adapter/adapter_config.json", "adapter/adapter_model.safetensors",
                   "merged/config.json", "merged/model.safetensors", "merged/tokenizer.model", "checkpoints/step-6/state.json"] {
             XCTAssertTrue(FileManager.default.fileExists(atPath: out.appendingPathComponent(f).path), f)
