@@ -111,7 +111,7 @@ final class TrainingCoreTests: XCTestCase {
             results.append(set.gradients.copy())
         }
         // Work is split along rows or output columns, never along a sum: the results are bit-identical.
-        XCTAssertEqual(results[0].array, results[1].array)
+        assertEqualElements(results[0].array, results[1].array)
     }
 
     func testAStepAfterAnEvaluationEqualsOneWithout() throws {
@@ -157,6 +157,6 @@ final class TrainingCoreTests: XCTestCase {
         for l in 0..<4 { for p in Projection.allCases { model.layers[l].linear(p).lora!.b.zero() } }
         let a = model.forward(tokens: tokens, batch: 4, length: t).logits
         let b = plain.forward(tokens: tokens, batch: 4, length: t).logits
-        XCTAssertEqual(a.array, b.array)
+        assertEqualElements(a.array, b.array)
     }
 }
