@@ -66,12 +66,7 @@ public enum AnalysisFiles {
 
     /// Reads an analysis.json back.
     public static func readJSON(_ url: URL) throws -> LayerAnalysis {
-        guard let data = FileManager.default.contents(atPath: url.path) else {
-            throw PruneError(file: url, FileManager.default.fileExists(atPath: url.path) ? "cannot read" : "file not found")
-        }
-        do { return try JSONDecoder().decode(LayerAnalysis.self, from: data) } catch {
-            throw PruneError(file: url, "not an analysis.json written by `prune analyze`")
-        }
+        try JSONFile.read(LayerAnalysis.self, from: url, kind: "an analysis.json written by `prune analyze`")
     }
 
     /// analysis.h5: datasets named as the JSON keys, the run's description as root attributes.

@@ -251,19 +251,7 @@ public struct LlamaConfig: Codable, Equatable, Sendable {
 
     /// Decodes and validates the bytes of a config.json (`url` names it in errors).
     public static func parse(_ data: Data, file url: URL) throws -> LlamaConfig {
-        let config: LlamaConfig
-        do { config = try JSONDecoder().decode(LlamaConfig.self, from: data) } catch let DecodingError.keyNotFound(key, _) {
-            throw PruneError(file: url, "missing key \"\(key.stringValue)\"")
-        } catch let DecodingError.typeMismatch(_, ctx) {
-            throw PruneError(file: url, "wrong type for \"\(ctx.codingPath.map(\.stringValue).joined(separator: "."))\"")
-        } catch let DecodingError.dataCorrupted(ctx) where !ctx.codingPath.isEmpty {
-            // Our own refusals (see init(from:)) and numbers that do not fit their type.
-            let key = ctx.codingPath.map(\.stringValue).joined(separator: ".")
-            throw PruneError(file: url, ctx.debugDescription.hasPrefix("Parsed JSON number") || ctx.debugDescription.isEmpty
-                             ? "\"\(key)\" is out of range" : ctx.debugDescription)
-        } catch {
-            throw PruneError(file: url, "not a valid config.json")
-        }
+        let config = try JSONFile.decode(LlamaConfig.self, from: data, file: url, kind: "a valid config.json")
         try config.validate(url)
         return config
     }

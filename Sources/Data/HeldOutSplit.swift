@@ -24,12 +24,14 @@ public struct HeldOutSplit: Equatable, Sendable {
         train = (0..<count).filter { !held.contains($0) }
     }
 
-    /// "3 of 60 records held out (one in 20): 20, 40, 60" with `unit` ("records", "windows") and the 1-based numbers
-    /// `label` gives each index (file lines, say).
-    public func describe(_ unit: String, label: (Int) -> Int = { $0 + 1 }) -> String {
-        guard !heldOut.isEmpty else { return "no \(unit) held out" }
+    /// What was held out, for a log line after "held out: ": "3 of 60 records of train.jsonl (one in 20: lines 20, 40,
+    /// 60)" with `unit` ("records of train.jsonl"), `numbered` (what the numbers count: "line") and the 1-based number
+    /// `label` gives each index (its line in the file, say).
+    public func describe(_ unit: String, numbered: String, label: (Int) -> Int = { $0 + 1 }) -> String {
+        let total = train.count + heldOut.count
+        guard !heldOut.isEmpty else { return "none of the \(total) \(unit) (too few to hold one out)" }
         let labels = heldOut.map { String(label($0)) }
         let shown = labels.count > 12 ? labels.prefix(6).joined(separator: ", ") + ", …, " + labels.suffix(3).joined(separator: ", ") : labels.joined(separator: ", ")
-        return "\(heldOut.count) of \(train.count + heldOut.count) \(unit) held out (one in \(every)): \(shown)"
+        return "\(heldOut.count) of \(total) \(unit) (one in \(every): \(numbered)\(labels.count == 1 ? "" : "s") \(shown))"
     }
 }

@@ -24,18 +24,11 @@ struct Finetune: ParsableCommand {
           finetune out/cut --train-layers last:3 --train-lm-head --dataset train.jsonl -o out/partial
           finetune --resume out/healed            (continue an interrupted run exactly)
 
-        Data: .txt (one document), or JSONL with {"text"}, {"input_ids"}, {"prompt","completion"} (loss on the
-        completion) or {"messages": [...]} (chat template, loss on assistant turns). Documents are joined with
-        EOS and cut into --context windows unless --no-packing. Without --valid, every 20th record (or window of
-        a single document) is held out for evaluation.
+        Data: .txt (one document), or JSONL with {"text"}, {"input_ids"}, {"prompt","completion"} (loss on the completion) or {"messages": [...]} (chat template, loss on assistant turns). Documents are joined with EOS and cut into --context windows unless --no-packing. Without --valid, every 20th record (or window of a single document) is held out for evaluation.
 
-        Writes OUT/config.json (the resolved options), OUT/metrics.jsonl (one line per step and evaluation),
-        OUT/checkpoints/step-N, OUT/adapter (PEFT format, with --lora), OUT/merged (a complete checkpoint) and
-        OUT/loss.svg.
+        Writes OUT/config.json (the resolved options), OUT/metrics.jsonl (one line per step and evaluation), OUT/checkpoints/step-N, OUT/adapter (PEFT format, with --lora), OUT/merged (a complete checkpoint) and OUT/loss.svg.
 
-        Data parallel: `mpirun -np N finetune … --batch-size B` trains global micro-batches of N·B windows (the
-        result of one process with --batch-size N·B, within float rounding); rank 0 writes everything. Threads
-        per rank default to the cores divided by the ranks on the machine. A resume needs the same N.
+        Data parallel: `mpirun -np N finetune … --batch-size B` trains global micro-batches of N·B windows (the result of one process with --batch-size N·B, within float rounding); rank 0 writes everything. Threads per rank default to the cores divided by the ranks on the machine. A resume needs the same N.
         """,
         version: SystemReport.lines(threads: Parallelism.allCores.threads).joined(separator: "\n"))
 
@@ -130,13 +123,11 @@ struct Finetune: ParsableCommand {
     func resolvedOptions() throws -> FinetuneOptions {
         var o: FinetuneOptions
         if let resume {
-            let url = URL(fileURLWithPath: resume).appendingPathComponent("config.json")
-            guard let data = FileManager.default.contents(atPath: url.path) else {
+            let url = FinetuneOptions.savedFile(in: URL(fileURLWithPath: resume))
+            guard FileManager.default.fileExists(atPath: url.path) else {
                 throw PruneError(file: url, "not found: --resume takes the output directory of an earlier run")
             }
-            do { o = try JSONDecoder().decode(FinetuneOptions.self, from: data) } catch {
-                throw PruneError(file: url, "not a finetune configuration (\(error))")
-            }
+            o = try FinetuneOptions.saved(in: URL(fileURLWithPath: resume))
             if let output, URL(fileURLWithPath: output).standardizedFileURL != URL(fileURLWithPath: resume).standardizedFileURL {
                 throw PruneError("-o", "\(output) differs from --resume \(resume); a run resumes in its own directory")
             }
@@ -149,7 +140,14 @@ struct Finetune: ParsableCommand {
             guard let output else { throw ValidationError("-o/--output is required") }
             o = FinetuneOptions(model: model, dataset: dataset, output: output)
             let out = URL(fileURLWithPath: output)
-            if FileManager.default.fileExists(atPath: out.appendingPathComponent("config.json").path) {
+            // The model's own config.json is not an earlier run: advising --resume there would fail.
+            if out.resolvedPath == URL(fileURLWithPath: model).resolvedPath {
+                throw PruneError("-o", "\(output) is the model directory; the run writes config.json, checkpoints and merged/ there, so choose another -o")
+            }
+            if FileManager.default.fileExists(atPath: FinetuneOptions.savedFile(in: out).path) {
+                guard (try? FinetuneOptions.saved(in: out)) != nil else {
+                    throw PruneError(file: out, "holds a config.json that is not a finetune run's (a checkpoint?); choose another -o")
+                }
                 throw PruneError(file: out, "holds an earlier run; continue it with --resume \(output) or choose another -o")
             }
         }
@@ -170,8 +168,8 @@ struct Finetune: ParsableCommand {
             }
         }
         let layerCount = try LlamaConfig.load(URL(fileURLWithPath: o.model).appendingPathComponent("config.json")).numHiddenLayers
-        if let loraLayers { o.loraLayers = try FinetuneOptions.layers(loraLayers, of: layerCount, flag: "lora-layers") }
-        if let trainLayers { o.trainLayers = try FinetuneOptions.layers(trainLayers, of: layerCount, flag: "train-layers") }
+        if let loraLayers { o.loraLayers = try FinetuneOptions.layers(loraLayers, of: layerCount, option: "--lora-layers") }
+        if let trainLayers { o.trainLayers = try FinetuneOptions.layers(trainLayers, of: layerCount, option: "--train-layers") }
         if trainLmHead { o.trainLMHead = true }
         if let initAdapter { o.initAdapter = initAdapter }
         if let lr { o.lr = lr }

@@ -23,20 +23,6 @@ public enum DraftLayers: Equatable, Sendable, CustomStringConvertible {
     /// Every layer except these (Draft & Verify), a non-empty proper subset of 0…L−1.
     case skip(Set<Int>)
 
-    /// Parses `exit:E` or `skip:LIST` (0-based, inclusive ranges and commas: `skip:11-18`, `skip:3,5-6`).
-    public init?(argument: String) {
-        if argument.hasPrefix("exit:"), let e = Int(argument.dropFirst(5)) { self = .exit(e); return }
-        guard argument.hasPrefix("skip:") else { return nil }
-        var layers = Set<Int>()
-        for part in argument.dropFirst(5).split(separator: ",", omittingEmptySubsequences: false) {
-            let ends = part.split(separator: "-", omittingEmptySubsequences: false).map { Int($0) }
-            if ends.count == 1, let a = ends[0] { layers.insert(a) }
-            else if ends.count == 2, let a = ends[0], let b = ends[1], a <= b { layers.formUnion(a...b) }
-            else { return nil }
-        }
-        self = .skip(layers)
-    }
-
     public var description: String {
         switch self {
         case .exit(let e): "exit:\(e)"

@@ -30,7 +30,7 @@ public struct FinetuneData {
             let split = HeldOutSplit(count: records.count, fraction: 0.05)
             trainRecords = split.train.map { records[$0] }
             heldRecords = split.heldOut.map { records[$0] }
-            summary.append("held out: " + split.describe("records of \(file.url.lastPathComponent) (lines)") { file.lines[$0] })
+            summary.append("held out: " + split.describe("records of \(file.url.lastPathComponent)", numbered: "line") { file.lines[$0] })
         } else {
             splitWindows = true
         }
@@ -40,7 +40,7 @@ public struct FinetuneData {
             let split = HeldOutSplit(count: train.count, fraction: 0.05)
             held = split.heldOut.map { train[$0] }
             train = split.train.map { train[$0] }
-            summary.append("held out: " + split.describe("windows of the single document \(file.url.lastPathComponent)"))
+            summary.append("held out: " + split.describe("windows of the single document \(file.url.lastPathComponent)", numbered: "window"))
         }
         let tokens = trainRecords.reduce(0) { $0 + $1.ids.count }
         let counted = train.reduce(0) { $0 + $1.countedTargets }

@@ -5,6 +5,7 @@ import Foundation
 import Llama
 import Checkpoint
 import Support
+import Surgery
 import Training
 
 /// A finetuning run's resolved configuration. JSON keys are the command-line flag names.
@@ -118,6 +119,15 @@ public struct FinetuneOptions: Codable, Equatable, Sendable {
         self.output = output
     }
 
+    /// OUT/config.json, where a run keeps its options for --resume.
+    public static func savedFile(in output: URL) -> URL { output.appendingPathComponent("config.json") }
+
+    /// The options a run saved in `output`; a file that is not a run's is refused in one line naming the key at fault.
+    public static func saved(in output: URL) throws -> FinetuneOptions {
+        try JSONFile.read(FinetuneOptions.self, from: savedFile(in: output),
+                          kind: "a finetune run's config.json (--resume takes the output directory of an earlier run)")
+    }
+
     /// The trainable part as the library takes it.
     public var trainingConfiguration: TrainingConfiguration {
         TrainingConfiguration(
@@ -212,23 +222,16 @@ public struct FinetuneOptions: Codable, Equatable, Sendable {
         }.sorted()
     }
 
-    /// Parses "last:3" (the last three of `layers`) or a layer list such as "20-27" or "3,5".
-    public static func layers(_ text: String, of layers: Int, flag: String) throws -> [Int] {
+    /// Parses "last:3" (the last three of `layers`) or a layer list such as "20-27" or "3,5" (LayerSelection);
+    /// `option` names the flag or recipe key in errors.
+    public static func layers(_ text: String, of layers: Int, option: String) throws -> [Int] {
         if text.hasPrefix("last:") {
             guard let k = Int(text.dropFirst(5)), k >= 1, k <= layers else {
-                throw PruneError("--\(flag)", "\"\(text)\": last:K needs K in 1…\(layers)")
+                throw PruneError(option, "\"\(text)\": last:K needs K in 1…\(layers)")
             }
             return Array((layers - k)..<layers)
         }
-        var out: [Int] = []
-        for part in text.split(separator: ",") {
-            let bounds = part.split(separator: "-", omittingEmptySubsequences: false).map { Int($0.trimmingCharacters(in: .whitespaces)) }
-            guard bounds.count <= 2, let lo = bounds.first ?? nil, let hi = bounds.last ?? nil, lo <= hi else {
-                throw PruneError("--\(flag)", "\"\(part)\" is not a layer, a range like 20-27 (inclusive) or last:K")
-            }
-            out += Array(lo...hi)
-        }
-        return Array(Set(out)).sorted()
+        return try LayerSelection(parsing: text, option: option).layers
     }
 }
 

@@ -346,7 +346,7 @@ public final class Finetuner {
     func writeConfiguration() throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try AtomicFile.write(try encoder.encode(options), to: output.appendingPathComponent("config.json"))
+        try AtomicFile.write(try encoder.encode(options), to: FinetuneOptions.savedFile(in: output))
     }
 
     /// The memory a step of `o` needs before the model is loaded: LoRA matrices (and their gradients and moments)

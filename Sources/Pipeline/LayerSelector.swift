@@ -15,7 +15,7 @@ public struct LayerChoice: Codable, Equatable, Sendable {
     public var reason: String
 
     /// "11-18" or "3,7-9".
-    public var rangesText: String { LayerSelector.ranges(dropped) }
+    public var rangesText: String { LayerSelection(dropped).description }
     /// Whether the dropped layers form one block.
     public var isContiguous: Bool { dropped.count >= 1 && dropped.last! - dropped.first! + 1 == dropped.count }
 }
@@ -35,17 +35,17 @@ public enum LayerSelector {
         switch strategy {
         case .layers:
             guard let explicit else { throw PruneError("cut.layers", "strategy layers needs cut.layers") }
-            let layers = try LayerSelectionText.parse(explicit)
+            let layers = try LayerSelection(parsing: explicit, option: "cut.layers").layers
             if let bad = layers.first(where: { $0 >= L }) { throw PruneError("cut.layers", "layer \(bad) outside 0…\(L - 1)") }
             guard layers.count < L else { throw PruneError("cut.layers", "would drop every layer") }
             if !force, let why = CutDamageGuard.refusal(dropping: layers, layerCount: L) {
                 throw PruneError("cut.layers", "\(explicit) \(why); set cut.force: true to cut anyway")
             }
-            return LayerChoice(strategy: .layers, dropped: layers, reason: "given explicitly: \(ranges(layers))")
+            return LayerChoice(strategy: .layers, dropped: layers, reason: "given explicitly: \(LayerSelection(layers).description)")
         case .last:
             let n = try need(n)
             let layers = Array((L - 1 - n)..<(L - 1))
-            return LayerChoice(strategy: .last, dropped: layers, reason: "the last \(n == 1 ? "layer" : "\(n) layers") before the final one: \(ranges(layers))")
+            return LayerChoice(strategy: .last, dropped: layers, reason: "the last \(n == 1 ? "layer" : "\(n) layers") before the final one: \(LayerSelection(layers).description)")
         case .angular:
             let n = try need(n)
             guard let analysis else { throw PruneError("angular", "needs the analysis") }
@@ -53,14 +53,14 @@ public enum LayerSelector {
                 throw PruneError("cut.count", "the analysis has no block of \(Counted.noun(n, "layer"))")
             }
             return LayerChoice(strategy: .angular, dropped: best.layers, reason: String(
-                format: "best block of %@ by last-token angular distance: %@ (d = %.4f)", Counted.noun(n, "layer"), ranges(best.layers), best.distance))
+                format: "best block of %@ by last-token angular distance: %@ (d = %.4f)", Counted.noun(n, "layer"), LayerSelection(best.layers).description, best.distance))
         case .bi:
             let n = try need(n)
             guard let analysis else { throw PruneError("bi", "needs the analysis") }
             let bi = analysis.blockInfluence
             let order = bi.indices.filter { $0 >= first }.sorted { (bi[$0], $0) < (bi[$1], $1) }
             let layers = Array(order.prefix(n)).sorted()
-            return LayerChoice(strategy: .bi, dropped: layers, reason: "the \(n == 1 ? "layer" : "\(n) layers") with the lowest Block Influence: \(ranges(layers))")
+            return LayerChoice(strategy: .bi, dropped: layers, reason: "the \(n == 1 ? "layer" : "\(n) layers") with the lowest Block Influence: \(LayerSelection(layers).description)")
         case .loss:
             let n = try need(n)
             guard let scan = lossScan, scan.size == n, let s = scan.best(firstStart: first) else {
@@ -69,7 +69,7 @@ public enum LayerSelector {
             let layers = Array(s..<(s + n))
             return LayerChoice(strategy: .loss, dropped: layers, reason: String(
                 format: "block of %@ with the lowest calibration loss when removed: %@ (loss %.4f, full model %.4f)",
-                Counted.noun(n, "layer"), ranges(layers), scan.losses[s], scan.fullLoss))
+                Counted.noun(n, "layer"), LayerSelection(layers).description, scan.losses[s], scan.fullLoss))
         }
     }
 
@@ -81,19 +81,5 @@ public enum LayerSelector {
             throw PruneError("cut.count", "\(Counted.noun(n, "layer")) cannot be dropped from a model of \(L) (at most \(max(most, 0)), "
                              + "keeping the last layer" + (allowFirstLayer ? ")" : " and layer 0)"))
         }
-    }
-
-    /// "11-18" or "3,7-9" (0-based, inclusive).
-    public static func ranges(_ layers: [Int]) -> String {
-        var out: [String] = []
-        var i = 0
-        let s = layers.sorted()
-        while i < s.count {
-            var j = i
-            while j + 1 < s.count && s[j + 1] == s[j] + 1 { j += 1 }
-            out.append(i == j ? "\(s[i])" : "\(s[i])-\(s[j])")
-            i = j + 1
-        }
-        return out.joined(separator: ",")
     }
 }

@@ -1,10 +1,13 @@
 // A pruning study as data: which model, which data, how to choose and cut the layers, how to heal and what to
 // report, read from a YAML recipe (Recipes/*.yaml) whose header comment is the command that runs it. Every key
 // has a type and a default; an unknown key or a wrong type is one error naming the file, line and key
-// (RecipeReader). The resolved recipe (defaults filled in, paths as given) is saved in the run directory and
-// its parts feed the content hash of each stage (StageCache).
+// (RecipeReader). Relative paths in the file are taken from the file's directory, so that a recipe runs the same
+// from any directory; paths given as overrides on the command line are taken from the working directory, as
+// typed. The resolved recipe (defaults filled in, paths absolute) is saved in the run directory and its parts
+// feed the content hash of each stage (StageCache; paths themselves are not hashed, the files' bytes are).
 import Foundation
 import Support
+import Surgery
 import Yams
 
 /// How the layers of a cut of n are chosen.
@@ -139,16 +142,19 @@ public struct Recipe: Codable, Equatable, Sendable {
 }
 
 extension Recipe {
-    /// Reads and validates a recipe file, applying `overrides` ("heal.steps=50") first.
+    /// Reads and validates a recipe file, applying `overrides` ("heal.steps=50") first. Its relative paths are taken
+    /// from the file's directory, those of `overrides` from the working directory.
     public static func load(_ url: URL, displayPath: String? = nil, overrides: [String] = []) throws -> Recipe {
         let shown = displayPath ?? url.path
         guard let data = FileManager.default.contents(atPath: url.path) else { throw PruneError(shown, "cannot read the recipe") }
         guard let text = String(data: data, encoding: .utf8) else { throw PruneError(shown, "is not UTF-8 text") }
-        return try parse(text, file: shown, overrides: overrides)
+        return try parse(text, file: shown, overrides: overrides, directory: url.absoluteURL.deletingLastPathComponent())
     }
 
-    /// Reads and validates a recipe's text; `file` names it in errors.
-    public static func parse(_ text: String, file: String, overrides: [String] = []) throws -> Recipe {
+    /// Reads and validates a recipe's text; `file` names it in errors, `directory` is where its relative paths start
+    /// (overrides' start in the working directory).
+    public static func parse(_ text: String, file: String, overrides: [String] = [],
+                             directory: URL = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)) throws -> Recipe {
         var doc = try RecipeDocument(text: text, file: file)
         for o in overrides { try doc.applyOverride(o) }
         let r = try doc.rootReader(keys: ["model", "output", "threads", "data", "analyze", "cut", "evaluate", "heal", "export", "report"])
@@ -157,6 +163,17 @@ extension Recipe {
         let valid = try d.requiredString("valid")
         var recipe = Recipe(model: try r.requiredString("model"), output: try r.requiredString("output"),
                             data: DataSettings(calibration: try d.string("calibration") ?? valid, train: try d.string("train"), valid: valid))
+        let workingDirectory = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
+        func path(_ key: String, _ value: String) -> String {
+            let expanded = (value as NSString).expandingTildeInPath
+            let base = doc.isOverridden(key) ? workingDirectory : directory
+            return (expanded.hasPrefix("/") ? URL(fileURLWithPath: expanded) : base.appendingPathComponent(expanded)).standardizedFileURL.path
+        }
+        recipe.model = path("model", recipe.model)
+        recipe.output = path("output", recipe.output)
+        recipe.data.calibration = path(d.node("calibration") == nil ? "data.valid" : "data.calibration", recipe.data.calibration)
+        recipe.data.train = recipe.data.train.map { path("data.train", $0) }
+        recipe.data.valid = path("data.valid", recipe.data.valid)
         recipe.threads = try r.int("threads")
         if let threads = recipe.threads, threads < 1 { throw r.fail("threads", "must be at least 1, got \(threads)") }
 
@@ -195,7 +212,7 @@ extension Recipe {
         if let dtype = recipe.cut.dtype { _ = try checkedDType(c, "dtype", dtype) }
         if recipe.cut.strategies.contains(.layers) {
             guard let layers = recipe.cut.layers else { throw c.fail("layers", "is required by strategy layers (e.g. layers: 11-18)") }
-            do { _ = try LayerSelectionText.parse(layers) } catch { throw c.fail("layers", "\(error)") }
+            do { _ = try LayerSelection(parsing: layers, option: "cut.layers") } catch let e as PruneError { throw c.fail("layers", e.problem) }
         }
         if recipe.cut.strategies.contains(where: { $0 != .layers }) {
             guard recipe.cut.count != nil || recipe.cut.fraction != nil else {
@@ -245,7 +262,7 @@ extension Recipe {
                 throw h.fail("method", "partial needs train_layers (e.g. last:3) or train_lm_head: true")
             }
             if let t = s.trainLayers, !t.hasPrefix("last:") {
-                do { _ = try LayerSelectionText.parse(t) } catch { throw h.fail("train_layers", "\(error)") }
+                do { _ = try LayerSelection(parsing: t, option: "heal.train_layers") } catch let e as PruneError { throw h.fail("train_layers", e.problem) }
             }
             recipe.heal = s
         }
@@ -280,21 +297,5 @@ extension Recipe {
     /// The resolved recipe as YAML (defaults filled in), for the run directory.
     public func resolvedYAML() throws -> String {
         try YAMLEncoder().encode(self)
-    }
-}
-
-/// Layer lists as recipes write them: 0-based, inclusive ranges ("11-18", "3,7-9").
-enum LayerSelectionText {
-    static func parse(_ text: String) throws -> [Int] {
-        var out: [Int] = []
-        for part in text.split(separator: ",") {
-            let bounds = part.split(separator: "-", omittingEmptySubsequences: false).map { Int($0.trimmingCharacters(in: .whitespaces)) }
-            guard bounds.count <= 2, let lo = bounds.first ?? nil, let hi = bounds.last ?? nil, lo >= 0, lo <= hi else {
-                throw PruneError("", "\"\(part)\" is not a layer or an inclusive range like 11-18")
-            }
-            out += Array(lo...hi)
-        }
-        guard !out.isEmpty else { throw PruneError("", "no layer given") }
-        return Array(Set(out)).sorted()
     }
 }

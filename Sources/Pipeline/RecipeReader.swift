@@ -75,9 +75,17 @@ struct RecipeDocument {
         overridden[key] = text
     }
 
+    /// The override that set `key` (dotted), or a mapping above it, as given.
+    func override(of key: String) -> String? {
+        overridden.first(where: { key == $0.key || key.hasPrefix($0.key + ".") })?.value
+    }
+
+    /// Whether `key` (dotted) came from the command line rather than the file.
+    func isOverridden(_ key: String) -> Bool { override(of: key) != nil }
+
     /// An error about `key` (dotted), at the line of `node` in the file, or naming the override it came from.
     func error(_ key: String, at node: Node?, _ problem: String) -> PruneError {
-        if let given = overridden.first(where: { key == $0.key || key.hasPrefix($0.key + ".") })?.value {
+        if let given = override(of: key) {
             return PruneError("\(file) (override \(given))", "\(key): \(problem)")
         }
         if let line = node?.mark?.line { return PruneError("\(file):\(line)", "\(key): \(problem)") }

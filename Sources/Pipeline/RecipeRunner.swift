@@ -81,26 +81,20 @@ public final class RecipeRunner {
     public let recipe: Recipe
     /// The recipe file as named (the report says which recipe made it).
     public let recipeFile: String
-    /// Relative paths of the recipe (model, data, output) are taken from here (the working directory by default).
-    public let base: URL
     public let log: JobLog
     /// Progress lines of the jobs (off in tests).
     public var progress = true
     let parallelism: Parallelism
 
-    public init(recipe: Recipe, recipeFile: String, base: URL = URL(fileURLWithPath: FileManager.default.currentDirectoryPath),
-                log: JobLog = .standardError) {
+    public init(recipe: Recipe, recipeFile: String, log: JobLog = .standardError) {
         self.recipe = recipe
         self.recipeFile = recipeFile
-        self.base = base
         self.log = log
         parallelism = recipe.threads.map { Parallelism(threads: $0) } ?? .allCores
     }
 
-    func url(_ path: String) -> URL {
-        let expanded = (path as NSString).expandingTildeInPath
-        return expanded.hasPrefix("/") ? URL(fileURLWithPath: expanded) : base.appendingPathComponent(expanded)
-    }
+    /// A path of the recipe (absolute: Recipe.parse resolved it).
+    func url(_ path: String) -> URL { URL(fileURLWithPath: path) }
 
     public var output: URL { url(recipe.output) }
 
@@ -362,7 +356,7 @@ public final class RecipeRunner {
         o.rank = h.rank
         o.alpha = h.alpha
         if h.method == .partial {
-            o.trainLayers = try h.trainLayers.map { try FinetuneOptions.layers($0, of: layers, flag: "heal.train_layers") } ?? []
+            o.trainLayers = try h.trainLayers.map { try FinetuneOptions.layers($0, of: layers, option: "heal.train_layers") } ?? []
             o.trainLMHead = h.trainLMHead
         }
         o.lr = h.lr

@@ -11,21 +11,13 @@ struct AnalyzeCommand: ParsableCommand {
         commandName: "analyze",
         abstract: "Measure which layers and blocks of layers change the residual stream least.",
         discussion: """
-        One pass over the first --samples records of the dataset (each cut to \
-        --context tokens) collects the hidden states h_0…h_L (h_l enters layer l) and \
-        measures, for every block of n layers starting at layer l, the angular \
-        distance d(l, n) = arccos(cos(h_l, h_{l+n}))/π at each sample's last token \
-        and over all tokens, and each layer's Block Influence 1 − mean cos(h_i, h_{i+1}).
+        One pass over the first --samples records of the dataset (each cut to --context tokens) collects the hidden states h_0…h_L (h_l enters layer l) and measures, for every block of n layers starting at layer l, the angular distance d(l, n) = arccos(cos(h_l, h_{l+n}))/π at each sample's last token and over all tokens, and each layer's Block Influence 1 − mean cos(h_i, h_{i+1}).
 
         Layers are 0-based; cutting block (l, n) drops layers l…l+n−1.
 
-        Writes DIR/analysis.json, DIR/analysis.h5 (for h5py), DIR/analysis.svg \
-        (heat map of the last-token d, the best block of each size outlined) and \
-        DIR/analysis-layers.svg (Block Influence, removal and early-exit loss per layer).
+        Writes DIR/analysis.json, DIR/analysis.h5 (for h5py), DIR/analysis.svg (heat map of the last-token d, the best block of each size outlined) and DIR/analysis-layers.svg (Block Influence, removal and early-exit loss per layer).
 
-        Under `mpirun -np N` the batches are shared between the ranks and their sums combined; the \
-        result is bit for bit that of one process with the same --threads (default: the cores \
-        divided by the ranks on the machine), and rank 0 alone writes and prints.
+        Under `mpirun -np N` the batches are shared between the ranks and their sums combined; the result is bit for bit that of one process with the same --threads (default: the cores divided by the ranks on the machine), and rank 0 alone writes and prints.
         """)
 
     @OptionGroup var options: ModelOptions

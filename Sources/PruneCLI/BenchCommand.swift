@@ -11,11 +11,11 @@ struct BenchCommand: ParsableCommand {
         commandName: "bench",
         abstract: "Forward and LoRA training tokens/s and peak memory on the default checkpoint and realistic random shapes, beside PyTorch's.",
         discussion: """
-        Each shape runs in its own child process so that its peak memory is its own. Random checkpoints of the
-        SmolLM2-135M and stories110M shapes are written once to --cache (float32 safetensors) and loaded by both
-        engines. Modes: forward (inference), train (forward + backward, LoRA r=8 on all seven projections) and
-        train-checkpointed (the same with per-block recomputation). PyTorch figures appear when a Python with torch and transformers is found ($PRUNE_PYTHON,
-        ~/.cache/prune-dev/venv, python3).
+        Each shape runs in its own child process so that its peak memory is its own. Random checkpoints of the SmolLM2-135M and stories110M shapes are written once to --cache (float32 safetensors) and loaded by both engines.
+
+        Modes: forward (inference), train (forward + backward, LoRA r=8 on all seven projections) and train-checkpointed (the same with per-block recomputation).
+
+        PyTorch figures appear when a Python with torch and transformers is found ($PRUNE_PYTHON, ~/.cache/prune-dev/venv, python3).
         """)
 
     @Option(name: .long, help: "Checkpoint directories to measure besides the built-in shapes (repeatable).")

@@ -10,17 +10,12 @@ struct CutCommand: ParsableCommand {
         discussion: """
         Choose the layers in one of three ways (0-based, inclusive):
           --layers 11-18          exactly these layers (also lists: 3,7-9)
-          --block N               the N consecutive layers whose block has the
-                                  smallest last-token angular distance
+          --block N               the block of N layers with the least last-token angular distance
           --metric bi --count K   the K layers with the lowest Block Influence
 
-        --block and --metric read an analysis.json written by `prune analyze` \
-        (--analysis), or run a fresh analysis on --dataset.
+        --block and --metric read an analysis.json written by `prune analyze` (--analysis), or run a fresh analysis on --dataset.
 
-        The output is a complete Hugging Face checkpoint: config.json with \
-        num_hidden_layers and per-layer lists updated (every other key kept), layers \
-        renumbered, tensors in their original dtype unless --dtype is given, tied \
-        embeddings still tied, sharding kept, tokenizer and generation files copied.
+        The output is a complete Hugging Face checkpoint: config.json with num_hidden_layers and per-layer lists updated (every other key kept), layers renumbered, tensors in their original dtype unless --dtype is given, tied embeddings still tied, sharding kept, tokenizer and generation files copied.
         """)
 
     @OptionGroup var options: ModelOptions

@@ -61,9 +61,7 @@ struct GenerateCommand: ParsableCommand {
     func validate() throws {
         guard maxTokens > 0 else { throw ValidationError("--max-tokens must be positive") }
         if let speculate {
-            guard DraftLayers(argument: speculate) != nil else {
-                throw ValidationError("--speculate must be exit:E or skip:LIST (e.g. exit:4, skip:11-18), got \(speculate)")
-            }
+            do { _ = try DraftLayers(parsing: speculate) } catch let e as PruneError { throw ValidationError(e.description) }
             guard temperature == 0 else { throw ValidationError("--speculate decodes greedily: drop --temperature") }
             guard draftTokens >= 1 else { throw ValidationError("--draft-tokens must be at least 1") }
         }
@@ -85,9 +83,7 @@ struct GenerateCommand: ParsableCommand {
             prompt: prompt, maxTokens: maxTokens, temperature: temperature, topP: topP, seed: seed, chat: chat, system: system))
         var decoding = GenerationJob.Decoding.plain
         if let speculate {
-            guard let draft = DraftLayers(argument: speculate) else {
-                throw PruneError("--speculate", "\"\(speculate)\" is not exit:E or skip:LIST")
-            }
+            let draft = try DraftLayers(parsing: speculate)
             if let problem = draft.problem(layers: job.model.layers.count) {
                 throw PruneError("--speculate \(speculate)", problem + " (\(options.model) has \(job.model.layers.count) layers)")
             }

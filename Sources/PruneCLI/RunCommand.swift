@@ -11,6 +11,7 @@ struct RunCommand: ParsableCommand {
         discussion: """
         Overrides set any key of the recipe by its dotted path, the value read as YAML:
           prune run Recipes/quickstart.yaml heal.steps=50 output=out/q2 'cut.strategies=[angular, loss]'
+
         A stage whose inputs (content hash) and settings are unchanged is skipped, so a rerun resumes where it stopped.
         """)
 

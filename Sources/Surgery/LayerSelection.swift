@@ -1,5 +1,7 @@
 // Layer lists as users write them: "20-27" or "3,7-9", 0-based with both ends inclusive ("20-27" is 8
-// layers). Other tools' half-open ranges (mergekit's layer_range) are converted elsewhere and say so.
+// layers). Other tools' half-open ranges (mergekit's layer_range) are converted elsewhere and say so. Every
+// layer list of the CLI and the recipes is read here, so that all refuse the same slips: an empty item, a layer
+// given twice, a range written backwards, a negative number.
 import Foundation
 import Support
 
@@ -14,18 +16,22 @@ public struct LayerSelection: Equatable, Sendable, CustomStringConvertible {
     }
 
     /// Parses "a", "a-b" (inclusive, a ≤ b) and comma-separated lists of them; spaces around items are
-    /// allowed. `option` names the flag in errors.
+    /// allowed, a number given twice (also inside a range) is not. `option` names the flag or key in errors.
     public init(parsing text: String, option: String = "--layers") throws {
         let items = text.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
         guard !text.trimmingCharacters(in: .whitespaces).isEmpty else { throw PruneError(option, "no layers given") }
         var layers: [Int] = []
         for item in items {
             guard !item.isEmpty else { throw PruneError(option, "empty item in \"\(text)\" (write e.g. 3,7-9)") }
+            if item.hasPrefix("-") { throw PruneError(option, "\"\(item)\": layers are counted from 0, so none is negative") }
             let ends = item.split(separator: "-", omittingEmptySubsequences: false).map(String.init)
             guard ends.count <= 2, let first = Self.index(ends[0]), let last = Self.index(ends.last!) else {
                 throw PruneError(option, "\"\(item)\" is not a layer or an inclusive range a-b of 0-based layers")
             }
             guard first <= last else { throw PruneError(option, "range \"\(item)\" runs backwards (write \(last)-\(first))") }
+            if let twice = (first...last).first(where: layers.contains) {
+                throw PruneError(option, "\(twice) is given twice in \"\(text)\"")
+            }
             layers += Array(first...last)
         }
         self.init(layers)

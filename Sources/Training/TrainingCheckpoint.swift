@@ -72,10 +72,7 @@ public enum TrainingCheckpoint {
                                               optimizer: AdamW) throws -> State {
         let stateURL = dir.appendingPathComponent("state.json")
         guard let data = FileManager.default.contents(atPath: stateURL.path) else { throw PruneError(file: stateURL, "missing") }
-        let state: State
-        do { state = try JSONDecoder().decode(State.self, from: data) } catch {
-            throw PruneError(file: stateURL, "not a training state: \(error)")
-        }
+        let state = try JSONFile.decode(State.self, from: data, file: stateURL, kind: "a training state")
         let values = try SafetensorsFile(url: dir.appendingPathComponent("trainable.safetensors"))
         let moments = try SafetensorsFile(url: dir.appendingPathComponent("optimizer.safetensors"))
         let m = Tensor(zeros: [optimizer.firstMoments.count]), v = Tensor(zeros: [optimizer.secondMoments.count])

@@ -21,7 +21,8 @@ final class FinetuneCommandTests: XCTestCase {
         let r = try PruneExecutable.runFinetune(args(out))
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertTrue(r.stdout.contains("held-out perplexity"), r.stdout)
-        XCTAssertTrue(r.stderr.contains("held out: "), "the log says which records were held out")
+        XCTAssertTrue(r.stderr.contains("held out: 1 of 28 records of kjv-valid.jsonl (one in 20: line 20)\n"),
+                      "the log says which records were held out: \(r.stderr)")
         for f in ["config.json", "metrics.jsonl", "loss.svg", "adapter/adapter_config.json", "adapter/adapter_model.safetensors",
                   "merged/config.json", "merged/model.safetensors", "merged/tokenizer.model", "checkpoints/step-6/state.json"] {
             XCTAssertTrue(FileManager.default.fileExists(atPath: out.appendingPathComponent(f).path), f)
@@ -29,8 +30,31 @@ final class FinetuneCommandTests: XCTestCase {
         let lines = try String(contentsOf: out.appendingPathComponent("metrics.jsonl"), encoding: .utf8).split(separator: "\n")
         XCTAssertEqual(lines.filter { $0.contains("\"loss\"") }.count, 6)
         let again = try PruneExecutable.runFinetune(args(out))
-        XCTAssertEqual(again.status, 1)
-        XCTAssertTrue(again.stderr.contains("--resume"), again.stderr)
+        assertOneLineError(again, containing: "holds an earlier run; continue it with --resume \(out.path)")
+        let advised = try PruneExecutable.runFinetune(["--resume", out.path, "--steps", "7"])
+        XCTAssertEqual(advised.status, 0, "the advice works: \(advised.stderr)")
+    }
+
+    /// `-o` naming the model: its config.json is the checkpoint's, not an earlier run, so --resume is not advised, and
+    /// --resume on it says which key a run's config.json would have.
+    func testTheModelDirectoryIsNeitherAnOutputNorARun() throws {
+        let (_, model) = try PruneExecutable.scratchWithModel("finetune-into-model")
+        defer { try? FileManager.default.removeItem(at: model.deletingLastPathComponent()) }
+        let before = try Data(contentsOf: model.appendingPathComponent("config.json"))
+        var a = args(model)
+        a[0] = model.path
+        let r = try PruneExecutable.runFinetune(a)
+        assertOneLineError(r, containing: "-o: \(model.path) is the model directory")
+        XCTAssertFalse(r.stderr.contains("--resume"), r.stderr)
+        let resumed = try PruneExecutable.runFinetune(["--resume", model.path])
+        assertOneLineError(resumed, containing: "\(model.path)/config.json: not a finetune run's config.json")
+        XCTAssertTrue(resumed.stderr.contains("missing key \"model\""), resumed.stderr)
+        XCTAssertFalse(resumed.stderr.contains("DecodingError"), resumed.stderr)
+
+        let checkpoint = scratch.appendingPathComponent("holds-a-checkpoint")
+        try FileManager.default.copyItem(at: Fixtures.stories260K, to: checkpoint)
+        assertOneLineError(try PruneExecutable.runFinetune(args(checkpoint)), containing: "not a finetune run's (a checkpoint?)")
+        XCTAssertEqual(try Data(contentsOf: model.appendingPathComponent("config.json")), before, "the model is untouched")
     }
 
     func testBadFlagsAreOneLineNamingTheFlag() throws {
@@ -122,6 +146,23 @@ final class FinetuneCommandTests: XCTestCase {
         XCTAssertTrue(m.stdout.contains("self-check: the merged files' logits are within"), m.stdout)
         let card = try String(contentsOf: merged.appendingPathComponent("README.md"), encoding: .utf8)
         XCTAssertTrue(card.contains("retrained") && card.contains("`\(adapter)`"), card)
+    }
+
+    /// A checkpoint's state.json that lost a key is one line naming the file and the key, not a DecodingError.
+    func testAStateWithoutAKeyIsOneLineNamingIt() throws {
+        let out = scratch.appendingPathComponent("s")
+        XCTAssertEqual(try PruneExecutable.runFinetune(args(out, ["--steps", "2"])).status, 0)
+        let state = out.appendingPathComponent("checkpoints/step-2/state.json")
+        var object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: state)) as? [String: Any])
+        var options = try XCTUnwrap(object["options"] as? [String: Any])
+        options["dataset"] = nil
+        object["options"] = options
+        try JSONSerialization.data(withJSONObject: object).write(to: state)
+        let r = try PruneExecutable.runFinetune(["--resume", out.path, "--steps", "4"])
+        XCTAssertEqual(r.status, 1, r.stderr)
+        XCTAssertEqual(r.stderr.split(separator: "\n").last.map(String.init),
+                       "error: \(state.path): not a training state: missing key \"options.dataset\"", "after the model's log lines")
+        XCTAssertFalse(r.stderr.contains("DecodingError"), r.stderr)
     }
 }
 

@@ -1,6 +1,7 @@
 // The built `prune` executable run as a user runs it: exit codes, the one-line errors of refused cuts,
 // and analyze → cut --block / --metric through analysis.json, on the real stories260K checkpoint.
 import Foundation
+import Support
 import TestSupport
 import XCTest
 
@@ -38,6 +39,19 @@ final class PruneCommandLineTests: XCTestCase {
         let resolved = try prune(["run", quickstart, "heal.steps=7", "--check"])
         XCTAssertEqual(resolved.status, 0, resolved.stderr)
         XCTAssertTrue(resolved.stdout.contains("steps: 7"), resolved.stdout)
+    }
+
+    /// A shipped recipe runs from any directory: its paths start in Recipes/, an override's in the working directory.
+    func testARecipeRunsFromAnotherDirectory() throws {
+        let quickstart = Fixtures.projectRoot.appendingPathComponent("Recipes/quickstart.yaml").path
+        let r = try PruneExecutable.run(["run", quickstart, "output=study", "analyze.samples=4", "analyze.early_exit=false",
+                                         "cut.strategies=[last]", "heal.enabled=false", "export.enabled=false", "report.prompts=[]",
+                                         "threads=1"], currentDirectory: scratch)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let report = URL(fileURLWithPath: scratch.resolvedPath).appendingPathComponent("study/report.md")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: report.path), "the override's output is in the working directory: \(r.stdout)")
+        let resolved = try String(contentsOf: report.deletingLastPathComponent().appendingPathComponent("recipe.yaml"), encoding: .utf8)
+        XCTAssertTrue(resolved.contains("model: \(Fixtures.stories260K.standardizedFileURL.path)\n"), resolved)
     }
 
     func testNonEmptyOutputNeedsForce() throws {

@@ -44,7 +44,9 @@ final class SpeculateCommandTests: XCTestCase {
         for (args, words) in [(["--speculate", "exit:5"], ["exit layer 5 must be in 1…4", "5 layers"]),
                               (["--speculate", "skip:0-4"], ["at least one layer"]),
                               (["--speculate", "skip:9"], ["layer 9 outside 0…4"]),
-                              (["--speculate", "early:3"], ["--speculate must be exit:E or skip:LIST"]),
+                              (["--speculate", "early:3"], ["--speculate", "\"early:3\" is not exit:E or skip:LIST"]),
+                              (["--speculate", "skip:2,2"], ["--speculate", "2 is given twice"]),
+                              (["--speculate", "skip:3-1"], ["--speculate", "runs backwards"]),
                               (["--speculate", "exit:3", "--temperature", "0.7"], ["greedily"]),
                               (["--compare-plain"], ["--compare-plain needs --speculate"])] {
             let r = try PruneExecutable.run(["generate", model, "--prompt", "Once"] + args)

@@ -66,7 +66,10 @@ final class LlamaConfigTests: XCTestCase {
         try refused(#"{\#(minimal), "rope_scaling": {"rope_type": "llama3", "factor": 8.0}}"#, "needs")
         try refused(#"{\#(minimal), "num_key_value_heads": 3}"#, "multiple")
         try refused(#"{"hidden_size": 64}"#, "missing key")
-        try refused("not json", "not a valid config.json")
+        try refused("not json", "not a valid config.json: not valid JSON")
+        try refused(#"{\#(minimal), "rms_norm_eps": "tiny"}"#, "not a valid config.json: wrong type for \"rms_norm_eps\"")
+        try refused(#"{\#(minimal), "rope_scaling": {"rope_type": "linear", "factor": "big"}}"#, "wrong type for \"rope_scaling.factor\"")
+        try refused("[1, 2]", "not a JSON object")
         XCTAssertThrowsError(try LlamaConfig.load(URL(fileURLWithPath: "/nonexistent/config.json")))
     }
 }

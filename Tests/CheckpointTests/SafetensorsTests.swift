@@ -25,8 +25,8 @@ final class SafetensorsTests: XCTestCase {
         let f = try SafetensorsFile(url: url)
         XCTAssertEqual(f.metadata["note"], "quote \" and \\ backslash")
         XCTAssertEqual(f.metadata["format"], "pt")
-        XCTAssertEqual(try f.tensor("a.f32").array.map(\.bitPattern), a.array.map(\.bitPattern))
-        XCTAssertEqual(try f.tensor("special").array.map(\.bitPattern), special.array.map(\.bitPattern))
+        assertEqualElements(try f.tensor("a.f32").array.map(\.bitPattern), a.array.map(\.bitPattern))
+        assertEqualElements(try f.tensor("special").array.map(\.bitPattern), special.array.map(\.bitPattern))
         XCTAssertEqual(try f.tensor("empty").shape, [0, 4])
         // Half-precision values survive a second round trip unchanged (the first one rounds).
         for (name, dtype) in [("a.bf16", SafetensorsDType.BF16), ("a.f16", .F16)] {
@@ -36,14 +36,14 @@ final class SafetensorsTests: XCTestCase {
             try SafetensorsWriter.write([SafetensorsItem(name: "t", tensor: once, dtype: dtype)], to: url2)
             let f2 = try SafetensorsFile(url: url2)  // raw bytes live as long as their file object
             let raw1 = try f.rawBytes(name), raw2 = try f2.rawBytes("t")
-            XCTAssertEqual(Array(raw1), Array(raw2), "\(name) bytes")
+            assertEqualElements(Array(raw1), Array(raw2), "\(name) bytes")
         }
         // Raw copies keep bytes and dtype.
         let url3 = dir.appendingPathComponent("copy.safetensors")
         let e = f.entryByName["a.bf16"]!
         try SafetensorsWriter.write([SafetensorsItem(name: "c", dtype: e.dtype, shape: e.shape, bytes: try f.rawBytes("a.bf16"))], to: url3)
         let f3 = try SafetensorsFile(url: url3)
-        XCTAssertEqual(Array(try f3.rawBytes("c")), Array(try f.rawBytes("a.bf16")))
+        assertEqualElements(Array(try f3.rawBytes("c")), Array(try f.rawBytes("a.bf16")))
     }
 
     func testBF16RoundsToNearestEven() throws {

@@ -111,11 +111,15 @@ final class TrainingDataTests: XCTestCase {
         XCTAssertEqual(split.heldOut, [19, 39, 59, 79, 99])
         XCTAssertEqual(split.train.count, 95)
         XCTAssertEqual(split, HeldOutSplit(count: 100, fraction: 0.05))
-        XCTAssertEqual(split.describe("records"), "5 of 100 records held out (one in 20): 20, 40, 60, 80, 100")
+        XCTAssertEqual(split.describe("records of a.jsonl", numbered: "record"), "5 of 100 records of a.jsonl (one in 20: records 20, 40, 60, 80, 100)")
         XCTAssertEqual(HeldOutSplit(count: 3, fraction: 0.05).heldOut, [2], "a small file still holds its last record out")
         XCTAssertEqual(HeldOutSplit(count: 1, fraction: 0.05).heldOut, [])
-        XCTAssertEqual(HeldOutSplit(count: 7, fraction: 0.05).describe("records") { [3, 5, 8, 9, 12, 20, 31][$0] },
-                       "1 of 7 records held out (one in 7): 31")
+        XCTAssertEqual(HeldOutSplit(count: 7, fraction: 0.05).describe("records of a.jsonl", numbered: "line") { [3, 5, 8, 9, 12, 20, 31][$0] },
+                       "1 of 7 records of a.jsonl (one in 7: line 31)")
+        XCTAssertEqual(HeldOutSplit(count: 1, fraction: 0.05).describe("windows of the single document a.txt", numbered: "window"),
+                       "none of the 1 windows of the single document a.txt (too few to hold one out)")
+        XCTAssertEqual(HeldOutSplit(count: 400, fraction: 0.05).describe("windows", numbered: "window"),
+                       "20 of 400 windows (one in 20: windows 20, 40, 60, 80, 100, 120, …, 360, 380, 400)")
     }
 
     func windows(_ n: Int, length T: Int = 4) -> [TrainingWindow] {

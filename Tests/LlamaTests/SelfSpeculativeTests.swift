@@ -88,13 +88,8 @@ final class SelfSpeculativeTests: XCTestCase {
         print("SmolLM2-135M acceptance: \(acceptance)")
     }
 
-    func testDraftArguments() {
-        XCTAssertEqual(DraftLayers(argument: "exit:4"), .exit(4))
-        XCTAssertEqual(DraftLayers(argument: "skip:11-18"), .skip(Set(11...18)))
-        XCTAssertEqual(DraftLayers(argument: "skip:3,5-6"), .skip([3, 5, 6]))
-        XCTAssertNil(DraftLayers(argument: "skip:5-3"))
-        XCTAssertNil(DraftLayers(argument: "exit:"))
-        XCTAssertNil(DraftLayers(argument: "4"))
+    /// Which drafts fit a model (the text form is parsed in Pipeline, PipelineTests/LayerListTests).
+    func testDraftsThatFitTheModel() {
         XCTAssertNil(DraftLayers.exit(4).problem(layers: 5))
         XCTAssertNotNil(DraftLayers.exit(5).problem(layers: 5))
         XCTAssertNotNil(DraftLayers.exit(0).problem(layers: 5))

@@ -99,8 +99,8 @@ final class FinetuneTests: XCTestCase {
         let a = try PEFTAdapter.read(URL(fileURLWithPath: o.output).appendingPathComponent("adapter"))
         let b = try PEFTAdapter.read(URL(fileURLWithPath: p.output).appendingPathComponent("adapter"))
         for (x, y) in zip(a.weights, b.weights) {
-            XCTAssertEqual(x.a.array, y.a.array)
-            XCTAssertEqual(x.b.array, y.b.array)
+            assertEqualElements(x.a.array, y.a.array, "A")
+            assertEqualElements(x.b.array, y.b.array, "B")
         }
         // A flag that changes the run is refused on resume, naming it.
         var changed = p

@@ -84,6 +84,24 @@ final class RecipeTests: XCTestCase {
         }
     }
 
+    func testRelativePathsStartInTheRecipesDirectoryAndOverridesInTheWorkingDirectory() throws {
+        let text = "model: ../models/m\noutput: out\ndata: {valid: v.jsonl, train: /data/t.jsonl}\ncut: {count: 1}\nheal: {enabled: false}\n"
+        let dir = URL(fileURLWithPath: "/studies/kjv")
+        let cwd = FileManager.default.currentDirectoryPath
+        let r = try Recipe.parse(text, file: "r.yaml", directory: dir)
+        XCTAssertEqual([r.model, r.output, r.data.valid, r.data.calibration, r.data.train],
+                       ["/studies/models/m", "/studies/kjv/out", "/studies/kjv/v.jsonl", "/studies/kjv/v.jsonl", "/data/t.jsonl"],
+                       "calibration defaults to valid")
+        let o = try Recipe.parse(text, file: "r.yaml", overrides: ["output=runs/a", "data={valid: w.jsonl}", "data.calibration=c.jsonl", "model=~/m"],
+                                 directory: dir)
+        XCTAssertEqual([o.model, o.output, o.data.valid, o.data.calibration],
+                       [NSHomeDirectory() + "/m", cwd + "/runs/a", cwd + "/w.jsonl", cwd + "/c.jsonl"])
+        let shipped = try Recipe.load(Self.recipes.appendingPathComponent("quickstart.yaml"))
+        XCTAssertEqual(shipped.model, Fixtures.stories260K.standardizedFileURL.path)
+        XCTAssertEqual(shipped.data.valid, Fixtures.kjvValid.standardizedFileURL.path)
+        XCTAssertEqual(shipped.output, Fixtures.projectRoot.appendingPathComponent("out/quickstart").standardizedFileURL.path)
+    }
+
     /// The quickstart with few steps on a slice of the held-out data.
     func quickstart(_ scratch: URL, _ extra: [String] = [], log: JobLog = .silent) throws -> (Recipe, RecipeRunner) {
         let valid = scratch.appendingPathComponent("valid.jsonl")
@@ -96,7 +114,7 @@ final class RecipeTests: XCTestCase {
             "heal.steps=12", "heal.eval_every=0", "heal.eval_tokens=512", "report.max_tokens=6", "report.prompts=[In the beginning]",
             "cut.strategies=[angular, last, loss]", "threads=1",
         ] + extra)
-        let runner = RecipeRunner(recipe: recipe, recipeFile: "Recipes/quickstart.yaml", base: Fixtures.projectRoot, log: log)
+        let runner = RecipeRunner(recipe: recipe, recipeFile: "Recipes/quickstart.yaml", log: log)
         runner.progress = false
         return (recipe, runner)
     }
@@ -224,7 +242,7 @@ final class RecipeTests: XCTestCase {
             }
             do {
                 let recipe = try Recipe.parse(text, file: "quickstart.yaml", overrides: overrides)
-                _ = try RecipeRunner(recipe: recipe, recipeFile: "Recipes/quickstart.yaml", base: Fixtures.projectRoot, log: .silent).preflight()
+                _ = try RecipeRunner(recipe: recipe, recipeFile: "Recipes/quickstart.yaml", log: .silent).preflight()
                 accepted += 1
             } catch let error as PruneError {
                 XCTAssertFalse(error.description.contains("\n"), "one line for \(overrides): \(error.description)")

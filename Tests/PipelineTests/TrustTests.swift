@@ -99,8 +99,8 @@ final class TrustTests: XCTestCase {
                                                 .appendingPathComponent("trainable.safetensors"))
         let exported = try PEFTAdapter.read(out.appendingPathComponent("adapter"))
         for w in exported.weights {
-            XCTAssertEqual(w.a.array, try checkpoint.tensor(WeightNames.peftLoRA(w.projection, layer: w.layer, isA: true)).array)
-            XCTAssertEqual(w.b.array, try checkpoint.tensor(WeightNames.peftLoRA(w.projection, layer: w.layer, isA: false)).array)
+            assertEqualElements(w.a.array, try checkpoint.tensor(WeightNames.peftLoRA(w.projection, layer: w.layer, isA: true)).array)
+            assertEqualElements(w.b.array, try checkpoint.tensor(WeightNames.peftLoRA(w.projection, layer: w.layer, isA: false)).array)
         }
     }
 }

@@ -13,8 +13,13 @@ final class LayerSelectionTests: XCTestCase {
         XCTAssertEqual(try LayerSelection(parsing: " 9 , 1-2 ").layers, [1, 2, 9])
     }
 
-    func testRepeatsAndOverlapsMerge() throws {
-        XCTAssertEqual(try LayerSelection(parsing: "3,3,2-4").layers, [2, 3, 4])
+    func testRepeatsAndOverlapsAreRefused() throws {
+        for (text, twice) in [("3,3", 3), ("2-4,3", 3), ("3,2-4", 3), ("0-5,5-7", 5)] {
+            XCTAssertThrowsError(try LayerSelection(parsing: text), text) { error in
+                XCTAssertEqual("\(error)", "--layers: \(twice) is given twice in \"\(text)\"")
+            }
+        }
+        XCTAssertEqual(LayerSelection([3, 3, 2]).layers, [2, 3], "a list built in code (not typed) merges repeats")
     }
 
     func testMalformedTextIsRefusedNamingTheOption() {

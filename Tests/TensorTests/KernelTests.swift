@@ -104,9 +104,9 @@ final class KernelTests: XCTestCase {
         var half = [UInt16](repeating: 0, count: values.count), back = [Float](repeating: 0, count: values.count)
         Kernels.f32ToF16(values, &half, values.count)
         Kernels.f16ToF32(half, &back, values.count)
-        XCTAssertEqual(back, values)
+        assertEqualElements(back, values)
         Kernels.f32ToBF16(values.map { $0 == 65504 ? 65536 : $0 }, &half, values.count)
         Kernels.bf16ToF32(half, &back, values.count)
-        XCTAssertEqual(back, values.map { $0 == 65504 ? 65536 : $0 })
+        assertEqualElements(back, values.map { $0 == 65504 ? 65536 : $0 })
     }
 }

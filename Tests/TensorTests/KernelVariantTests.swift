@@ -50,17 +50,17 @@ final class KernelVariantTests: XCTestCase {
                 assertClose(du1, du2, rel: 3.6e-7, "\(name) silu backward du n=\(n)")   // 1.14e-7
                 var y1 = g, y2 = g
                 v.add_inplace(&y1, u, n); scalar.add_inplace(&y2, u, n)
-                XCTAssertEqual(y1, y2)
+                assertEqualElements(y1, y2, "\(name) add_inplace n=\(n)")
                 // half conversions are exact operations: bit-identical
                 var hb1 = [UInt16](repeating: 0, count: n), hb2 = hb1
                 let wide = g.map { $0 * 1000 } + []
                 v.f32_to_f16(wide, &hb1, n); scalar.f32_to_f16(wide, &hb2, n)
-                XCTAssertEqual(hb1, hb2, "\(name) f32→f16")
+                assertEqualElements(hb1, hb2, "\(name) f32→f16")
                 var f1 = [Float](repeating: 0, count: n), f2 = f1
                 v.f16_to_f32(hb1, &f1, n); scalar.f16_to_f32(hb1, &f2, n)
-                XCTAssertEqual(f1, f2, "\(name) f16→f32")
+                assertEqualElements(f1, f2, "\(name) f16→f32")
                 v.f32_to_bf16(g, &hb1, n); scalar.f32_to_bf16(g, &hb2, n)
-                XCTAssertEqual(hb1, hb2, "\(name) f32→bf16")
+                assertEqualElements(hb1, hb2, "\(name) f32→bf16")
             }
         }
     }
@@ -122,7 +122,7 @@ final class KernelVariantTests: XCTestCase {
                 }
                 assertClose(s1, s2, rel: 2.5e-8, "\(name) attention tile softmax p, tile \(tile)")   // 7.45e-9
             }
-            XCTAssertEqual(m1, m2, "\(name) attention tile softmax running max")
+            assertEqualElements(m1, m2, "\(name) attention tile softmax running max")
             assertClose(l1, l2, rel: 6.5e-7, "\(name) attention tile softmax running sum")   // 2.17e-7
             assertClose(acc1, acc2, rel: 1.2e-7, "\(name) attention tile softmax rescaled accumulator")   // 0; one ulp
             let lse = data(rows, 1.9, scale: 2).map { $0 + 4 }, delta = data(rows, 2.3)

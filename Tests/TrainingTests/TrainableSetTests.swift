@@ -3,6 +3,7 @@ import Checkpoint
 import Foundation
 import Llama
 import Tensor
+import TestSupport
 import Training
 import XCTest
 
@@ -38,7 +39,7 @@ final class TrainableSetTests: XCTestCase {
         // Seeded: the same seed gives the same A.
         let again = LlamaModel.random(config: Self.config, seed: 1)
         _ = try TrainableSet(model: again, configuration: .lora(settings))
-        XCTAssertEqual(again.layers[3].q.lora!.a.array, model.layers[3].q.lora!.a.array)
+        assertEqualElements(again.layers[3].q.lora!.a.array, model.layers[3].q.lora!.a.array)
         // With B = 0 the adapted model computes what the base model does.
         let tokens: [Int32] = [1, 7, 3, 9]
         let base = LlamaModel.random(config: Self.config, seed: 1).forward(tokens: tokens, batch: 1, length: 4).logits

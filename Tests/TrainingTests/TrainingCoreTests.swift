@@ -161,6 +161,6 @@ final class TrainingCoreTests: XCTestCase {
         for l in 0..<4 { for p in Projection.allCases { model.layers[l].linear(p).lora!.b.zero() } }
         let a = model.forward(tokens: tokens, batch: 4, length: t).logits
         let b = plain.forward(tokens: tokens, batch: 4, length: t).logits
-        XCTAssertEqual(a.array, b.array)
+        assertEqualElements(a.array, b.array)
     }
 }

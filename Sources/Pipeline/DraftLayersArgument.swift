@@ -1,0 +1,22 @@
+// `--speculate exit:E` or `--speculate skip:LIST` as the user types it; the list is read by LayerSelection like
+// every other layer list, so that "skip:2,2" or "skip:3-1" is refused as `prune cut --layers` refuses it.
+import Llama
+import Support
+import Surgery
+
+extension DraftLayers {
+    /// Parses `exit:E` or `skip:LIST` (0-based, inclusive ranges and commas: `skip:11-18`, `skip:3,5-6`); `option`
+    /// names the flag in errors.
+    public init(parsing argument: String, option: String = "--speculate") throws {
+        if argument.hasPrefix("exit:") {
+            guard let e = Int(argument.dropFirst(5)) else {
+                throw PruneError(option, "\"\(argument)\": exit:E needs a layer count E, e.g. exit:4")
+            }
+            self = .exit(e)
+        } else if argument.hasPrefix("skip:") {
+            self = .skip(Set(try LayerSelection(parsing: String(argument.dropFirst(5)), option: option).layers))
+        } else {
+            throw PruneError(option, "\"\(argument)\" is not exit:E or skip:LIST (e.g. exit:4, skip:11-18)")
+        }
+    }
+}
