@@ -67,7 +67,7 @@ final class BrokenInputCorpusTests: XCTestCase {
                 ["eval", input.url.path, "--dataset", dataset.path, "--context", "8"],
                 ["analyze", input.url.path, "--dataset", dataset.path, "--samples", "2", "--context", "8", "-o", out.path],
                 ["cut", input.url.path, "--layers", "1", "-o", out.path],
-                ["cut", input.url.path, "--block", "1", "--dataset", dataset.path, "--samples", "2", "--context", "8", "-o", out.path],
+                ["cut", input.url.path, "--block", "1", "--dataset", dataset.path, "--samples", "2", "--context", "8", "--force", "-o", out.path],
                 ["merge", input.url.path, "--adapter", adapter.path, "-o", out.path],
                 ["generate", input.url.path, "--prompt", "Once upon", "--max-tokens", "3"],
                 ["tokenize", input.url.path, "--text", "Once upon a time"],

@@ -23,7 +23,7 @@ final class LayerListTests: XCTestCase {
              let recipe = try Recipe.parse("model: m\noutput: o\ndata: {valid: v.jsonl}\ncut: {strategy: layers, layers: \"\(text)\"}\nheal: {enabled: false}\n",
                                            file: "r.yaml")
              return try LayerSelector.choose(.layers, count: nil, layerCount: 12, analysis: nil, lossScan: nil,
-                                             explicit: recipe.cut.layers, allowFirstLayer: true).dropped
+                                             explicit: recipe.cut.layers, allowFirstLayer: true, force: true).dropped
          }),
          ("recipe heal.train_layers", { text in
              let recipe = try Recipe.parse("model: m\noutput: o\ndata: {valid: v.jsonl, train: t.jsonl}\ncut: {strategy: layers, layers: 1}\n"

@@ -241,7 +241,7 @@ final class RecipeTests: XCTestCase {
                 overrides.append(Int.random(in: 0..<20, using: &rng) == 0 ? value : "\(key)=\(value)")
             }
             do {
-                let recipe = try Recipe.parse(text, file: "quickstart.yaml", overrides: overrides)
+                let recipe = try Recipe.parse(text, file: "quickstart.yaml", overrides: overrides, directory: Self.recipes)
                 _ = try RecipeRunner(recipe: recipe, recipeFile: "Recipes/quickstart.yaml", log: .silent).preflight()
                 accepted += 1
             } catch let error as PruneError {

@@ -74,7 +74,7 @@ final class CutProvenanceTests: XCTestCase {
         let model = try LlamaModel.load(directory: out)
         XCTAssertEqual(model.config.numHiddenLayers, 3)
         let names = try FileManager.default.contentsOfDirectory(atPath: out.path).sorted()
-        XCTAssertEqual(names, ["README.md", "config.json", "model.safetensors", "prune_cut.json", "special_tokens_map.json",
+        XCTAssertEqual(names, ["README.md", "config.json", "mergekit_config.yml", "model.safetensors", "prune_cut.json", "special_tokens_map.json",
                                "tokenizer.json", "tokenizer.model", "tokenizer_config.json"], "no temporary files left")
         let config = try ConfigJSON.read(out.appendingPathComponent("config.json"))
         XCTAssertNil(config["prune_cut"], "provenance stays out of config.json")
