@@ -200,12 +200,7 @@ public struct FinetuneOptions: Codable, Equatable, Sendable {
         alpha = try check("alpha", Float(alpha), adapter.alpha) { "\($0)" }.asDouble
         dropout = try check("dropout", Float(dropout), adapter.dropout) { "\($0)" }.asDouble
         targets = try check("targets", targets, adapter.targets) { $0.map(\.rawValue).joined(separator: ",") }
-        if given.contains("lora-layers") && loraLayers != adapter.layers {
-            let show = { (l: [Int]?) in l.map { $0.map(String.init).joined(separator: ",") } ?? "all" }
-            throw PruneError(file: file, "has layers_to_transform \(show(adapter.layers)) but --lora-layers \(show(loraLayers)) was given; "
-                             + "drop the flag to train the adapter as it is")
-        }
-        loraLayers = adapter.layers
+        loraLayers = try check("lora-layers", loraLayers, adapter.layers) { $0.map { $0.map(String.init).joined(separator: ",") } ?? "all" }
     }
 
     /// The flags whose values differ from `other`'s, except those a resumed run may change.

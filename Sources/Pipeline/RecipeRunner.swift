@@ -321,7 +321,6 @@ public final class RecipeRunner {
         return summary
     }
 
-    /// The Finetuner's options for healing the cut in `model` (of `layers` layers).
     /// Everything about the recipe that can be checked against the model before any stage runs, so that a value no
     /// stage can use is one line now rather than a failure (or a trap) an hour in: the cut's size or layers, and the
     /// healing options on the model a cut leaves. Returns the model's layer count and the cut's size n.
@@ -347,6 +346,7 @@ public final class RecipeRunner {
         return (L, n)
     }
 
+    /// The Finetuner's options for healing the cut in `model` (of `layers` layers).
     func finetuneOptions(model: URL, layers: Int, train: URL, output: URL) throws -> FinetuneOptions {
         let h = recipe.heal
         var o = FinetuneOptions(model: model.path, dataset: train.path, output: output.path)

@@ -73,13 +73,18 @@ final class RunReportTests: XCTestCase {
                            continuations: continuations, finalModel: nil, stagesRun: ["analyze"], stagesSkipped: []), analysis)
     }
 
-    func testTheReportReadsRightAtOne() throws {
+    /// report.md and report.html of `summary()`, written to a scratch directory and read back.
+    func writtenReport() throws -> (md: String, html: String) {
         let scratch = try Fixtures.temporaryDirectory("run-report")
         defer { try? FileManager.default.removeItem(at: scratch) }
         let (s, analysis) = try summary()
         try RunReport.write(s, analysis: analysis, to: scratch)
-        let md = try String(contentsOf: scratch.appendingPathComponent("report.md"), encoding: .utf8)
-        let html = try String(contentsOf: scratch.appendingPathComponent("report.html"), encoding: .utf8)
+        return (try String(contentsOf: scratch.appendingPathComponent("report.md"), encoding: .utf8),
+                try String(contentsOf: scratch.appendingPathComponent("report.html"), encoding: .utf8))
+    }
+
+    func testTheReportReadsRightAtOne() throws {
+        let (md, html) = try writtenReport()
         for text in [md, html] {
             XCTAssertNil(text.range(of: "\\b1 (layers|samples|tokens|targets|parameters|steps)\\b", options: .regularExpression),
                          "a plural after 1 in:\n\(text)")
@@ -95,11 +100,7 @@ final class RunReportTests: XCTestCase {
     }
 
     func testTheHTMLIsStyledAndSelfContained() throws {
-        let scratch = try Fixtures.temporaryDirectory("run-report")
-        defer { try? FileManager.default.removeItem(at: scratch) }
-        let (s, analysis) = try summary()
-        try RunReport.write(s, analysis: analysis, to: scratch)
-        let html = try String(contentsOf: scratch.appendingPathComponent("report.html"), encoding: .utf8)
+        let html = try writtenReport().html
         let head = try XCTUnwrap(html.components(separatedBy: "</head>").first)
         XCTAssertTrue(head.contains("<style>") && head.contains("max-width") && head.contains("system-ui"), head)
         for external in ["src=", "<link", "@import", "url(http"] { XCTAssertFalse(html.contains(external), external) }
