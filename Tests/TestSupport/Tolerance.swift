@@ -35,20 +35,21 @@ public enum Tolerance {
     // One sgemm call over the whole of a product and the same product cut into column blocks (the 16-bit path
     // widens ≤ 2 MB of weight at a time; two threads split the columns) sum each element over the same K, but
     // OpenBLAS's Haswell, Zen and Prescott kernels round a block's edge columns differently from the whole's, so
-    // only SkylakeX's happen to agree bit for bit. Measured over unset, Haswell, SkylakeX, Zen and Prescott, with and
-    // without OPENBLAS_L2_SIZE=512, on an AMD EPYC Zen 5; the figure is the worst of those runs.
+    // only SkylakeX's happen to agree bit for bit. Measured over OpenBLAS kernel sets (unset, Haswell, SkylakeX, Zen,
+    // Prescott, with and without OPENBLAS_L2_SIZE=512) × our kernel variants (PRUNE_KERNELS scalar, avx2, avx512) on
+    // AMD EPYC Zen 4 and Zen 5; the figure is the worst of those runs.
     /// Widened 16-bit GEMM against the Float32 GEMM of the same values, max |Δ| / max |y|.
     public static let widenedGemm = 3e-6       // 9.25e-7
     /// A stored-bf16 model against the same model converted to Float32: logits max |Δ|, loss |Δ|, gradients max |Δ| /
     /// max |g| (SmolLM2-135M, 30 layers).
-    public static let storedWeightsLogits = 3e-4 // 9.35e-5
-    public static let storedWeightsLoss = 1.5e-6 // 4.40e-7
-    public static let storedWeightsGradient = 1.1e-5 // 3.63e-6
+    public static let storedWeightsLogits = 3e-4 // 9.58e-5
+    public static let storedWeightsLoss = 5e-6 // 1.60e-6
+    public static let storedWeightsGradient = 1.7e-5 // 5.41e-6
     /// One thread against two on products large enough to be split: gradients max |Δ| / max |g|.
-    public static let threadSplitGradient = 1.3e-6 // 4.17e-7
+    public static let threadSplitGradient = 1.8e-6 // 5.81e-7
     /// Two MPI ranks against one process (the gradient allreduce sums in another order, then 8 AdamW steps): the
     /// exported adapter's max |Δ|.
-    public static let dataParallelAdapter = 4.5e-5 // 1.50e-5
+    public static let dataParallelAdapter = 4.8e-4 // 1.59e-4
 
     // MARK: forward against transformers (float64 reference)
     /// stories260K logits, max |Δ|.
