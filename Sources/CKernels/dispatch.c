@@ -161,6 +161,19 @@ void pk_skinny_tn_acc(const float *c, size_t ldc, size_t r, const float *z, size
     ACTIVE->skinny_tn_acc(c, ldc, r, z, ldz, k, g, ldg, n, alpha);
 }
 
+void pk_matvec(const float *x, size_t ldx, size_t m, const void *w, int element, size_t ldw, size_t k,
+               size_t o0, size_t o1, float *y, size_t ldy, float alpha, int accumulate) {
+    ACTIVE->matvec(x, ldx, m, w, element, ldw, k, o0, o1, y, ldy, alpha, accumulate);
+}
+void pk_matvec_argmax(const float *x, size_t ldx, size_t m, const void *w, int element, size_t ldw, size_t k,
+                      size_t o0, size_t o1, float *best_value, int32_t *best_index, int32_t *first_nonfinite) {
+    ACTIVE->matvec_argmax(x, ldx, m, w, element, ldw, k, o0, o1, best_value, best_index, first_nonfinite);
+}
+void pk_attention_query(const float *q, const float *keys, const float *values, size_t ld, size_t s, size_t d,
+                        float scale, float *scores, float *out) {
+    ACTIVE->attention_query(q, keys, values, ld, s, d, scale, scores, out);
+}
+
 // ---------------------------------------------------------------- scalar references (libm exp per element)
 void pk_silu_mul_backward(const float *g, const float *u, const float *dh, float *dg, float *du, size_t n) {
     for (size_t i = 0; i < n; i++) {

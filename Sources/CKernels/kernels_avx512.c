@@ -45,7 +45,10 @@ static inline void f32_to_f16_avx512(const float *src, uint16_t *dst, size_t n) 
 #define F32_TO_F16 f32_to_f16_avx512
 
 #include "kernels_body.h"
+#define VLOAD_BF16(p) _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(p))), 16))
+#define VLOAD_F16(p) _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p)))
+#include "kernels_decode.h"
 
 #pragma clang attribute pop
 
-const pk_kernel_table pk_kernels_avx512 = { PK_TABLE_ENTRIES };
+const pk_kernel_table pk_kernels_avx512 = { PK_TABLE_ENTRIES, PK_DECODE_TABLE_ENTRIES };

@@ -209,7 +209,12 @@ static void silu_mul(const float *g, const float *u, float *h, size_t n) {
         V vg = VLOAD(g + i);
         VSTORE(h + i, VMUL(VMUL(vg, vsigmoid(vg)), VLOAD(u + i)));
     }
-    for (; i < n; i++) h[i] = g[i] * (1.0f / (1.0f + expf(-g[i]))) * u[i];
+    // The tail on padded lanes too: each element's result then does not depend on where it sits, so a row of
+    // several gives what it gives alone (decoding's verification rows).
+    if (i < n) {
+        V vg = vload_tail(g + i, n - i, 0.0f);
+        vstore_tail(h + i, VMUL(VMUL(vg, vsigmoid(vg)), vload_tail(u + i, n - i, 0.0f)), n - i);
+    }
 }
 
 static void silu_mul_backward(const float *g, const float *u, const float *dh, float *dg, float *du, size_t n) {

@@ -63,5 +63,12 @@ static uint16_t float_to_half(float f) {
 #define F32_TO_F16(src, dst, n) for (size_t i_ = 0; i_ < (n); i_++) (dst)[i_] = float_to_half((src)[i_])
 
 #include "kernels_body.h"
+static inline float bf16_lane(const uint16_t *p) {
+    union { uint32_t u; float f; } e = { .u = (uint32_t)*p << 16 };
+    return e.f;
+}
+#define VLOAD_BF16(p) bf16_lane(p)
+#define VLOAD_F16(p) half_to_float(*(p))
+#include "kernels_decode.h"
 
-const pk_kernel_table pk_kernels_scalar = { PK_TABLE_ENTRIES };
+const pk_kernel_table pk_kernels_scalar = { PK_TABLE_ENTRIES, PK_DECODE_TABLE_ENTRIES };

@@ -9,6 +9,7 @@
 // rowsum(dOut ⊙ out). It also reads q, k and v, which the caller keeps.
 // Dimension glossary: B batch, T queries, S keys (past + T), H query heads, G kv heads, D head dim,
 // Tq × Tk one tile (queries × keys).
+// An inference forward of at most 16 queries (decoding) takes each query on its own instead (forwardQueryByQuery).
 import Foundation
 import Tensor
 
@@ -48,7 +49,38 @@ public enum Attention {
 
     private static func perThread(queries t: Int, keys s: Int, tiles: Tiles) -> Int {
         let tq = min(t, tiles.queries), tk = min(s, tiles.keys)
-        return 2 * tq * tk + 2 * tq
+        let tiled = 2 * tq * tk + 2 * tq
+        return t <= queryByQueryLimit ? max(tiled, s) : tiled
+    }
+
+    /// Most queries an inference forward takes one by one (decoding: a token, or a verification pass of K+1).
+    static let queryByQueryLimit = MatrixVector.maxRows
+
+    /// Decoding's attention: each query of each head on its own over every key it sees (pk_attention_query), so
+    /// that a query's output depends only on it, those keys and their count, not on the queries beside it: a
+    /// verification row equals the one-token step. Scratch: S floats per worker.
+    private static func forwardQueryByQuery(q: UnsafePointer<Float>, keys: UnsafePointer<Float>, values: UnsafePointer<Float>,
+                                            keyBatchStride: Int, batch b: Int, queries t: Int, keyCount s: Int,
+                                            firstQueryPosition q0: Int, heads H: Int, kvHeads G: Int, headDim D: Int,
+                                            scratch: UnsafeMutablePointer<Float>, stride: Int, out: UnsafeMutablePointer<Float>,
+                                            parallelism: Parallelism) {
+        let scale = Float(1.0 / Double(D).squareRoot())
+        let group = H / G, jobs = b * t * H
+        // A thread hop costs more than a few short heads: split only when there is real work.
+        let workers = min(parallelism.threads, jobs, max(1, jobs * min(s, q0 + t) * D / (1 << 15)))
+        let (uq, uk, uv) = (UnsafeMutablePointer(mutating: q), UnsafeMutablePointer(mutating: keys), UnsafeMutablePointer(mutating: values))
+        let run = { (w: Int) in
+            var job = w
+            while job < jobs {
+                let hi = job % H, row = job / H, bi = row / t, i = row % t, g = hi / group
+                let at = (bi * t + i) * H * D + hi * D
+                Kernels.attentionQuery(uq + at, keys: uk + bi * keyBatchStride + g * D, values: uv + bi * keyBatchStride + g * D,
+                                       ld: G * D, count: min(s, q0 + i + 1), dim: D, scale: scale,
+                                       scores: scratch + w * stride, into: out + at)
+                job += workers
+            }
+        }
+        if workers == 1 { run(0) } else { DispatchQueue.concurrentPerform(iterations: workers, execute: run) }
     }
 
     /// out (B·T, H·D) = softmax(scale · q kᵀ + causal mask) v per head.
@@ -63,10 +95,17 @@ public enum Attention {
                                logSumExp: UnsafeMutablePointer<Float>?, out: UnsafeMutablePointer<Float>,
                                parallelism: Parallelism, tiles: Tiles = .standard) {
         guard t > 0, s > 0 else { return }
+        let stride = perThread(queries: t, keys: s, tiles: tiles)
+        if logSumExp == nil && t <= queryByQueryLimit {
+            forwardQueryByQuery(q: q, keys: keys, values: values, keyBatchStride: keyBatchStride, batch: b, queries: t, keyCount: s,
+                                firstQueryPosition: q0, heads: H, kvHeads: G, headDim: D, scratch: scratch, stride: stride,
+                                out: out, parallelism: parallelism)
+            return
+        }
         let scale = Float(1.0 / Double(D).squareRoot())
         let group = H / G
         let total = b * H
-        let tq = min(t, tiles.queries), tk = min(s, tiles.keys), stride = perThread(queries: t, keys: s, tiles: tiles)
+        let tq = min(t, tiles.queries), tk = min(s, tiles.keys)
         // One head per thread at a time: tile GEMMs are too small to split, so each runs single-threaded.
         let workers = min(parallelism.threads, total)
         DispatchQueue.concurrentPerform(iterations: workers) { w in

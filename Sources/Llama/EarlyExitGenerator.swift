@@ -31,6 +31,8 @@ public final class EarlyExitGenerator {
     /// Exits checked: after layers minLayer−1, minLayer−1+checkEvery, … (1-based layer counts), below L.
     public let minLayer: Int
     public let checkEvery: Int
+    /// Prefill and decode times of the last `generate`.
+    public private(set) var timing = DecodeTiming()
     /// Counters of the last `generate`.
     public private(set) var statistics = EarlyExitStatistics()
 
@@ -52,14 +54,19 @@ public final class EarlyExitGenerator {
         precondition(!prompt.isEmpty, "empty prompt")
         let start = Date()
         statistics = EarlyExitStatistics()
-        defer { statistics.seconds = Date().timeIntervalSince(start) }
-        let L = model.layers.count, C = model.config.hiddenSize, V = model.config.vocabSize
-        let cache = KVCache(config: model.config, batch: 1, capacity: prompt.count + options.maxTokens)
-        let buffers = BlockActivations(config: model.config, batch: 1, length: 1, loraRanks: [:], keepsLogSumExp: false)
-        let scratch = BlockScratch(config: model.config, rows: 1, queries: 1, keys: cache.capacity, parallelism: model.parallelism)
-        let h = Tensor(zeros: [1, C]), logits = Tensor(zeros: [1, V])
-        let prefill = model.forward(tokens: prompt, batch: 1, length: prompt.count, cache: cache).logits
-        var token = withExtendedLifetime(prefill) { Int32(Kernels.logSumExp(prefill.data + (prompt.count - 1) * V, count: V).argmax) }
+        timing = DecodeTiming()
+        defer {
+            statistics.seconds = Date().timeIntervalSince(start)
+            timing.decodeSeconds = statistics.seconds - timing.prefillSeconds
+            timing.decodeTokens = max(0, statistics.generated - 1)
+        }
+        let L = model.layers.count, C = model.config.hiddenSize
+        let session = DecodeSession(model: model, capacity: prompt.count + options.maxTokens, rows: 1)
+        let h = Tensor(zeros: [1, C])
+        session.prefill(prompt, last: h.data)
+        var token = Int32(session.argmax(of: h.data, rows: 1)[0].index)
+        timing.prefillTokens = prompt.count
+        timing.prefillSeconds = Date().timeIntervalSince(start)
         var out: [Int32] = []
         while true {
             if options.stopTokens.contains(token) || out.count >= options.maxTokens { break }
@@ -67,18 +74,14 @@ public final class EarlyExitGenerator {
             onToken(token)
             if out.count >= options.maxTokens { break }
             // The next token: layers one at a time until an exit is confident.
-            let p = cache.length
-            model.rope.ensure(length: p + 1)
-            var position = Int32(p)
-            model.embed([token], into: h.data)
+            let p = session.cache.length
+            model.embed(token, into: h.data)
             var used = L
             for l in 0..<L {
-                model.blockForward(l, input: h.data, output: h.data, batch: 1, length: 1, positions: &position,
-                                   cache: cache, saving: buffers, scratch: scratch)
-                cache.advance(layer: l, by: 1)
+                session.run(CollectionOfOne(l), on: h.data, rows: 1, at: p)
                 if l < L - 1 && checks(afterLayers: l + 1) {
-                    model.logits(fromHidden: h.data, rows: 1, into: logits.data)
-                    let (lse, top) = Kernels.logSumExp(logits.data, count: V)
+                    let logits = session.logits(of: h.data, rows: 1)
+                    let (lse, top) = Kernels.logSumExp(logits, count: model.config.vocabSize)
                     if exp(Double(logits[top]) - lse) >= threshold {
                         used = l + 1
                         token = Int32(top)
@@ -87,13 +90,10 @@ public final class EarlyExitGenerator {
                 }
             }
             if used == L {
-                model.logits(fromHidden: h.data, rows: 1, into: logits.data)
-                token = Int32(Kernels.logSumExp(logits.data, count: V).argmax)
+                token = Int32(session.argmax(of: h.data, rows: 1)[0].index)
             } else {
-                for l in used..<L {   // the skipped layers attend to this token through its exit state
-                    model.storeKeysValues(l, input: h.data, rows: 1, positions: &position, cache: cache, saving: buffers)
-                    cache.advance(layer: l, by: 1)
-                }
+                // The skipped layers attend to this token through its exit state.
+                for l in used..<L { session.storeKeysValues(l, from: h.data, rows: 1, at: p) }
             }
             statistics.layersUsed.append(used)
         }

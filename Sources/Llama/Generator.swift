@@ -20,32 +20,56 @@ public struct SamplingOptions {
 /// Generates continuations of a prompt.
 public final class Generator {
     public let model: LlamaModel
+    /// Prefill and decode times of the last `generate`.
+    public private(set) var timing = DecodeTiming()
     public init(model: LlamaModel) { self.model = model }
 
     /// New token ids after `prompt`; `onToken` sees each as it is produced. Logits that are not finite (a
     /// model whose weights overflow) end generation with an error instead of a token picked from NaN.
+    /// Greedy decoding keeps only the head's argmax; sampling writes the logits.
     public func generate(prompt: [Int32], options: SamplingOptions, onToken: (Int32) -> Void = { _ in }) throws -> [Int32] {
         precondition(!prompt.isEmpty, "empty prompt")
-        let capacity = prompt.count + options.maxTokens
-        let cache = KVCache(config: model.config, batch: 1, capacity: capacity)
+        timing = DecodeTiming()
+        let start = Date()
+        let session = DecodeSession(model: model, capacity: prompt.count + options.maxTokens, rows: 1)
         var rng = SeededGenerator(seed: options.seed)
         var out: [Int32] = []
-        var input = prompt
-        let V = model.config.vocabSize
+        out.reserveCapacity(options.maxTokens)
+        let h = Tensor(zeros: [1, model.config.hiddenSize])
+        session.prefill(prompt, last: h.data)
+        var stepsStart: Date? = nil
         while out.count < options.maxTokens {
-            let output = model.forward(tokens: input, batch: 1, length: input.count, cache: cache)
-            let logits = output.logits
-            let last = logits.data + (input.count - 1) * V
-            if let bad = (0..<V).first(where: { !last[$0].isFinite }) {
-                throw PruneError("", "the model gives a non-finite logit (\(last[bad]) for token \(bad)) after \(out.count) generated tokens")
+            let next = try pick(session, h.data, options: options, rng: &rng, produced: out.count)
+            if out.isEmpty {
+                timing.prefillTokens = prompt.count
+                timing.prefillSeconds = Date().timeIntervalSince(start)
             }
-            let next = withExtendedLifetime(logits) { sample(last, vocab: V, options: options, rng: &rng) }
             if options.stopTokens.contains(next) { break }
             out.append(next)
             onToken(next)
-            input = [next]
+            if out.count == options.maxTokens { break }
+            if stepsStart == nil { stepsStart = Date() }
+            model.embed(next, into: h.data)
+            session.run(0..<model.layers.count, on: h.data, rows: 1, at: session.cache.length)
+            timing.decodeTokens += 1
         }
+        if let stepsStart { timing.decodeSeconds = Date().timeIntervalSince(stepsStart) }
         return out
+    }
+
+    /// The next token from the last layer's output h (C): the head's argmax when greedy, else a sample.
+    private func pick(_ session: DecodeSession, _ h: UnsafePointer<Float>, options: SamplingOptions, rng: inout SeededGenerator,
+                      produced: Int) throws -> Int32 {
+        let V = model.config.vocabSize
+        if options.temperature <= 0 {
+            let best = session.argmax(of: h, rows: 1)[0]
+            guard best.firstNonFinite != nil else { return Int32(best.index) }
+        }
+        let logits = session.logits(of: h, rows: 1)
+        if let bad = (0..<V).first(where: { !logits[$0].isFinite }) {
+            throw PruneError("", "the model gives a non-finite logit (\(logits[bad]) for token \(bad)) after \(produced) generated tokens")
+        }
+        return sample(logits, vocab: V, options: options, rng: &rng)
     }
 
     func sample(_ logits: UnsafePointer<Float>, vocab v: Int, options: SamplingOptions, rng: inout SeededGenerator) -> Int32 {

@@ -258,11 +258,13 @@ public final class LlamaModel {
 
     /// Copies embedding rows for `tokens` into x (N, C).
     public func embed(_ tokens: [Int32], into x: UnsafeMutablePointer<Float>) {
-        let C = config.hiddenSize
-        for (r, id) in tokens.enumerated() {
-            precondition(id >= 0 && Int(id) < config.vocabSize, "token id \(id) outside the vocabulary (\(config.vocabSize))")
-            embedding.widenRows(Int(id), count: 1, into: x + r * C)
-        }
+        for (r, id) in tokens.enumerated() { embed(id, into: x + r * config.hiddenSize) }
+    }
+
+    /// Copies the embedding row of one token into x (C).
+    public func embed(_ id: Int32, into x: UnsafeMutablePointer<Float>) {
+        precondition(id >= 0 && Int(id) < config.vocabSize, "token id \(id) outside the vocabulary (\(config.vocabSize))")
+        embedding.widenRows(Int(id), count: 1, into: x)
     }
 
     /// Final RMSNorm then lm_head: logits (N, V) from residual rows (N, C). The early-exit view uses it on

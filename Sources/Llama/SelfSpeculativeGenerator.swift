@@ -9,9 +9,10 @@
 // stream entering layer F that the draft saw; it computes layers < F only for the one position the draft never
 // fed (its last token), then layers F…L−1 on all K+1 positions in one pass. Rejected positions are rolled back
 // in every layer's cache.
-// Exactness: the verifier's layers ≥ F multiply K+1 rows at once where plain decoding multiplies one; a BLAS
-// may round those differently in the last bit, which could only matter for an exact tie between the top two
-// logits. The tests compare with plain greedy decoding token for token.
+// Exactness by construction: a verification row goes through the same kernels as a one-token step (matrix–
+// vector products, query-by-query attention, per-row norms and activations; DecodeSession), each of which
+// computes a row as it would alone, so the verifier's logits of each position equal plain decoding's bit for bit.
+// K + 1 is at most MatrixVector.maxRows.
 // Dimension glossary: K draft tokens, P stored positions, C model dim, V vocab, L layers.
 import Foundation
 import Tensor
@@ -86,12 +87,18 @@ public final class SelfSpeculativeGenerator {
     public let draft: DraftLayers
     /// K, tokens drafted per verification.
     public let draftTokens: Int
+    /// Prefill and decode times of the last `generate`.
+    public private(set) var timing = DecodeTiming()
     /// Counters of the last `generate`.
     public private(set) var statistics = SpeculationStatistics()
 
+    /// Most tokens drafted per verification: a verification pass takes K+1 ≤ MatrixVector.maxRows rows.
+    public static let maxDraftTokens = MatrixVector.maxRows - 1
+
     public init(model: LlamaModel, draft: DraftLayers, draftTokens: Int = 4) {
         if let problem = draft.problem(layers: model.layers.count) { preconditionFailure(problem) }
-        precondition(draftTokens >= 1, "draft tokens \(draftTokens) must be at least 1")
+        precondition(draftTokens >= 1 && draftTokens <= Self.maxDraftTokens,
+                     "draft tokens \(draftTokens) must be in 1…\(Self.maxDraftTokens)")
         self.model = model
         self.draft = draft
         self.draftTokens = draftTokens
@@ -104,37 +111,29 @@ public final class SelfSpeculativeGenerator {
         precondition(options.temperature <= 0, "self-speculative decoding is greedy (temperature 0)")
         let start = Date()
         statistics = SpeculationStatistics()
-        defer { statistics.seconds = Date().timeIntervalSince(start) }
-        let L = model.layers.count, C = model.config.hiddenSize, V = model.config.vocabSize, K = draftTokens
+        timing = DecodeTiming()
+        defer {
+            statistics.seconds = Date().timeIntervalSince(start)
+            timing.decodeSeconds = statistics.seconds - timing.prefillSeconds
+            timing.decodeTokens = max(0, statistics.generated - 1)
+        }
+        let L = model.layers.count, C = model.config.hiddenSize, K = draftTokens
         let draftLayers = draft.draftLayers(L), F = draft.firstDivergentLayer(L)
-        let cache = KVCache(config: model.config, batch: 1, capacity: prompt.count + options.maxTokens + K + 1)
-        let buffers = BlockActivations(config: model.config, batch: 1, length: K + 1, loraRanks: [:], keepsLogSumExp: false)
-        let scratch = BlockScratch(config: model.config, rows: K + 1, queries: K + 1, keys: cache.capacity,
-                                   parallelism: model.parallelism)
+        let session = DecodeSession(model: model, capacity: prompt.count + options.maxTokens + K + 1, rows: K + 1)
+        let cache = session.cache
         let h = Tensor(zeros: [1, C])                 // the draft's stream, one token
         let entering = Tensor(zeros: [K + 1, C])      // stream entering layer F per verified position
-        let logits = Tensor(zeros: [K + 1, V])
-        func argmax(_ row: Int) -> Int32 { Int32(Kernels.logSumExp(logits.data + row * V, count: V).argmax) }
-        // Runs `layers` in place on `rows` rows of x sitting at positions p…p+rows−1, appending to their caches.
-        func run(_ layers: ArraySlice<Int>, on x: UnsafeMutablePointer<Float>, rows: Int, at p: Int) {
-            model.rope.ensure(length: p + rows)
-            let positions = (0..<rows).map { Int32(p + $0) }
-            positions.withUnsafeBufferPointer { pos in
-                for l in layers {
-                    precondition(cache.lengths[l] == p, "layer \(l) holds \(cache.lengths[l]) positions, expected \(p)")
-                    model.blockForward(l, input: x, output: x, batch: 1, length: rows, positions: pos.baseAddress!,
-                                       cache: cache, saving: buffers, scratch: scratch)
-                    cache.advance(layer: l, by: rows)
-                }
-            }
-        }
         let below = draftLayers.prefix { $0 < F }, draftAbove = draftLayers.drop { $0 < F }
-        let verifier = Array(F..<L)[...]
+        var drafted: [Int32] = []
+        drafted.reserveCapacity(K)
 
         // The prompt through the full model, exactly as plain decoding does.
         var out: [Int32] = []
-        let prefill = model.forward(tokens: prompt, batch: 1, length: prompt.count, cache: cache).logits
-        var pending = withExtendedLifetime(prefill) { Int32(Kernels.logSumExp(prefill.data + (prompt.count - 1) * V, count: V).argmax) }
+        out.reserveCapacity(options.maxTokens)
+        session.prefill(prompt, last: h.data)
+        var pending = Int32(session.argmax(of: h.data, rows: 1)[0].index)
+        timing.prefillTokens = prompt.count
+        timing.prefillSeconds = Date().timeIntervalSince(start)
         /// Appends a produced token; false when generation ends (stop token or budget).
         func emit(_ id: Int32) -> Bool {
             if options.stopTokens.contains(id) || out.count >= options.maxTokens { return false }
@@ -147,35 +146,34 @@ public final class SelfSpeculativeGenerator {
             let p = cache.length   // positions of every layer; `pending` sits at p
             // Draft: at most what the budget still takes (the verifier adds one token of its own).
             let budget = min(K, options.maxTokens - out.count - 1)
-            var drafted: [Int32] = []
+            drafted.removeAll(keepingCapacity: true)
             var token = pending
             while drafted.count < budget {
-                model.embed([token], into: h.data)
-                run(below, on: h.data, rows: 1, at: p + drafted.count)
+                model.embed(token, into: h.data)
+                session.run(below, on: h.data, rows: 1, at: p + drafted.count)
                 (entering.data + drafted.count * C).update(from: h.data, count: C)
-                for l in draftAbove { run([l], on: h.data, rows: 1, at: p + drafted.count) }
-                model.logits(fromHidden: h.data, rows: 1, into: logits.data)
-                token = argmax(0)
+                for l in draftAbove { session.run(CollectionOfOne(l), on: h.data, rows: 1, at: p + drafted.count) }
+                token = Int32(session.argmax(of: h.data, rows: 1)[0].index)
                 drafted.append(token)
                 if options.stopTokens.contains(token) { break }
             }
             // Verify: layers < F for the last drafted token only, then layers F…L−1 on every position.
             let k = drafted.count
-            model.embed([k == 0 ? pending : drafted[k - 1]], into: entering.data + k * C)
-            run(below, on: entering.data + k * C, rows: 1, at: p + k)
+            model.embed(k == 0 ? pending : drafted[k - 1], into: entering.data + k * C)
+            session.run(below, on: entering.data + k * C, rows: 1, at: p + k)
             for l in F..<L { cache.truncate(layer: l, to: p) }   // draft entries computed on another stream
-            run(verifier, on: entering.data, rows: k + 1, at: p)
-            model.logits(fromHidden: entering.data, rows: k + 1, into: logits.data)
+            session.run(F..<L, on: entering.data, rows: k + 1, at: p)
+            let verdict = session.argmax(of: entering.data, rows: k + 1)
             var accepted = 0
-            while accepted < k && drafted[accepted] == argmax(accepted) { accepted += 1 }
-            let next = argmax(accepted)
+            while accepted < k && drafted[accepted] == Int32(verdict[accepted].index) { accepted += 1 }
+            let next = Int32(verdict[accepted].index)
             statistics.drafted += k
             statistics.accepted += accepted
             statistics.verifications += 1
             cache.truncate(to: p + accepted + 1)
             var going = true
-            for id in drafted[..<accepted] + [next] where going { going = emit(id) }
-            if !going { break }
+            for i in 0..<accepted where going { going = emit(drafted[i]) }
+            if !going || !emit(next) { break }
             pending = next
         }
         statistics.generated = out.count

@@ -96,7 +96,7 @@ public struct GenerationJob {
         public var heldBack: String
         /// {"tokens_per_second", …} for --json.
         public var statistics: [String: Any]
-        /// Lines for stderr (speculation or early-exit statistics, the plain comparison).
+        /// Lines for stderr (prefill and decode speeds; speculation or early-exit statistics, the plain comparison).
         public var report: String?
     }
 
@@ -111,6 +111,7 @@ public struct GenerationJob {
         }
         var statistics: [String: Any] = [:]
         var report: String? = nil
+        var timing = DecodeTiming()
         let generated: [Int32]
         func plain() throws -> (ids: [Int32], seconds: Double) {
             let start = Date()
@@ -120,12 +121,15 @@ public struct GenerationJob {
         switch decoding {
         case .plain:
             let start = Date()
-            generated = try Generator(model: model).generate(prompt: promptIDs, options: sampling) { show(decoder.append($0)) }
+            let generator = Generator(model: model)
+            generated = try generator.generate(prompt: promptIDs, options: sampling) { show(decoder.append($0)) }
             statistics["tokens_per_second"] = Double(generated.count) / max(Date().timeIntervalSince(start), 1e-9)
+            timing = generator.timing
         case .speculative(let draft, let k):
             let generator = SelfSpeculativeGenerator(model: model, draft: draft, draftTokens: k)
             generated = generator.generate(prompt: promptIDs, options: sampling) { show(decoder.append($0)) }
             let stats = generator.statistics
+            timing = generator.timing
             statistics = ["tokens_per_second": stats.tokensPerSecond, "acceptance_rate": stats.acceptanceRate,
                           "mean_accepted": stats.meanAccepted]
             report = String(format: "speculate %@, K=%d: %d tokens in %.3f s (%.1f tokens/s); %d verification passes, %d of %d drafted tokens accepted (%.1f%%), %.2f accepted per pass",
@@ -143,6 +147,7 @@ public struct GenerationJob {
             let generator = EarlyExitGenerator(model: model, threshold: threshold, minLayer: minLayer, checkEvery: every)
             generated = generator.generate(prompt: promptIDs, options: sampling) { show(decoder.append($0)) }
             let stats = generator.statistics
+            timing = generator.timing
             statistics = ["tokens_per_second": stats.tokensPerSecond, "mean_layers": stats.meanLayers]
             report = String(format: "dynamic early exit (APPROXIMATE, not the full model's output), threshold %g: %d tokens in %.3f s (%.1f tokens/s); %.2f of %d layers per token",
                             threshold, stats.generated, stats.seconds, stats.tokensPerSecond, stats.meanLayers, model.layers.count)
@@ -154,6 +159,13 @@ public struct GenerationJob {
                 statistics["agreeing_prefix"] = same
             }
         }
+        statistics["prefill_tokens_per_second"] = timing.prefillTokensPerSecond
+        statistics["decode_tokens_per_second"] = timing.decodeTokensPerSecond
+        statistics["decode_seconds"] = timing.decodeSeconds
+        let speeds = String(format: "prefill: %d tokens in %.3f s (%.1f tokens/s); decode: %d tokens in %.3f s (%.1f tokens/s)",
+                            timing.prefillTokens, timing.prefillSeconds, timing.prefillTokensPerSecond,
+                            timing.decodeTokens, timing.decodeSeconds, timing.decodeTokensPerSecond)
+        report = report.map { speeds + "\n" + $0 } ?? speeds
         let rest = decoder.finish()
         return Result(ids: generated, text: text + rest, heldBack: rest, statistics: statistics, report: report)
     }

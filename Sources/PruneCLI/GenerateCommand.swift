@@ -55,7 +55,7 @@ struct GenerateCommand: ParsableCommand {
     @Flag(name: .long, help: "With --speculate or --exit-threshold: also decode plainly, then report both speeds and whether the outputs agree (stderr).")
     var comparePlain = false
 
-    @Flag(name: .long, help: "Print {\"ids\", \"text\", \"tokens_per_second\"} (+ \"acceptance_rate\", \"mean_accepted\" with --speculate) instead of the text; ids are the generated ones only.")
+    @Flag(name: .long, help: "Print {\"ids\", \"text\", \"tokens_per_second\", \"prefill_tokens_per_second\", \"decode_tokens_per_second\", \"decode_seconds\"} (+ \"acceptance_rate\", \"mean_accepted\" with --speculate) instead of the text; ids are the generated ones only.")
     var json = false
 
     func validate() throws {
@@ -63,7 +63,8 @@ struct GenerateCommand: ParsableCommand {
         if let speculate {
             do { _ = try DraftLayers(parsing: speculate) } catch let e as PruneError { throw ValidationError(e.description) }
             guard temperature == 0 else { throw ValidationError("--speculate decodes greedily: drop --temperature") }
-            guard draftTokens >= 1 else { throw ValidationError("--draft-tokens must be at least 1") }
+            let most = SelfSpeculativeGenerator.maxDraftTokens
+            guard (1...most).contains(draftTokens) else { throw ValidationError("--draft-tokens must be in 1…\(most), got \(draftTokens)") }
         }
         if let exitThreshold {
             guard exitThreshold > 0 && exitThreshold <= 1 else { throw ValidationError("--exit-threshold must be in (0, 1], got \(exitThreshold)") }

@@ -69,14 +69,21 @@ public enum Gemm {
                  parallelism: parallelism)
     }
 
-    /// y (N, O) = alpha · x (N, I) · Wᵀ + beta · y for a weight in any stored element type. A Float32 weight takes
-    /// `linear` above unchanged; a 16-bit one is widened block by block of O rows (≈ 2 MB of Float32 each) into a
-    /// per-worker scratch, each block one single-threaded sgemm writing its columns of y. Every y element is still
-    /// one sgemm dot product over all of I, as in the Float32 path, which splits its columns the same way.
+    /// y (N, O) = alpha · x (N, I) · Wᵀ + beta · y for a weight in any stored element type. Up to
+    /// `MatrixVector.maxRows` rows (decoding) take our matrix–vector kernels, which read the weight once as stored.
+    /// Otherwise a Float32 weight takes `linear` above unchanged; a 16-bit one is widened block by block of O rows
+    /// (≈ 2 MB of Float32 each) into a per-worker scratch, each block one single-threaded sgemm writing its columns
+    /// of y. Every y element is still one sgemm dot product over all of I, as in the Float32 path, which splits its
+    /// columns the same way.
     public static func linear(_ x: UnsafePointer<Float>, rows n: Int, weight: Weight,
                               into y: UnsafeMutablePointer<Float>, alpha: Float = 1, beta: Float = 0,
                               parallelism: Parallelism) {
         let O = weight.rows, I = weight.columns
+        if n == 0 || O == 0 { return }
+        if n <= MatrixVector.maxRows && I > 0 && (beta == 0 || beta == 1) {
+            MatrixVector.linear(x, rows: n, weight: weight, into: y, alpha: alpha, accumulate: beta == 1, parallelism: parallelism)
+            return
+        }
         if let w = weight.float32 {
             linear(x, rows: n, inFeatures: I, weight: w.data, outFeatures: O, into: y, alpha: alpha, beta: beta,
                    parallelism: parallelism)

@@ -45,6 +45,14 @@ public enum Kernels {
         pk_attention_block_backward(s, dp, rows, cols, ld, firstVisible, scale, logSumExp, delta)
     }
 
+    /// out (dim) = softmax(scale · q·kⱼ over j < count) · v for one query q (dim), keys and values `count` rows at
+    /// leading dimension ld; `scores` holds count floats of scratch (decoding's attention).
+    public static func attentionQuery(_ q: UnsafePointer<Float>, keys: UnsafePointer<Float>, values: UnsafePointer<Float>, ld: Int,
+                                      count: Int, dim: Int, scale: Float, scores: UnsafeMutablePointer<Float>,
+                                      into out: UnsafeMutablePointer<Float>) {
+        pk_attention_query(q, keys, values, ld, count, dim, scale, scores, out)
+    }
+
     /// out[i] = a row i · b row i, for `rows` rows of `cols` at leading dimensions lda and ldb.
     public static func rowDot(_ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, ldb: Int, rows: Int, cols: Int,
                               into out: UnsafeMutablePointer<Float>) {

@@ -71,6 +71,14 @@ public final class Weight: @unchecked Sendable {
         if case .halves(_, let owner) = storage { (owner as? ResidentPages)?.dropResidentPages() }
     }
 
+    /// Where the elements lie, in `element` type: for kernels that read any stored type (valid while self lives).
+    var elementBase: UnsafeRawPointer {
+        switch storage {
+        case .float32(let t): UnsafeRawPointer(t.data)
+        case .halves(let p, _): UnsafeRawPointer(p)
+        }
+    }
+
     /// O, the outermost dimension.
     public var rows: Int { shape[0] }
     /// I, the elements per row.

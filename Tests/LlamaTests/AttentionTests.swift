@@ -54,11 +54,37 @@ final class AttentionTests: XCTestCase {
         let shape = "T=\(t) S=\(s) q0=\(q0) H=\(H) G=\(G) D=\(D) tiles \(tiles.queries)×\(tiles.keys)"
         assertPinned("attention.forward", outError / outScale, within: Tolerance.attentionOutput, "out, \(shape)", line: line)
         assertPinned("attention.forward", lseError, within: Tolerance.attentionLogSumExp, "log-sum-exp, \(shape)", line: line)
-        // Heads are independent: one thread or several give the same bits, and inference (no log-sum-exp) the same output.
-        let serial = Tensor(zeros: out.shape)
-        Attention.forward(q: q, keys: k, values: v, keyBatchStride: s * G * D, batch: b, queries: t, keyCount: s,
-                          firstQueryPosition: q0, heads: H, kvHeads: G, headDim: D, scratch: scratch.data, logSumExp: nil,
-                          out: serial.data, parallelism: .serial, tiles: tiles)
-        XCTAssertEqual(Double(serial.maxAbsDifference(out)), Tolerance.exact, "serial, no log-sum-exp: \(shape)", line: line)
+        // Heads are independent: one thread or several give the same bits. Inference (no log-sum-exp) gives the same
+        // output, except up to 16 queries (decoding), which go query by query: within the same bound of the reference.
+        let inference = Tensor(zeros: out.shape), serial = Tensor(zeros: out.shape)
+        for (p, o) in [(Parallelism.allCores, inference), (.serial, serial)] {
+            Attention.forward(q: q, keys: k, values: v, keyBatchStride: s * G * D, batch: b, queries: t, keyCount: s,
+                              firstQueryPosition: q0, heads: H, kvHeads: G, headDim: D, scratch: scratch.data, logSumExp: nil,
+                              out: o.data, parallelism: p, tiles: tiles)
+        }
+        XCTAssertEqual(Double(serial.maxAbsDifference(inference)), Tolerance.exact, "serial and parallel inference: \(shape)", line: line)
+        if t > MatrixVector.maxRows {
+            XCTAssertEqual(Double(serial.maxAbsDifference(out)), Tolerance.exact, "inference and training forward: \(shape)", line: line)
+        } else {
+            var worst = 0.0
+            for bi in 0..<b {
+                for h in 0..<H {
+                    let g = h / (H / G)
+                    for i in 0..<t {
+                        let visible = min(s, q0 + i + 1)
+                        let scores = (0..<visible).map { j in
+                            (0..<D).reduce(0.0) { $0 + Double(q[(bi * t + i) * H * D + h * D + $1]) * Double(k[(bi * s + j) * G * D + g * D + $1]) } * scale
+                        }
+                        let mx = scores.max() ?? 0
+                        let z = scores.reduce(0.0) { $0 + exp($1 - mx) }
+                        for d in 0..<D {
+                            let expected = (0..<visible).reduce(0.0) { $0 + exp(scores[$1] - mx) / z * Double(v[(bi * s + $1) * G * D + g * D + d]) }
+                            worst = max(worst, abs(Double(serial[(bi * t + i) * H * D + h * D + d]) - expected))
+                        }
+                    }
+                }
+            }
+            assertPinned("kernel.attention_query", worst / outScale, within: Tolerance.attentionQuery, "query by query, \(shape)", line: line)
+        }
     }
 }

@@ -24,6 +24,11 @@ public enum Tolerance {
     /// |Δ| / max(1, |lse|).
     public static let attentionOutput = 3e-6           // 1.01e-6 (the GEMM-and-softmax path it replaced: 1.11e-6)
     public static let attentionLogSumExp = 8e-7        // 2.60e-7
+    /// Decoding's matrix–vector products (every variant, f32/bf16/f16 weights, tails) against the Double product of
+    /// the same values: max |Δ| / max |y|.
+    public static let matrixVector = 3.5e-6           // 1.16e-6 (Gemm.linear small rows against sgemm: 7.92e-7)
+    /// Decoding's query-by-query attention against softmax attention in Double: max |Δ| / max |out|.
+    public static let attentionQuery = 3e-6           // 1.02e-6
     /// The vectorised loops of the Swift ops against the scalar C kernel.
     public static let swiGLUBackward = 1.5e-6          // 4.77e-7
     public static let crossEntropyLoss = 4.5e-9        // 1.44e-9

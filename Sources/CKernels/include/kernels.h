@@ -72,6 +72,25 @@ void pk_skinny_nn_acc(const float *c, size_t ldc, size_t r, const float *m, size
 void pk_skinny_tn_acc(const float *c, size_t ldc, size_t r, const float *z, size_t ldz, size_t k,
                       float *g, size_t ldg, size_t n, float alpha);
 
+// ---- decoding: products of M ≤ PK_MATVEC_MAX_ROWS rows with a stored weight, attention of one query ----
+/// How a weight's elements are stored.
+enum { PK_ELEMENT_F32 = 0, PK_ELEMENT_BF16 = 1, PK_ELEMENT_F16 = 2 };
+/// The most rows the decoding products take in one call (pk_matvec_argmax's block buffer).
+#define PK_MATVEC_MAX_ROWS 16
+/// y[i·ldy + o] = alpha · (x_i · w_o) (+ y[i·ldy + o] when accumulate != 0) for rows i < m and outputs
+/// o0 ≤ o < o1; x (m, k) at ldx, w (O, k) at ldw in `element` type, widened inside the dot product. Each
+/// element is summed in one order whatever m, o0, o1: a row's result does not depend on the rows beside it.
+void pk_matvec(const float *x, size_t ldx, size_t m, const void *w, int element, size_t ldw, size_t k,
+               size_t o0, size_t o1, float *y, size_t ldy, float alpha, int accumulate);
+/// Per row i < m: the largest x_i · w_o over o0 ≤ o < o1 (its value and the lowest such o) and the first o whose
+/// product is not finite (-1 if none), from the products pk_matvec computes, without writing them out.
+void pk_matvec_argmax(const float *x, size_t ldx, size_t m, const void *w, int element, size_t ldw, size_t k,
+                      size_t o0, size_t o1, float *best_value, int32_t *best_index, int32_t *first_nonfinite);
+/// out (d) = softmax(scale · q·k_j, j < s) · v for one query q (d) over s keys and values at leading dimension ld;
+/// scores: s floats of scratch.
+void pk_attention_query(const float *q, const float *keys, const float *values, size_t ld, size_t s, size_t d,
+                        float scale, float *scores, float *out);
+
 // ---- dropout ----
 /// y = x ⊙ mask / (1 − p) with mask[i] = 0 with probability p, decided by a hash of (key, i) so that the same
 /// key regenerates the same mask (backward passes, recomputation). y may equal x.
@@ -113,6 +132,9 @@ typedef struct {
     void (*skinny_nt)(const float *, size_t, const float *, size_t, size_t, float *, size_t, size_t, float);
     void (*skinny_nn_acc)(const float *, size_t, size_t, const float *, size_t, float *, size_t, size_t, float);
     void (*skinny_tn_acc)(const float *, size_t, size_t, const float *, size_t, size_t, float *, size_t, size_t, float);
+    void (*matvec)(const float *, size_t, size_t, const void *, int, size_t, size_t, size_t, size_t, float *, size_t, float, int);
+    void (*matvec_argmax)(const float *, size_t, size_t, const void *, int, size_t, size_t, size_t, size_t, float *, int32_t *, int32_t *);
+    void (*attention_query)(const float *, const float *, const float *, size_t, size_t, size_t, float, float *, float *);
 } pk_kernel_table;
 
 enum { PK_ISA_SCALAR = 0, PK_ISA_AVX2 = 1, PK_ISA_AVX512 = 2 };
