@@ -62,7 +62,7 @@ static inline void f32_to_f16_avx2(const float *src, uint16_t *dst, size_t n) {
 #include "kernels_body.h"
 #define VLOAD_BF16(p) _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(p))), 16))
 #define VLOAD_F16(p) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p)))
-#define MV_M 2   // 16 ymm registers: 2 × 4 accumulators, 4 weight vectors, the input
+#define MV_M 2   // 16 ymm registers: 2 × 4 accumulators, a weight vector, the input
 #include "kernels_decode.h"
 
 #pragma clang attribute pop

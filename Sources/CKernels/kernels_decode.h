@@ -10,9 +10,9 @@
 // the query, the keys it sees and their count. So a verification row equals what a one-token step gives it.
 // Dimension glossary: M rows, K shared (in) dimension, O outputs, S keys, D head dim.
 
-#define MV_R 4          // output rows per pass: independent FMA chains even at M = 1
+#define MV_U 4          // accumulators per dot product (lanes of k steps U·W apart): independent FMA chains
 #ifndef MV_M
-#define MV_M 4          // input rows per pass (accumulators MV_M × MV_R must fit the register file)
+#define MV_M 4          // input rows per pass (MV_M × MV_U accumulators must fit the register file)
 #endif
 
 static inline V vload_tail_bf16(const uint16_t *p, size_t n) {
@@ -33,60 +33,55 @@ static inline void mv_store(float *y, float v, float alpha, int accumulate) {
 }
 
 // y[i·ldy + o] = alpha · (x_i · w_o) (+ y when accumulate) for i < m, o0 ≤ o < o1; w (O, K) at ldw.
+// One weight row at a time, front to back (a single sequential stream, as the hardware prefetcher likes it),
+// for MV_M input rows at once. The dot product's order is a function of k alone: vector step j (k = j·W…) goes
+// to accumulator j mod MV_U, a last partial step padded with zeros goes where the next step would, and the
+// accumulators are summed as (a0 + a1) + (a2 + a3) before one horizontal sum.
 #define DEFINE_MATVEC(NAME, T, LOADW, TAILW)                                                                      \
+static inline float NAME##_finish(V a[MV_U]) { return VHSUM(VADD(VADD(a[0], a[1]), VADD(a[2], a[3]))); }          \
 static void NAME(const float *x, size_t ldx, size_t m, const T *w, size_t ldw, size_t k, size_t o0, size_t o1,    \
                  float *y, size_t ldy, float alpha, int accumulate) {                                              \
-    const size_t kv = k / W * W, kt = k - kv;                                                                      \
-    size_t o = o0;                                                                                                 \
-    for (; o + MV_R <= o1; o += MV_R) {                                                                            \
-        const T *wr[MV_R];                                                                                         \
-        for (int r = 0; r < MV_R; r++) wr[r] = w + (o + r) * ldw;                                                  \
+    const size_t kv = k / W * W, kt = k - kv, steps = kv / W;                                                     \
+    for (size_t o = o0; o < o1; o++) {                                                                             \
+        const T *wo = w + o * ldw;                                                                                 \
         size_t i0 = 0;                                                                                             \
         for (; i0 + MV_M <= m; i0 += MV_M) {                                                                       \
-            V acc[MV_M][MV_R];                                                                                     \
-            for (int i = 0; i < MV_M; i++) for (int r = 0; r < MV_R; r++) acc[i][r] = VZERO();                     \
-            for (size_t p = 0; p < kv; p += W) {                                                                   \
-                V wv[MV_R];                                                                                        \
-                for (int r = 0; r < MV_R; r++) wv[r] = LOADW(wr[r] + p);                                           \
-                for (int i = 0; i < MV_M; i++) {                                                                   \
-                    V xv = VLOAD(x + (i0 + i) * ldx + p);                                                          \
-                    for (int r = 0; r < MV_R; r++) acc[i][r] = VFMA(xv, wv[r], acc[i][r]);                         \
+            V acc[MV_M][MV_U];                                                                                     \
+            for (int i = 0; i < MV_M; i++) for (int u = 0; u < MV_U; u++) acc[i][u] = VZERO();                     \
+            size_t j = 0;                                                                                          \
+            for (; j + MV_U <= steps; j += MV_U) {                                                                 \
+                for (int u = 0; u < MV_U; u++) {                                                                   \
+                    V wv = LOADW(wo + (j + u) * W);                                                                \
+                    for (int i = 0; i < MV_M; i++)                                                                 \
+                        acc[i][u] = VFMA(VLOAD(x + (i0 + i) * ldx + (j + u) * W), wv, acc[i][u]);                  \
                 }                                                                                                  \
             }                                                                                                      \
-            if (kt) {                                                                                              \
-                V wv[MV_R];                                                                                        \
-                for (int r = 0; r < MV_R; r++) wv[r] = TAILW(wr[r] + kv, kt);                                      \
-                for (int i = 0; i < MV_M; i++) {                                                                   \
-                    V xv = vload_tail(x + (i0 + i) * ldx + kv, kt, 0.0f);                                          \
-                    for (int r = 0; r < MV_R; r++) acc[i][r] = VFMA(xv, wv[r], acc[i][r]);                         \
+            /* the last < MV_U steps and the padded tail, with constant indices (registers, not the stack) */     \
+            for (int u = 0; u < MV_U; u++) {                                                                       \
+                if (j + u < steps) {                                                                               \
+                    V wv = LOADW(wo + (j + u) * W);                                                                \
+                    for (int i = 0; i < MV_M; i++)                                                                 \
+                        acc[i][u] = VFMA(VLOAD(x + (i0 + i) * ldx + (j + u) * W), wv, acc[i][u]);                  \
+                } else if (j + u == steps && kt) {                                                                 \
+                    V wv = TAILW(wo + kv, kt);                                                                     \
+                    for (int i = 0; i < MV_M; i++)                                                                 \
+                        acc[i][u] = VFMA(vload_tail(x + (i0 + i) * ldx + kv, kt, 0.0f), wv, acc[i][u]);            \
                 }                                                                                                  \
             }                                                                                                      \
-            for (int i = 0; i < MV_M; i++)                                                                         \
-                for (int r = 0; r < MV_R; r++) mv_store(y + (i0 + i) * ldy + o + r, VHSUM(acc[i][r]), alpha, accumulate); \
+            for (int i = 0; i < MV_M; i++) mv_store(y + (i0 + i) * ldy + o, NAME##_finish(acc[i]), alpha, accumulate); \
         }                                                                                                          \
         for (; i0 < m; i0++) {                                                                                     \
             const float *xr = x + i0 * ldx;                                                                        \
-            V acc[MV_R];                                                                                           \
-            for (int r = 0; r < MV_R; r++) acc[r] = VZERO();                                                       \
-            for (size_t p = 0; p < kv; p += W) {                                                                   \
-                V xv = VLOAD(xr + p);                                                                              \
-                for (int r = 0; r < MV_R; r++) acc[r] = VFMA(xv, LOADW(wr[r] + p), acc[r]);                        \
+            V acc[MV_U];                                                                                           \
+            for (int u = 0; u < MV_U; u++) acc[u] = VZERO();                                                       \
+            size_t j = 0;                                                                                          \
+            for (; j + MV_U <= steps; j += MV_U)                                                                   \
+                for (int u = 0; u < MV_U; u++) acc[u] = VFMA(VLOAD(xr + (j + u) * W), LOADW(wo + (j + u) * W), acc[u]); \
+            for (int u = 0; u < MV_U; u++) {                                                                       \
+                if (j + u < steps) acc[u] = VFMA(VLOAD(xr + (j + u) * W), LOADW(wo + (j + u) * W), acc[u]);       \
+                else if (j + u == steps && kt) acc[u] = VFMA(vload_tail(xr + kv, kt, 0.0f), TAILW(wo + kv, kt), acc[u]); \
             }                                                                                                      \
-            if (kt) {                                                                                              \
-                V xv = vload_tail(xr + kv, kt, 0.0f);                                                              \
-                for (int r = 0; r < MV_R; r++) acc[r] = VFMA(xv, TAILW(wr[r] + kv, kt), acc[r]);                   \
-            }                                                                                                      \
-            for (int r = 0; r < MV_R; r++) mv_store(y + i0 * ldy + o + r, VHSUM(acc[r]), alpha, accumulate);       \
-        }                                                                                                          \
-    }                                                                                                              \
-    for (; o < o1; o++) {                                                                                          \
-        const T *wo = w + o * ldw;                                                                                 \
-        for (size_t i = 0; i < m; i++) {                                                                           \
-            const float *xr = x + i * ldx;                                                                         \
-            V acc = VZERO();                                                                                       \
-            for (size_t p = 0; p < kv; p += W) acc = VFMA(VLOAD(xr + p), LOADW(wo + p), acc);                      \
-            if (kt) acc = VFMA(vload_tail(xr + kv, kt, 0.0f), TAILW(wo + kv, kt), acc);                            \
-            mv_store(y + i * ldy + o, VHSUM(acc), alpha, accumulate);                                              \
+            mv_store(y + i0 * ldy + o, NAME##_finish(acc), alpha, accumulate);                                     \
         }                                                                                                          \
     }                                                                                                              \
 }

@@ -66,21 +66,20 @@ public enum Attention {
                                             parallelism: Parallelism) {
         let scale = Float(1.0 / Double(D).squareRoot())
         let group = H / G, jobs = b * t * H
-        // A thread hop costs more than a few short heads: split only when there is real work.
-        let workers = min(parallelism.threads, jobs, max(1, jobs * min(s, q0 + t) * D / (1 << 15)))
-        let (uq, uk, uv) = (UnsafeMutablePointer(mutating: q), UnsafeMutablePointer(mutating: keys), UnsafeMutablePointer(mutating: values))
+        // Even a pool's hand-over costs more than a few short heads: split only when there is real work.
+        let workers = min(parallelism.threads, jobs, max(1, jobs * min(s, q0 + t) * D / (1 << 13)))
         let run = { (w: Int) in
             var job = w
             while job < jobs {
                 let hi = job % H, row = job / H, bi = row / t, i = row % t, g = hi / group
                 let at = (bi * t + i) * H * D + hi * D
-                Kernels.attentionQuery(uq + at, keys: uk + bi * keyBatchStride + g * D, values: uv + bi * keyBatchStride + g * D,
+                Kernels.attentionQuery(q + at, keys: keys + bi * keyBatchStride + g * D, values: values + bi * keyBatchStride + g * D,
                                        ld: G * D, count: min(s, q0 + i + 1), dim: D, scale: scale,
                                        scores: scratch + w * stride, into: out + at)
                 job += workers
             }
         }
-        if workers == 1 { run(0) } else { DispatchQueue.concurrentPerform(iterations: workers, execute: run) }
+        WorkerPool.shared(parallelism).run(parts: workers, run)
     }
 
     /// out (B·T, H·D) = softmax(scale · q kᵀ + causal mask) v per head.

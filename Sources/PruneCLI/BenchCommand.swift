@@ -9,7 +9,7 @@ import Tensor
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Forward and LoRA training tokens/s and peak memory on the default checkpoint and realistic random shapes, beside PyTorch's.",
+        abstract: "Forward and LoRA training tokens/s and peak memory (or, with --decode, batch-1 decoding) on the default checkpoint and realistic random shapes, beside PyTorch's.",
         discussion: """
         Each shape runs in its own child process so that its peak memory is its own. Random checkpoints of the SmolLM2-135M and stories110M shapes are written once to --cache (float32 safetensors) and loaded by both engines.
 
@@ -72,6 +72,18 @@ struct BenchCommand: ParsableCommand {
     @Option(name: .long, help: "Optimizer steps for --heal.")
     var healSteps = 123
 
+    @Flag(name: .long, help: "Time batch-1 decoding instead: prefill and decode tokens/s of --prompt-tokens then --new-tokens greedy tokens, a verification pass of 2/4/5/8 rows in one-token steps, bytes read per token against the read bandwidth measured in the same run; beside transformers' generate and, with --llama-cpp, llama-bench.")
+    var decode = false
+
+    @Option(name: .long, help: "With --decode: prompt tokens.")
+    var promptTokens = 128
+
+    @Option(name: .long, help: "With --decode: new tokens.")
+    var newTokens = 128
+
+    @Option(name: .long, help: "With --decode: a llama.cpp folder with build/bin/llama-bench and convert_hf_to_gguf.py (shared/scripts/get-llamacpp.sh builds one); each checkpoint is converted at the same dtype into --cache.")
+    var llamaCpp: String?
+
     @Option(name: .long, help: .hidden)
     var child: String?
 
@@ -80,6 +92,8 @@ struct BenchCommand: ParsableCommand {
 
     func validate() throws {
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1 (got \(threads))") }
+        guard promptTokens >= 1 && newTokens >= 2 else { throw ValidationError("--prompt-tokens must be at least 1 and --new-tokens at least 2") }
+        if llamaCpp != nil && !decode { throw ValidationError("--llama-cpp goes with --decode") }
     }
 
     func run() throws {
@@ -104,6 +118,7 @@ struct BenchCommand: ParsableCommand {
         }
         targets += model.map { .checkpoint(URL(fileURLWithPath: $0)) }
         if breakdown { return try runBreakdown(targets, modes: modeList) }
+        if decode { return try runDecode(targets) }
         let py = noPytorch ? nil : PyTorchBaseline.findPython(explicit: python)
         if !noPytorch && py == nil { FileHandle.standardError.write(Data("note: no Python with torch + transformers found; PyTorch figures skipped\n".utf8)) }
         if !json {
@@ -144,6 +159,68 @@ struct BenchCommand: ParsableCommand {
                 print(line)
             }
           }
+        }
+    }
+
+    /// Batch-1 decoding per shape (see DecodeBenchmark), beside transformers and llama.cpp where they are there.
+    func runDecode(_ targets: [BenchmarkShape]) throws {
+        let parallelism = Parallelism(threads: threads)
+        let bandwidth = ReadBandwidth.measure(parallelism: parallelism)
+        let py = noPytorch ? nil : PyTorchBaseline.findPython(explicit: python)
+        if !noPytorch && py == nil { FileHandle.standardError.write(Data("note: no Python with torch + transformers found; transformers figures skipped\n".utf8)) }
+        if !json {
+            SystemReport.lines(threads: threads).forEach { print($0) }
+            print(String(format: "read bandwidth: %.1f GB/s (streaming read of 1 GiB on %d threads); prompt %d tokens, then %d new tokens greedy, batch 1",
+                         bandwidth / 1e9, threads, promptTokens, newTokens))
+            print("model".padding(toLength: 22, withPad: " ", startingAt: 0) + "dtype  prefill/s  decode/s  bound/s  %bound"
+                  + "  verify 2/4/5/8 (steps)   hf prefill/s  hf decode/s  ×hf   llama.cpp pp/s  tg/s   ×llama")
+        }
+        for shape in targets {
+            let dir = try shape.materialize(cache: URL(fileURLWithPath: cache))
+            let model = try LlamaModel.load(directory: dir, weightsDType: weightsDtype.value, parallelism: parallelism)
+            var r = DecodeBenchmark.measure(model: model, name: shape.name, promptTokens: min(promptTokens, model.config.maxPositionEmbeddings / 2),
+                                            newTokens: min(newTokens, model.config.maxPositionEmbeddings / 2), repetitions: repetitions,
+                                            readBytesPerSecond: bandwidth)
+            let stored = model.lmHead.element != .f32
+            if let py {
+                do {
+                    let t = try TransformersDecodeBaseline.measure(python: py, checkpoint: dir, threads: threads, promptTokens: r.promptTokens,
+                                                                   newTokens: r.newTokens, repetitions: repetitions, storedDType: stored)
+                    (r.transformersPrefillTokensPerSecond, r.transformersDecodeTokensPerSecond) = (t.prefill, t.decode)
+                } catch { r.notes.append("\(error)") }
+            }
+            if let llamaCpp {
+                if let py {
+                    do {
+                        let l = try LlamaCppDecodeBaseline.measure(directory: URL(fileURLWithPath: llamaCpp), python: py, checkpoint: dir,
+                                                                   name: shape.name, dtype: r.weightsDType, cache: URL(fileURLWithPath: cache),
+                                                                   threads: threads, promptTokens: r.promptTokens, newTokens: r.newTokens,
+                                                                   repetitions: repetitions)
+                        (r.llamaCppPrefillTokensPerSecond, r.llamaCppDecodeTokensPerSecond) = (l.prefill, l.decode)
+                    } catch { r.notes.append("\(error)") }
+                } else {
+                    r.notes.append("llama.cpp: converting the checkpoint needs a Python with torch + transformers")
+                }
+            }
+            if json {
+                print(String(decoding: try JSONEncoder().encode(r), as: UTF8.self))
+                continue
+            }
+            var line = shape.name.padding(toLength: 22, withPad: " ", startingAt: 0) + r.weightsDType.padding(toLength: 5, withPad: " ", startingAt: 0)
+            line += String(format: " %10.1f %9.1f %8.1f %6.0f%%", r.prefillTokensPerSecond, r.decodeTokensPerSecond, r.boundTokensPerSecond,
+                           100 * r.shareOfBound)
+            let v = DecodeBenchmark.verificationRows.map { String(format: "%.2f", r.verificationSteps["\($0)"] ?? 0) }.joined(separator: "/")
+            line += "  " + v.padding(toLength: 23, withPad: " ", startingAt: 0)
+            if let p = r.transformersPrefillTokensPerSecond, let d = r.transformersDecodeTokensPerSecond {
+                line += String(format: " %12.1f %12.1f %5.2f", p, d, r.decodeTokensPerSecond / d)
+            } else {
+                line += String(repeating: " ", count: 31)
+            }
+            if let p = r.llamaCppPrefillTokensPerSecond, let d = r.llamaCppDecodeTokensPerSecond {
+                line += String(format: " %15.1f %6.1f %6.2f", p, d, r.decodeTokensPerSecond / d)
+            }
+            print(line)
+            for note in r.notes { print("  note: " + note) }
         }
     }
 

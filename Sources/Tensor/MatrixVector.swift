@@ -3,10 +3,10 @@
 // Our kernels (pk_matvec in CKernels) read each weight row once for all rows and widen 16-bit elements inside
 // the dot product. Threads split the outputs; each element is one dot product summed in one order whatever the
 // rows beside it, the split or the thread count (kernels_decode.h), so a row of a K+1-row pass equals the
-// one-row step, and the greedy head can keep only each row's argmax instead of writing V logits.
+// one-row step, and the greedy head can keep only each row's argmax instead of writing V logits. The threads
+// are a WorkerPool's: a product lasts microseconds.
 // Dimension glossary: M rows (≤ maxRows), I in features, O outputs.
 import CKernels
-import Foundation
 
 /// y (M, O) = x (M, I) · Wᵀ for M ≤ `maxRows`, and its argmax per row.
 public enum MatrixVector {
@@ -39,10 +39,9 @@ public enum MatrixVector {
                 pk_matvec(x, I, m, base, element, I, I, 0, O, y, O, alpha, accumulate ? 1 : 0)
                 return
             }
-            let (ux, uy) = (UnsafeMutablePointer(mutating: x), y)  // Sendable capture
-            DispatchQueue.concurrentPerform(iterations: parts) { w in
+            WorkerPool.shared(parallelism).run(parts: parts) { w in
                 let r = outputs(w, of: parts, O)
-                pk_matvec(ux, I, m, base, element, I, I, r.lowerBound, r.upperBound, uy, O, alpha, accumulate ? 1 : 0)
+                pk_matvec(x, I, m, base, element, I, I, r.lowerBound, r.upperBound, y, O, alpha, accumulate ? 1 : 0)
             }
         }
     }
@@ -64,9 +63,7 @@ public enum MatrixVector {
                     pk_matvec_argmax(ux, I, m, base, element, I, I, r.lowerBound, r.upperBound, uv + w * m, ui + w * m,
                                      ui + (parts + w) * m)
                 }
-                withExtendedLifetime(weight) {
-                    if parts == 1 { run(0) } else { DispatchQueue.concurrentPerform(iterations: parts, execute: run) }
-                }
+                withExtendedLifetime(weight) { WorkerPool.shared(parallelism).run(parts: parts, run) }
                 // Parts cover ascending outputs: a later part wins only with a strictly larger value.
                 for i in 0..<m {
                     var b = Best(value: -.infinity, index: -1, firstNonFinite: nil)
@@ -89,9 +86,9 @@ public enum MatrixVector {
         }
     }
 
-    /// Threads for one product: each must read at least ~256 KB of weight, or the hop costs more than it saves.
+    /// Threads for one product: each must read at least ~64 KB of weight, or the hand-over costs more than it saves.
     private static func partCount(_ weight: Weight, parallelism: Parallelism) -> Int {
-        let perThread = 1 << 18
+        let perThread = 1 << 16
         return max(1, min(parallelism.threads, weight.byteCount / perThread, weight.rows / 16))
     }
 

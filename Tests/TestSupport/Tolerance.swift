@@ -71,6 +71,9 @@ public enum Tolerance {
     public static let smolLM2Loss = 6e-5               // 1.94e-5
     /// KV-cache decoding against the full forward, logits max |Δ| (two ulps of logits up to ~8).
     public static let kvCacheLogits = 2e-6             // 0
+    /// Decoding one token at a time (DecodeSession) against the batched forward of the whole sequence (tiled
+    /// attention, sgemm), logits max |Δ|, every checkpoint variant.
+    public static let decodeAgainstForward = 1e-6      // 2.98e-7
     /// Our forward with a PEFT adapter attached against PEFT's, logits max |Δ|.
     public static let peftLogits = 7.5e-5              // 2.50e-5
 

@@ -91,6 +91,19 @@ void pk_matvec_argmax(const float *x, size_t ldx, size_t m, const void *w, int e
 void pk_attention_query(const float *q, const float *keys, const float *values, size_t ld, size_t s, size_t d,
                         float scale, float *scores, float *out);
 
+// ---- a worker pool for decoding's short parallel regions (pool.c) ----
+typedef struct pk_pool pk_pool;
+typedef void (*pk_pool_task)(void *context, int part);
+/// A pool of `threads` − 1 workers (the caller is the first thread); lives as long as the process.
+pk_pool *pk_pool_create(int threads);
+int pk_pool_threads(const pk_pool *pool);
+/// Runs task(context, part) for part < parts (≤ the pool's threads) and returns when all are done; the caller
+/// runs part 0. Workers spin briefly between regions, then sleep.
+void pk_pool_run(pk_pool *pool, int parts, pk_pool_task task, void *context);
+
+/// XOR of `words` 64-bit words read in order (bandwidth.c): a streaming read for measuring memory bandwidth.
+uint64_t pk_stream_read(const uint64_t *p, size_t words);
+
 // ---- dropout ----
 /// y = x ⊙ mask / (1 − p) with mask[i] = 0 with probability p, decided by a hash of (key, i) so that the same
 /// key regenerates the same mask (backward passes, recomputation). y may equal x.

@@ -1,0 +1,73 @@
+// Decoding's parallel regions: ~200 per token, a few microseconds each, where waking threads through
+// libdispatch (DispatchQueue.concurrentPerform) cost more than the halved work saved (measured: 2 threads slower
+// than 1). A pool of spinning workers (CKernels pool.c) per thread count, made on first use and kept.
+import CKernels
+import Foundation
+
+/// Runs `parts` pieces of work on a pool's threads, the caller taking the first.
+public final class WorkerPool: @unchecked Sendable {
+    private let pool: OpaquePointer
+    /// Threads, the caller included.
+    public let threads: Int
+
+    private init(threads: Int) {
+        self.threads = threads
+        pool = pk_pool_create(Int32(threads))
+    }
+
+    private static let lock = NSLock()
+    nonisolated(unsafe) private static var pools: [Int: WorkerPool] = [:]
+
+    /// The pool for `parallelism.threads` threads (one per count for the process).
+    public static func shared(_ parallelism: Parallelism) -> WorkerPool {
+        lock.lock()
+        defer { lock.unlock() }
+        if let p = pools[parallelism.threads] { return p }
+        let p = WorkerPool(threads: parallelism.threads)
+        pools[parallelism.threads] = p
+        return p
+    }
+
+    /// body(part) for part in 0..<parts (at most `threads`), concurrently; returns when all are done.
+    public func run(parts: Int, _ body: (Int) -> Void) {
+        precondition(parts >= 0 && parts <= threads, "\(parts) parts on a pool of \(threads) threads")
+        if parts <= 1 { if parts == 1 { body(0) }; return }
+        withoutActuallyEscaping(body) { escaping in
+            var task = escaping
+            withUnsafeMutablePointer(to: &task) { context in
+                pk_pool_run(pool, Int32(parts), { raw, part in
+                    raw!.assumingMemoryBound(to: ((Int) -> Void).self).pointee(Int(part))
+                }, context)
+            }
+        }
+    }
+}
+
+/// The memory bandwidth a streaming read reaches on this machine.
+public enum ReadBandwidth {
+    /// Bytes per second of the best of `passes` reads of a `bytes` buffer (larger than any last-level cache), split
+    /// over the threads of `parallelism` as decoding splits a weight.
+    public static func measure(bytes: Int = 1 << 30, passes: Int = 3, parallelism: Parallelism) -> Double {
+        let words = bytes / 8
+        let buffer = UnsafeMutablePointer<UInt64>.allocate(capacity: words)
+        defer { buffer.deallocate() }
+        for i in 0..<words { buffer[i] = UInt64(truncatingIfNeeded: i &* 0x9E37_79B9) }   // touch every page first
+        let pool = WorkerPool.shared(parallelism), parts = parallelism.threads
+        var best = 0.0
+        var sink: UInt64 = 0
+        for _ in 0..<passes {
+            let start = DispatchTime.now().uptimeNanoseconds
+            withUnsafeTemporaryAllocation(of: UInt64.self, capacity: parts) { folds in
+                pool.run(parts: parts) { w in
+                    let lo = words * w / parts, hi = words * (w + 1) / parts
+                    folds[w] = pk_stream_read(buffer + lo, hi - lo)
+                }
+                for w in 0..<parts { sink ^= folds[w] }
+            }
+            let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            best = max(best, Double(words * 8) / seconds)
+        }
+        withExtendedLifetime(sink) {}
+        return best
+    }
+}
