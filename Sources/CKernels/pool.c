@@ -107,3 +107,26 @@ void pk_pool_run(pk_pool *p, int parts, pk_pool_task task, void *context) {
     while (atomic_load(&p->done) < p->threads - 1) _mm_pause();
     pthread_mutex_unlock(&p->run_lock);
 }
+
+// Chunks handed out one at a time from a shared counter: threads that get slower memory or start later simply
+// take fewer, so no thread waits long for another at the end of a region.
+typedef struct {
+    pk_pool_task task;
+    void *context;
+    int chunks;
+    atomic_int next;
+} chunk_run;
+
+static void run_chunks(void *raw, int part) {
+    (void)part;
+    chunk_run *r = raw;
+    int c;
+    while ((c = atomic_fetch_add(&r->next, 1)) < r->chunks) r->task(r->context, c);
+}
+
+void pk_pool_run_chunks(pk_pool *p, int chunks, pk_pool_task task, void *context) {
+    if (chunks <= 0) return;
+    chunk_run r = { .task = task, .context = context, .chunks = chunks };
+    atomic_init(&r.next, 0);
+    pk_pool_run(p, chunks < p->threads ? chunks : p->threads, run_chunks, &r);
+}

@@ -48,9 +48,23 @@ extension LlamaModel {
         profile.measure(.elementwise) {
             RMSNorm.forward(x, weight: layer.inputNorm.data, into: a.normed1.data, rstd: a.rstd1.data, rows: n, cols: C, eps: eps)
         }
-        project(.q, a.normed1.data, into: a.q.data)
-        project(.k, a.normed1.data, into: a.k.data)
-        project(.v, a.normed1.data, into: a.v.data)
+        /// Projections of one input: a decoding step without adapters makes them one parallel region.
+        func project(_ p: (Projection, UnsafeMutablePointer<Float>), _ q: (Projection, UnsafeMutablePointer<Float>),
+                     _ r: (Projection, UnsafeMutablePointer<Float>)? = nil, from x: UnsafePointer<Float>) {
+            guard n <= MatrixVector.maxRows, profile == nil, layer.linear(p.0).lora == nil, layer.linear(q.0).lora == nil,
+                  r.map({ layer.linear($0.0).lora == nil }) ?? true else {
+                project(p.0, x, into: p.1)
+                project(q.0, x, into: q.1)
+                if let r { project(r.0, x, into: r.1) }
+                return
+            }
+            let (lp, lq) = (layer.linear(p.0), layer.linear(q.0)), lr = r.map { layer.linear($0.0) }
+            MatrixVector.linear(x, rows: n, (lp.weight, p.1), (lq.weight, q.1), lr.map { ($0.weight, r!.1) }, parallelism: self.parallelism)
+            lp.addBias(to: p.1, rows: n)
+            lq.addBias(to: q.1, rows: n)
+            if let lr, let r { lr.addBias(to: r.1, rows: n) }
+        }
+        project((.q, a.q.data), (.k, a.k.data), (.v, a.v.data), from: a.normed1.data)
         profile.measure(.elementwise) { RoPE.forward(a.q.data, positions: positions, rope: rope, rows: n, heads: H) }
         profile.measure(.elementwise) { RoPE.forward(a.k.data, positions: positions, rope: rope, rows: n, heads: G) }
         if let cache {
@@ -79,8 +93,7 @@ extension LlamaModel {
             RMSNorm.forward(a.mid.data, weight: layer.postAttentionNorm.data, into: a.normed2.data, rstd: a.rstd2.data,
                             rows: n, cols: C, eps: eps)
         }
-        project(.gate, a.normed2.data, into: a.gate.data)
-        project(.up, a.normed2.data, into: a.up.data)
+        project((.gate, a.gate.data), (.up, a.up.data), from: a.normed2.data)
         profile.measure(.elementwise) { SwiGLU.forward(gate: a.gate.data, up: a.up.data, into: a.hidden.data, count: n * F) }
         project(.down, a.hidden.data, into: scratch.branch.data)
         profile.measure(.elementwise) { Residual.forward(skip: a.mid.data, branch: scratch.branch.data, into: out, count: n * C) }

@@ -41,14 +41,18 @@ public final class Linear {
                         parallelism: Parallelism, profile: StepProfile? = nil) {
         Gemm.linear(x, rows: n, weight: weight, into: y, parallelism: parallelism)
         profile.addFLOPs(2 * Double(n * outFeatures * inFeatures))
-        if let bias {
-            for r in 0..<n { Kernels.add(bias.data, into: y + r * outFeatures, count: outFeatures) }
-        }
+        addBias(to: y, rows: n)
         if let lora {
             profile.measure(.lora(.forward), flops: lora.forwardFLOPs(rows: n)) {
                 Self.loraForward(lora, x, rows: n, into: y, loraHidden: loraHidden, dropoutKey: dropoutKey, parallelism: parallelism)
             }
         }
+    }
+
+    /// y (N, O) += bias per row, when there is one.
+    func addBias(to y: UnsafeMutablePointer<Float>, rows n: Int) {
+        guard let bias else { return }
+        for r in 0..<n { Kernels.add(bias.data, into: y + r * outFeatures, count: outFeatures) }
     }
 
     private static func loraForward(_ lora: LoRAAdapter, _ x: UnsafePointer<Float>, rows n: Int, into y: UnsafeMutablePointer<Float>,

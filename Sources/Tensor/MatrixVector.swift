@@ -30,18 +30,25 @@ public enum MatrixVector {
     /// y (M, O) = alpha · x (M, I) · Wᵀ (+ y when `accumulate`), for any stored element type of W.
     public static func linear(_ x: UnsafePointer<Float>, rows m: Int, weight: Weight, into y: UnsafeMutablePointer<Float>,
                               alpha: Float = 1, accumulate: Bool = false, parallelism: Parallelism) {
+        linear(x, rows: m, (weight, y), alpha: alpha, accumulate: accumulate, parallelism: parallelism)
+    }
+
+    /// Up to three products of the same x (q, k, v; gate, up) in one parallel region: y_j (M, O_j) = alpha · x·W_jᵀ
+    /// (+ y_j when `accumulate`). Every W_j has I columns.
+    public static func linear(_ x: UnsafePointer<Float>, rows m: Int, _ first: (Weight, UnsafeMutablePointer<Float>),
+                              _ second: (Weight, UnsafeMutablePointer<Float>)? = nil, _ third: (Weight, UnsafeMutablePointer<Float>)? = nil,
+                              alpha: Float = 1, accumulate: Bool = false, parallelism: Parallelism) {
         precondition(m >= 1 && m <= maxRows, "MatrixVector takes 1…\(maxRows) rows, got \(m)")
-        let O = weight.rows, I = weight.columns, element = code(weight.element)
-        let base = weight.elementBase
-        let parts = partCount(weight, parallelism: parallelism)
-        withExtendedLifetime(weight) {
-            if parts == 1 {
-                pk_matvec(x, I, m, base, element, I, I, 0, O, y, O, alpha, accumulate ? 1 : 0)
-                return
-            }
-            WorkerPool.shared(parallelism).run(parts: parts) { w in
-                let r = outputs(w, of: parts, O)
-                pk_matvec(x, I, m, base, element, I, I, r.lowerBound, r.upperBound, y, O, alpha, accumulate ? 1 : 0)
+        let I = first.0.columns
+        var plan = Plan(parallelism: parallelism)
+        plan.add(first.0)
+        if let (w, _) = second { plan.add(w, columns: I) }
+        if let (w, _) = third { plan.add(w, columns: I) }
+        let acc: Int32 = accumulate ? 1 : 0
+        withExtendedLifetime((first, second, third)) {
+            plan.run(parallelism) { j, r in
+                let (w, y) = j == 0 ? first : j == 1 ? second! : third!
+                pk_matvec(x, I, m, w.elementBase, code(w.element), I, I, r.lowerBound, r.upperBound, y, w.rows, alpha, acc)
             }
         }
     }
@@ -51,30 +58,83 @@ public enum MatrixVector {
     public static func argmax(_ x: UnsafePointer<Float>, rows m: Int, weight: Weight, into best: UnsafeMutablePointer<Best>,
                               parallelism: Parallelism) {
         precondition(m >= 1 && m <= maxRows, "MatrixVector takes 1…\(maxRows) rows, got \(m)")
-        let O = weight.rows, I = weight.columns, element = code(weight.element)
-        let base = weight.elementBase
-        let parts = partCount(weight, parallelism: parallelism)
-        // Per part and row: best value, its index, first non-finite index (on the stack: no allocation per step).
-        withUnsafeTemporaryAllocation(of: Float.self, capacity: parts * m) { values in
-            withUnsafeTemporaryAllocation(of: Int32.self, capacity: 2 * parts * m) { indices in
-                let (uv, ui, ux) = (values.baseAddress!, indices.baseAddress!, UnsafeMutablePointer(mutating: x))
-                let run = { (w: Int) in
-                    let r = outputs(w, of: parts, O)
-                    pk_matvec_argmax(ux, I, m, base, element, I, I, r.lowerBound, r.upperBound, uv + w * m, ui + w * m,
-                                     ui + (parts + w) * m)
+        let I = weight.columns, element = code(weight.element), base = weight.elementBase
+        var plan = Plan(parallelism: parallelism)
+        plan.add(weight)
+        let chunks = plan.chunks
+        // Per chunk and row: best value, its index, first non-finite index (on the stack: no allocation per step).
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: chunks * m) { values in
+            withUnsafeTemporaryAllocation(of: Int32.self, capacity: 2 * chunks * m) { indices in
+                let (uv, ui) = (values.baseAddress!, indices.baseAddress!)
+                withExtendedLifetime(weight) {
+                    plan.run(parallelism) { _, r in
+                        let c = r.lowerBound / plan.chunkRows
+                        pk_matvec_argmax(x, I, m, base, element, I, I, r.lowerBound, r.upperBound, uv + c * m, ui + c * m,
+                                         ui + (chunks + c) * m)
+                    }
                 }
-                withExtendedLifetime(weight) { WorkerPool.shared(parallelism).run(parts: parts, run) }
-                // Parts cover ascending outputs: a later part wins only with a strictly larger value.
+                // Chunks cover ascending outputs: a later one wins only with a strictly larger value.
                 for i in 0..<m {
                     var b = Best(value: -.infinity, index: -1, firstNonFinite: nil)
-                    for w in 0..<parts {
-                        let index = Int(ui[w * m + i]), value = uv[w * m + i], bad = Int(ui[(parts + w) * m + i])
+                    for c in 0..<chunks {
+                        let index = Int(ui[c * m + i]), value = uv[c * m + i], bad = Int(ui[(chunks + c) * m + i])
                         if index >= 0 && (b.index < 0 || value > b.value) { b.value = value; b.index = index }
                         if bad >= 0 && b.firstNonFinite == nil { b.firstNonFinite = bad }
                     }
                     best[i] = b
                 }
             }
+        }
+    }
+
+    /// How the outputs of up to three weights are cut into chunks that the pool's threads take as they finish: about
+    /// eight per thread (so that a thread that reads memory slower takes fewer), each a multiple of 16 rows and at
+    /// least ~32 KB of weight; one chunk when the product is too small to share.
+    private struct Plan {
+        var rows: (Int, Int, Int) = (0, 0, 0)
+        var count = 0
+        var bytes = 0
+        let threads: Int
+        init(parallelism: Parallelism) { threads = parallelism.threads }
+
+        mutating func add(_ w: Weight, columns: Int? = nil) {
+            precondition(columns.map { $0 == w.columns } ?? true, "products sharing an input need the same in features")
+            switch count {
+            case 0: rows.0 = w.rows
+            case 1: rows.1 = w.rows
+            default: rows.2 = w.rows
+            }
+            count += 1
+            bytes += w.byteCount
+        }
+
+        private var total: Int { rows.0 + rows.1 + rows.2 }
+        private func rowsOf(_ j: Int) -> Int { j == 0 ? rows.0 : j == 1 ? rows.1 : rows.2 }
+
+        /// Output rows per chunk.
+        var chunkRows: Int {
+            let shared = threads > 1 && bytes >= 2 * (1 << 16)
+            guard shared, total > 0 else { return max(total, 1) }
+            let perRowBytes = max(1, bytes / total)
+            let byCount = (total + threads * 8 - 1) / (threads * 8)
+            let byBytes = (1 << 15) / perRowBytes
+            return max(16, (max(byCount, byBytes) + 15) / 16 * 16)
+        }
+
+        /// Chunks of the first weight (argmax takes one weight).
+        var chunks: Int { (rowsOf(0) + chunkRows - 1) / chunkRows }
+
+        /// body(weight j, its output rows) for every chunk.
+        func run(_ parallelism: Parallelism, _ body: (Int, Range<Int>) -> Void) {
+            let size = chunkRows
+            let c0 = (rows.0 + size - 1) / size, c1 = (rows.1 + size - 1) / size, c2 = (rows.2 + size - 1) / size
+            let all = c0 + (count > 1 ? c1 : 0) + (count > 2 ? c2 : 0)
+            func work(_ chunk: Int) {
+                var j = 0, local = chunk
+                if local >= c0 { j = 1; local -= c0; if local >= c1 { j = 2; local -= c1 } }
+                body(j, (local * size)..<min(rowsOf(j), (local + 1) * size))
+            }
+            if all == 1 { work(0) } else { WorkerPool.shared(parallelism).run(chunks: all) { work($0) } }
         }
     }
 
@@ -86,15 +146,4 @@ public enum MatrixVector {
         }
     }
 
-    /// Threads for one product: each must read at least ~64 KB of weight, or the hand-over costs more than it saves.
-    private static func partCount(_ weight: Weight, parallelism: Parallelism) -> Int {
-        let perThread = 1 << 16
-        return max(1, min(parallelism.threads, weight.byteCount / perThread, weight.rows / 16))
-    }
-
-    /// Part w of `parts` contiguous output ranges of 0..<O, boundaries at multiples of 16.
-    private static func outputs(_ w: Int, of parts: Int, _ O: Int) -> Range<Int> {
-        let blocks = (O + 15) / 16
-        return min(O, blocks * w / parts * 16)..<min(O, blocks * (w + 1) / parts * 16)
-    }
 }

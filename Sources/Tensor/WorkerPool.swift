@@ -28,6 +28,22 @@ public final class WorkerPool: @unchecked Sendable {
         return p
     }
 
+    /// body(chunk) for chunk in 0..<chunks, each once, on the pool's threads, each taking the next chunk as it
+    /// finishes one (balances threads that run at different speeds); returns when all are done.
+    public func run(chunks: Int, _ body: (Int) -> Void) {
+        precondition(chunks >= 0, "\(chunks) chunks")
+        if chunks == 0 { return }
+        if threads == 1 || chunks == 1 { for c in 0..<chunks { body(c) }; return }
+        withoutActuallyEscaping(body) { escaping in
+            var task = escaping
+            withUnsafeMutablePointer(to: &task) { context in
+                pk_pool_run_chunks(pool, Int32(chunks), { raw, chunk in
+                    raw!.assumingMemoryBound(to: ((Int) -> Void).self).pointee(Int(chunk))
+                }, context)
+            }
+        }
+    }
+
     /// body(part) for part in 0..<parts (at most `threads`), concurrently; returns when all are done.
     public func run(parts: Int, _ body: (Int) -> Void) {
         precondition(parts >= 0 && parts <= threads, "\(parts) parts on a pool of \(threads) threads")

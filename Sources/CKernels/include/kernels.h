@@ -100,6 +100,9 @@ int pk_pool_threads(const pk_pool *pool);
 /// Runs task(context, part) for part < parts (≤ the pool's threads) and returns when all are done; the caller
 /// runs part 0. Workers spin briefly between regions, then sleep.
 void pk_pool_run(pk_pool *pool, int parts, pk_pool_task task, void *context);
+/// Runs task(context, chunk) for chunk < chunks, each once, the pool's threads taking the next chunk as they finish
+/// one (the order in which chunks run is not fixed; each must not depend on another).
+void pk_pool_run_chunks(pk_pool *pool, int chunks, pk_pool_task task, void *context);
 
 /// XOR of `words` 64-bit words read in order (bandwidth.c): a streaming read for measuring memory bandwidth.
 uint64_t pk_stream_read(const uint64_t *p, size_t words);
