@@ -60,8 +60,18 @@ static inline void f32_to_f16_avx2(const float *src, uint16_t *dst, size_t n) {
 #define F32_TO_F16 f32_to_f16_avx2
 
 #include "kernels_body.h"
-#define VLOAD_BF16(p) _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(p))), 16))
-#define VLOAD_F16(p) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p)))
+// Even- and odd-indexed elements of 16 floats (lo, hi) in order: two shuffles and two 64-bit permutes.
+static inline void pair_split(__m256 lo, __m256 hi, __m256 *e, __m256 *o) {
+    __m256 a = _mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0)), b = _mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(3, 1, 3, 1));
+    *e = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(a), _MM_SHUFFLE(3, 1, 2, 0)));
+    *o = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(b), _MM_SHUFFLE(3, 1, 2, 0)));
+}
+#define PAIR_F32(p, e, o) pair_split(_mm256_loadu_ps(p), _mm256_loadu_ps((p) + 8), &(e), &(o))
+#define PAIR_F16(p, e, o) pair_split(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p))), \
+                                     _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((p) + 8))), &(e), &(o))
+#define PAIR_BF16(p, e, o) do { __m256i v_ = _mm256_loadu_si256((const __m256i *)(p)); \
+    (e) = _mm256_castsi256_ps(_mm256_slli_epi32(v_, 16)); \
+    (o) = _mm256_castsi256_ps(_mm256_and_si256(v_, _mm256_set1_epi32((int)0xffff0000))); } while (0)
 #define MV_M 2   // 16 ymm registers: 2 × 4 accumulators, a weight vector, the input
 #include "kernels_decode.h"
 

@@ -45,8 +45,19 @@ static inline void f32_to_f16_avx512(const float *src, uint16_t *dst, size_t n) 
 #define F32_TO_F16 f32_to_f16_avx512
 
 #include "kernels_body.h"
-#define VLOAD_BF16(p) _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(p))), 16))
-#define VLOAD_F16(p) _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p)))
+// Even- and odd-indexed elements of 32 floats (lo, hi) in order: one two-source permute each.
+static inline void pair_split(__m512 lo, __m512 hi, __m512 *e, __m512 *o) {
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    *e = _mm512_permutex2var_ps(lo, even, hi);
+    *o = _mm512_permutex2var_ps(lo, odd, hi);
+}
+#define PAIR_F32(p, e, o) pair_split(_mm512_loadu_ps(p), _mm512_loadu_ps((p) + 16), &(e), &(o))
+#define PAIR_F16(p, e, o) pair_split(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p))), \
+                                     _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)((p) + 16))), &(e), &(o))
+#define PAIR_BF16(p, e, o) do { __m512i v_ = _mm512_loadu_si512((const void *)(p)); \
+    (e) = _mm512_castsi512_ps(_mm512_slli_epi32(v_, 16)); \
+    (o) = _mm512_castsi512_ps(_mm512_and_si512(v_, _mm512_set1_epi32((int)0xffff0000))); } while (0)
 #include "kernels_decode.h"
 
 #pragma clang attribute pop

@@ -1,102 +1,165 @@
 // The decoding kernels, included by each ISA file after kernels_body.h (same lane vocabulary, plus
-// VLOAD_BF16(p) and VLOAD_F16(p): W 16-bit weights widened to Float32 lanes, exactly).
+// PAIR_F32(p, e, o), PAIR_BF16(p, e, o) and PAIR_F16(p, e, o): from 2W weights at p, the W even-indexed ones in e
+// and the W odd-indexed ones in o, as Float32 lanes, exactly).
 // A decoding step multiplies M ≤ 16 rows (one token, or a verification pass of K+1 tokens) by every weight:
 // there the cost is reading the weights, so these read each weight row once for all M rows and widen 16-bit
 // elements inside the dot product, with no Float32 copy of the weight.
 //
 // Row independence, by construction: every output element (row i, output o) is one dot product summed in one
-// fixed order, whatever M, the output range, the blocking or the thread: lanes accumulate k in steps of W from
-// k = 0 (a last partial step padded with zeros), then one horizontal sum. Attention for a query depends only on
-// the query, the keys it sees and their count. So a verification row equals what a one-token step gives it.
+// fixed order, a function of k alone, whatever M, the output range, the blocking, the thread or the element type.
+// Attention for a query depends only on the query, the keys it sees and their count. So a verification row equals
+// what a one-token step gives it, and a bf16 weight gives what its Float32 values give.
 // Dimension glossary: M rows, K shared (in) dimension, O outputs, S keys, D head dim.
+#include <stdlib.h>
 
-#define MV_U 4          // accumulators per dot product (lanes of k steps U·W apart): independent FMA chains
 #ifndef MV_M
-#define MV_M 4          // input rows per pass (MV_M × MV_U accumulators must fit the register file)
+#define MV_M 4          // input rows per pass (MV_M × 4 accumulators must fit the register file)
 #endif
-
-static inline V vload_tail_bf16(const uint16_t *p, size_t n) {
-    uint16_t b[W];
-    for (size_t i = 0; i < W; i++) b[i] = i < n ? p[i] : 0;
-    return VLOAD_BF16(b);
-}
-static inline V vload_tail_f16(const uint16_t *p, size_t n) {
-    uint16_t b[W];
-    for (size_t i = 0; i < W; i++) b[i] = i < n ? p[i] : 0;
-    return VLOAD_F16(b);
-}
-#define VLOAD_F32(p) VLOAD(p)
-static inline V vload_tail_f32(const float *p, size_t n) { return vload_tail(p, n, 0.0f); }
 
 static inline void mv_store(float *y, float v, float alpha, int accumulate) {
     *y = accumulate ? alpha * v + *y : alpha * v;
 }
 
-// y[i·ldy + o] = alpha · (x_i · w_o) (+ y when accumulate) for i < m, o0 ≤ o < o1; w (O, K) at ldw.
-// One weight row at a time, front to back (a single sequential stream, as the hardware prefetcher likes it),
-// for MV_M input rows at once. The dot product's order is a function of k alone: vector step j (k = j·W…) goes
-// to accumulator j mod MV_U, a last partial step padded with zeros goes where the next step would, and the
-// accumulators are summed as (a0 + a1) + (a2 + a3) before one horizontal sum.
-#define DEFINE_MATVEC(NAME, T, LOADW, TAILW)                                                                      \
-static inline float NAME##_finish(V a[MV_U]) { return VHSUM(VADD(VADD(a[0], a[1]), VADD(a[2], a[3]))); }          \
-static void NAME(const float *x, size_t ldx, size_t m, const T *w, size_t ldw, size_t k, size_t o0, size_t o1,    \
-                 float *y, size_t ldy, float alpha, int accumulate) {                                              \
-    const size_t kv = k / W * W, kt = k - kv, steps = kv / W;                                                     \
-    for (size_t o = o0; o < o1; o++) {                                                                             \
-        const T *wo = w + o * ldw;                                                                                 \
-        size_t i0 = 0;                                                                                             \
-        for (; i0 + MV_M <= m; i0 += MV_M) {                                                                       \
-            V acc[MV_M][MV_U];                                                                                     \
-            for (int i = 0; i < MV_M; i++) for (int u = 0; u < MV_U; u++) acc[i][u] = VZERO();                     \
-            size_t j = 0;                                                                                          \
-            for (; j + MV_U <= steps; j += MV_U) {                                                                 \
-                for (int u = 0; u < MV_U; u++) {                                                                   \
-                    V wv = LOADW(wo + (j + u) * W);                                                                \
-                    for (int i = 0; i < MV_M; i++)                                                                 \
-                        acc[i][u] = VFMA(VLOAD(x + (i0 + i) * ldx + (j + u) * W), wv, acc[i][u]);                  \
-                }                                                                                                  \
-            }                                                                                                      \
-            /* the last < MV_U steps and the padded tail, with constant indices (registers, not the stack) */     \
-            for (int u = 0; u < MV_U; u++) {                                                                       \
-                if (j + u < steps) {                                                                               \
-                    V wv = LOADW(wo + (j + u) * W);                                                                \
-                    for (int i = 0; i < MV_M; i++)                                                                 \
-                        acc[i][u] = VFMA(VLOAD(x + (i0 + i) * ldx + (j + u) * W), wv, acc[i][u]);                  \
-                } else if (j + u == steps && kt) {                                                                 \
-                    V wv = TAILW(wo + kv, kt);                                                                     \
-                    for (int i = 0; i < MV_M; i++)                                                                 \
-                        acc[i][u] = VFMA(vload_tail(x + (i0 + i) * ldx + kv, kt, 0.0f), wv, acc[i][u]);            \
-                }                                                                                                  \
-            }                                                                                                      \
-            for (int i = 0; i < MV_M; i++) mv_store(y + (i0 + i) * ldy + o, NAME##_finish(acc[i]), alpha, accumulate); \
-        }                                                                                                          \
-        for (; i0 < m; i0++) {                                                                                     \
-            const float *xr = x + i0 * ldx;                                                                        \
-            V acc[MV_U];                                                                                           \
-            for (int u = 0; u < MV_U; u++) acc[u] = VZERO();                                                       \
-            size_t j = 0;                                                                                          \
-            for (; j + MV_U <= steps; j += MV_U)                                                                   \
-                for (int u = 0; u < MV_U; u++) acc[u] = VFMA(VLOAD(xr + (j + u) * W), LOADW(wo + (j + u) * W), acc[u]); \
-            for (int u = 0; u < MV_U; u++) {                                                                       \
-                if (j + u < steps) acc[u] = VFMA(VLOAD(xr + (j + u) * W), LOADW(wo + (j + u) * W), acc[u]);       \
-                else if (j + u == steps && kt) acc[u] = VFMA(vload_tail(xr + kv, kt, 0.0f), TAILW(wo + kv, kt), acc[u]); \
-            }                                                                                                      \
-            mv_store(y + i0 * ldy + o, NAME##_finish(acc), alpha, accumulate);                                     \
-        }                                                                                                          \
-    }                                                                                                              \
+// The order: x and w go in blocks of 2W; each block splits into its even- and odd-indexed elements (for bf16 a
+// shift and a mask of one load, no shuffle: that is what makes it fast; f32 and f16 permute to the same split so
+// that every type sums alike). Block s goes to accumulators (even, odd) = (0, 1) for even s, (2, 3) for odd s, a
+// last partial block (zero-padded) where the next block would, then (a0 + a1) + (a2 + a3) and one horizontal sum.
+// x is laid out to match once per call (per block its even elements, then its odd ones, zeros past k).
+#define MV_PAIR (2 * W)
+
+static _Thread_local float *pair_scratch;
+static _Thread_local size_t pair_scratch_count;
+
+/// x (m, k) at ldx in the paired layout, ld = k rounded up to 2W (a per-thread buffer, grown when needed).
+static float *pair_input(const float *x, size_t ldx, size_t m, size_t k, size_t *ld) {
+    size_t ldd = (k + MV_PAIR - 1) / MV_PAIR * MV_PAIR;
+    if (pair_scratch_count < m * ldd) {
+        free(pair_scratch);
+        pair_scratch = malloc(m * ldd * sizeof(float));
+        pair_scratch_count = pair_scratch ? m * ldd : 0;
+        if (!pair_scratch) return NULL;
+    }
+    for (size_t i = 0; i < m; i++) {
+        const float *xr = x + i * ldx;
+        float *d = pair_scratch + i * ldd;
+        for (size_t b = 0; b < ldd; b += MV_PAIR)
+            for (size_t j = 0; j < W; j++) {
+                size_t e = b + 2 * j, o = e + 1;
+                d[b + j] = e < k ? xr[e] : 0.0f;
+                d[b + W + j] = o < k ? xr[o] : 0.0f;
+            }
+    }
+    *ld = ldd;
+    return pair_scratch;
 }
 
-DEFINE_MATVEC(matvec_f32, float, VLOAD_F32, vload_tail_f32)
-DEFINE_MATVEC(matvec_bf16, uint16_t, VLOAD_BF16, vload_tail_bf16)
-DEFINE_MATVEC(matvec_f16, uint16_t, VLOAD_F16, vload_tail_f16)
+static inline float pair_finish(V a[4]) { return VHSUM(VADD(VADD(a[0], a[1]), VADD(a[2], a[3]))); }
 
+#define DEFINE_PAIRED_MATVEC(NAME, T, PAIR)                                                                           \
+static void NAME(const float *xd, size_t ldd, size_t m, const T *w, size_t ldw, size_t k,                             \
+                 size_t o0, size_t o1, float *y, size_t ldy, float alpha, int accumulate) {                           \
+    const size_t kp = k / MV_PAIR * MV_PAIR, kt = k - kp, steps = kp / MV_PAIR;                                       \
+    T tail[MV_PAIR];                                                                                                  \
+    for (size_t o = o0; o < o1; o++) {                                                                                \
+        const T *wo = w + o * ldw;                                                                                    \
+        if (kt) for (size_t j = 0; j < MV_PAIR; j++) tail[j] = j < kt ? wo[kp + j] : 0;                               \
+        size_t i0 = 0;                                                                                                \
+        for (; i0 + MV_M <= m; i0 += MV_M) {                                                                          \
+            V acc[MV_M][4];                                                                                           \
+            for (int i = 0; i < MV_M; i++) for (int u = 0; u < 4; u++) acc[i][u] = VZERO();                           \
+            size_t st = 0;                                                                                            \
+            for (; st + 2 <= steps; st += 2) {                                                                        \
+                const T *w0 = wo + st * MV_PAIR, *w1 = w0 + MV_PAIR;                                                  \
+                V e0, d0, e1, d1;                                                                                     \
+                PAIR(w0, e0, d0);                                                                                     \
+                PAIR(w1, e1, d1);                                                                                     \
+                for (int i = 0; i < MV_M; i++) {                                                                      \
+                    const float *xr = xd + (i0 + i) * ldd + st * MV_PAIR;                                             \
+                    acc[i][0] = VFMA(VLOAD(xr), e0, acc[i][0]);                                                       \
+                    acc[i][1] = VFMA(VLOAD(xr + W), d0, acc[i][1]);                                                   \
+                    acc[i][2] = VFMA(VLOAD(xr + 2 * W), e1, acc[i][2]);                                               \
+                    acc[i][3] = VFMA(VLOAD(xr + 3 * W), d1, acc[i][3]);                                               \
+                }                                                                                                     \
+            }                                                                                                         \
+            /* An odd last step into (0, 1), then the padded tail where the next step would go. */                                \
+            int odd = st < steps;                                                                                     \
+            if (odd) {                                                                                                \
+                const T *w0 = wo + st * MV_PAIR;                                                                      \
+                V e0, d0;                                                                                             \
+                PAIR(w0, e0, d0);                                                                                     \
+                for (int i = 0; i < MV_M; i++) {                                                                      \
+                    const float *xr = xd + (i0 + i) * ldd + st * MV_PAIR;                                             \
+                    acc[i][0] = VFMA(VLOAD(xr), e0, acc[i][0]);                                                       \
+                    acc[i][1] = VFMA(VLOAD(xr + W), d0, acc[i][1]);                                                   \
+                }                                                                                                     \
+            }                                                                                                         \
+            if (kt) {                                                                                                 \
+                V e0, d0;                                                                                             \
+                PAIR(tail, e0, d0);                                                                                   \
+                for (int i = 0; i < MV_M; i++) {                                                                      \
+                    const float *xr = xd + (i0 + i) * ldd + kp;                                                       \
+                    if (odd) { acc[i][2] = VFMA(VLOAD(xr), e0, acc[i][2]); acc[i][3] = VFMA(VLOAD(xr + W), d0, acc[i][3]); }\
+                    else { acc[i][0] = VFMA(VLOAD(xr), e0, acc[i][0]); acc[i][1] = VFMA(VLOAD(xr + W), d0, acc[i][1]); }\
+                }                                                                                                     \
+            }                                                                                                         \
+            for (int i = 0; i < MV_M; i++) mv_store(y + (i0 + i) * ldy + o, pair_finish(acc[i]), alpha, accumulate);  \
+        }                                                                                                             \
+        for (; i0 < m; i0++) {                                                                                        \
+            const float *xr0 = xd + i0 * ldd;                                                                         \
+            V acc[4] = { VZERO(), VZERO(), VZERO(), VZERO() };                                                        \
+            size_t st = 0;                                                                                            \
+            for (; st + 2 <= steps; st += 2) {                                                                        \
+                const T *w0 = wo + st * MV_PAIR, *w1 = w0 + MV_PAIR;                                                  \
+                const float *xr = xr0 + st * MV_PAIR;                                                                 \
+                V e0, d0, e1, d1;                                                                                     \
+                PAIR(w0, e0, d0);                                                                                     \
+                PAIR(w1, e1, d1);                                                                                     \
+                acc[0] = VFMA(VLOAD(xr), e0, acc[0]);                                                                 \
+                acc[1] = VFMA(VLOAD(xr + W), d0, acc[1]);                                                             \
+                acc[2] = VFMA(VLOAD(xr + 2 * W), e1, acc[2]);                                                         \
+                acc[3] = VFMA(VLOAD(xr + 3 * W), d1, acc[3]);                                                         \
+            }                                                                                                         \
+            int odd = st < steps;                                                                                     \
+            if (odd) {                                                                                                \
+                const T *w0 = wo + st * MV_PAIR;                                                                      \
+                const float *xr = xr0 + st * MV_PAIR;                                                                 \
+                V e0, d0;                                                                                             \
+                PAIR(w0, e0, d0);                                                                                     \
+                acc[0] = VFMA(VLOAD(xr), e0, acc[0]);                                                                 \
+                acc[1] = VFMA(VLOAD(xr + W), d0, acc[1]);                                                             \
+            }                                                                                                         \
+            if (kt) {                                                                                                 \
+                const float *xr = xr0 + kp;                                                                           \
+                V e0, d0;                                                                                             \
+                PAIR(tail, e0, d0);                                                                                   \
+                if (odd) { acc[2] = VFMA(VLOAD(xr), e0, acc[2]); acc[3] = VFMA(VLOAD(xr + W), d0, acc[3]); }          \
+                else { acc[0] = VFMA(VLOAD(xr), e0, acc[0]); acc[1] = VFMA(VLOAD(xr + W), d0, acc[1]); }              \
+            }                                                                                                         \
+            mv_store(y + i0 * ldy + o, pair_finish(acc), alpha, accumulate);                                          \
+        }                                                                                                             \
+    }                                                                                                                 \
+}
+
+// xd: m rows in the paired layout at ldd (pair_input); y[i·ldy + o] = alpha · (x_i · w_o) (+ y when accumulate).
+DEFINE_PAIRED_MATVEC(matvec_f32_paired, float, PAIR_F32)
+DEFINE_PAIRED_MATVEC(matvec_bf16_paired, uint16_t, PAIR_BF16)
+DEFINE_PAIRED_MATVEC(matvec_f16_paired, uint16_t, PAIR_F16)
+
+static void matvec_paired(const float *xd, size_t ldd, size_t m, const void *w, int element, size_t ldw, size_t k,
+                          size_t o0, size_t o1, float *y, size_t ldy, float alpha, int accumulate) {
+    switch (element) {
+    case PK_ELEMENT_BF16: matvec_bf16_paired(xd, ldd, m, (const uint16_t *)w, ldw, k, o0, o1, y, ldy, alpha, accumulate); break;
+    case PK_ELEMENT_F16: matvec_f16_paired(xd, ldd, m, (const uint16_t *)w, ldw, k, o0, o1, y, ldy, alpha, accumulate); break;
+    default: matvec_f32_paired(xd, ldd, m, (const float *)w, ldw, k, o0, o1, y, ldy, alpha, accumulate); break;
+    }
+}
+
+// y[i·ldy + o] = alpha · (x_i · w_o) (+ y when accumulate) for i < m, o0 ≤ o < o1; w (O, K) at ldw in `element` type.
 static void matvec(const float *x, size_t ldx, size_t m, const void *w, int element, size_t ldw, size_t k,
                    size_t o0, size_t o1, float *y, size_t ldy, float alpha, int accumulate) {
-    switch (element) {
-    case PK_ELEMENT_BF16: matvec_bf16(x, ldx, m, (const uint16_t *)w, ldw, k, o0, o1, y, ldy, alpha, accumulate); break;
-    case PK_ELEMENT_F16: matvec_f16(x, ldx, m, (const uint16_t *)w, ldw, k, o0, o1, y, ldy, alpha, accumulate); break;
-    default: matvec_f32(x, ldx, m, (const float *)w, ldw, k, o0, o1, y, ldy, alpha, accumulate); break;
-    }
+    size_t ldd;
+    const float *xd = pair_input(x, ldx, m, k, &ldd);
+    if (xd) matvec_paired(xd, ldd, m, w, element, ldw, k, o0, o1, y, ldy, alpha, accumulate);
 }
 
 // Per row i: the largest x_i · w_o over o0 ≤ o < o1 (the lowest o among equals) into best_value[i], best_index[i],
@@ -107,12 +170,15 @@ static void matvec_argmax(const float *x, size_t ldx, size_t m, const void *w, i
                           size_t o0, size_t o1, float *best_value, int32_t *best_index, int32_t *first_nonfinite) {
     float block[PK_MATVEC_MAX_ROWS * MV_ARGMAX_BLOCK];
     for (size_t i = 0; i < m; i++) { best_value[i] = -INFINITY; best_index[i] = -1; first_nonfinite[i] = -1; }
+    size_t ldd = 0;
+    const float *xd = pair_input(x, ldx, m, k, &ldd);  // once, not per block
+    if (!xd) return;
     for (size_t b0 = o0; b0 < o1; b0 += MV_ARGMAX_BLOCK) {
         size_t n = o1 - b0 < MV_ARGMAX_BLOCK ? o1 - b0 : MV_ARGMAX_BLOCK;
         for (size_t i0 = 0; i0 < m; i0 += PK_MATVEC_MAX_ROWS) {
             size_t mb = m - i0 < PK_MATVEC_MAX_ROWS ? m - i0 : PK_MATVEC_MAX_ROWS;
             const char *wb = (const char *)w + b0 * ldw * (element == PK_ELEMENT_F32 ? 4 : 2);
-            matvec(x + i0 * ldx, ldx, mb, wb, element, ldw, k, 0, n, block, n, 1.0f, 0);
+            matvec_paired(xd + i0 * ldd, ldd, mb, wb, element, ldw, k, 0, n, block, n, 1.0f, 0);
             for (size_t i = 0; i < mb; i++) {
                 const float *row = block + i * n;
                 size_t at = i0 + i;

@@ -67,8 +67,9 @@ static inline float bf16_lane(const uint16_t *p) {
     union { uint32_t u; float f; } e = { .u = (uint32_t)*p << 16 };
     return e.f;
 }
-#define VLOAD_BF16(p) bf16_lane(p)
-#define VLOAD_F16(p) half_to_float(*(p))
+#define PAIR_F32(p, e, o) do { (e) = (p)[0]; (o) = (p)[1]; } while (0)
+#define PAIR_BF16(p, e, o) do { (e) = bf16_lane(p); (o) = bf16_lane((p) + 1); } while (0)
+#define PAIR_F16(p, e, o) do { (e) = half_to_float((p)[0]); (o) = half_to_float((p)[1]); } while (0)
 #include "kernels_decode.h"
 
 const pk_kernel_table pk_kernels_scalar = { PK_TABLE_ENTRIES, PK_DECODE_TABLE_ENTRIES };

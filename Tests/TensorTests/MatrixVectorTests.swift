@@ -1,7 +1,8 @@
 // Decoding's kernels, every variant this CPU runs: matrix–vector products with f32, bf16 and f16 weights against
 // the Double product of the same values, and row independence by construction (a row of an M-row call, any
 // output range, equals the row alone, bit for bit); the fused argmax against the written products; attention of
-// one query against softmax attention in Double; Gemm.linear's small-M route against sgemm.
+// one query against softmax attention in Double; Gemm.linear's small-M route against sgemm; a 16-bit weight gives
+// what its Float32 values give, bit for bit.
 import CKernels
 import Foundation
 import Tensor
@@ -54,6 +55,10 @@ final class MatrixVectorTests: XCTestCase {
                             }
                         }
                         worst = max(worst, err / top)
+                        // Every element type sums alike: the Float32 weights of the same values give the same bits.
+                        var viaF32 = [Float](repeating: 0, count: m * O)
+                        t.matvec(x, K, m, w, Int32(PK_ELEMENT_F32), K, K, 0, O, &viaF32, O, 1, 0)
+                        assertEqualElements(viaF32, y, "\(name) element \(element) \(O)×\(K) M=\(m) against its Float32 values")
                         // Row i alone, and the outputs in ragged ranges, give the same bits.
                         for i in [0, m - 1] {
                             var alone = [Float](repeating: 0, count: O)
