@@ -58,11 +58,11 @@ extension LlamaModel {
                 if let r { project(r.0, x, into: r.1) }
                 return
             }
-            let (lp, lq) = (layer.linear(p.0), layer.linear(q.0)), lr = r.map { layer.linear($0.0) }
-            MatrixVector.linear(x, rows: n, (lp.weight, p.1), (lq.weight, q.1), lr.map { ($0.weight, r!.1) }, parallelism: self.parallelism)
+            let (lp, lq) = (layer.linear(p.0), layer.linear(q.0)), lr = r.map { (layer.linear($0.0), $0.1) }
+            MatrixVector.linear(x, rows: n, (lp.weight, p.1), (lq.weight, q.1), lr.map { ($0.0.weight, $0.1) }, parallelism: self.parallelism)
             lp.addBias(to: p.1, rows: n)
             lq.addBias(to: q.1, rows: n)
-            if let lr, let r { lr.addBias(to: r.1, rows: n) }
+            if let (linear, y) = lr { linear.addBias(to: y, rows: n) }
         }
         project((.q, a.q.data), (.k, a.k.data), (.v, a.v.data), from: a.normed1.data)
         profile.measure(.elementwise) { RoPE.forward(a.q.data, positions: positions, rope: rope, rows: n, heads: H) }

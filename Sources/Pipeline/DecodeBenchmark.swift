@@ -73,7 +73,7 @@ public struct DecodeBenchmark: Codable, Sendable {
     /// Seconds of an M-row pass (every layer + the head's argmax) over seconds of a one-row pass, after the prompt,
     /// each rolled back after it is timed.
     static func verificationCost(model: LlamaModel, prompt: [Int32], repetitions: Int) -> [String: Double] {
-        let most = verificationRows.max()!
+        let most = verificationRows.reduce(1, max)
         let session = DecodeSession(model: model, capacity: prompt.count + most, rows: most)
         let C = model.config.hiddenSize, L = model.layers.count
         let x = Tensor(zeros: [most, C])

@@ -47,7 +47,7 @@ public enum MatrixVector {
         let acc: Int32 = accumulate ? 1 : 0
         withExtendedLifetime((first, second, third)) {
             plan.run(parallelism) { j, r in
-                let (w, y) = j == 0 ? first : j == 1 ? second! : third!
+                guard let (w, y) = j == 0 ? first : j == 1 ? second : third else { return }
                 pk_matvec(x, I, m, w.elementBase, code(w.element), I, I, r.lowerBound, r.upperBound, y, w.rows, alpha, acc)
             }
         }

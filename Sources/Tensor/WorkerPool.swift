@@ -38,7 +38,8 @@ public final class WorkerPool: @unchecked Sendable {
             var task = escaping
             withUnsafeMutablePointer(to: &task) { context in
                 pk_pool_run_chunks(pool, Int32(chunks), { raw, chunk in
-                    raw!.assumingMemoryBound(to: ((Int) -> Void).self).pointee(Int(chunk))
+                    guard let raw else { return }
+                    raw.assumingMemoryBound(to: ((Int) -> Void).self).pointee(Int(chunk))
                 }, context)
             }
         }
@@ -52,7 +53,8 @@ public final class WorkerPool: @unchecked Sendable {
             var task = escaping
             withUnsafeMutablePointer(to: &task) { context in
                 pk_pool_run(pool, Int32(parts), { raw, part in
-                    raw!.assumingMemoryBound(to: ((Int) -> Void).self).pointee(Int(part))
+                    guard let raw else { return }
+                    raw.assumingMemoryBound(to: ((Int) -> Void).self).pointee(Int(part))
                 }, context)
             }
         }
