@@ -58,9 +58,7 @@ public final class DecodeSession {
     /// Runs `layers` in place on m rows of x (M, C) sitting at positions p…p+m−1, appending to those layers'
     /// caches, each of which must hold exactly p positions.
     public func run<S: Sequence<Int>>(_ layers: S, on x: UnsafeMutablePointer<Float>, rows m: Int, at p: Int) {
-        precondition(m >= 1 && m <= rows, "a step of \(m) rows in a session of \(rows)")
-        model.rope.ensure(length: p + m)
-        for i in 0..<m { positions[i] = Int32(p + i) }
+        place(rows: m, at: p)
         for l in layers {
             precondition(cache.lengths[l] == p, "layer \(l) holds \(cache.lengths[l]) positions, expected \(p)")
             model.blockForward(l, input: x, output: x, batch: 1, length: m, positions: positions, cache: cache,
@@ -72,31 +70,31 @@ public final class DecodeSession {
     /// Layer l's keys and values for m rows of x at positions p…, without the rest of the block (a token that left
     /// the stack early still needs them there); advances that layer.
     public func storeKeysValues(_ l: Int, from x: UnsafePointer<Float>, rows m: Int, at p: Int) {
-        model.rope.ensure(length: p + m)
-        for i in 0..<m { positions[i] = Int32(p + i) }
+        place(rows: m, at: p)
         model.storeKeysValues(l, input: x, rows: m, positions: positions, cache: cache, saving: buffers)
         cache.advance(layer: l, by: m)
     }
 
     /// Final norm + lm_head: logits (m, V) of m rows of x (valid until the next call).
     public func logits(of x: UnsafePointer<Float>, rows m: Int) -> UnsafePointer<Float> {
-        norm(x, rows: m)
-        Gemm.linear(normed.data, rows: m, weight: model.lmHead, into: logitRows.data, parallelism: model.parallelism)
+        precondition(m >= 1 && m <= rows, "\(m) rows in a session of \(rows)")
+        model.logits(fromHidden: x, rows: m, into: logitRows.data, normed: normed.data)
         return UnsafePointer(logitRows.data)
     }
 
     /// Final norm + lm_head's argmax per row of x (m rows), without writing the logits (valid until the next call).
     public func argmax(of x: UnsafePointer<Float>, rows m: Int) -> UnsafeBufferPointer<MatrixVector.Best> {
-        norm(x, rows: m)
+        precondition(m >= 1 && m <= rows, "\(m) rows in a session of \(rows)")
+        model.normalizeFinal(x, rows: m, into: normed.data)
         MatrixVector.argmax(normed.data, rows: m, weight: model.lmHead, into: best, parallelism: model.parallelism)
         return UnsafeBufferPointer(start: best, count: m)
     }
 
-    private func norm(_ x: UnsafePointer<Float>, rows m: Int) {
-        precondition(m >= 1 && m <= rows, "\(m) rows in a session of \(rows)")
-        let c = model.config
-        Kernels.rmsNorm(x, weight: model.finalNorm.data, into: normed.data, rstd: nil, rows: m, cols: c.hiddenSize,
-                        eps: Float(c.rmsNormEps))
+    /// Rows 0…m−1 of a step sit at positions p…p+m−1: the RoPE tables cover them and `positions` holds them.
+    private func place(rows m: Int, at p: Int) {
+        precondition(m >= 1 && m <= rows, "a step of \(m) rows in a session of \(rows)")
+        model.rope.ensure(length: p + m)
+        for i in 0..<m { positions[i] = Int32(p + i) }
     }
 }
 

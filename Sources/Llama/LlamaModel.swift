@@ -268,16 +268,25 @@ public final class LlamaModel {
     }
 
     /// Final RMSNorm then lm_head: logits (N, V) from residual rows (N, C). The early-exit view uses it on
-    /// intermediate hidden states too.
-    public func logits(fromHidden h: UnsafePointer<Float>, rows n: Int, into logits: UnsafeMutablePointer<Float>) {
+    /// intermediate hidden states too. `normed` (N, C) holds the norm's output when given (decoding reuses one),
+    /// else a temporary does.
+    public func logits(fromHidden h: UnsafePointer<Float>, rows n: Int, into logits: UnsafeMutablePointer<Float>,
+                       normed: UnsafeMutablePointer<Float>? = nil) {
         let C = config.hiddenSize
-        let normed = UnsafeMutablePointer<Float>.allocate(capacity: n * C)
-        defer { normed.deallocate() }
-        profile.measure(.elementwise) {
-            Kernels.rmsNorm(h, weight: finalNorm.data, into: normed, rstd: nil, rows: n, cols: C, eps: Float(config.rmsNormEps))
-        }
+        let temporary = normed == nil ? UnsafeMutablePointer<Float>.allocate(capacity: n * C) : nil
+        defer { temporary?.deallocate() }
+        guard let buffer = normed ?? temporary else { return }
+        normalizeFinal(h, rows: n, into: buffer)
         profile.measure(.head, flops: 2 * Double(n * config.vocabSize * C)) {
-            Gemm.linear(normed, rows: n, weight: lmHead, into: logits, parallelism: parallelism)
+            Gemm.linear(buffer, rows: n, weight: lmHead, into: logits, parallelism: parallelism)
+        }
+    }
+
+    /// The final RMSNorm of residual rows h (N, C) into normed (N, C): what the lm_head reads.
+    public func normalizeFinal(_ h: UnsafePointer<Float>, rows n: Int, into normed: UnsafeMutablePointer<Float>) {
+        profile.measure(.elementwise) {
+            Kernels.rmsNorm(h, weight: finalNorm.data, into: normed, rstd: nil, rows: n, cols: config.hiddenSize,
+                            eps: Float(config.rmsNormEps))
         }
     }
 }

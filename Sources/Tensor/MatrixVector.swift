@@ -61,14 +61,14 @@ public enum MatrixVector {
         let I = weight.columns, element = code(weight.element), base = weight.elementBase
         var plan = Plan(parallelism: parallelism)
         plan.add(weight)
-        let chunks = plan.chunks
+        let chunks = plan.chunks, chunkRows = plan.chunkRows
         // Per chunk and row: best value, its index, first non-finite index (on the stack: no allocation per step).
         withUnsafeTemporaryAllocation(of: Float.self, capacity: chunks * m) { values in
             withUnsafeTemporaryAllocation(of: Int32.self, capacity: 2 * chunks * m) { indices in
                 let (uv, ui) = (values.baseAddress!, indices.baseAddress!)
                 withExtendedLifetime(weight) {
                     plan.run(parallelism) { _, r in
-                        let c = r.lowerBound / plan.chunkRows
+                        let c = r.lowerBound / chunkRows
                         pk_matvec_argmax(x, I, m, base, element, I, I, r.lowerBound, r.upperBound, uv + c * m, ui + c * m,
                                          ui + (chunks + c) * m)
                     }

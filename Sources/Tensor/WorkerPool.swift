@@ -34,27 +34,25 @@ public final class WorkerPool: @unchecked Sendable {
         precondition(chunks >= 0, "\(chunks) chunks")
         if chunks == 0 { return }
         if threads == 1 || chunks == 1 { for c in 0..<chunks { body(c) }; return }
-        withoutActuallyEscaping(body) { escaping in
-            var task = escaping
-            withUnsafeMutablePointer(to: &task) { context in
-                pk_pool_run_chunks(pool, Int32(chunks), { raw, chunk in
-                    guard let raw else { return }
-                    raw.assumingMemoryBound(to: ((Int) -> Void).self).pointee(Int(chunk))
-                }, context)
-            }
-        }
+        handing(body) { pk_pool_run_chunks(pool, Int32(chunks), $0, $1) }
     }
 
     /// body(part) for part in 0..<parts (at most `threads`), concurrently; returns when all are done.
     public func run(parts: Int, _ body: (Int) -> Void) {
         precondition(parts >= 0 && parts <= threads, "\(parts) parts on a pool of \(threads) threads")
         if parts <= 1 { if parts == 1 { body(0) }; return }
+        handing(body) { pk_pool_run(pool, Int32(parts), $0, $1) }
+    }
+
+    /// Calls `run` with a C task and the context that call `body(index)`: the one bridge from a Swift closure to the
+    /// pool's function pointers.
+    private func handing(_ body: (Int) -> Void, to run: (pk_pool_task, UnsafeMutableRawPointer) -> Void) {
         withoutActuallyEscaping(body) { escaping in
             var task = escaping
             withUnsafeMutablePointer(to: &task) { context in
-                pk_pool_run(pool, Int32(parts), { raw, part in
+                run({ raw, index in
                     guard let raw else { return }
-                    raw.assumingMemoryBound(to: ((Int) -> Void).self).pointee(Int(part))
+                    raw.assumingMemoryBound(to: ((Int) -> Void).self).pointee(Int(index))
                 }, context)
             }
         }
