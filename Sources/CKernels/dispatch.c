@@ -161,13 +161,26 @@ void pk_skinny_tn_acc(const float *c, size_t ldc, size_t r, const float *z, size
     ACTIVE->skinny_tn_acc(c, ldc, r, z, ldz, k, g, ldg, n, alpha);
 }
 
+const float *pk_matvec_prepare(const float *x, size_t ldx, size_t m, size_t k) {
+    return ACTIVE->matvec_prepare(x, ldx, m, k);
+}
+void pk_matvec_prepared(const float *prepared, size_t m, const void *w, int element, size_t ldw, size_t k,
+                        size_t o0, size_t o1, float *y, size_t ldy, float alpha, int accumulate) {
+    ACTIVE->matvec_prepared(prepared, m, w, element, ldw, k, o0, o1, y, ldy, alpha, accumulate);
+}
+void pk_matvec_argmax_prepared(const float *prepared, size_t m, const void *w, int element, size_t ldw, size_t k,
+                               size_t o0, size_t o1, float *best_value, int32_t *best_index, int32_t *first_nonfinite) {
+    ACTIVE->matvec_argmax_prepared(prepared, m, w, element, ldw, k, o0, o1, best_value, best_index, first_nonfinite);
+}
 void pk_matvec(const float *x, size_t ldx, size_t m, const void *w, int element, size_t ldw, size_t k,
                size_t o0, size_t o1, float *y, size_t ldy, float alpha, int accumulate) {
-    ACTIVE->matvec(x, ldx, m, w, element, ldw, k, o0, o1, y, ldy, alpha, accumulate);
+    const float *xd = pk_matvec_prepare(x, ldx, m, k);
+    if (xd) pk_matvec_prepared(xd, m, w, element, ldw, k, o0, o1, y, ldy, alpha, accumulate);
 }
 void pk_matvec_argmax(const float *x, size_t ldx, size_t m, const void *w, int element, size_t ldw, size_t k,
                       size_t o0, size_t o1, float *best_value, int32_t *best_index, int32_t *first_nonfinite) {
-    ACTIVE->matvec_argmax(x, ldx, m, w, element, ldw, k, o0, o1, best_value, best_index, first_nonfinite);
+    const float *xd = pk_matvec_prepare(x, ldx, m, k);
+    if (xd) pk_matvec_argmax_prepared(xd, m, w, element, ldw, k, o0, o1, best_value, best_index, first_nonfinite);
 }
 void pk_attention_query(const float *q, const float *keys, const float *values, size_t ld, size_t s, size_t d,
                         float scale, float *scores, float *out) {

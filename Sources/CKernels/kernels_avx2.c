@@ -72,7 +72,7 @@ static inline void pair_split(__m256 lo, __m256 hi, __m256 *e, __m256 *o) {
 #define PAIR_BF16(p, e, o) do { __m256i v_ = _mm256_loadu_si256((const __m256i *)(p)); \
     (e) = _mm256_castsi256_ps(_mm256_slli_epi32(v_, 16)); \
     (o) = _mm256_castsi256_ps(_mm256_and_si256(v_, _mm256_set1_epi32((int)0xffff0000))); } while (0)
-#define MV_M 2   // 16 ymm registers: 2 × 4 accumulators, a weight vector, the input
+#define MV_G 2   // 16 ymm registers: 2 rows × 2 outputs × 2 accumulators, 4 weight vectors, 2 inputs
 #include "kernels_decode.h"
 
 #pragma clang attribute pop

@@ -12,8 +12,8 @@
 // Dimension glossary: M rows, K shared (in) dimension, O outputs, S keys, D head dim.
 #include <stdlib.h>
 
-#ifndef MV_M
-#define MV_M 4          // input rows per pass (MV_M × 4 accumulators must fit the register file)
+#ifndef MV_G
+#define MV_G 4          // input rows per tile (MV_G × 2 outputs × 2 accumulators must fit the register file)
 #endif
 
 static inline void mv_store(float *y, float v, float alpha, int accumulate) {
@@ -22,125 +22,135 @@ static inline void mv_store(float *y, float v, float alpha, int accumulate) {
 
 // The order: x and w go in blocks of 2W; each block splits into its even- and odd-indexed elements (for bf16 a
 // shift and a mask of one load, no shuffle: that is what makes it fast; f32 and f16 permute to the same split so
-// that every type sums alike). Block s goes to accumulators (even, odd) = (0, 1) for even s, (2, 3) for odd s, a
-// last partial block (zero-padded) where the next block would, then (a0 + a1) + (a2 + a3) and one horizontal sum.
-// x is laid out to match once per call (per block its even elements, then its odd ones, zeros past k).
+// that every type sums alike). Every block, the last partial one zero-padded, adds into the accumulators (even,
+// odd); then one horizontal sum of even + odd. x is laid out to match once per call (per block its even
+// elements, then its odd ones, zeros past k).
+// The tiles: up to MV_G rows × 2 outputs at a time, so that each weight vector loaded serves MV_G rows and each
+// input vector 2 outputs (the verification pass's cost is FMAs and loads, not memory).
 #define MV_PAIR (2 * W)
+#ifndef MV_PREFETCH_ROWS
+#define MV_PREFETCH_ROWS 4   // two rows read side by side defeat the hardware prefetcher: ask for the rows ahead
+#endif
 
 static _Thread_local float *pair_scratch;
 static _Thread_local size_t pair_scratch_count;
 
-/// x (m, k) at ldx in the paired layout, ld = k rounded up to 2W (a per-thread buffer, grown when needed).
-static float *pair_input(const float *x, size_t ldx, size_t m, size_t k, size_t *ld) {
-    size_t ldd = (k + MV_PAIR - 1) / MV_PAIR * MV_PAIR;
+/// The length of a row of x in the paired layout: k rounded up to 2W.
+static size_t pair_stride(size_t k) { return (k + MV_PAIR - 1) / MV_PAIR * MV_PAIR; }
+
+/// x (m, k) at ldx into d (m, pair_stride(k)) in the paired layout.
+static void pair_layout(const float *x, size_t ldx, size_t m, size_t k, float *d) {
+    size_t ldd = pair_stride(k);
+    for (size_t i = 0; i < m; i++) {
+        const float *xr = x + i * ldx;
+        float *di = d + i * ldd;
+        size_t b = 0;
+        for (; b + MV_PAIR <= k; b += MV_PAIR)
+            for (size_t j = 0; j < W; j++) { di[b + j] = xr[b + 2 * j]; di[b + W + j] = xr[b + 2 * j + 1]; }
+        for (; b < ldd; b += MV_PAIR)
+            for (size_t j = 0; j < W; j++) {
+                size_t e = b + 2 * j, o = e + 1;
+                di[b + j] = e < k ? xr[e] : 0.0f;
+                di[b + W + j] = o < k ? xr[o] : 0.0f;
+            }
+    }
+}
+
+/// x (m, k) at ldx in the paired layout, in the calling thread's buffer (grown when needed; valid until this thread
+/// prepares again), or NULL when it cannot be allocated. Rows are pair_stride(k) apart.
+static const float *matvec_prepare(const float *x, size_t ldx, size_t m, size_t k) {
+    size_t ldd = pair_stride(k);
     if (pair_scratch_count < m * ldd) {
         free(pair_scratch);
         pair_scratch = malloc(m * ldd * sizeof(float));
         pair_scratch_count = pair_scratch ? m * ldd : 0;
         if (!pair_scratch) return NULL;
     }
-    for (size_t i = 0; i < m; i++) {
-        const float *xr = x + i * ldx;
-        float *d = pair_scratch + i * ldd;
-        for (size_t b = 0; b < ldd; b += MV_PAIR)
-            for (size_t j = 0; j < W; j++) {
-                size_t e = b + 2 * j, o = e + 1;
-                d[b + j] = e < k ? xr[e] : 0.0f;
-                d[b + W + j] = o < k ? xr[o] : 0.0f;
-            }
-    }
-    *ld = ldd;
+    pair_layout(x, ldx, m, k, pair_scratch);
     return pair_scratch;
 }
 
-static inline float pair_finish(V a[4]) { return VHSUM(VADD(VADD(a[0], a[1]), VADD(a[2], a[3]))); }
+// One tile: rows i0…i0+G−1 of xd against outputs wo[0…NO−1] (NO ≤ 2), whole k; G and NO are constants where it
+// is inlined, so the accumulators stay in registers. tail[n] holds output n's last partial block, zero-padded.
+#define DEFINE_PAIRED_TILE(NAME, T, PAIR)                                                                             \
+static inline __attribute__((always_inline)) void NAME(const float *xd, size_t ldd, const int G, const int NO,        \
+        const T *const *wo, size_t ldw, const T (*tail)[MV_PAIR], size_t steps, int has_tail, float *y, size_t ldy,   \
+        float alpha, int accumulate) {                                                                                \
+    V acc[MV_G][2][2];                                                                                                \
+    for (int i = 0; i < G; i++) for (int n = 0; n < NO; n++) { acc[i][n][0] = VZERO(); acc[i][n][1] = VZERO(); }     \
+    for (size_t st = 0; st < steps; st++) {                                                                           \
+        V e[2], d[2];                                                                                                 \
+        for (int n = 0; n < NO; n++) {                                                                                \
+            __builtin_prefetch(wo[n] + MV_PREFETCH_ROWS * ldw + st * MV_PAIR);                                        \
+            PAIR(wo[n] + st * MV_PAIR, e[n], d[n]);                                                                   \
+        }                                                                                                             \
+        for (int i = 0; i < G; i++) {                                                                                 \
+            const float *xr = xd + (size_t)i * ldd + st * MV_PAIR;                                                    \
+            V xe = VLOAD(xr), xo = VLOAD(xr + W);                                                                     \
+            for (int n = 0; n < NO; n++) {                                                                            \
+                acc[i][n][0] = VFMA(xe, e[n], acc[i][n][0]);                                                          \
+                acc[i][n][1] = VFMA(xo, d[n], acc[i][n][1]);                                                          \
+            }                                                                                                         \
+        }                                                                                                             \
+    }                                                                                                                 \
+    if (has_tail) {                                                                                                   \
+        V e[2], d[2];                                                                                                 \
+        for (int n = 0; n < NO; n++) PAIR(tail[n], e[n], d[n]);                                                       \
+        for (int i = 0; i < G; i++) {                                                                                 \
+            const float *xr = xd + (size_t)i * ldd + steps * MV_PAIR;                                                 \
+            V xe = VLOAD(xr), xo = VLOAD(xr + W);                                                                     \
+            for (int n = 0; n < NO; n++) {                                                                            \
+                acc[i][n][0] = VFMA(xe, e[n], acc[i][n][0]);                                                          \
+                acc[i][n][1] = VFMA(xo, d[n], acc[i][n][1]);                                                          \
+            }                                                                                                         \
+        }                                                                                                             \
+    }                                                                                                                 \
+    for (int i = 0; i < G; i++)                                                                                       \
+        for (int n = 0; n < NO; n++)                                                                                  \
+            mv_store(y + (size_t)i * ldy + n, VHSUM(VADD(acc[i][n][0], acc[i][n][1])), alpha, accumulate);            \
+}
+
+#define MV_TILE_CASE(TILE, g, no) case g: TILE(xd + i0 * ldd, ldd, g, no, wp, ldw, tails, steps, kt != 0, yo, ldy, alpha, accumulate); break;
+
+#define MV_TILE_CASES2(TILE, no) MV_TILE_CASE(TILE, 1, no) MV_TILE_CASE(TILE, 2, no)
+#define MV_TILE_CASES4(TILE, no) MV_TILE_CASES2(TILE, no) MV_TILE_CASE(TILE, 3, no) MV_TILE_CASE(TILE, 4, no)
+#define MV_TILE_CASES5(TILE, no) MV_TILE_CASES4(TILE, no) MV_TILE_CASE(TILE, 5, no)
+#define MV_TILE_CASES6(TILE, no) MV_TILE_CASES5(TILE, no) MV_TILE_CASE(TILE, 6, no)
+#if MV_G == 2
+#define MV_TILE_CASES MV_TILE_CASES2
+#elif MV_G == 4
+#define MV_TILE_CASES MV_TILE_CASES4
+#elif MV_G == 5
+#define MV_TILE_CASES MV_TILE_CASES5
+#elif MV_G == 6
+#define MV_TILE_CASES MV_TILE_CASES6
+#else
+#error "MV_G is 2, 4, 5 or 6"
+#endif
 
 #define DEFINE_PAIRED_MATVEC(NAME, T, PAIR)                                                                           \
+DEFINE_PAIRED_TILE(NAME##_tile, T, PAIR)                                                                              \
 static void NAME(const float *xd, size_t ldd, size_t m, const T *w, size_t ldw, size_t k,                             \
                  size_t o0, size_t o1, float *y, size_t ldy, float alpha, int accumulate) {                           \
     const size_t kp = k / MV_PAIR * MV_PAIR, kt = k - kp, steps = kp / MV_PAIR;                                       \
-    T tail[MV_PAIR];                                                                                                  \
-    for (size_t o = o0; o < o1; o++) {                                                                                \
-        const T *wo = w + o * ldw;                                                                                    \
-        if (kt) for (size_t j = 0; j < MV_PAIR; j++) tail[j] = j < kt ? wo[kp + j] : 0;                               \
-        size_t i0 = 0;                                                                                                \
-        for (; i0 + MV_M <= m; i0 += MV_M) {                                                                          \
-            V acc[MV_M][4];                                                                                           \
-            for (int i = 0; i < MV_M; i++) for (int u = 0; u < 4; u++) acc[i][u] = VZERO();                           \
-            size_t st = 0;                                                                                            \
-            for (; st + 2 <= steps; st += 2) {                                                                        \
-                const T *w0 = wo + st * MV_PAIR, *w1 = w0 + MV_PAIR;                                                  \
-                V e0, d0, e1, d1;                                                                                     \
-                PAIR(w0, e0, d0);                                                                                     \
-                PAIR(w1, e1, d1);                                                                                     \
-                for (int i = 0; i < MV_M; i++) {                                                                      \
-                    const float *xr = xd + (i0 + i) * ldd + st * MV_PAIR;                                             \
-                    acc[i][0] = VFMA(VLOAD(xr), e0, acc[i][0]);                                                       \
-                    acc[i][1] = VFMA(VLOAD(xr + W), d0, acc[i][1]);                                                   \
-                    acc[i][2] = VFMA(VLOAD(xr + 2 * W), e1, acc[i][2]);                                               \
-                    acc[i][3] = VFMA(VLOAD(xr + 3 * W), d1, acc[i][3]);                                               \
-                }                                                                                                     \
-            }                                                                                                         \
-            /* An odd last step into (0, 1), then the padded tail where the next step would go. */                                \
-            int odd = st < steps;                                                                                     \
-            if (odd) {                                                                                                \
-                const T *w0 = wo + st * MV_PAIR;                                                                      \
-                V e0, d0;                                                                                             \
-                PAIR(w0, e0, d0);                                                                                     \
-                for (int i = 0; i < MV_M; i++) {                                                                      \
-                    const float *xr = xd + (i0 + i) * ldd + st * MV_PAIR;                                             \
-                    acc[i][0] = VFMA(VLOAD(xr), e0, acc[i][0]);                                                       \
-                    acc[i][1] = VFMA(VLOAD(xr + W), d0, acc[i][1]);                                                   \
-                }                                                                                                     \
-            }                                                                                                         \
-            if (kt) {                                                                                                 \
-                V e0, d0;                                                                                             \
-                PAIR(tail, e0, d0);                                                                                   \
-                for (int i = 0; i < MV_M; i++) {                                                                      \
-                    const float *xr = xd + (i0 + i) * ldd + kp;                                                       \
-                    if (odd) { acc[i][2] = VFMA(VLOAD(xr), e0, acc[i][2]); acc[i][3] = VFMA(VLOAD(xr + W), d0, acc[i][3]); }\
-                    else { acc[i][0] = VFMA(VLOAD(xr), e0, acc[i][0]); acc[i][1] = VFMA(VLOAD(xr + W), d0, acc[i][1]); }\
-                }                                                                                                     \
-            }                                                                                                         \
-            for (int i = 0; i < MV_M; i++) mv_store(y + (i0 + i) * ldy + o, pair_finish(acc[i]), alpha, accumulate);  \
-        }                                                                                                             \
-        for (; i0 < m; i0++) {                                                                                        \
-            const float *xr0 = xd + i0 * ldd;                                                                         \
-            V acc[4] = { VZERO(), VZERO(), VZERO(), VZERO() };                                                        \
-            size_t st = 0;                                                                                            \
-            for (; st + 2 <= steps; st += 2) {                                                                        \
-                const T *w0 = wo + st * MV_PAIR, *w1 = w0 + MV_PAIR;                                                  \
-                const float *xr = xr0 + st * MV_PAIR;                                                                 \
-                V e0, d0, e1, d1;                                                                                     \
-                PAIR(w0, e0, d0);                                                                                     \
-                PAIR(w1, e1, d1);                                                                                     \
-                acc[0] = VFMA(VLOAD(xr), e0, acc[0]);                                                                 \
-                acc[1] = VFMA(VLOAD(xr + W), d0, acc[1]);                                                             \
-                acc[2] = VFMA(VLOAD(xr + 2 * W), e1, acc[2]);                                                         \
-                acc[3] = VFMA(VLOAD(xr + 3 * W), d1, acc[3]);                                                         \
-            }                                                                                                         \
-            int odd = st < steps;                                                                                     \
-            if (odd) {                                                                                                \
-                const T *w0 = wo + st * MV_PAIR;                                                                      \
-                const float *xr = xr0 + st * MV_PAIR;                                                                 \
-                V e0, d0;                                                                                             \
-                PAIR(w0, e0, d0);                                                                                     \
-                acc[0] = VFMA(VLOAD(xr), e0, acc[0]);                                                                 \
-                acc[1] = VFMA(VLOAD(xr + W), d0, acc[1]);                                                             \
-            }                                                                                                         \
-            if (kt) {                                                                                                 \
-                const float *xr = xr0 + kp;                                                                           \
-                V e0, d0;                                                                                             \
-                PAIR(tail, e0, d0);                                                                                   \
-                if (odd) { acc[2] = VFMA(VLOAD(xr), e0, acc[2]); acc[3] = VFMA(VLOAD(xr + W), d0, acc[3]); }          \
-                else { acc[0] = VFMA(VLOAD(xr), e0, acc[0]); acc[1] = VFMA(VLOAD(xr + W), d0, acc[1]); }              \
-            }                                                                                                         \
-            mv_store(y + i0 * ldy + o, pair_finish(acc), alpha, accumulate);                                          \
+    T tails[2][MV_PAIR];                                                                                              \
+    for (size_t o = o0; o < o1; o += 2) {                                                                             \
+        const int no = o + 1 < o1 ? 2 : 1;                                                                            \
+        const T *wp[2] = { w + o * ldw, w + (o + no - 1) * ldw };                                                     \
+        if (kt) for (int n = 0; n < no; n++) for (size_t j = 0; j < MV_PAIR; j++) tails[n][j] = j < kt ? wp[n][kp + j] : 0;\
+        float *yo = y + o;                                                                                            \
+        for (size_t i0 = 0; i0 < m; ) {                                                                               \
+            /* Row groups as even as the tile allows: 5 rows go 5, not 4 + 1. */                                      \
+            size_t left = m - i0, groups = (left + MV_G - 1) / MV_G, g = (left + groups - 1) / groups;                \
+            if (no == 2) switch (g) { MV_TILE_CASES(NAME##_tile, 2) }                                                 \
+            else switch (g) { MV_TILE_CASES(NAME##_tile, 1) }                                                         \
+            i0 += g;                                                                                                  \
+            yo += g * ldy;                                                                                            \
         }                                                                                                             \
     }                                                                                                                 \
 }
 
-// xd: m rows in the paired layout at ldd (pair_input); y[i·ldy + o] = alpha · (x_i · w_o) (+ y when accumulate).
+// xd: m rows in the paired layout at ldd (matvec_prepare); y[i·ldy + o] = alpha · (x_i · w_o) (+ y when accumulate).
 DEFINE_PAIRED_MATVEC(matvec_f32_paired, float, PAIR_F32)
 DEFINE_PAIRED_MATVEC(matvec_bf16_paired, uint16_t, PAIR_BF16)
 DEFINE_PAIRED_MATVEC(matvec_f16_paired, uint16_t, PAIR_F16)
@@ -154,25 +164,22 @@ static void matvec_paired(const float *xd, size_t ldd, size_t m, const void *w, 
     }
 }
 
-// y[i·ldy + o] = alpha · (x_i · w_o) (+ y when accumulate) for i < m, o0 ≤ o < o1; w (O, K) at ldw in `element` type.
-static void matvec(const float *x, size_t ldx, size_t m, const void *w, int element, size_t ldw, size_t k,
-                   size_t o0, size_t o1, float *y, size_t ldy, float alpha, int accumulate) {
-    size_t ldd;
-    const float *xd = pair_input(x, ldx, m, k, &ldd);
-    if (xd) matvec_paired(xd, ldd, m, w, element, ldw, k, o0, o1, y, ldy, alpha, accumulate);
+// y[i·ldy + o] = alpha · (x_i · w_o) (+ y when accumulate) for i < m, o0 ≤ o < o1; w (O, K) at ldw in `element` type;
+// xd is x as matvec_prepare lays it out (once per product, however many threads share its outputs).
+static void matvec_prepared(const float *xd, size_t m, const void *w, int element, size_t ldw, size_t k,
+                            size_t o0, size_t o1, float *y, size_t ldy, float alpha, int accumulate) {
+    matvec_paired(xd, pair_stride(k), m, w, element, ldw, k, o0, o1, y, ldy, alpha, accumulate);
 }
 
 // Per row i: the largest x_i · w_o over o0 ≤ o < o1 (the lowest o among equals) into best_value[i], best_index[i],
-// and the first o whose product is not finite into first_nonfinite[i] (-1 if none). The products are matvec's,
+// and the first o whose product is not finite into first_nonfinite[i] (-1 if none). The products are matvec_prepared's,
 // computed a block of outputs at a time into a small buffer: the (O) logits are never written out.
 #define MV_ARGMAX_BLOCK 64
-static void matvec_argmax(const float *x, size_t ldx, size_t m, const void *w, int element, size_t ldw, size_t k,
-                          size_t o0, size_t o1, float *best_value, int32_t *best_index, int32_t *first_nonfinite) {
+static void matvec_argmax_prepared(const float *xd, size_t m, const void *w, int element, size_t ldw, size_t k,
+                                   size_t o0, size_t o1, float *best_value, int32_t *best_index, int32_t *first_nonfinite) {
     float block[PK_MATVEC_MAX_ROWS * MV_ARGMAX_BLOCK];
+    const size_t ldd = pair_stride(k);
     for (size_t i = 0; i < m; i++) { best_value[i] = -INFINITY; best_index[i] = -1; first_nonfinite[i] = -1; }
-    size_t ldd = 0;
-    const float *xd = pair_input(x, ldx, m, k, &ldd);  // once, not per block
-    if (!xd) return;
     for (size_t b0 = o0; b0 < o1; b0 += MV_ARGMAX_BLOCK) {
         size_t n = o1 - b0 < MV_ARGMAX_BLOCK ? o1 - b0 : MV_ARGMAX_BLOCK;
         for (size_t i0 = 0; i0 < m; i0 += PK_MATVEC_MAX_ROWS) {
@@ -231,4 +238,5 @@ static void attention_query(const float *q, const float *keys, const float *valu
     for (size_t p = 0; p < d; p++) out[p] *= inverse;
 }
 
-#define PK_DECODE_TABLE_ENTRIES .matvec = matvec, .matvec_argmax = matvec_argmax, .attention_query = attention_query
+#define PK_DECODE_TABLE_ENTRIES .matvec_prepare = matvec_prepare, .matvec_prepared = matvec_prepared, \
+    .matvec_argmax_prepared = matvec_argmax_prepared, .attention_query = attention_query

@@ -45,10 +45,11 @@ public enum MatrixVector {
         if let (w, _) = second { plan.add(w, columns: I) }
         if let (w, _) = third { plan.add(w, columns: I) }
         let acc: Int32 = accumulate ? 1 : 0
+        let xd = prepared(x, rows: m, columns: I)
         withExtendedLifetime((first, second, third)) {
             plan.run(parallelism) { j, r in
                 guard let (w, y) = j == 0 ? first : j == 1 ? second : third else { return }
-                pk_matvec(x, I, m, w.elementBase, code(w.element), I, I, r.lowerBound, r.upperBound, y, w.rows, alpha, acc)
+                pk_matvec_prepared(xd, m, w.elementBase, code(w.element), I, I, r.lowerBound, r.upperBound, y, w.rows, alpha, acc)
             }
         }
     }
@@ -62,6 +63,7 @@ public enum MatrixVector {
         var plan = Plan(parallelism: parallelism)
         plan.add(weight)
         let chunks = plan.chunks, chunkRows = plan.chunkRows
+        let xd = prepared(x, rows: m, columns: I)
         // Per chunk and row: best value, its index, first non-finite index (on the stack: no allocation per step).
         withUnsafeTemporaryAllocation(of: Float.self, capacity: chunks * m) { values in
             withUnsafeTemporaryAllocation(of: Int32.self, capacity: 2 * chunks * m) { indices in
@@ -69,8 +71,8 @@ public enum MatrixVector {
                 withExtendedLifetime(weight) {
                     plan.run(parallelism) { _, r in
                         let c = r.lowerBound / chunkRows
-                        pk_matvec_argmax(x, I, m, base, element, I, I, r.lowerBound, r.upperBound, uv + c * m, ui + c * m,
-                                         ui + (chunks + c) * m)
+                        pk_matvec_argmax_prepared(xd, m, base, element, I, I, r.lowerBound, r.upperBound, uv + c * m,
+                                                  ui + c * m, ui + (chunks + c) * m)
                     }
                 }
                 // Chunks cover ascending outputs: a later one wins only with a strictly larger value.
@@ -136,6 +138,14 @@ public enum MatrixVector {
             }
             if all == 1 { work(0) } else { WorkerPool.shared(parallelism).run(chunks: all) { work($0) } }
         }
+    }
+
+    /// x laid out for the kernels once per product, in this thread's buffer, which the pool's threads then read.
+    private static func prepared(_ x: UnsafePointer<Float>, rows m: Int, columns k: Int) -> UnsafePointer<Float> {
+        guard let xd = pk_matvec_prepare(x, k, m, k) else {
+            fatalError("out of memory for a \(m)×\(k) decoding input")   // a few KB, grown once per thread
+        }
+        return xd
     }
 
     private static func code(_ e: WeightElement) -> Int32 {

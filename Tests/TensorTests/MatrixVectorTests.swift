@@ -9,6 +9,22 @@ import Tensor
 import TestSupport
 import XCTest
 
+/// One variant's product and argmax as pk_matvec / pk_matvec_argmax compose them: prepare x, then the product.
+private extension pk_kernel_table {
+    func matvec(_ x: UnsafePointer<Float>, _ ldx: Int, _ m: Int, _ w: UnsafeRawPointer, _ element: Int32, _ ldw: Int, _ k: Int,
+                _ o0: Int, _ o1: Int, _ y: UnsafeMutablePointer<Float>, _ ldy: Int, _ alpha: Float, _ accumulate: Int32) {
+        guard let xd = matvec_prepare(x, ldx, m, k) else { return XCTFail("no scratch for the prepared input") }
+        matvec_prepared(xd, m, w, element, ldw, k, o0, o1, y, ldy, alpha, accumulate)
+    }
+
+    func matvec_argmax(_ x: UnsafePointer<Float>, _ ldx: Int, _ m: Int, _ w: UnsafeRawPointer, _ element: Int32, _ ldw: Int,
+                       _ k: Int, _ o0: Int, _ o1: Int, _ value: UnsafeMutablePointer<Float>, _ index: UnsafeMutablePointer<Int32>,
+                       _ bad: UnsafeMutablePointer<Int32>) {
+        guard let xd = matvec_prepare(x, ldx, m, k) else { return XCTFail("no scratch for the prepared input") }
+        matvec_argmax_prepared(xd, m, w, element, ldw, k, o0, o1, value, index, bad)
+    }
+}
+
 final class MatrixVectorTests: XCTestCase {
     private var tables: [pk_kernel_table] {
         [Int32(PK_ISA_SCALAR), Int32(PK_ISA_AVX2), Int32(PK_ISA_AVX512)].compactMap { pk_kernels_for($0)?.pointee }

@@ -86,6 +86,14 @@ void pk_matvec(const float *x, size_t ldx, size_t m, const void *w, int element,
 /// product is not finite (-1 if none), from the products pk_matvec computes, without writing them out.
 void pk_matvec_argmax(const float *x, size_t ldx, size_t m, const void *w, int element, size_t ldw, size_t k,
                       size_t o0, size_t o1, float *best_value, int32_t *best_index, int32_t *first_nonfinite);
+/// The two above in two halves, so that threads sharing one product's outputs lay x out once: pk_matvec_prepare
+/// gives x (m, k) in the active kernels' layout, in the calling thread's buffer (valid until that thread prepares
+/// again; NULL when it cannot be allocated), and the _prepared forms take that instead of x.
+const float *pk_matvec_prepare(const float *x, size_t ldx, size_t m, size_t k);
+void pk_matvec_prepared(const float *prepared, size_t m, const void *w, int element, size_t ldw, size_t k,
+                        size_t o0, size_t o1, float *y, size_t ldy, float alpha, int accumulate);
+void pk_matvec_argmax_prepared(const float *prepared, size_t m, const void *w, int element, size_t ldw, size_t k,
+                               size_t o0, size_t o1, float *best_value, int32_t *best_index, int32_t *first_nonfinite);
 /// out (d) = softmax(scale · q·k_j, j < s) · v for one query q (d) over s keys and values at leading dimension ld;
 /// scores: s floats of scratch.
 void pk_attention_query(const float *q, const float *keys, const float *values, size_t ld, size_t s, size_t d,
@@ -148,8 +156,9 @@ typedef struct {
     void (*skinny_nt)(const float *, size_t, const float *, size_t, size_t, float *, size_t, size_t, float);
     void (*skinny_nn_acc)(const float *, size_t, size_t, const float *, size_t, float *, size_t, size_t, float);
     void (*skinny_tn_acc)(const float *, size_t, size_t, const float *, size_t, size_t, float *, size_t, size_t, float);
-    void (*matvec)(const float *, size_t, size_t, const void *, int, size_t, size_t, size_t, size_t, float *, size_t, float, int);
-    void (*matvec_argmax)(const float *, size_t, size_t, const void *, int, size_t, size_t, size_t, size_t, float *, int32_t *, int32_t *);
+    const float *(*matvec_prepare)(const float *, size_t, size_t, size_t);
+    void (*matvec_prepared)(const float *, size_t, const void *, int, size_t, size_t, size_t, size_t, float *, size_t, float, int);
+    void (*matvec_argmax_prepared)(const float *, size_t, const void *, int, size_t, size_t, size_t, size_t, float *, int32_t *, int32_t *);
     void (*attention_query)(const float *, const float *, const float *, size_t, size_t, size_t, float, float *, float *);
 } pk_kernel_table;
 
