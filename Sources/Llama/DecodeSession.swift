@@ -75,18 +75,20 @@ public final class DecodeSession {
         cache.advance(layer: l, by: m)
     }
 
-    /// Final norm + lm_head: logits (m, V) of m rows of x (valid until the next call).
-    public func logits(of x: UnsafePointer<Float>, rows m: Int) -> UnsafePointer<Float> {
+    /// Final norm + lm_head (or `head`, V′ ≤ V rows): logits (m, V′) of m rows of x (valid until the next call).
+    public func logits(of x: UnsafePointer<Float>, rows m: Int, head: Weight? = nil) -> UnsafePointer<Float> {
         precondition(m >= 1 && m <= rows, "\(m) rows in a session of \(rows)")
-        model.logits(fromHidden: x, rows: m, into: logitRows.data, normed: normed.data)
+        precondition(head.map { $0.rows <= model.config.vocabSize } ?? true, "a head larger than the vocabulary")
+        model.logits(fromHidden: x, rows: m, into: logitRows.data, normed: normed.data, head: head)
         return UnsafePointer(logitRows.data)
     }
 
-    /// Final norm + lm_head's argmax per row of x (m rows), without writing the logits (valid until the next call).
-    public func argmax(of x: UnsafePointer<Float>, rows m: Int) -> UnsafeBufferPointer<MatrixVector.Best> {
+    /// Final norm + lm_head's (or `head`'s) argmax per row of x (m rows), without writing the logits (valid until
+    /// the next call).
+    public func argmax(of x: UnsafePointer<Float>, rows m: Int, head: Weight? = nil) -> UnsafeBufferPointer<MatrixVector.Best> {
         precondition(m >= 1 && m <= rows, "\(m) rows in a session of \(rows)")
         model.normalizeFinal(x, rows: m, into: normed.data)
-        MatrixVector.argmax(normed.data, rows: m, weight: model.lmHead, into: best, parallelism: model.parallelism)
+        MatrixVector.argmax(normed.data, rows: m, weight: head ?? model.lmHead, into: best, parallelism: model.parallelism)
         return UnsafeBufferPointer(start: best, count: m)
     }
 

@@ -22,6 +22,7 @@ public final class Generator {
     public let model: LlamaModel
     /// Prefill and decode times of the last `generate`.
     public private(set) var timing = DecodeTiming()
+    private var distribution = TokenDistribution()
     public init(model: LlamaModel) { self.model = model }
 
     /// New token ids after `prompt`; `onToken` sees each as it is produced. Logits that are not finite (a
@@ -69,28 +70,7 @@ public final class Generator {
         if let bad = (0..<V).first(where: { !logits[$0].isFinite }) {
             throw PruneError("", "the model gives a non-finite logit (\(logits[bad]) for token \(bad)) after \(produced) generated tokens")
         }
-        return sample(logits, vocab: V, options: options, rng: &rng)
-    }
-
-    func sample(_ logits: UnsafePointer<Float>, vocab v: Int, options: SamplingOptions, rng: inout SeededGenerator) -> Int32 {
-        if options.temperature <= 0 { return Int32(Kernels.logSumExp(logits, count: v).argmax) }
-        var mx = -Double.infinity
-        for i in 0..<v { mx = max(mx, Double(logits[i])) }
-        var probs = (0..<v).map { (i: $0, p: exp((Double(logits[$0]) - mx) / options.temperature)) }
-        let sum = probs.reduce(0) { $0 + $1.p }
-        probs.sort { $0.p > $1.p }
-        var kept: [(i: Int, p: Double)] = []
-        var mass = 0.0
-        for e in probs {
-            kept.append((e.i, e.p / sum))
-            mass += e.p / sum
-            if mass >= options.topP { break }
-        }
-        var r = Double.random(in: 0..<mass, using: &rng)
-        for e in kept {
-            r -= e.p
-            if r < 0 { return Int32(e.i) }
-        }
-        return Int32(kept.last?.i ?? 0)
+        distribution.set(logits: logits, count: V, temperature: options.temperature, topP: options.topP)
+        return distribution.draw(using: &rng)
     }
 }

@@ -269,16 +269,17 @@ public final class LlamaModel {
 
     /// Final RMSNorm then lm_head: logits (N, V) from residual rows (N, C). The early-exit view uses it on
     /// intermediate hidden states too. `normed` (N, C) holds the norm's output when given (decoding reuses one),
-    /// else a temporary does.
+    /// else a temporary does. `head` (V′, C) replaces the lm_head when given (a draft's reduced vocabulary).
     public func logits(fromHidden h: UnsafePointer<Float>, rows n: Int, into logits: UnsafeMutablePointer<Float>,
-                       normed: UnsafeMutablePointer<Float>? = nil) {
+                       normed: UnsafeMutablePointer<Float>? = nil, head: Weight? = nil) {
         let C = config.hiddenSize
         let temporary = normed == nil ? UnsafeMutablePointer<Float>.allocate(capacity: n * C) : nil
         defer { temporary?.deallocate() }
         guard let buffer = normed ?? temporary else { return }
         normalizeFinal(h, rows: n, into: buffer)
-        profile.measure(.head, flops: 2 * Double(n * config.vocabSize * C)) {
-            Gemm.linear(buffer, rows: n, weight: lmHead, into: logits, parallelism: parallelism)
+        let head = head ?? lmHead
+        profile.measure(.head, flops: 2 * Double(n * head.rows * C)) {
+            Gemm.linear(buffer, rows: n, weight: head, into: logits, parallelism: parallelism)
         }
     }
 

@@ -127,7 +127,7 @@ public struct GenerationJob {
             timing = generator.timing
         case .speculative(let draft, let k):
             let generator = SelfSpeculativeGenerator(model: model, draft: draft, draftTokens: k)
-            generated = generator.generate(prompt: promptIDs, options: sampling) { show(decoder.append($0)) }
+            generated = try generator.generate(prompt: promptIDs, options: sampling) { show(decoder.append($0)) }
             let stats = generator.statistics
             timing = generator.timing
             statistics = ["tokens_per_second": stats.tokensPerSecond, "acceptance_rate": stats.acceptanceRate,

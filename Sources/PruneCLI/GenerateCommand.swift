@@ -33,7 +33,7 @@ struct GenerateCommand: ParsableCommand {
     var system: String?
 
     @Option(name: .long, help: ArgumentHelp(
-        "Self-speculative greedy decoding: draft with the model's own layers, verify with all of them (same output as plain greedy).",
+        "Self-speculative decoding: draft with the model's own layers, verify with all of them (greedy: plain greedy's output; with --temperature: speculative sampling, distributed as plain sampling).",
         discussion: "exit:E drafts with layers 0…E−1 + final norm + lm_head (LayerSkip); skip:LIST drafts with every layer except LIST (0-based, inclusive: skip:11-18 or skip:3,5-6; Draft & Verify). Statistics go to stderr.",
         valueName: "exit:E|skip:LIST"))
     var speculate: String?
@@ -62,7 +62,6 @@ struct GenerateCommand: ParsableCommand {
         guard maxTokens > 0 else { throw ValidationError("--max-tokens must be positive") }
         if let speculate {
             do { _ = try DraftLayers(parsing: speculate) } catch let e as PruneError { throw ValidationError(e.description) }
-            guard temperature == 0 else { throw ValidationError("--speculate decodes greedily: drop --temperature") }
             let most = SelfSpeculativeGenerator.maxDraftTokens
             guard (1...most).contains(draftTokens) else { throw ValidationError("--draft-tokens must be in 1…\(most), got \(draftTokens)") }
         }

@@ -110,6 +110,22 @@ public final class Weight: @unchecked Sendable {
         }
     }
 
+    /// A new weight of these rows, in this order and this element type (a reduced lm_head: a draft's vocabulary).
+    public func selectingRows(_ picked: [Int]) -> Weight {
+        let I = columns
+        precondition(picked.allSatisfy { $0 >= 0 && $0 < rows }, "a row outside 0…\(rows - 1)")
+        switch storage {
+        case .float32(let t):
+            let out = Tensor(zeros: [picked.count, I])
+            for (j, r) in picked.enumerated() { (out.data + j * I).update(from: t.data + r * I, count: I) }
+            return Weight(out)
+        case .halves(let h, _):
+            let owned = OwnedHalves(count: picked.count * I)
+            for (j, r) in picked.enumerated() { (owned.elements + j * I).update(from: h + r * I, count: I) }
+            return Weight(halves: owned.elements, element: element, shape: [picked.count, I], owner: owned)
+        }
+    }
+
     /// The weight as a Float32 tensor: the tensor itself when Float32, else a widened copy.
     public func float32Copy() -> Tensor {
         if let float32 { return float32 }
@@ -117,6 +133,16 @@ public final class Weight: @unchecked Sendable {
         if count > 0 { widenRows(0, count: rows, into: t.data) }
         return t
     }
+}
+
+/// 16-bit elements this process allocated (not mapped from a file), freed with their last weight.
+private final class OwnedHalves {
+    let elements: UnsafeMutablePointer<UInt16>
+    init(count: Int) {
+        elements = .allocate(capacity: max(count, 1))
+        elements.initialize(repeating: 0, count: max(count, 1))
+    }
+    deinit { elements.deallocate() }
 }
 
 /// Float32 scratch buffers for the widened weight blocks, one per concurrently running GEMM worker, reused across
