@@ -45,6 +45,7 @@ final class SourceHygieneTests: XCTestCase {
     /// (file, code) → why `fatalError` cannot be reached from input.
     static let allowedFatalErrors: [(file: String, code: String, reason: String)] = [
         ("Tensor/Gemm.swift", "fatalError(\"\\(error)\")", "OpenBLAS missing: every command loads it first and reports it as an error line"),
+        ("Tensor/MatrixVector.swift", "fatalError(\"out of memory for a", "malloc of ≤ 16 rows × hidden floats, grown once per thread: out of memory, where Swift's own allocations trap too"),
     ]
 
     /// Every Swift source line of Sources, comments and string literals blanked, and the line as written.
