@@ -85,7 +85,7 @@ let package = Package(
         .testTarget(name: "AnalysisTests", dependencies: ["Data", "Reports", "Llama", "Analysis", "TestSupport"]),
         .testTarget(name: "SurgeryTests", dependencies: ["Support", "Tensor", "Checkpoint", "Llama", "Surgery", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Support", "Tensor", "Checkpoint", "Llama", "Training", "TestSupport"]),
-        .testTarget(name: "PipelineTests", dependencies: ["Support", "Tensor", "Checkpoint", "Llama", "Analysis", "Surgery", "Training", "Pipeline",
+        .testTarget(name: "PipelineTests", dependencies: ["Support", "Tensor", "Checkpoint", "Tokenizers", "Data", "Llama", "Analysis", "Surgery", "Training", "Pipeline",
                                                             "TestSupport"]),
         // Package.swift against the imports and the intended direction of the graph.
         .testTarget(name: "ArchitectureTests", dependencies: ["TestSupport"]),

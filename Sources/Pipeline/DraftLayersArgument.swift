@@ -10,7 +10,7 @@ extension DraftLayers {
     public init(parsing argument: String, option: String = "--speculate") throws {
         if argument.hasPrefix("exit:") {
             guard let e = Int(argument.dropFirst(5)) else {
-                throw PruneError(option, "\"\(argument)\": exit:E needs a layer count E, e.g. exit:4")
+                throw PruneError(option, "\"\(argument)\": exit:E needs a layer count E, e.g. exit:4, or exit:auto")
             }
             self = .exit(e)
         } else if argument.hasPrefix("skip:") {
@@ -18,5 +18,16 @@ extension DraftLayers {
         } else {
             throw PruneError(option, "\"\(argument)\" is not exit:E or skip:LIST (e.g. exit:4, skip:11-18)")
         }
+    }
+}
+
+/// `--speculate` as given: draft layers fixed by the user, or `exit:auto` (chosen by calibration, SpeculationSetup).
+public enum DraftSelection: Equatable, Sendable {
+    case layers(DraftLayers)
+    case automaticExit
+
+    /// Parses `exit:auto`, `exit:E` or `skip:LIST` (see DraftLayers(parsing:)).
+    public init(parsing argument: String, option: String = "--speculate") throws {
+        self = argument == "exit:auto" ? .automaticExit : .layers(try DraftLayers(parsing: argument, option: option))
     }
 }

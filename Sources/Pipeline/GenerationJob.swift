@@ -81,8 +81,9 @@ public struct GenerationJob {
     public enum Decoding {
         /// The full model, token by token.
         case plain
-        /// LayerSkip self-speculation: draft `draftTokens` with the draft layers, verify with the full model (exact).
-        case speculative(DraftLayers, draftTokens: Int)
+        /// LayerSkip self-speculation as settled by SpeculationSetup: draft with the draft layers, verify with the
+        /// full model (exact); plain when exit:auto found no faster setting.
+        case speculative(SpeculationSetup)
         /// Leave the stack at the first exit whose top-1 probability reaches `threshold` (approximate).
         case earlyExit(threshold: Double, minLayer: Int, every: Int)
     }
@@ -118,30 +119,47 @@ public struct GenerationJob {
             let ids = try Generator(model: model).generate(prompt: promptIDs, options: sampling)
             return (ids, Date().timeIntervalSince(start))
         }
-        switch decoding {
-        case .plain:
+        /// Plain decoding, streamed.
+        func streamedPlain() throws -> [Int32] {
             let start = Date()
             let generator = Generator(model: model)
-            generated = try generator.generate(prompt: promptIDs, options: sampling) { show(decoder.append($0)) }
-            statistics["tokens_per_second"] = Double(generated.count) / max(Date().timeIntervalSince(start), 1e-9)
+            let ids = try generator.generate(prompt: promptIDs, options: sampling) { show(decoder.append($0)) }
+            statistics["tokens_per_second"] = Double(ids.count) / max(Date().timeIntervalSince(start), 1e-9)
             timing = generator.timing
-        case .speculative(let draft, let k):
-            let generator = SelfSpeculativeGenerator(model: model, draft: draft, draftTokens: k)
+            return ids
+        }
+        switch decoding {
+        case .plain:
+            generated = try streamedPlain()
+        case .speculative(let setup):
+            guard let draft = setup.draft else {
+                generated = try streamedPlain()
+                report = setup.notes.joined(separator: "\n")
+                break
+            }
+            let k = setup.draftTokens
+            let generator = SelfSpeculativeGenerator(model: model, draft: draft, draftTokens: k,
+                                                     draftVocabulary: setup.draftVocabulary, draftStop: setup.draftStop)
             generated = try generator.generate(prompt: promptIDs, options: sampling) { show(decoder.append($0)) }
             let stats = generator.statistics
             timing = generator.timing
             statistics = ["tokens_per_second": stats.tokensPerSecond, "acceptance_rate": stats.acceptanceRate,
-                          "mean_accepted": stats.meanAccepted]
-            report = String(format: "speculate %@, K=%d: %d tokens in %.3f s (%.1f tokens/s); %d verification passes, %d of %d drafted tokens accepted (%.1f%%), %.2f accepted per pass",
-                            draft.description, k, stats.generated, stats.seconds, stats.tokensPerSecond,
+                          "mean_accepted": stats.meanAccepted, "draft": draft.description, "draft_tokens": k,
+                          "setup_seconds": setup.seconds]
+            report = (setup.notes.map { $0 + "\n" }.joined()) + String(format: "speculate %@, K=%d%@: %d tokens in %.3f s (%.1f tokens/s); %d verification passes, %d of %d drafted tokens accepted (%.1f%%), %.2f accepted per pass",
+                            draft.description, k, setup.draftStop.map { String(format: ", draft stop %g", $0) } ?? "", stats.generated, stats.seconds, stats.tokensPerSecond,
                             stats.verifications, stats.accepted, stats.drafted, 100 * stats.acceptanceRate, stats.meanAccepted)
             if comparePlain {
                 let (ids, seconds) = try plain()
                 let rate = Double(ids.count) / max(seconds, 1e-9)
-                report = (report ?? "") + String(format: "\nplain greedy: %d tokens in %.3f s (%.1f tokens/s); speculative speedup %.2f×; outputs %@",
-                                  ids.count, seconds, rate, stats.tokensPerSecond / rate, ids == generated ? "identical" : "DIFFER")
+                // Sampled outputs are distributed alike, not equal draw for draw (the two consume the seed differently).
+                let verdict = sampling.temperature > 0 ? "sampled (equal in distribution, not draw for draw)"
+                    : ids == generated ? "identical" : "DIFFER"
+                report = (report ?? "") + String(format: "\nplain %@: %d tokens in %.3f s (%.1f tokens/s); speculative speedup %.2f×; outputs %@",
+                                  sampling.temperature > 0 ? "sampling" : "greedy", ids.count, seconds, rate,
+                                  stats.tokensPerSecond / rate, verdict)
                 statistics["plain_tokens_per_second"] = rate
-                statistics["identical_to_plain"] = ids == generated
+                if sampling.temperature == 0 { statistics["identical_to_plain"] = ids == generated }
             }
         case .earlyExit(let threshold, let minLayer, let every):
             let generator = EarlyExitGenerator(model: model, threshold: threshold, minLayer: minLayer, checkEvery: every)

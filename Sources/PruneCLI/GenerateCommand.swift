@@ -34,12 +34,27 @@ struct GenerateCommand: ParsableCommand {
 
     @Option(name: .long, help: ArgumentHelp(
         "Self-speculative decoding: draft with the model's own layers, verify with all of them (greedy: plain greedy's output; with --temperature: speculative sampling, distributed as plain sampling).",
-        discussion: "exit:E drafts with layers 0…E−1 + final norm + lm_head (LayerSkip); skip:LIST drafts with every layer except LIST (0-based, inclusive: skip:11-18 or skip:3,5-6; Draft & Verify). Statistics go to stderr.",
-        valueName: "exit:E|skip:LIST"))
+        discussion: "exit:E drafts with layers 0…E−1 + final norm + lm_head (LayerSkip); exit:auto chooses E and K from each exit's measured top-1 agreement (--calibration DATA, else the model's speculation.json, else the prompt) and each piece's measured cost, and says why; skip:LIST drafts with every layer except LIST (0-based, inclusive: skip:11-18 or skip:3,5-6; Draft & Verify). Statistics go to stderr.",
+        valueName: "exit:E|exit:auto|skip:LIST"))
     var speculate: String?
 
-    @Option(name: .long, help: "Tokens drafted per verification pass (with --speculate).")
-    var draftTokens = 4
+    @Option(name: .long, help: "Tokens drafted per verification pass (with --speculate; default 4, or exit:auto's choice).")
+    var draftTokens: Int?
+
+    @Option(name: .long, help: ArgumentHelp(
+        "With --speculate: the draft's head scores only the N most frequent tokens (FR-Spec); `all` for the whole vocabulary. Verification keeps the full head, so the output is unchanged.",
+        discussion: "Frequencies come from --draft-vocab-from DATA, else the model's speculation.json (whose size is also the default).",
+        valueName: "N|all"))
+    var draftVocab: String?
+
+    @Option(name: .long, help: "With --draft-vocab: count token frequencies in this dataset (.txt or JSONL).")
+    var draftVocabFrom: String?
+
+    @Option(name: .long, help: "With --speculate: stop drafting after a token whose draft probability is below this (dynamic draft length).")
+    var draftStop: Double?
+
+    @Option(name: .long, help: "With --speculate exit:auto: measure each exit's top-1 agreement on the first records of this dataset.")
+    var calibration: String?
 
     @Option(name: .long, help: ArgumentHelp(
         "APPROXIMATE dynamic early exit: a token leaves the layers at the first checked exit whose top-1 probability is at least this (e.g. 0.9).",
@@ -61,9 +76,20 @@ struct GenerateCommand: ParsableCommand {
     func validate() throws {
         guard maxTokens > 0 else { throw ValidationError("--max-tokens must be positive") }
         if let speculate {
-            do { _ = try DraftLayers(parsing: speculate) } catch let e as PruneError { throw ValidationError(e.description) }
+            let draft: DraftSelection
+            do { draft = try DraftSelection(parsing: speculate) } catch let e as PruneError { throw ValidationError(e.description) }
             let most = SelfSpeculativeGenerator.maxDraftTokens
-            guard (1...most).contains(draftTokens) else { throw ValidationError("--draft-tokens must be in 1…\(most), got \(draftTokens)") }
+            if let k = draftTokens, !(1...most).contains(k) { throw ValidationError("--draft-tokens must be in 1…\(most), got \(k)") }
+            if let p = draftStop, !(p > 0 && p < 1) { throw ValidationError("--draft-stop must be in (0, 1), got \(p)") }
+            if let v = draftVocab { _ = try Self.draftVocabularySize(v) }
+            if draftVocabFrom != nil && draftVocab == nil { throw ValidationError("--draft-vocab-from needs --draft-vocab N") }
+            if calibration != nil && draft != .automaticExit { throw ValidationError("--calibration goes with --speculate exit:auto") }
+        } else {
+            for (given, flag) in [(draftTokens != nil, "--draft-tokens"), (draftVocab != nil, "--draft-vocab"),
+                                  (draftVocabFrom != nil, "--draft-vocab-from"), (draftStop != nil, "--draft-stop"),
+                                  (calibration != nil, "--calibration")] where given {
+                throw ValidationError("\(flag) needs --speculate")
+            }
         }
         if let exitThreshold {
             guard exitThreshold > 0 && exitThreshold <= 1 else { throw ValidationError("--exit-threshold must be in (0, 1], got \(exitThreshold)") }
@@ -78,16 +104,24 @@ struct GenerateCommand: ParsableCommand {
         guard topP > 0 && topP <= 1 else { throw ValidationError("--top-p must be in (0, 1], got \(topP)") }
     }
 
+    /// `--draft-vocab N|all`.
+    static func draftVocabularySize(_ text: String) throws -> SpeculationRequest.DraftVocabularySize {
+        if text == "all" { return .full }
+        guard let n = Int(text), n >= 1 else { throw ValidationError("--draft-vocab must be a positive token count or all, got \(text)") }
+        return .size(n)
+    }
+
     func run() throws {
         let job = try GenerationJob(options.source, options: GenerationOptions(
             prompt: prompt, maxTokens: maxTokens, temperature: temperature, topP: topP, seed: seed, chat: chat, system: system))
         var decoding = GenerationJob.Decoding.plain
         if let speculate {
-            let draft = try DraftLayers(parsing: speculate)
-            if let problem = draft.problem(layers: job.model.layers.count) {
-                throw PruneError("--speculate \(speculate)", problem + " (\(options.model) has \(job.model.layers.count) layers)")
-            }
-            decoding = .speculative(draft, draftTokens: draftTokens)
+            let request = SpeculationRequest(
+                draft: try DraftSelection(parsing: speculate), draftTokens: draftTokens,
+                draftVocabulary: try draftVocab.map(Self.draftVocabularySize),
+                draftVocabularyFrom: draftVocabFrom.map { URL(fileURLWithPath: $0) }, draftStop: draftStop,
+                calibration: calibration.map { URL(fileURLWithPath: $0) })
+            decoding = .speculative(try SpeculationSetup(request, job: job, source: options.source))
         } else if let exitThreshold {
             decoding = .earlyExit(threshold: exitThreshold, minLayer: exitMinLayer, every: exitEvery)
         }

@@ -40,6 +40,37 @@ final class SpeculateCommandTests: XCTestCase {
         XCTAssertGreaterThan((speculative["mean_accepted"] as! NSNumber).doubleValue, 0)
     }
 
+    /// exit:auto says what it chose and why, and the output is still plain greedy's (or it decodes plainly); a
+    /// reduced draft vocabulary and a draft stop leave the output as it is too.
+    func testAutomaticExitDraftVocabularyAndDraftStopKeepThePlainOutput() throws {
+        let prompt = ["--prompt", "Once upon a time there was a little girl named Lily. She loved to", "--max-tokens", "40"]
+        let plain = try json(["generate", model] + prompt)
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("speculate-\(getpid()).txt")
+        try """
+            Once upon a time, there was a little girl named Lily. She loved to play outside in the sun.
+            One day, a little boy named Tom saw a big red ball in the park. He wanted to play with it.
+            The cat was happy. It liked to sleep in the sun and play with the dog.
+            Mom said, "Let's go to the park." Lily and Ben went to the park. They played all day.
+            """.write(to: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let stories = file.path
+        for extra in [["--speculate", "exit:auto"], ["--speculate", "exit:auto", "--calibration", stories, "--draft-tokens", "2"],
+                      ["--speculate", "exit:3", "--draft-vocab", "48", "--draft-vocab-from", stories],
+                      ["--speculate", "skip:1", "--draft-stop", "0.6", "--draft-vocab", "100", "--draft-vocab-from", stories]] {
+            let r = try PruneExecutable.run(["generate", model] + prompt + extra + ["--json"])
+            XCTAssertEqual(r.status, 0, r.stderr)
+            let out = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any]
+            XCTAssertEqual(out["ids"] as! [Int], plain["ids"] as! [Int], "\(extra)")
+            if extra[1] == "exit:auto" {
+                XCTAssertTrue(r.stderr.contains("exit:auto: "), r.stderr)
+                XCTAssertTrue(r.stderr.contains(extra.count > 2 ? "top-1 agreement on \(stories) (" : "top-1 agreement on the prompt ("), r.stderr)
+            }
+            if extra.contains("--draft-vocab") {
+                XCTAssertTrue(r.stderr.contains("draft vocabulary: the \(extra[extra.firstIndex(of: "--draft-vocab")! + 1]) most frequent tokens of \(stories)"), r.stderr)
+            }
+        }
+    }
+
     func testRefusals() throws {
         for (args, words) in [(["--speculate", "exit:5"], ["exit layer 5 must be in 1…4", "5 layers"]),
                               (["--speculate", "skip:0-4"], ["at least one layer"]),
@@ -47,7 +78,16 @@ final class SpeculateCommandTests: XCTestCase {
                               (["--speculate", "early:3"], ["--speculate", "\"early:3\" is not exit:E or skip:LIST"]),
                               (["--speculate", "skip:2,2"], ["--speculate", "2 is given twice"]),
                               (["--speculate", "skip:3-1"], ["--speculate", "runs backwards"]),
-                              (["--compare-plain"], ["--compare-plain needs --speculate"])] {
+                              (["--compare-plain"], ["--compare-plain needs --speculate"]),
+                              (["--speculate", "exit:auto"], ["exit:auto", "needs calibration text", "--calibration DATA"]),
+                              (["--speculate", "exit:2", "--draft-vocab", "10"], ["--draft-vocab", "needs token frequencies"]),
+                              (["--speculate", "exit:2", "--draft-vocab", "512", "--draft-vocab-from", "README.md"], ["--draft-vocab", "below vocab_size"]),
+                              (["--speculate", "exit:2", "--draft-vocab", "x"], ["--draft-vocab must be a positive token count or all"]),
+                              (["--speculate", "exit:2", "--draft-vocab-from", "README.md"], ["--draft-vocab-from needs --draft-vocab"]),
+                              (["--speculate", "exit:2", "--draft-stop", "1.5"], ["--draft-stop must be in (0, 1)"]),
+                              (["--speculate", "exit:2", "--calibration", "README.md"], ["--calibration goes with --speculate exit:auto"]),
+                              (["--speculate", "exit:auto", "--calibration", "/nonexistent.jsonl"], ["/nonexistent.jsonl"]),
+                              (["--draft-stop", "0.5"], ["--draft-stop needs --speculate"])] {
             let r = try PruneExecutable.run(["generate", model, "--prompt", "Once"] + args)
             XCTAssertNotEqual(r.status, 0, "\(args)")
             XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, r.stderr)

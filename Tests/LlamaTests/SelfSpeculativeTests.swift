@@ -21,7 +21,8 @@ final class SelfSpeculativeTests: XCTestCase {
     /// returns the overall acceptance per draft.
     @discardableResult
     func assertExact(_ model: LlamaModel, prompts: [[Int32]], drafts: [DraftLayers], ks: [Int], maxTokens: Int,
-                     stopTokens: Set<Int32> = [], line: UInt = #line) throws -> [String: Double] {
+                     stopTokens: Set<Int32> = [], vocabulary: DraftVocabulary? = nil, draftStop: Double? = nil,
+                     line: UInt = #line) throws -> [String: Double] {
         var options = SamplingOptions()
         options.maxTokens = maxTokens
         options.stopTokens = stopTokens
@@ -31,7 +32,8 @@ final class SelfSpeculativeTests: XCTestCase {
             for k in ks {
                 var stats = SpeculationStatistics()
                 for (prompt, expected) in zip(prompts, plain) {
-                    let generator = SelfSpeculativeGenerator(model: model, draft: draft, draftTokens: k)
+                    let generator = SelfSpeculativeGenerator(model: model, draft: draft, draftTokens: k,
+                                                             draftVocabulary: vocabulary, draftStop: draftStop)
                     var streamed: [Int32] = []
                     let out = try generator.generate(prompt: prompt, options: options) { streamed.append($0) }
                     XCTAssertEqual(out, expected, "\(draft) K=\(k) prompt \(prompt)", line: line)
@@ -66,6 +68,36 @@ final class SelfSpeculativeTests: XCTestCase {
         for budget in [1, 2, 3, 5] {
             try assertExact(model, prompts: Array(prompts), drafts: [.exit(4), .skip([1])], ks: [1, 4], maxTokens: budget)
         }
+    }
+
+    /// A reduced draft head (FR-Spec) and a dynamic draft length change what is drafted, never the output: the
+    /// verifier keeps the full head, so tokens outside the draft vocabulary still come, from the verifier.
+    func testReducedDraftVocabularyAndDraftStopKeepPlainGreedy() throws {
+        let model = try LlamaModel.load(directory: Fixtures.stories260K)
+        let tokenizer = try TokenizerLoader.load(directory: Fixtures.stories260K)
+        let prompts = Self.storyPrompts.prefix(6).map { tokenizer.encode($0) }
+        var counts = [Int](repeating: 0, count: model.config.vocabSize)
+        for p in Self.storyPrompts.map({ tokenizer.encode($0) }) { for t in p { counts[Int(t)] += 1 } }
+        let ids = DraftVocabulary.mostFrequent(40, counts: counts, required: [2])
+        XCTAssertEqual(ids.count, 40)
+        XCTAssertEqual(ids.first, 2, "required ids come first")
+        let vocabulary = DraftVocabulary(model: model, ids: ids)
+        XCTAssertEqual(vocabulary.head.rows, 40)
+        let narrow = try assertExact(model, prompts: Array(prompts), drafts: [.exit(3), .skip([2])], ks: [2, 5], maxTokens: 32,
+                                     vocabulary: vocabulary)
+        let full = try assertExact(model, prompts: Array(prompts), drafts: [.exit(3), .skip([2])], ks: [2, 5], maxTokens: 32)
+        XCTAssertNotEqual(narrow, full, "40 of 512 tokens must change what is drafted")
+        for stop in [0.3, 0.8] {
+            try assertExact(model, prompts: Array(prompts), drafts: [.exit(4), .skip([1])], ks: [4], maxTokens: 32, draftStop: stop)
+            try assertExact(model, prompts: Array(prompts), drafts: [.exit(2)], ks: [6], maxTokens: 32, vocabulary: vocabulary,
+                            draftStop: stop)
+        }
+        // A bf16 head's rows are selected as stored.
+        let tied = try LlamaModel.load(directory: Fixtures.file("checkpoints/tied-bf16"))
+        let V = tied.config.vocabSize
+        let few = DraftVocabulary(model: tied, ids: (0..<Int32(V / 3)).map { $0 * 3 })
+        try assertExact(tied, prompts: [[1, 5, 9], [4]], drafts: [.exit(1), .skip([1])], ks: [3], maxTokens: 20, vocabulary: few,
+                        draftStop: 0.5)
     }
 
     func testCheckpointVariantsSpeculateExactly() throws {
