@@ -145,6 +145,7 @@ public struct GenerationJob {
             timing = generator.timing
             statistics = ["tokens_per_second": stats.tokensPerSecond, "acceptance_rate": stats.acceptanceRate,
                           "mean_accepted": stats.meanAccepted, "draft": draft.description, "draft_tokens": k,
+                          "drafted": stats.drafted, "accepted": stats.accepted,
                           "setup_seconds": setup.seconds]
             report = (setup.notes.map { $0 + "\n" }.joined()) + String(format: "speculate %@, K=%d%@: %d tokens in %.3f s (%.1f tokens/s); %d verification passes, %d of %d drafted tokens accepted (%.1f%%), %.2f accepted per pass",
                             draft.description, k, setup.draftStop.map { String(format: ", draft stop %g", $0) } ?? "", stats.generated, stats.seconds, stats.tokensPerSecond,

@@ -6,6 +6,7 @@
 // typed. The resolved recipe (defaults filled in, paths absolute) is saved in the run directory and its parts
 // feed the content hash of each stage (StageCache; paths themselves are not hashed, the files' bytes are).
 import Foundation
+import Llama
 import Support
 import Surgery
 import Yams
@@ -126,6 +127,36 @@ public struct Recipe: Codable, Equatable, Sendable {
     }
     public var export = ExportSettings()
 
+    /// A LayerSkip study instead of a cut (Elhoushi et al. 2024): continual training of the whole model with the
+    /// early-exit loss and layer dropout, on `heal`'s budget, then each model's exits and self-speculative speed.
+    public struct LayerSkipSettings: Codable, Equatable, Sendable {
+        /// full: every layer and lm_head (the paper's setting); lora: adapters on every projection.
+        public enum Method: String, Codable, CaseIterable, Sendable { case full, lora }
+        /// The trainings, the first exported to OUT/final.
+        public var methods: [Method] = [.full, .lora]
+        /// lr of the lora training (heal.lr is the full one's).
+        public var loraLR = 1e-3
+        public var earlyExitScale = 1.0
+        /// none, rotational:R or gradual.
+        public var curriculum = "rotational:8"
+        /// The last layer's dropout rate P.
+        public var layerDropout = 0.1
+        /// Also a plain cross-entropy finetune with the first method's budget (the last-layer quality bar).
+        public var baseline = true
+        /// Speed is measured on the first `prompts` records of data.valid, cut to `prompt_tokens`, each continued by
+        /// `max_tokens` greedy tokens, plainly and with exit:auto.
+        public var prompts = 8
+        public var promptTokens = 32
+        public var maxTokens = 128
+        /// The draft's reduced vocabulary (most frequent tokens of data.train), stored with OUT/final; 0: the full head.
+        public var draftVocabulary = 4096
+        enum CodingKeys: String, CodingKey {
+            case methods, loraLR = "lora_lr", earlyExitScale = "early_exit_scale", curriculum, layerDropout = "layer_dropout"
+            case baseline, prompts, promptTokens = "prompt_tokens", maxTokens = "max_tokens", draftVocabulary = "draft_vocabulary"
+        }
+    }
+    public var layerskip: LayerSkipSettings?
+
     public struct ReportSettings: Codable, Equatable, Sendable {
         /// Prompts continued greedily by the full, cut and healed models.
         public var prompts: [String] = []
@@ -157,7 +188,7 @@ extension Recipe {
                              directory: URL = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)) throws -> Recipe {
         var doc = try RecipeDocument(text: text, file: file)
         for o in overrides { try doc.applyOverride(o) }
-        let r = try doc.rootReader(keys: ["model", "output", "threads", "data", "analyze", "cut", "evaluate", "heal", "export", "report"])
+        let r = try doc.rootReader(keys: ["model", "output", "threads", "data", "analyze", "cut", "evaluate", "heal", "export", "report", "layerskip"])
 
         guard let d = try r.mapping("data", keys: ["calibration", "train", "valid"]) else { throw r.fail("data", "is required (calibration, valid, train)") }
         let valid = try d.requiredString("valid")
@@ -186,41 +217,42 @@ extension Recipe {
             try positive(a, "batch_size", recipe.analyze.batchSize)
         }
 
-        guard let c = try r.mapping("cut", keys: ["count", "fraction", "strategy", "strategies", "layers", "allow_first_layer", "force", "dtype"]) else {
-            throw r.fail("cut", "is required (count and strategy, or layers)")
-        }
-        recipe.cut.count = try c.int("count")
-        recipe.cut.fraction = try c.double("fraction")
-        if recipe.cut.count != nil && recipe.cut.fraction != nil { throw c.fail("fraction", "give count or fraction, not both") }
-        if let f = recipe.cut.fraction, !(f > 0 && f < 1) { throw c.fail("fraction", "must be between 0 and 1, got \(f)") }
-        if c.node("strategy") != nil && c.node("strategies") != nil { throw c.fail("strategies", "give strategy or strategies, not both") }
-        if let one = try c.choice("strategy", LayerStrategy.self) { recipe.cut.strategies = [one] }
-        if let many = try c.strings("strategies") {
-            recipe.cut.strategies = try many.map { s in
-                guard let e = LayerStrategy(rawValue: s) else {
-                    throw c.fail("strategies", "\"\(s)\" is not one of \(LayerStrategy.allCases.map(\.rawValue).joined(separator: ", "))")
+        let layerskipKeys = ["methods", "lora_lr", "early_exit_scale", "curriculum", "layer_dropout", "baseline", "prompts",
+                             "prompt_tokens", "max_tokens", "draft_vocabulary"]
+        if let l = try r.mapping("layerskip", keys: layerskipKeys) {
+            var s = LayerSkipSettings()
+            if let methods = try l.strings("methods") {
+                s.methods = try methods.map { m in
+                    guard let e = LayerSkipSettings.Method(rawValue: m) else { throw l.fail("methods", "\"\(m)\" is not full or lora") }
+                    return e
                 }
-                return e
+                guard !s.methods.isEmpty, Set(s.methods).count == s.methods.count else { throw l.fail("methods", "must name full and/or lora, each once") }
             }
-            guard !recipe.cut.strategies.isEmpty else { throw c.fail("strategies", "is empty") }
-            guard Set(recipe.cut.strategies).count == recipe.cut.strategies.count else { throw c.fail("strategies", "names a strategy twice") }
-        }
-        recipe.cut.layers = try c.string("layers") ?? c.int("layers").map(String.init)
-        recipe.cut.allowFirstLayer = try c.bool("allow_first_layer") ?? false
-        recipe.cut.force = try c.bool("force") ?? false
-        recipe.cut.dtype = try c.string("dtype")
-        if let dtype = recipe.cut.dtype { _ = try checkedDType(c, "dtype", dtype) }
-        if recipe.cut.strategies.contains(.layers) {
-            guard let layers = recipe.cut.layers else { throw c.fail("layers", "is required by strategy layers (e.g. layers: 11-18)") }
-            do { _ = try LayerSelection(parsing: layers, option: "cut.layers") } catch let e as PruneError { throw c.fail("layers", e.problem) }
-        }
-        if recipe.cut.strategies.contains(where: { $0 != .layers }) {
-            guard recipe.cut.count != nil || recipe.cut.fraction != nil else {
-                throw c.fail("count", "is required by strategy \(recipe.cut.strategies.first { $0 != .layers }!.rawValue) (or fraction)")
-            }
-            if let n = recipe.cut.count { try positive(c, "count", n) }
+            s.loraLR = try l.double("lora_lr") ?? s.loraLR
+            s.earlyExitScale = try l.double("early_exit_scale") ?? s.earlyExitScale
+            s.curriculum = try l.string("curriculum") ?? s.curriculum
+            s.layerDropout = try l.double("layer_dropout") ?? s.layerDropout
+            s.baseline = try l.bool("baseline") ?? s.baseline
+            s.prompts = try l.int("prompts") ?? s.prompts
+            s.promptTokens = try l.int("prompt_tokens") ?? s.promptTokens
+            s.maxTokens = try l.int("max_tokens") ?? s.maxTokens
+            s.draftVocabulary = try l.int("draft_vocabulary") ?? s.draftVocabulary
+            guard s.loraLR > 0, s.loraLR.isFinite else { throw l.fail("lora_lr", "must be positive, got \(s.loraLR)") }
+            guard s.earlyExitScale >= 0, s.earlyExitScale.isFinite else { throw l.fail("early_exit_scale", "must be ≥ 0, got \(s.earlyExitScale)") }
+            guard EarlyExitCurriculum(argument: s.curriculum) != nil else { throw l.fail("curriculum", "\"\(s.curriculum)\" is not none, rotational:R or gradual") }
+            guard s.layerDropout >= 0 && s.layerDropout < 1 else { throw l.fail("layer_dropout", "must be in [0, 1), got \(s.layerDropout)") }
+            try positive(l, "prompts", s.prompts); try positive(l, "prompt_tokens", s.promptTokens); try positive(l, "max_tokens", s.maxTokens)
+            guard s.draftVocabulary >= 0 else { throw l.fail("draft_vocabulary", "must be ≥ 0 (0: the full head), got \(s.draftVocabulary)") }
+            guard recipe.data.train != nil else { throw d.fail("train", "is required by layerskip (its training data)") }
+            if r.node("cut") != nil { throw r.fail("cut", "a layerskip study trains the whole model: drop cut (or layerskip)") }
+            recipe.layerskip = s
         }
 
+        if let c = try r.mapping("cut", keys: ["count", "fraction", "strategy", "strategies", "layers", "allow_first_layer", "force", "dtype"]) {
+            try parseCut(c, into: &recipe)
+        } else if recipe.layerskip == nil {
+            throw r.fail("cut", "is required (count and strategy, or layers), or layerskip")
+        }
         if let e = try r.mapping("evaluate", keys: ["context", "stride", "batch_size", "reference"]) {
             recipe.evaluate.context = try e.int("context") ?? recipe.evaluate.context
             recipe.evaluate.stride = try e.int("stride")
@@ -281,6 +313,41 @@ extension Recipe {
         return recipe
     }
 
+    /// The `cut` section.
+    private static func parseCut(_ c: RecipeMapping, into recipe: inout Recipe) throws {
+        recipe.cut.count = try c.int("count")
+        recipe.cut.fraction = try c.double("fraction")
+        if recipe.cut.count != nil && recipe.cut.fraction != nil { throw c.fail("fraction", "give count or fraction, not both") }
+        if let f = recipe.cut.fraction, !(f > 0 && f < 1) { throw c.fail("fraction", "must be between 0 and 1, got \(f)") }
+        if c.node("strategy") != nil && c.node("strategies") != nil { throw c.fail("strategies", "give strategy or strategies, not both") }
+        if let one = try c.choice("strategy", LayerStrategy.self) { recipe.cut.strategies = [one] }
+        if let many = try c.strings("strategies") {
+            recipe.cut.strategies = try many.map { s in
+                guard let e = LayerStrategy(rawValue: s) else {
+                    throw c.fail("strategies", "\"\(s)\" is not one of \(LayerStrategy.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                return e
+            }
+            guard !recipe.cut.strategies.isEmpty else { throw c.fail("strategies", "is empty") }
+            guard Set(recipe.cut.strategies).count == recipe.cut.strategies.count else { throw c.fail("strategies", "names a strategy twice") }
+        }
+        recipe.cut.layers = try c.string("layers") ?? c.int("layers").map(String.init)
+        recipe.cut.allowFirstLayer = try c.bool("allow_first_layer") ?? false
+        recipe.cut.force = try c.bool("force") ?? false
+        recipe.cut.dtype = try c.string("dtype")
+        if let dtype = recipe.cut.dtype { _ = try checkedDType(c, "dtype", dtype) }
+        if recipe.cut.strategies.contains(.layers) {
+            guard let layers = recipe.cut.layers else { throw c.fail("layers", "is required by strategy layers (e.g. layers: 11-18)") }
+            do { _ = try LayerSelection(parsing: layers, option: "cut.layers") } catch let e as PruneError { throw c.fail("layers", e.problem) }
+        }
+        if recipe.cut.strategies.contains(where: { $0 != .layers }) {
+            guard recipe.cut.count != nil || recipe.cut.fraction != nil else {
+                throw c.fail("count", "is required by strategy \(recipe.cut.strategies.first { $0 != .layers }!.rawValue) (or fraction)")
+            }
+            if let n = recipe.cut.count { try positive(c, "count", n) }
+        }
+    }
+
     private static func positive(_ m: RecipeMapping, _ key: String, _ value: Int) throws {
         try atLeast(m, key, value, 1)
     }
@@ -295,7 +362,11 @@ extension Recipe {
     }
 
     /// The resolved recipe as YAML (defaults filled in), for the run directory.
+    /// A layerskip study has no cut: its resolved form leaves the section out, so that it reads back.
     public func resolvedYAML() throws -> String {
-        try YAMLEncoder().encode(self)
+        let yaml = try YAMLEncoder().encode(self)
+        guard layerskip != nil, let node = try Yams.compose(yaml: yaml), case .mapping(var m) = node else { return yaml }
+        m["cut"] = nil
+        return try Yams.serialize(node: .mapping(m))
     }
 }

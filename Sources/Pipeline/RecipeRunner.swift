@@ -102,6 +102,7 @@ public final class RecipeRunner {
     @discardableResult
     public func run() throws -> RunSummary {
         let r = recipe
+        if r.layerskip != nil { throw PruneError(recipeFile, "is a layerskip study: LayerSkipStudy runs it") }
         let out = output
         let modelURL = url(r.model)
         if out.standardizedFileURL.path == modelURL.standardizedFileURL.path {

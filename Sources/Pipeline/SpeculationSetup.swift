@@ -24,6 +24,8 @@ public struct SpeculationRequest {
     public var draftStop: Double?
     /// --calibration: exit:auto measures exit agreement on this dataset.
     public var calibration: URL?
+    /// A profile to use instead of the model's speculation.json (a study measures it once for many prompts).
+    public var profile: SpeculationProfile?
 
     public enum DraftVocabularySize: Equatable {
         case full
@@ -31,13 +33,15 @@ public struct SpeculationRequest {
     }
 
     public init(draft: DraftSelection, draftTokens: Int? = nil, draftVocabulary: DraftVocabularySize? = nil,
-                draftVocabularyFrom: URL? = nil, draftStop: Double? = nil, calibration: URL? = nil) {
+                draftVocabularyFrom: URL? = nil, draftStop: Double? = nil, calibration: URL? = nil,
+                profile: SpeculationProfile? = nil) {
         self.draft = draft
         self.draftTokens = draftTokens
         self.draftVocabulary = draftVocabulary
         self.draftVocabularyFrom = draftVocabularyFrom
         self.draftStop = draftStop
         self.calibration = calibration
+        self.profile = profile
     }
 
     /// Samples and tokens per sample exit:auto calibrates on.
@@ -62,7 +66,8 @@ public struct SpeculationSetup {
     public init(_ request: SpeculationRequest, job: GenerationJob, source: ModelSource) throws {
         let start = Date()
         let model = job.model, c = model.config, L = model.layers.count
-        let stored = try SpeculationProfile.stored(in: source.directory, config: c)
+        if let problem = request.profile?.problem(config: c) { throw PruneError("speculation profile", problem) }
+        let stored = try request.profile ?? SpeculationProfile.stored(in: source.directory, config: c)
         let maxK = SelfSpeculativeGenerator.maxDraftTokens
         if let k = request.draftTokens, !(1...maxK).contains(k) {
             throw PruneError("--draft-tokens", "must be in 1…\(maxK), got \(k)")

@@ -70,7 +70,7 @@ struct GenerateCommand: ParsableCommand {
     @Flag(name: .long, help: "With --speculate or --exit-threshold: also decode plainly, then report both speeds and whether the outputs agree (stderr).")
     var comparePlain = false
 
-    @Flag(name: .long, help: "Print {\"ids\", \"text\", \"tokens_per_second\", \"prefill_tokens_per_second\", \"decode_tokens_per_second\", \"decode_seconds\"} (+ \"acceptance_rate\", \"mean_accepted\" with --speculate) instead of the text; ids are the generated ones only.")
+    @Flag(name: .long, help: "Print {\"ids\", \"text\", \"tokens_per_second\", \"prefill_tokens_per_second\", \"decode_tokens_per_second\", \"decode_seconds\"} (+ \"acceptance_rate\", \"mean_accepted\", \"drafted\", \"accepted\", \"draft\", \"draft_tokens\", \"setup_seconds\" with --speculate) instead of the text; ids are the generated ones only.")
     var json = false
 
     func validate() throws {

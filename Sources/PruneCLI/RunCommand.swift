@@ -7,7 +7,7 @@ import Pipeline
 struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
-        abstract: "Run a pruning study from a YAML recipe: analyze, choose, cut, evaluate, heal, evaluate, export, report.",
+        abstract: "Run a study from a YAML recipe: analyze, choose, cut, evaluate, heal, evaluate, export, report (or, with layerskip:, train for early exit and measure self-speculation).",
         discussion: """
         Overrides set any key of the recipe by its dotted path, the value read as YAML:
           prune run Recipes/quickstart.yaml heal.steps=50 output=out/q2 'cut.strategies=[angular, loss]'
@@ -28,6 +28,16 @@ struct RunCommand: ParsableCommand {
         let resolved = try Recipe.load(URL(fileURLWithPath: recipe), displayPath: recipe, overrides: overrides)
         if check {
             print(try resolved.resolvedYAML(), terminator: "")
+            return
+        }
+        if resolved.layerskip != nil {
+            let summary = try LayerSkipStudy(recipe: resolved, recipeFile: recipe).run()
+            for m in summary.models {
+                print(String(format: "%@: perplexity %.2f; plain %.1f tokens/s, exit:auto %.1f tokens/s (%.2f×)%@", m.label, m.perplexity,
+                             m.plainTokensPerSecond, m.autoTokensPerSecond, m.speedup, m.identical ? "" : "; OUTPUT DIFFERS"))
+            }
+            if let f = summary.finalModel { print("final: \(resolved.output)/\(f)") }
+            print("report: \(resolved.output)/report.md, \(resolved.output)/report.html")
             return
         }
         let summary = try RecipeRunner(recipe: resolved, recipeFile: recipe).run()

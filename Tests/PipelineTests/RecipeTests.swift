@@ -13,8 +13,8 @@ final class RecipeTests: XCTestCase {
 
     func testEveryShippedRecipeDecodesValidatesAndStartsWithItsCommand() throws {
         let files = try FileManager.default.contentsOfDirectory(atPath: Self.recipes.path).filter { $0.hasSuffix(".yaml") }.sorted()
-        XCTAssertEqual(files, ["compare-strategies.yaml", "gromov-angular-lora.yaml", "quickstart.yaml", "reassessing-last-partial.yaml",
-                               "shortgpt-bi.yaml"])
+        XCTAssertEqual(files, ["compare-strategies.yaml", "gromov-angular-lora.yaml", "layerskip-kjv.yaml", "quickstart.yaml",
+                               "reassessing-last-partial.yaml", "shortgpt-bi.yaml"])
         for f in files {
             let url = Self.recipes.appendingPathComponent(f)
             let recipe = try Recipe.load(url, displayPath: "Recipes/\(f)")
@@ -29,6 +29,9 @@ final class RecipeTests: XCTestCase {
         XCTAssertEqual(partial.heal.method, .partial)
         XCTAssertEqual(partial.heal.trainLayers, "last:3")
         XCTAssertTrue(partial.heal.trainLMHead)
+        let layerskip = try XCTUnwrap(try Recipe.load(Self.recipes.appendingPathComponent("layerskip-kjv.yaml")).layerskip)
+        XCTAssertEqual(layerskip.methods, [.full, .lora])
+        XCTAssertEqual(layerskip.curriculum, "rotational:8")
         let compare = try Recipe.load(Self.recipes.appendingPathComponent("compare-strategies.yaml"))
         XCTAssertEqual(compare.cut.strategies, [.angular, .bi, .last, .loss])
     }
