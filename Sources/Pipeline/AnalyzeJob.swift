@@ -26,9 +26,13 @@ public struct AnalyzeOptions {
     public var earlyExit = false
     /// Samples per forward pass.
     public var batchSize = 4
+    /// Also the logit lens (LogitLens) over the first `LogitLensFiles.samples` samples, and the picture of
+    /// `lensPrompt` (nil: the first sample's first `LogitLensFiles.pictureTokens` tokens).
+    public var logitLens = false
+    public var lensPrompt: String?
 
     public init(dataset: URL, samples: Int = 64, context: Int = 256, blockSizes: String? = nil, removalScan: Bool = false,
-                earlyExit: Bool = false, batchSize: Int = 4) {
+                earlyExit: Bool = false, batchSize: Int = 4, logitLens: Bool = false, lensPrompt: String? = nil) {
         self.dataset = dataset
         self.samples = samples
         self.context = context
@@ -36,6 +40,8 @@ public struct AnalyzeOptions {
         self.removalScan = removalScan
         self.earlyExit = earlyExit
         self.batchSize = batchSize
+        self.logitLens = logitLens
+        self.lensPrompt = lensPrompt
     }
 }
 
@@ -69,7 +75,22 @@ public enum AnalyzeJob {
                                    options: options, quiet: quiet || !communicator.isRoot, log: log, communicator: communicator)
         guard communicator.isRoot else { return AnalyzeResult(analysis: analysis, files: []) }
         try requireFinite(analysis, model: source.directory)
-        let files = try AnalysisFiles.write(analysis, to: output)
+        var files = try AnalysisFiles.write(analysis, to: output)
+        if options.logitLens {
+            let tokenizer = try source.optionalTokenizer()
+            let ctx = source.clippedToPositions(options.context, of: model, asked: "--context", log: .silent)
+            let samples = try CalibrationSamples.select(from: dataset, tokenizer: tokenizer, count: min(options.samples, LogitLensFiles.samples), context: ctx)
+            var prompt = Array(samples[0].prefix(LogitLensFiles.pictureTokens))
+            if let text = options.lensPrompt {
+                guard let tokenizer else { throw PruneError("--lens-prompt", "needs a tokenizer in \(source.path)") }
+                prompt = Array(tokenizer.encode(text).prefix(LogitLensFiles.pictureTokens * 2))
+                guard !prompt.isEmpty else { throw PruneError("--lens-prompt", "encodes to no tokens") }
+                try dataset.checkIDs([prompt], vocabularySize: model.config.vocabSize)
+            }
+            let lens = LogitLens.measure(model: model, samples: samples, prompt: prompt,
+                                         pieces: { ids in tokenizer.map { $0.pieces(ids) } ?? ids.map { "\($0)" } })
+            files += try LogitLensFiles.write(lens, to: output)
+        }
         return AnalyzeResult(analysis: analysis, files: files)
     }
 

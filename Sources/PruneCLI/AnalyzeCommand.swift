@@ -40,6 +40,12 @@ struct AnalyzeCommand: ParsableCommand {
     @Flag(name: .long, help: "Also measure each h_l through the final norm and lm_head: its loss and top-1 agreement.")
     var earlyExit = false
 
+    @Flag(name: .long, help: "Also the logit lens over the first 8 samples: per exit the entropy, agreement with the last layer and the stream's norm (logit-lens.json, logit-lens-layers.svg), and each exit's top token at each position of a prompt (logit-lens.svg).")
+    var logitLens = false
+
+    @Option(name: .long, help: "With --logit-lens: the prompt of the picture (default: the first sample's first 16 tokens).")
+    var lensPrompt: String?
+
     @Option(name: .long, help: "Samples per forward pass.")
     var batchSize = 4
 
@@ -56,6 +62,7 @@ struct AnalyzeCommand: ParsableCommand {
         guard samples >= 1 else { throw ValidationError("--samples must be positive") }
         guard context >= 2 else { throw ValidationError("--context must be at least 2") }
         guard batchSize >= 1 else { throw ValidationError("--batch-size must be positive") }
+        if lensPrompt != nil && !logitLens { throw ValidationError("--lens-prompt goes with --logit-lens") }
     }
 
     func run() throws {
@@ -74,7 +81,7 @@ struct AnalyzeCommand: ParsableCommand {
     func run(communicator comm: Communicator) throws {
         let analysisOptions = AnalyzeOptions(dataset: URL(fileURLWithPath: dataset), samples: samples, context: context,
                                              blockSizes: blockSizes, removalScan: removalScan, earlyExit: earlyExit,
-                                             batchSize: batchSize)
+                                             batchSize: batchSize, logitLens: logitLens, lensPrompt: lensPrompt)
         let result: AnalyzeResult
         do {
             result = try AnalyzeJob.run(options.source, options: analysisOptions, output: URL(fileURLWithPath: output),
