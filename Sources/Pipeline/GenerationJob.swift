@@ -41,6 +41,14 @@ public struct GenerationJob {
     public let promptIDs: [Int32]
     public let sampling: SamplingOptions
 
+    /// A job from parts already settled (a benchmark reusing one loaded model with other sampling options).
+    public init(model: LlamaModel, tokenizer: Tokenizer, promptIDs: [Int32], sampling: SamplingOptions) {
+        self.model = model
+        self.tokenizer = tokenizer
+        self.promptIDs = promptIDs
+        self.sampling = sampling
+    }
+
     /// Loads `source`, encodes the prompt and settles the sampling options (errors before anything is generated).
     public init(_ source: ModelSource, options o: GenerationOptions, log: JobLog = .standardError) throws {
         let checkpoint = try source.validated()

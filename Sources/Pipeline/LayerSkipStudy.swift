@@ -285,7 +285,7 @@ public final class LayerSkipStudy {
     }
 
     /// "exit:8 K=4 ×6, plain ×2".
-    static func choiceSummary(_ choices: [String]) -> String {
+    public static func choiceSummary(_ choices: [String]) -> String {
         var counts: [(String, Int)] = []
         for c in choices {
             if let i = counts.firstIndex(where: { $0.0 == c }) { counts[i].1 += 1 } else { counts.append((c, 1)) }

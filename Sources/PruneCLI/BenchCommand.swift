@@ -84,6 +84,21 @@ struct BenchCommand: ParsableCommand {
     @Option(name: .long, help: "With --decode: a llama.cpp folder with build/bin/llama-bench and convert_hf_to_gguf.py (shared/scripts/get-llamacpp.sh builds one); each checkpoint is converted at the same dtype into --cache.")
     var llamaCpp: String?
 
+    @Flag(name: .long, help: "Time self-speculative greedy decoding instead, on --model (one checkpoint): our plain greedy and --speculate exit:auto beside transformers' greedy generate and generate(assistant_early_exit=E), on the first --prompts records of --prompts-from cut to --prompt-tokens, --new-tokens each; every speculative output checked against its engine's plain one.")
+    var speculate = false
+
+    @Option(name: .long, help: "With --speculate: the prompts' dataset (.txt or JSONL).")
+    var promptsFrom: String?
+
+    @Option(name: .long, help: "With --speculate: how many prompts.")
+    var prompts = 8
+
+    @Option(name: .long, help: "With --speculate: exit:auto calibrates on this dataset (default: the model's speculation.json, else the prompt).")
+    var calibration: String?
+
+    @Option(name: .long, help: "With --speculate: the assistant_early_exit values transformers runs, e.g. 4,8,12 (default: the exits exit:auto chose).")
+    var exits: String?
+
     @Option(name: .long, help: .hidden)
     var child: String?
 
@@ -94,12 +109,22 @@ struct BenchCommand: ParsableCommand {
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1 (got \(threads))") }
         guard promptTokens >= 1 && newTokens >= 2 else { throw ValidationError("--prompt-tokens must be at least 1 and --new-tokens at least 2") }
         if llamaCpp != nil && !decode { throw ValidationError("--llama-cpp goes with --decode") }
+        if speculate {
+            guard model.count == 1 else { throw ValidationError("--speculate measures one checkpoint: give --model DIR once") }
+            guard promptsFrom != nil else { throw ValidationError("--speculate needs --prompts-from DATA") }
+            guard prompts >= 1 else { throw ValidationError("--prompts must be at least 1") }
+        }
+        for (given, flag) in [(promptsFrom != nil, "--prompts-from"), (calibration != nil, "--calibration"), (exits != nil, "--exits")]
+            where given && !speculate {
+            throw ValidationError("\(flag) goes with --speculate")
+        }
     }
 
     func run() throws {
         guard threads >= 1 else { throw PruneError("--threads", "must be at least 1, got \(threads)") }
         if let child { return try runChild(URL(fileURLWithPath: child)) }
         if heal { return try runHealing() }
+        if speculate { return try runSpeculation() }
         let modeList = modes.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
         for m in modeList where !["forward", "train", "train-checkpointed"].contains(m) {
             throw PruneError("--modes", "unknown mode \"\(m)\" (forward, train, train-checkpointed)")
@@ -159,6 +184,39 @@ struct BenchCommand: ParsableCommand {
                 print(line)
             }
           }
+        }
+    }
+
+    /// Self-speculative decoding on one checkpoint, ours beside transformers' (SpeculationBenchmark).
+    func runSpeculation() throws {
+        let exitList = try exits.map { text in
+            try text.split(separator: ",").map { part -> Int in
+                guard let e = Int(part.trimmingCharacters(in: .whitespaces)), e >= 1 else { throw PruneError("--exits", "\"\(text)\" is not a list of exit layers such as 4,8,12") }
+                return e
+            }
+        } ?? []
+        let py = noPytorch ? nil : PyTorchBaseline.findPython(explicit: python)
+        for line in SystemReport.lines(threads: threads) { print(line) }
+        let source = ModelSource(path: model[0], parallelism: Parallelism(threads: threads))
+        let r = try SpeculationBenchmark.measure(source, dataset: URL(fileURLWithPath: promptsFrom ?? ""), prompts: prompts,
+                                                 promptTokens: promptTokens, newTokens: newTokens,
+                                                 calibration: calibration.map { URL(fileURLWithPath: $0) }, python: py, exits: exitList, threads: threads)
+        if json { printJSON(try JSONSerialization.jsonObject(with: try JSONEncoder.sorted.encode(r))); return }
+        print(String(format: "speculate: %@, %d prompts of %d tokens, %d new tokens each, %d threads", r.model, r.prompts, r.promptTokens, r.newTokens, r.threads))
+        print(String(format: "ours:         plain %.1f tokens/s; exit:auto %.1f tokens/s (%.2f× plain; %@); output = plain greedy on %d/%d prompts",
+                     r.plainTokensPerSecond, r.autoTokensPerSecond, r.autoSpeedup, LayerSkipStudy.choiceSummary(r.autoChoices), r.autoIdentical, r.prompts))
+        if let plain = r.transformersPlainTokensPerSecond {
+            print(String(format: "transformers: plain %.1f tokens/s (our plain %.2f×; same ids on %d/%d prompts)", plain, r.plainTokensPerSecond / plain,
+                         r.enginesAgree ?? 0, r.prompts))
+            for e in r.transformersEarlyExit {
+                print(String(format: "              assistant_early_exit=%d: %.1f tokens/s (%.2f× its plain); output = its plain on %d/%d prompts",
+                             e.exit, e.tokensPerSecond, e.tokensPerSecond / plain, e.identical, r.prompts))
+            }
+            if let best = r.bestTransformers {
+                print(String(format: "exit:auto vs transformers' best (assistant_early_exit=%d): %.2f×", best.exit, r.autoTokensPerSecond / best.tokensPerSecond))
+            }
+        } else {
+            print("transformers: not measured (" + (noPytorch ? "--no-pytorch" : "no Python with torch and transformers found") + ")")
         }
     }
 
