@@ -74,9 +74,14 @@ public struct GenerationJob {
         sampling.temperature = o.temperature
         sampling.topP = o.topP
         sampling.seed = o.seed
-        sampling.stopTokens = Set(model.config.eosTokenIDs.map { Int32($0) } + (tokenizer.eosTokenID.map { [$0] } ?? []))
+        sampling.stopTokens = Self.stopTokens(model: model, tokenizer: tokenizer)
         promptIDs = ids
         self.sampling = sampling
+    }
+
+    /// The ids generation stops before: the config's eos_token_id(s) and the tokenizer's EOS.
+    public static func stopTokens(model: LlamaModel, tokenizer: Tokenizer) -> Set<Int32> {
+        Set(model.config.eosTokenIDs.map { Int32($0) } + (tokenizer.eosTokenID.map { [$0] } ?? []))
     }
 
     /// Generates, handing `onText` the text each new token adds; returns the text still held back at the end

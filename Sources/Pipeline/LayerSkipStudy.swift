@@ -84,18 +84,7 @@ public final class LayerSkipStudy {
     func trainingOptions(_ method: Recipe.LayerSkipSettings.Method?, layers L: Int, output: URL) throws -> FinetuneOptions {
         let h = recipe.heal
         guard let train = recipe.data.train else { throw PruneError("data.train", "is required by layerskip") }
-        var o = FinetuneOptions(model: recipe.model, dataset: url(train).path, output: output.path)
-        o.valid = recipe.data.valid
-        o.context = h.context
-        o.batchSize = h.batchSize
-        o.gradAccum = h.gradAccum
-        o.steps = h.steps
-        o.warmupSteps = h.warmupSteps
-        o.evalEvery = h.evalEvery
-        o.evalTokens = h.evalTokens
-        o.seed = h.seed
-        o.threads = recipe.threads
-        o.dtype = recipe.export.dtype
+        var o = recipe.trainingBudget(model: url(recipe.model), train: url(train), output: output)
         switch method ?? settings.methods[0] {
         case .full:
             o.trainLayers = Array(0..<L)
@@ -117,12 +106,10 @@ public final class LayerSkipStudy {
         return o
     }
 
-    /// The speed prompts: the first `prompts` records of data.valid, each cut to its first `prompt_tokens` tokens
-    /// and given as the text they decode to (as a user would type it).
-    func speedPrompts(tokenizer: Tokenizer) throws -> [String] {
+    /// The speed prompts: the first `prompts` records of data.valid, each cut to its first `prompt_tokens` tokens.
+    func speedPrompts(tokenizer: Tokenizer) throws -> [[Int32]] {
         let valid = try Dataset(url: url(recipe.data.valid))
-        let samples = try CalibrationSamples.select(from: valid, tokenizer: tokenizer, count: settings.prompts, context: settings.promptTokens)
-        return samples.map { tokenizer.decode($0) }
+        return try CalibrationSamples.select(from: valid, tokenizer: tokenizer, count: settings.prompts, context: settings.promptTokens)
     }
 
     /// Runs every stage (skipping those already done) and writes the report.
@@ -228,7 +215,7 @@ public final class LayerSkipStudy {
         }
 
         announce("report")
-        let summary = LayerSkipSummary(recipe: r, recipeFile: recipeFile, layers: L, prompts: prompts, models: results,
+        let summary = LayerSkipSummary(recipe: r, recipeFile: recipeFile, layers: L, prompts: prompts.map { tokenizer.decode($0) }, models: results,
                                        finalModel: finalModel, stagesRun: cache.ran, stagesSkipped: cache.skipped)
         try LayerSkipReport.write(summary, to: out)
         log.note("report: \(out.appendingPathComponent("report.md").path) and report.html\n")
@@ -238,7 +225,7 @@ public final class LayerSkipStudy {
     /// One model's measurements and the speculation profile it is decoded with (exit agreement on the calibration
     /// data, the train data's frequencies).
     func measure(_ label: String, directory: URL, shown: String, frequencies: SpeculationProfile.TokenFrequencies,
-                 prompts: [String], trainingSeconds: Double?) throws -> (result: LayerSkipModelResult, profile: SpeculationProfile) {
+                 prompts: [[Int32]], trainingSeconds: Double?) throws -> (result: LayerSkipModelResult, profile: SpeculationProfile) {
         let r = recipe, s = settings
         let source = ModelSource(path: directory.path, parallelism: parallelism)
         let model = try source.loadModel(log: log)
@@ -256,31 +243,17 @@ public final class LayerSkipStudy {
         let profile = SpeculationProfile(
             exitAgreement: SpeculationProfile.measureExits(model: model, samples: calibration, source: r.data.calibration),
             tokenFrequencies: frequencies, draftVocabulary: s.draftVocabulary > 0 ? min(s.draftVocabulary, model.config.vocabSize - 1) : nil)
-        var plainTokens = 0, plainSeconds = 0.0, autoTokens = 0, autoSeconds = 0.0, drafted = 0, accepted = 0
-        var identical = true, choices: [String] = []
-        /// Seconds of a whole generation (prompt included), from its tokens and rate.
-        func seconds(_ x: GenerationJob.Result) -> Double {
-            Double(x.ids.count) / max((x.statistics["tokens_per_second"] as? Double) ?? 0, 1e-9)
-        }
-        for prompt in prompts {
-            let job = try GenerationJob(source, options: GenerationOptions(prompt: prompt, maxTokens: s.maxTokens), log: .silent)
-            let plain = try job.run(.plain, comparePlain: false) { _ in }
-            let setup = try SpeculationSetup(SpeculationRequest(draft: .automaticExit, profile: profile), job: job, source: source)
-            let auto = try job.run(.speculative(setup), comparePlain: false) { _ in }
-            identical = identical && auto.ids == plain.ids
-            plainTokens += plain.ids.count
-            plainSeconds += seconds(plain)
-            autoTokens += auto.ids.count
-            autoSeconds += seconds(auto)
-            drafted += (auto.statistics["drafted"] as? Int) ?? 0
-            accepted += (auto.statistics["accepted"] as? Int) ?? 0
-            choices.append(setup.draft.map { "\($0) K=\(setup.draftTokens)" } ?? "plain")
-        }
+        var sampling = SamplingOptions()
+        sampling.maxTokens = min(s.maxTokens, model.config.maxPositionEmbeddings - s.promptTokens)
+        sampling.stopTokens = GenerationJob.stopTokens(model: model, tokenizer: tokenizer)
+        let decoded = try PromptDecoding.measure(model: model, tokenizer: tokenizer, source: source, prompts: prompts, sampling: sampling,
+                                                 request: SpeculationRequest(draft: .automaticExit, profile: profile), log: .silent)
         let result = LayerSkipModelResult(
             label: label, directory: shown, loss: held.loss, perplexity: held.perplexity,
             exitLoss: exits.earlyExitLoss ?? [], exitAgreement: exits.earlyExitTop1Agreement ?? [],
-            plainTokensPerSecond: Double(plainTokens) / max(plainSeconds, 1e-9), autoTokensPerSecond: Double(autoTokens) / max(autoSeconds, 1e-9),
-            autoChoices: choices, acceptance: drafted > 0 ? Double(accepted) / Double(drafted) : 0, identical: identical, trainingSeconds: trainingSeconds)
+            plainTokensPerSecond: decoded.plainTokensPerSecond, autoTokensPerSecond: decoded.autoTokensPerSecond,
+            autoChoices: decoded.choices, acceptance: decoded.drafted > 0 ? Double(decoded.accepted) / Double(decoded.drafted) : 0,
+            identical: decoded.identical == prompts.count, trainingSeconds: trainingSeconds)
         return (result, profile)
     }
 

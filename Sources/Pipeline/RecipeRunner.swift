@@ -350,9 +350,7 @@ public final class RecipeRunner {
     /// The Finetuner's options for healing the cut in `model` (of `layers` layers).
     func finetuneOptions(model: URL, layers: Int, train: URL, output: URL) throws -> FinetuneOptions {
         let h = recipe.heal
-        var o = FinetuneOptions(model: model.path, dataset: train.path, output: output.path)
-        o.valid = url(recipe.data.valid).path
-        o.context = h.context
+        var o = recipe.trainingBudget(model: model, train: train, output: output)
         o.lora = h.method == .lora
         o.rank = h.rank
         o.alpha = h.alpha
@@ -361,15 +359,6 @@ public final class RecipeRunner {
             o.trainLMHead = h.trainLMHead
         }
         o.lr = h.lr
-        o.warmupSteps = h.warmupSteps
-        o.batchSize = h.batchSize
-        o.gradAccum = h.gradAccum
-        o.steps = h.steps
-        o.evalEvery = h.evalEvery
-        o.evalTokens = h.evalTokens
-        o.seed = h.seed
-        o.threads = recipe.threads
-        o.dtype = recipe.export.dtype
         return o
     }
 
@@ -379,5 +368,26 @@ public final class RecipeRunner {
         return files.filter { $0.hasSuffix(".safetensors") }.reduce(0) { total, f in
             total + ((try? FileManager.default.attributesOfItem(atPath: dir.appendingPathComponent(f).path)[.size] as? Int) ?? 0)
         }
+    }
+}
+
+extension Recipe {
+    /// A finetuning of `model` on `train` into `output` with `heal`'s budget (windows, batch, steps, schedule,
+    /// evaluation, seed), the recipe's threads and export dtype, and data.valid held out; what trains is the caller's.
+    func trainingBudget(model: URL, train: URL, output: URL) -> FinetuneOptions {
+        let h = heal
+        var o = FinetuneOptions(model: model.path, dataset: train.path, output: output.path)
+        o.valid = URL(fileURLWithPath: data.valid).path
+        o.context = h.context
+        o.warmupSteps = h.warmupSteps
+        o.batchSize = h.batchSize
+        o.gradAccum = h.gradAccum
+        o.steps = h.steps
+        o.evalEvery = h.evalEvery
+        o.evalTokens = h.evalTokens
+        o.seed = h.seed
+        o.threads = threads
+        o.dtype = export.dtype
+        return o
     }
 }
