@@ -172,6 +172,7 @@ void pk_matvec_argmax_prepared(const float *prepared, size_t m, const void *w, i
                                size_t o0, size_t o1, float *best_value, int32_t *best_index, int32_t *first_nonfinite) {
     ACTIVE->matvec_argmax_prepared(prepared, m, w, element, ldw, k, o0, o1, best_value, best_index, first_nonfinite);
 }
+float pk_stream_read(const float *p, size_t n) { return ACTIVE->stream_read(p, n); }
 void pk_matvec(const float *x, size_t ldx, size_t m, const void *w, int element, size_t ldw, size_t k,
                size_t o0, size_t o1, float *y, size_t ldy, float alpha, int accumulate) {
     const float *xd = pk_matvec_prepare(x, ldx, m, k);

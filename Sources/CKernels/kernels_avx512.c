@@ -58,6 +58,9 @@ static inline void pair_split(__m512 lo, __m512 hi, __m512 *e, __m512 *o) {
 #define PAIR_BF16(p, e, o) do { __m512i v_ = _mm512_loadu_si512((const void *)(p)); \
     (e) = _mm512_castsi512_ps(_mm512_slli_epi32(v_, 16)); \
     (o) = _mm512_castsi512_ps(_mm512_and_si512(v_, _mm512_set1_epi32((int)0xffff0000))); } while (0)
+// 32 zmm registers: 5 rows × 2 outputs × 2 accumulators, 4 weight vectors, 2 inputs (26). Five, not four: a
+// verification pass of K+1 = 5 rows (K = 4 drafts) then reads and widens each weight once, not twice (3 + 2 rows).
+#define MV_G 5
 #include "kernels_decode.h"
 
 #pragma clang attribute pop

@@ -24,9 +24,13 @@ public struct DecodeBenchmark: Codable, Sendable {
     /// Bytes of weights read per token, and of KV cache at the mean position.
     public var weightBytesPerToken: Int
     public var cacheBytesPerToken: Int
-    /// Streaming-read bandwidth measured in this run, and the tokens/s it allows.
+    /// Streaming-read bandwidth measured in this run over a buffer of the bytes a token reads (weights + cache),
+    /// read again and again as decoding does: main memory where they exceed the last-level cache, that cache where
+    /// they fit. The tokens/s it allows is the bound.
     public var readBytesPerSecond: Double
     public var boundTokensPerSecond: Double
+    /// The same read over 1 GiB (main memory on every CPU seen), for comparison across machines.
+    public var memoryReadBytesPerSecond: Double
     /// decode / bound.
     public var shareOfBound: Double
     /// transformers' greedy generate, and llama.cpp's llama-bench (pp P, tg N), when measured.
@@ -41,9 +45,10 @@ public struct DecodeBenchmark: Codable, Sendable {
     public static let verificationRows = [2, 4, 5, 8]
 
     /// Measures `model` (loaded from `directory`) with a deterministic prompt of P random ids; N new tokens ×
-    /// `repetitions` after one warm-up. `bandwidth` is the read rate measured for this run.
+    /// `repetitions` after one warm-up. `memoryBandwidth` is the 1 GiB read rate measured for this run; the bound's
+    /// read is measured here, over the bytes a token reads.
     public static func measure(model: LlamaModel, name: String, promptTokens P: Int, newTokens N: Int, repetitions: Int,
-                               readBytesPerSecond bandwidth: Double) -> DecodeBenchmark {
+                               memoryReadBytesPerSecond memoryBandwidth: Double) -> DecodeBenchmark {
         let c = model.config
         var rng = SeededGenerator(seed: 11)
         let prompt = (0..<P).map { _ in Int32.random(in: 0..<Int32(c.vocabSize), using: &rng) }
@@ -62,12 +67,16 @@ public struct DecodeBenchmark: Codable, Sendable {
         let element = model.lmHead.element.rawValue
         let kv = 2 * c.numHiddenLayers * c.numKeyValueHeads * c.headDim * 4 * (P + N / 2)
         let bytes = model.weightBytes
+        // A buffer past 1 GiB exceeds every last-level cache: its rate is the 1 GiB one.
+        let bandwidth = bytes + kv < 1 << 30 ? ReadBandwidth.measure(bytes: bytes + kv, passes: 8, parallelism: model.parallelism)
+                                             : memoryBandwidth
         let bound = bandwidth / Double(bytes + kv)
         let decodeRate = reps / decode
         return DecodeBenchmark(model: name, weightsDType: element, threads: model.parallelism.threads, promptTokens: P, newTokens: N,
                                prefillTokensPerSecond: reps / prefill, decodeTokensPerSecond: decodeRate,
                                verificationSteps: verification, weightBytesPerToken: bytes, cacheBytesPerToken: kv,
-                               readBytesPerSecond: bandwidth, boundTokensPerSecond: bound, shareOfBound: decodeRate / bound)
+                               readBytesPerSecond: bandwidth, boundTokensPerSecond: bound, memoryReadBytesPerSecond: memoryBandwidth,
+                               shareOfBound: decodeRate / bound)
     }
 
     /// Seconds of an M-row pass (every layer + the head's argmax) over seconds of a one-row pass, after the prompt,

@@ -72,7 +72,7 @@ struct BenchCommand: ParsableCommand {
     @Option(name: .long, help: "Optimizer steps for --heal.")
     var healSteps = 123
 
-    @Flag(name: .long, help: "Time batch-1 decoding instead: prefill and decode tokens/s of --prompt-tokens then --new-tokens greedy tokens, a verification pass of 2/4/5/8 rows in one-token steps, bytes read per token against the read bandwidth measured in the same run; beside transformers' generate and, with --llama-cpp, llama-bench.")
+    @Flag(name: .long, help: "Time batch-1 decoding instead: prefill and decode tokens/s of --prompt-tokens then --new-tokens greedy tokens, a verification pass of 2/4/5/8 rows in one-token steps, bytes read per token against the read bandwidth measured in the same run over a buffer of that size; beside transformers' generate and, with --llama-cpp, llama-bench.")
     var decode = false
 
     @Option(name: .long, help: "With --decode: prompt tokens.")
@@ -228,9 +228,11 @@ struct BenchCommand: ParsableCommand {
         if !noPytorch && py == nil { FileHandle.standardError.write(Data("note: no Python with torch + transformers found; transformers figures skipped\n".utf8)) }
         if !json {
             SystemReport.lines(threads: threads).forEach { print($0) }
-            print(String(format: "read bandwidth: %.1f GB/s (streaming read of 1 GiB on %d threads); prompt %d tokens, then %d new tokens greedy, batch 1",
+            print(String(format: "memory read bandwidth: %.1f GB/s (streaming read of 1 GiB on %d threads); prompt %d tokens, then %d new tokens greedy, batch 1",
                          bandwidth / 1e9, threads, promptTokens, newTokens))
-            print("model".padding(toLength: 22, withPad: " ", startingAt: 0) + "dtype  prefill/s  decode/s  bound/s  %bound"
+            print("bound: the same read over a buffer of the bytes a token reads (weights + KV cache), again and again as decoding "
+                  + "reads them (from the last-level cache where they fit)")
+            print("model".padding(toLength: 22, withPad: " ", startingAt: 0) + "dtype  prefill/s  decode/s  read GB/s  bound/s  %bound"
                   + "  verify 2/4/5/8 (steps)   hf prefill/s  hf decode/s  ×hf   llama.cpp pp/s  tg/s   ×llama")
         }
         for shape in targets {
@@ -238,7 +240,7 @@ struct BenchCommand: ParsableCommand {
             let model = try LlamaModel.load(directory: dir, weightsDType: weightsDtype.value, parallelism: parallelism)
             var r = DecodeBenchmark.measure(model: model, name: shape.name, promptTokens: min(promptTokens, model.config.maxPositionEmbeddings / 2),
                                             newTokens: min(newTokens, model.config.maxPositionEmbeddings / 2), repetitions: repetitions,
-                                            readBytesPerSecond: bandwidth)
+                                            memoryReadBytesPerSecond: bandwidth)
             let stored = model.lmHead.element != .f32
             if let py {
                 do {
@@ -265,8 +267,8 @@ struct BenchCommand: ParsableCommand {
                 continue
             }
             var line = shape.name.padding(toLength: 22, withPad: " ", startingAt: 0) + r.weightsDType.padding(toLength: 5, withPad: " ", startingAt: 0)
-            line += String(format: " %10.1f %9.1f %8.1f %6.0f%%", r.prefillTokensPerSecond, r.decodeTokensPerSecond, r.boundTokensPerSecond,
-                           100 * r.shareOfBound)
+            line += String(format: " %10.1f %9.1f %10.1f %8.1f %6.0f%%", r.prefillTokensPerSecond, r.decodeTokensPerSecond,
+                           r.readBytesPerSecond / 1e9, r.boundTokensPerSecond, 100 * r.shareOfBound)
             let v = DecodeBenchmark.verificationRows.map { String(format: "%.2f", r.verificationSteps["\($0)"] ?? 0) }.joined(separator: "/")
             line += "  " + v.padding(toLength: 23, withPad: " ", startingAt: 0)
             if let p = r.transformersPrefillTokensPerSecond, let d = r.transformersDecodeTokensPerSecond {

@@ -65,6 +65,17 @@ final class KernelVariantTests: XCTestCase {
         }
     }
 
+    func testStreamReadReadsEveryElement() {
+        // Multiples of 1/1024 below 1 in a few thousand elements sum exactly in any order: every variant, every tail.
+        for v in variants + [scalar] {
+            for n in [0, 1, 15, 64, 1000, 4099] {
+                let x = (0..<n).map { Float(($0 * 37) & 1023) * 0x1p-10 }
+                let exact = x.reduce(0, +)
+                XCTAssertEqual(v.stream_read(x, n), exact, "\(String(cString: v.name)) stream_read n=\(n)")
+            }
+        }
+    }
+
     func testHalfConversionHandlesSubnormalsInfinityAndNaN() {
         let values: [Float] = [0, -0, 5.96e-8, 2.98e-8, 6.1e-5, 65504, 65520, -1e9, .infinity, 1e-3, 3.1415927]
         var h = [UInt16](repeating: 0, count: values.count), back = [Float](repeating: 0, count: values.count)

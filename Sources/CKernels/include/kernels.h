@@ -112,8 +112,9 @@ void pk_pool_run(pk_pool *pool, int parts, pk_pool_task task, void *context);
 /// one (the order in which chunks run is not fixed; each must not depend on another).
 void pk_pool_run_chunks(pk_pool *pool, int chunks, pk_pool_task task, void *context);
 
-/// XOR of `words` 64-bit words read in order (bandwidth.c): a streaming read for measuring memory bandwidth.
-uint64_t pk_stream_read(const uint64_t *p, size_t words);
+/// The sum of n floats read in order with the widest loads: a streaming read for measuring the read bandwidth
+/// decoding's bound is set by. Fill the buffer with ordinary floats (no denormals).
+float pk_stream_read(const float *p, size_t n);
 
 // ---- dropout ----
 /// y = x ⊙ mask / (1 − p) with mask[i] = 0 with probability p, decided by a hash of (key, i) so that the same
@@ -160,6 +161,7 @@ typedef struct {
     void (*matvec_prepared)(const float *, size_t, const void *, int, size_t, size_t, size_t, size_t, float *, size_t, float, int);
     void (*matvec_argmax_prepared)(const float *, size_t, const void *, int, size_t, size_t, size_t, size_t, float *, int32_t *, int32_t *);
     void (*attention_query)(const float *, const float *, const float *, size_t, size_t, size_t, float, float *, float *);
+    float (*stream_read)(const float *, size_t);
 } pk_kernel_table;
 
 enum { PK_ISA_SCALAR = 0, PK_ISA_AVX2 = 1, PK_ISA_AVX512 = 2 };
