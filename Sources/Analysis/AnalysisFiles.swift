@@ -23,11 +23,7 @@ public enum AnalysisFiles {
         // analysis.json last: where it is, the other three are too.
         let names = [hdf5Name, svgName, layersSVGName, jsonName]
         if !fm.fileExists(atPath: directory.path) {
-            let parent = directory.deletingLastPathComponent()
-            do { try fm.createDirectory(at: parent, withIntermediateDirectories: true) } catch {
-                throw PruneError(file: parent, "cannot create the directory: \(error.localizedDescription)")
-            }
-            try AtomicFile.writeDirectory(directory) { try writeFiles(a, into: $0) }
+            try AtomicDirectory.write(directory, replacing: false) { try writeFiles(a, into: $0) }
         } else {
             let marker = directory.appendingPathComponent("analysis")
             AtomicFile.removeStaleTemporaries(of: marker)

@@ -45,41 +45,8 @@ public struct CheckpointDestination {
     static func resolved(_ url: URL) -> String { url.resolvedPath }
 
     /// Builds the checkpoint with `body` in a temporary sibling directory, then puts it at `url`,
-    /// replacing what is there. On failure the temporary directory is removed and `url` is untouched.
+    /// replacing what is there (AtomicDirectory). On failure the temporary directory is removed and `url` is untouched.
     public func write(_ body: (URL) throws -> Void) throws {
-        let fm = FileManager.default
-        let parent = url.deletingLastPathComponent()
-        do { try fm.createDirectory(at: parent, withIntermediateDirectories: true) } catch {
-            throw PruneError(file: parent, "cannot create the directory: \(error.localizedDescription)")
-        }
-        AtomicFile.removeStaleTemporaries(of: url)
-        let tmp = AtomicFile.temporarySibling(of: url)
-        let token = Interruption.register(tmp)
-        defer { Interruption.release(token) }
-        do {
-            try AtomicFile.createTemporaryDirectory(tmp)
-            try body(tmp)
-            // Under the interruption lock: a signal lands before the renames (old OUT intact) or after.
-            let aside = AtomicFile.temporarySibling(of: url)
-            try Interruption.publishing {
-                if fm.fileExists(atPath: url.path) {
-                    // The old directory is moved aside first so that a failed rename can put it back.
-                    try AtomicFile.replace(aside, with: url)
-                    do { try AtomicFile.replace(url, with: tmp) } catch {
-                        try? AtomicFile.replace(url, with: aside)
-                        throw error
-                    }
-                } else {
-                    try AtomicFile.replace(url, with: tmp)
-                }
-                Interruption.release(token)
-            }
-            // A leftover of a kill -9 here carries a temporary name and is removed by the next write.
-            Interruption.whileTemporary(aside) { _ = try? fm.removeItem(at: aside) }
-        } catch {
-            try? fm.removeItem(at: tmp)
-            if error is PruneError { throw error }
-            throw PruneError(file: url, "writing the checkpoint failed: \(error.localizedDescription)")
-        }
+        try AtomicDirectory.write(url, replacing: true, body)
     }
 }

@@ -2,7 +2,7 @@
 // model.safetensors, or shards with model.safetensors.index.json): the random-initialised checkpoints of
 // benchmarks and tests. A checkpoint made from another one (cut, merge, finetune export) goes through
 // CheckpointRewriter instead, which keeps every config.json key and the companion files. The directory is
-// built under a temporary name and renamed at the end.
+// built under a temporary name and renamed at the end (AtomicDirectory).
 import Foundation
 import Support
 
@@ -16,9 +16,9 @@ public enum CheckpointDirectory {
             let contents = (try? fm.contentsOfDirectory(atPath: directory.path)) ?? ["?"]
             guard contents.isEmpty else { throw PruneError(file: directory, "already exists and is not empty") }
         }
-        let tmp = AtomicFile.temporarySibling(of: directory)
-        do {
-            try fm.createDirectory(at: tmp, withIntermediateDirectories: true)
+        // An empty directory there is replaced (AtomicDirectory: registered with Interruption, so Ctrl-C during a
+        // 16 GB write leaves nothing).
+        try AtomicDirectory.write(directory, replacing: true) { tmp in
             try AtomicFile.write(config, to: tmp.appendingPathComponent("config.json"))
             let total = items.reduce(0) { $0 + $1.byteCount }
             if let maxShardBytes, total > maxShardBytes {
@@ -41,11 +41,6 @@ public enum CheckpointDirectory {
             } else {
                 try SafetensorsWriter.write(items, to: tmp.appendingPathComponent("model.safetensors"))
             }
-            if fm.fileExists(atPath: directory.path) { try fm.removeItem(at: directory) }  // empty, checked above
-            try AtomicFile.replace(directory, with: tmp)
-        } catch {
-            try? fm.removeItem(at: tmp)
-            throw error
         }
     }
 }

@@ -152,14 +152,4 @@ public enum CutJob {
             throw PruneError("--analysis", "--block and --metric need either --analysis FILE.json or --dataset FILE")
         }
     }
-
-    /// An output dtype as written on the command line or in a recipe: f32, bf16 or f16 (and their long names).
-    public static func parseDType(_ s: String) throws -> SafetensorsDType {
-        switch s.lowercased() {
-        case "f32", "fp32", "float32": .F32
-        case "bf16", "bfloat16": .BF16
-        case "f16", "fp16", "float16": .F16
-        default: throw PruneError("--dtype", "\"\(s)\" is not one of f32, bf16, f16")
-        }
-    }
 }

@@ -179,7 +179,7 @@ public struct FinetuneOptions: Codable, Equatable, Sendable {
             throw bad("layer-dropout-schedule", "\"\(layerDropoutSchedule)\" is not constant or linear")
         }
         if let threads { guard threads >= 1 else { throw bad("threads", "must be at least 1, got \(threads)") } }
-        if let dtype { guard ["f32", "bf16", "f16"].contains(dtype) else { throw bad("dtype", "\(dtype) is not f32, bf16 or f16") } }
+        if let dtype { _ = try SafetensorsDType.output(dtype) }
         if let weightsDType { guard WeightsDType(rawValue: weightsDType) != nil else { throw bad("weights-dtype", "\(weightsDType) is not stored or f32") } }
     }
 

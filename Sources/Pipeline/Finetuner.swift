@@ -317,7 +317,7 @@ public final class Finetuner {
             try FinetuneExport.merged(trainable: trainable, base: base, dtype: dtype, card: card, to: mergedURL)
             return try ExportCheck.verify(merged: mergedURL, against: model, tokens: probe, parallelism: parallelism, heldOut: heldOut)
         }
-        var check = try export(try o.dtype.map(Self.dtype))
+        var check = try export(try o.dtype.map { try SafetensorsDType.output($0) })
         if let metrics { try writeLossCurve(metrics.url) }
         log("wrote " + (o.lora ? "\(output.path)/adapter (PEFT), " : "") + "\(mergedURL.path) (step \(exported)), metrics.jsonl, loss.svg")
         log(check.summary)
@@ -435,15 +435,6 @@ public final class Finetuner {
         var z = seed &+ UInt64(step) &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(microBatch) &* 0xBF58_476D_1CE4_E5B9
         z = (z ^ (z >> 31)) &* 0x94D0_49BB_1331_11EB
         return z ^ (z >> 29)
-    }
-
-    static func dtype(_ name: String) throws -> SafetensorsDType {
-        switch name {
-        case "f32": return .F32
-        case "bf16": return .BF16
-        case "f16": return .F16
-        default: throw PruneError("--dtype", "\(name) is not f32, bf16 or f16")
-        }
     }
 
     /// OUT/loss.svg: training loss per step and held-out loss at each evaluation.

@@ -202,8 +202,7 @@ public final class LayerSkipStudy {
             _ = try cache.stage("export", key: ContentHash.of(["layerskip-export", first.key, ContentHash.settings(profile)]),
                                 outputs: [finalDir.appendingPathComponent("config.json")], log: log) { () -> Done in
                 let fm = FileManager.default
-                if fm.fileExists(atPath: finalDir.path) { try fm.removeItem(at: finalDir) }
-                try AtomicFile.writeDirectory(finalDir) { tmp in
+                try AtomicDirectory.write(finalDir, replacing: true) { tmp in
                     for f in try fm.contentsOfDirectory(atPath: first.dir.path) where f != SpeculationProfile.fileName {
                         try fm.copyItem(at: first.dir.appendingPathComponent(f), to: tmp.appendingPathComponent(f))
                     }

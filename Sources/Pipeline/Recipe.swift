@@ -6,6 +6,7 @@
 // typed. The resolved recipe (defaults filled in, paths absolute) is saved in the run directory and its parts
 // feed the content hash of each stage (StageCache; paths themselves are not hashed, the files' bytes are).
 import Foundation
+import Checkpoint
 import Llama
 import Support
 import Surgery
@@ -357,7 +358,7 @@ extension Recipe {
     }
 
     private static func checkedDType(_ m: RecipeMapping, _ key: String, _ value: String) throws -> String {
-        guard ["f32", "bf16", "f16"].contains(value) else { throw m.fail(key, "\"\(value)\" is not f32, bf16 or f16") }
+        do { _ = try SafetensorsDType.output(value, key) } catch { throw m.fail(key, "\"\(value)\" is not one of f32, bf16, f16") }
         return value
     }
 

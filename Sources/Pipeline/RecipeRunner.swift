@@ -220,7 +220,7 @@ public final class RecipeRunner {
                 let cutChoice = CutChoice(drop: LayerSelection(choice.dropped),
                                           selection: CutSelection(method: name, option: "prune run \(recipeFile) (cut.strategies: \(name))", reason: choice.reason))
                 _ = try CutJob.cut(source, choice: cutChoice, options: CutOptions(
-                    method: .layers(choice.rangesText), output: cutDir, force: true, dtype: try r.cut.dtype.map(CutJob.parseDType),
+                    method: .layers(choice.rangesText), output: cutDir, force: true, dtype: try r.cut.dtype.map { try SafetensorsDType.output($0, "cut.dtype") },
                     command: ["prune", "run", recipeFile], tool: "prune \(SystemReport.version) run"))
                 return Done()
             }
@@ -298,13 +298,17 @@ public final class RecipeRunner {
             let finalDir = out.appendingPathComponent("final")
             _ = try cache.stage("export", key: ContentHash.of(["export", fromKey, r.export.dtype ?? "-"]),
                                 outputs: [finalDir.appendingPathComponent("config.json")], log: log) { () -> Done in
-                if FileManager.default.fileExists(atPath: finalDir.path) { try FileManager.default.removeItem(at: finalDir) }
+                // Both ways replace an old OUT/final only once the new one is complete.
                 if let dtype = r.export.dtype {
-                    _ = try LayerCutter(model: from).cut(dropping: LayerSelection([]), to: finalDir, dtype: try CutJob.parseDType(dtype), force: true,
+                    _ = try LayerCutter(model: from).cut(dropping: LayerSelection([]), to: finalDir, dtype: try SafetensorsDType.output(dtype, "export.dtype"), force: true,
                                                          selection: CutSelection(method: "export", option: "export.dtype \(dtype)", reason: "the study's result"),
                                                          command: ["prune", "run", recipeFile], tool: "prune \(SystemReport.version) run")
                 } else {
-                    try FileManager.default.copyItem(at: from, to: finalDir)
+                    try AtomicDirectory.write(finalDir, replacing: true) { tmp in
+                        for name in try FileManager.default.contentsOfDirectory(atPath: from.path) {
+                            try FileManager.default.copyItem(at: from.appendingPathComponent(name), to: tmp.appendingPathComponent(name))
+                        }
+                    }
                 }
                 return Done()
             }

@@ -81,7 +81,7 @@ struct CutCommand: ParsableCommand {
     func run() throws {
         let source = options.source
         let cutOptions = CutOptions(method: try method(), analysis: analysisSource, output: URL(fileURLWithPath: output),
-                                    force: force, dtype: try dtype.map(Self.parseDType),
+                                    force: force, dtype: try dtype.map { try SafetensorsDType.output($0) },
                                     command: ["prune"] + CommandLine.arguments.dropFirst(), tool: Self.tool)
         let choice = try CutJob.choose(source, options: cutOptions, quiet: json)
         if !json, let announcement = choice.announcement { print(announcement) }
@@ -108,9 +108,5 @@ struct CutCommand: ParsableCommand {
         if let analysis { return .file(URL(fileURLWithPath: analysis)) }
         return dataset.map { .fresh(AnalyzeOptions(dataset: URL(fileURLWithPath: $0), samples: samples, context: context,
                                                    batchSize: batchSize)) }
-    }
-
-    static func parseDType(_ s: String) throws -> SafetensorsDType {
-        try CutJob.parseDType(s)
     }
 }

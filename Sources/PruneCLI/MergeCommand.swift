@@ -35,7 +35,7 @@ struct MergeCommand: ParsableCommand {
     var json = false
 
     func run() throws {
-        let outputDType = try dtype.map(CutCommand.parseDType)
+        let outputDType = try dtype.map { try SafetensorsDType.output($0) }
         let (report, check) = try MergeJob.run(model: model, adapter: adapter, output: output, dtype: outputDType, force: force)
         if json {
             print(String(decoding: try JSONEncoder.sorted.encode(report), as: UTF8.self))

@@ -1,10 +1,10 @@
 // Every output is written under a temporary name beside its target and renamed at the end, so that a
-// failure midway never leaves a half-written file where a complete one is expected. Temporaries are
+// failure midway never leaves a half-written file where a complete one is expected (directories: AtomicDirectory). Temporaries are
 // registered with Interruption (removed on SIGINT/SIGTERM); those a kill -9 left behind are removed by
 // the next write beside them.
 import Foundation
 
-/// Atomic file and directory creation by temporary name + rename.
+/// Atomic file creation by temporary name + rename, and the temporary names every atomic output uses.
 public enum AtomicFile {
     /// Creates `url` through a FileHandle on a temporary sibling; renames on success, deletes on failure.
     /// `durable` flushes the file to disk before the rename (checkpoints that must survive a crash).
@@ -39,33 +39,6 @@ public enum AtomicFile {
     /// Writes `data` atomically.
     public static func write(_ data: Data, to url: URL, durable: Bool = false) throws {
         try write(to: url, durable: durable) { try $0.write(contentsOf: data) }
-    }
-
-    /// Creates the directory `url` (which must not exist) by filling a temporary sibling with `body` and renaming
-    /// it; with `durable`, the directory entries are flushed before and after the rename. A failure leaves nothing.
-    public static func writeDirectory(_ url: URL, durable: Bool = false, _ body: (URL) throws -> Void) throws {
-        let fm = FileManager.default
-        guard !fm.fileExists(atPath: url.path) else { throw PruneError(file: url, "already exists") }
-        removeStaleTemporaries(of: url)
-        let tmp = temporarySibling(of: url)
-        let token = Interruption.register(tmp)
-        defer { Interruption.release(token) }
-        do {
-            try createTemporaryDirectory(tmp)
-            try body(tmp)
-            if durable { syncDirectory(tmp) }
-            try Interruption.publishing {
-                if rename(tmp.path, url.path) != 0 {
-                    throw PruneError(file: url, "cannot rename temporary directory into place (\(String(cString: strerror(errno))))")
-                }
-                Interruption.release(token)
-            }
-            if durable { syncDirectory(url.deletingLastPathComponent()) }
-        } catch {
-            try? fm.removeItem(at: tmp)
-            if error is PruneError { throw error }
-            throw PruneError(file: url, "write failed: \(error.localizedDescription)")
-        }
     }
 
     /// Creates the registered temporary directory `tmp` under the interruption lock, as `write` creates its file:

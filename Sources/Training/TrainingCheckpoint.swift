@@ -21,8 +21,7 @@ public enum TrainingCheckpoint {
                                               in root: URL, keep: Int?, protecting: Set<Int> = []) throws {
         try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
         let dir = directory(step: step, in: root)
-        if FileManager.default.fileExists(atPath: dir.path) { try discard(dir) }
-        try AtomicFile.writeDirectory(dir, durable: true) { tmp in
+        try AtomicDirectory.write(dir, replacing: true, durable: true) { tmp in
             let values = trainable.parameters.map { SafetensorsItem(name: $0.name, tensor: $0.value) }
             try SafetensorsWriter.write(values, metadata: ["prune": "training checkpoint"],
                                         to: tmp.appendingPathComponent("trainable.safetensors"), durable: true)

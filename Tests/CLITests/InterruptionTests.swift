@@ -133,6 +133,36 @@ final class InterruptionTests: XCTestCase {
         XCTAssertGreaterThan(interrupted, 0, "some run was interrupted (not every one finished first)")
     }
 
+    /// Ctrl-C while bench writes a random checkpoint (the Llama-3.2-1B shape, 2.5 GB streamed tensor by tensor)
+    /// leaves nothing in the cache: the directory's temporary is registered like every other output's.
+    func testABenchCheckpointInterruptedWhileWrittenLeavesNothing() throws {
+        let cache = scratch.appendingPathComponent("bench-cache")
+        let out = cache.appendingPathComponent("llama3.2-1b-shape")
+        try FileManager.default.createDirectory(at: cache, withIntermediateDirectories: true)
+        for round in 0..<3 {
+            let signal = round % 2 == 0 ? SIGINT : SIGTERM
+            let p = Process()
+            p.executableURL = PruneExecutable.url
+            p.arguments = ["bench", "--shapes", "llama3.2-1b", "--modes", "forward", "--no-pytorch", "--cache", cache.path,
+                           "--repetitions", "1", "--batch", "1", "--length", "8"]
+            p.standardOutput = FileHandle.nullDevice
+            p.standardError = FileHandle.nullDevice
+            try p.run()
+            let start = Date()
+            while p.isRunning && temporaries(of: out).isEmpty && Date().timeIntervalSince(start) < 60 { usleep(2_000) }
+            let writing = !temporaries(of: out).isEmpty
+            usleep(UInt32(Double(random.next() % 1000) * 1000))   // 0–1 s into the write
+            if p.isRunning { kill(p.processIdentifier, signal) }
+            p.waitUntilExit()
+            let context = "round \(round): signal \(signal) while writing (\(writing)) → \(p.terminationStatus)"
+            XCTAssertTrue(writing, context)
+            XCTAssertEqual(p.terminationReason, .exit, context)
+            XCTAssertEqual(p.terminationStatus, 128 + signal, context)
+            XCTAssertEqual(temporaries(of: out), [], context)
+            XCTAssertFalse(FileManager.default.fileExists(atPath: out.path), context)
+        }
+    }
+
     func testAnInterruptedAnalysisLeavesAnEarlierOneWhole() throws {
         let out = scratch.appendingPathComponent("analysis")
         let args = ["analyze", model.path, "--dataset", dataset.path, "--samples", "8", "--context", "128", "-o", out.path, "--force"]

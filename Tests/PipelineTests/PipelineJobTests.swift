@@ -1,5 +1,6 @@
 // The command flows called as a library, as a recipe runner will: analyze → cut the best block from a
 // fresh analysis → evaluate the cut, with remarks collected instead of printed.
+import Checkpoint
 import Foundation
 import Pipeline
 import Surgery
@@ -48,20 +49,36 @@ final class PipelineJobTests: XCTestCase {
                                         options: EvaluationOptions(dataset: Fixtures.kjvValid, context: 64), progress: false)
         XCTAssertEqual(full.tokens, cut.tokens)
         XCTAssertGreaterThan(cut.loss, full.loss, "removing layers costs loss")
-        XCTAssertEqual(full.perplexity, exp(full.loss))
     }
 
-    func testLayersAreChosenExactlyAsGivenAndDTypesParse() throws {
+    func testLayersAreChosenExactlyAsGiven() throws {
         let source = ModelSource(path: Fixtures.stories260K.path)
         let options = CutOptions(method: .layers("1,3"), output: URL(fileURLWithPath: "/nonexistent"))
         let choice = try CutJob.choose(source, options: options, log: .silent)
         XCTAssertEqual(choice.drop.layers, [1, 3])
         XCTAssertNil(choice.announcement)
         XCTAssertEqual(choice.selection.option, "--layers 1,3")
-        XCTAssertEqual(try CutJob.parseDType("BFloat16"), .BF16)
-        XCTAssertThrowsError(try CutJob.parseDType("int8"))
         let noAnalysis = CutOptions(method: .block(2), output: URL(fileURLWithPath: "/nonexistent"))
         XCTAssertThrowsError(try CutJob.choose(source, options: noAnalysis, log: .silent))
+    }
+
+    /// One output-dtype parser: cut/merge --dtype, finetune's --dtype and a recipe's cut.dtype / export.dtype accept the
+    /// same names (any case) and refuse the same ones.
+    func testEveryDTypeSurfaceAcceptsAndRefusesTheSameNames() throws {
+        let quickstart = try String(contentsOf: Fixtures.projectRoot.appendingPathComponent("Recipes/quickstart.yaml"), encoding: .utf8)
+        for (text, expected) in [("f32", SafetensorsDType.F32), ("float32", .F32), ("FP32", .F32), ("bf16", .BF16), ("BFloat16", .BF16),
+                                 ("f16", .F16), ("float16", .F16), ("int8", nil), ("f64", nil), ("bf 16", nil)] as [(String, SafetensorsDType?)] {
+            let parsed = try? SafetensorsDType.output(text)
+            XCTAssertEqual(parsed, expected, text)
+            var options = FinetuneOptions(model: "m", dataset: "d", output: "o")
+            (options.lora, options.dtype) = (true, text)
+            XCTAssertEqual((try? options.validate(layers: 5)) != nil, expected != nil, "finetune --dtype \(text)")
+            for key in ["cut.dtype", "export.dtype"] {
+                let recipe = try? Recipe.parse(quickstart, file: "quickstart.yaml", overrides: ["\(key)=\"\(text)\""],
+                                               directory: Fixtures.projectRoot.appendingPathComponent("Recipes"))
+                XCTAssertEqual(recipe != nil, expected != nil, "recipe \(key) \(text)")
+            }
+        }
     }
 
     /// Layer 0, the last layer and more than half of the layers are refused without force, with one line saying why;

@@ -1,0 +1,52 @@
+// The one way a directory output is published (checkpoints, analyses, training checkpoints, a study's final
+// model): built in a hidden temporary sibling registered with Interruption (removed on SIGINT/SIGTERM; one a
+// kill -9 left is swept by the next write beside it), renamed into place under the interruption lock, and an
+// old directory at the same path kept until the new one is complete — moved aside, put back if the rename
+// fails, removed only after.
+import Foundation
+
+/// Directory outputs made whole or not at all.
+public enum AtomicDirectory {
+    /// Builds `url` with `body` (given the temporary directory to fill), then renames it into place. An existing
+    /// `url` is refused unless `replacing`, and then stays until the new directory is in place. `durable` flushes
+    /// the directory entries before and after the rename. A failure leaves `url` as it was and no temporary.
+    public static func write(_ url: URL, replacing: Bool, durable: Bool = false, _ body: (URL) throws -> Void) throws {
+        let fm = FileManager.default
+        if !replacing && fm.fileExists(atPath: url.path) { throw PruneError(file: url, "already exists") }
+        let parent = url.deletingLastPathComponent()
+        do { try fm.createDirectory(at: parent, withIntermediateDirectories: true) } catch {
+            throw PruneError(file: parent, "cannot create the directory: \(error.localizedDescription)")
+        }
+        AtomicFile.removeStaleTemporaries(of: url)
+        let tmp = AtomicFile.temporarySibling(of: url)
+        let token = Interruption.register(tmp)
+        defer { Interruption.release(token) }
+        do {
+            try AtomicFile.createTemporaryDirectory(tmp)
+            try body(tmp)
+            if durable { AtomicFile.syncDirectory(tmp) }
+            let aside = AtomicFile.temporarySibling(of: url)
+            // Under the interruption lock: a signal lands before the renames (the old directory intact) or after.
+            try Interruption.publishing {
+                if fm.fileExists(atPath: url.path) {
+                    guard replacing else { throw PruneError(file: url, "already exists") }
+                    try AtomicFile.replace(aside, with: url)
+                    do { try AtomicFile.replace(url, with: tmp) } catch {
+                        try? AtomicFile.replace(url, with: aside)
+                        throw error
+                    }
+                } else {
+                    try AtomicFile.replace(url, with: tmp)
+                }
+                Interruption.release(token)
+            }
+            if durable { AtomicFile.syncDirectory(parent) }
+            // A leftover of a kill -9 here carries a temporary name and is removed by the next write.
+            Interruption.whileTemporary(aside) { _ = try? fm.removeItem(at: aside) }
+        } catch {
+            try? fm.removeItem(at: tmp)
+            if error is PruneError { throw error }
+            throw PruneError(file: url, "write failed: \(error.localizedDescription)")
+        }
+    }
+}
