@@ -4,6 +4,7 @@
 // seconds even on large models; it is rewritten in place on a terminal and printed every few seconds
 // into a log.
 import Foundation
+import Reports
 
 /// Receives the analysis's steps and prints the progress line.
 public final class AnalysisProgress {
@@ -53,15 +54,10 @@ public final class AnalysisProgress {
         let at = steps > 1 ? String(format: " %d/%d", min(step, steps), steps) : ""
         lastLine = String(format: "analyze  batch %d/%d  %@%@  %3.0f%%  %.0f tok/s  elapsed %@  ETA %@",
                           batch + 1, plan.batchFLOPs.count, phase.rawValue, at, 100 * f, rate,
-                          Self.clock(elapsed), Self.clock(eta))
+                          ProgressReporter.clock(elapsed), ProgressReporter.clock(eta))
         // In place, a shorter line is padded so that nothing of the longer one before it is left over.
         let padded = lastLine.padding(toLength: max(lastLine.count, printedWidth), withPad: " ", startingAt: 0)
         printedWidth = lastLine.count
         write(inPlace ? "\r" + padded + (complete ? "\n" : "") : lastLine + "\n")
-    }
-
-    static func clock(_ s: Double) -> String {
-        let t = Int(s.rounded())
-        return t >= 3600 ? String(format: "%d:%02d:%02d", t / 3600, t / 60 % 60, t % 60) : String(format: "%d:%02d", t / 60, t % 60)
     }
 }

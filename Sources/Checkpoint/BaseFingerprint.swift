@@ -70,9 +70,7 @@ public struct BaseFingerprint: Codable, Equatable, Sendable {
 
     /// The JSON string stored in the adapter's metadata.
     public var metadataValue: String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        return String(decoding: (try? encoder.encode(self)) ?? Data(), as: UTF8.self)
+        return String(decoding: (try? JSONEncoder.sortedLine.encode(self)) ?? Data(), as: UTF8.self)
     }
 }
 

@@ -44,12 +44,3 @@ public enum CheckpointDirectory {
         }
     }
 }
-
-extension JSONEncoder {
-    /// Pretty, key-sorted JSON (stable diffs of config files).
-    public static var sorted: JSONEncoder {
-        let e = JSONEncoder()
-        e.outputFormatting = [.prettyPrinted, .sortedKeys]
-        return e
-    }
-}

@@ -205,8 +205,8 @@ public struct FinetuneOptions: Codable, Equatable, Sendable {
 
     /// The flags whose values differ from `other`'s, except those a resumed run may change.
     public func runChangingDifferences(from other: FinetuneOptions) throws -> [String] {
-        let a = try JSONSerialization.jsonObject(with: JSONEncoder().encode(self)) as? NSDictionary ?? [:]
-        let b = try JSONSerialization.jsonObject(with: JSONEncoder().encode(other)) as? NSDictionary ?? [:]
+        let a = try JSONSerialization.jsonObject(with: JSONEncoder.sortedLine.encode(self)) as? NSDictionary ?? [:]
+        let b = try JSONSerialization.jsonObject(with: JSONEncoder.sortedLine.encode(other)) as? NSDictionary ?? [:]
         let keys = Set(a.allKeys.compactMap { $0 as? String }).union(b.allKeys.compactMap { $0 as? String })
         return keys.subtracting(Self.resumableChanges).filter { key in
             switch (a[key], b[key]) {

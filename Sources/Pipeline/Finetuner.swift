@@ -262,7 +262,7 @@ public final class Finetuner {
                             "epoch": Double(step) / Double(stepsPerEpoch)]
                             .merging(comm.size > 1 ? ["ranks": comm.size, "communication_seconds": comm.communicationSeconds - communicated, "allreduce_seconds": transfer] : [:]) { a, _ in a })
             log(String(format: "step %d/%d  loss %.4f  lr %.3g  grad norm %.3f  %.0f tok/s  elapsed %@  ETA %@", step, totalSteps,
-                       tally.mean, lr, gradNorm, rate, Self.clock(elapsed), Self.clock(eta)))
+                       tally.mean, lr, gradNorm, rate, ProgressReporter.clock(elapsed), ProgressReporter.clock(eta)))
             if o.evalEvery > 0 && step % o.evalEvery == 0 && step < totalSteps, let t = evaluate() {
                 metrics?.append(["step": step, "eval_loss": t.mean, "eval_perplexity": exp(t.mean), "eval_tokens": t.count])
                 log(String(format: "eval at step %d: loss %.4f  perplexity %.2f", step, t.mean, exp(t.mean)))
@@ -344,9 +344,7 @@ public final class Finetuner {
 
     /// OUT/config.json: the resolved options (what --resume compares against).
     func writeConfiguration() throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try AtomicFile.write(try encoder.encode(options), to: FinetuneOptions.savedFile(in: output))
+        try AtomicFile.write(try JSONEncoder.sorted.encode(options), to: FinetuneOptions.savedFile(in: output))
     }
 
     /// The memory a step of `o` needs before the model is loaded: LoRA matrices (and their gradients and moments)
@@ -453,11 +451,5 @@ public final class Finetuner {
                                       title: "finetune \(URL(fileURLWithPath: options.model).lastPathComponent) on \(URL(fileURLWithPath: options.dataset).lastPathComponent)",
                                       xAxis: "optimizer step", yAxis: "next-token loss")
         try AtomicFile.write(Data(svg.utf8), to: output.appendingPathComponent("loss.svg"))
-    }
-
-    static func clock(_ s: Double) -> String {
-        guard s.isFinite else { return "--:--" }
-        let t = Int(s.rounded())
-        return t >= 3600 ? String(format: "%d:%02d:%02d", t / 3600, t / 60 % 60, t % 60) : String(format: "%d:%02d", t / 60, t % 60)
     }
 }

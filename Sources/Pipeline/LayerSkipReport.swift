@@ -8,9 +8,7 @@ import Support
 
 enum LayerSkipReport {
     static func write(_ s: LayerSkipSummary, to directory: URL) throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try AtomicFile.write(try encoder.encode(s), to: directory.appendingPathComponent("summary.json"))
+        try AtomicFile.write(try JSONEncoder.sorted.encode(s), to: directory.appendingPathComponent("summary.json"))
         let chart = exitChart(s)
         try AtomicFile.write(Data(chart.utf8), to: directory.appendingPathComponent("exits.svg"))
         try AtomicFile.write(Data(markdown(s).utf8), to: directory.appendingPathComponent("report.md"))

@@ -163,9 +163,7 @@ public final class RecipeRunner {
                 try LayerSelector.choose($0, count: n, layerCount: L, analysis: analysis, lossScan: scan, explicit: r.cut.layers,
                                          allowFirstLayer: r.cut.allowFirstLayer, force: r.cut.force)
             }
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            try AtomicFile.write(try encoder.encode(Selection(choices: choices, scan: scan)), to: out.appendingPathComponent("selection.json"))
+            try AtomicFile.write(try JSONEncoder.sorted.encode(Selection(choices: choices, scan: scan)), to: out.appendingPathComponent("selection.json"))
             return Selection(choices: choices, scan: scan)
         }
         for c in selection.choices { log.note("  \(c.strategy.rawValue): drop \(c.rangesText) — \(c.reason)\n") }

@@ -12,9 +12,7 @@ import Support
 public enum RunReport {
     /// Writes summary.json, the charts, report.md and report.html into `directory`.
     public static func write(_ s: RunSummary, analysis: LayerAnalysis, to directory: URL) throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try AtomicFile.write(try encoder.encode(s), to: directory.appendingPathComponent("summary.json"))
+        try AtomicFile.write(try JSONEncoder.sorted.encode(s), to: directory.appendingPathComponent("summary.json"))
         var images: [(file: String, alt: String, svg: String)] = []
         images.append(("heatmap.svg", "angular distance with the chosen cut", heatMap(s, analysis)))
         if let scan = s.blockRemovalLoss, let n = s.count {

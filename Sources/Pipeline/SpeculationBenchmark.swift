@@ -161,7 +161,7 @@ print(json.dumps(result))
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("prune-speculate-\(UUID().uuidString).py")
         try script.write(to: file, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(at: file) }
-        let ids = String(decoding: try JSONEncoder().encode(prompts.map { $0.map(Int.init) }), as: UTF8.self)
+        let ids = String(decoding: try JSONEncoder.sortedLine.encode(prompts.map { $0.map(Int.init) }), as: UTF8.self)
         let r = try ChildProcess.run(python, [file.path, checkpoint.path, "\(threads)", "\(newTokens)", ids, "\(exits)"],
                                      environment: ["OMP_NUM_THREADS": "\(threads)", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_VERBOSITY": "error"])
         guard r.status == 0, let line = r.stdout.split(separator: "\n").last,

@@ -53,9 +53,7 @@ struct ContentHash {
 
     /// The JSON of a settings value (sorted keys), for a stage key.
     static func settings<T: Encodable>(_ value: T) -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        return String(decoding: (try? encoder.encode(value)) ?? Data(), as: UTF8.self)
+        return String(decoding: (try? JSONEncoder.sortedLine.encode(value)) ?? Data(), as: UTF8.self)
     }
 }
 
@@ -93,10 +91,8 @@ final class StageCache {
         let started = Date()
         let result = try body()
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         let record = Record(stage: name, key: key, finished: ISO8601DateFormatter().string(from: Date()), result: result)
-        try AtomicFile.write(try encoder.encode(record), to: file)
+        try AtomicFile.write(try JSONEncoder.sorted.encode(record), to: file)
         ran.append(name)
         log.note(String(format: "stage %@: finished in %.1f s\n", name, Date().timeIntervalSince(started)))
         return result

@@ -171,7 +171,7 @@ struct BenchCommand: ParsableCommand {
             }
             if json {
                 for r in [ours, theirs].compactMap({ $0 }) {
-                    print(String(decoding: try JSONEncoder().encode(r), as: UTF8.self))
+                    try printJSON(encoding: r)
                 }
             } else {
                 var line = shape.name.padding(toLength: 22, withPad: " ", startingAt: 0) + mode.padding(toLength: 20, withPad: " ", startingAt: 0)
@@ -263,7 +263,7 @@ struct BenchCommand: ParsableCommand {
                 }
             }
             if json {
-                print(String(decoding: try JSONEncoder().encode(r), as: UTF8.self))
+                try printJSON(encoding: r)
                 continue
             }
             var line = shape.name.padding(toLength: 22, withPad: " ", startingAt: 0) + r.weightsDType.padding(toLength: 5, withPad: " ", startingAt: 0)
@@ -301,7 +301,7 @@ struct BenchCommand: ParsableCommand {
                 let r = try StepBreakdown.run(model: model, name: shape.name, mode: m, batch: batch,
                                               length: min(length, model.config.maxPositionEmbeddings), steps: repetitions, limits: limits)
                 if json {
-                    print(String(decoding: try JSONEncoder().encode(r), as: UTF8.self))
+                    try printJSON(encoding: r)
                 } else {
                     printBreakdown(r)
                 }
@@ -409,7 +409,7 @@ struct BenchCommand: ParsableCommand {
         r.loadSeconds = loadSeconds
         r.weightsDType = weightsDtype.rawValue
         r.estimatedPeakBytes = estimate.total
-        print(String(decoding: try JSONEncoder().encode(r), as: UTF8.self))
+        try printJSON(encoding: r)
     }
 
     /// Checkpoints/stories260K beside the executable's package (see DefaultCheckpoint).

@@ -53,3 +53,11 @@ func printJSON(_ object: Any) -> [String] {
     print(text)
     return nonFinite
 }
+
+/// Writes an Encodable result to stdout as one line of key-sorted JSON, NaN and ±Inf as null; returns how many.
+@discardableResult
+func printJSON<T: Encodable>(encoding value: T) throws -> Int {
+    let (data, nonFinite) = try FiniteJSON.encode(value, pretty: false)
+    print(String(decoding: data, as: UTF8.self))
+    return nonFinite
+}

@@ -31,14 +31,9 @@ public final class MetricsLog {
 
     deinit { try? handle.close() }
 
-    /// Appends one record (keys sorted; non-finite numbers become null, as JSON has no NaN).
+    /// Appends one record (keys sorted; non-finite numbers at any depth become null, as JSON has no NaN).
     public func append(_ record: [String: Any]) {
-        var clean: [String: Any] = [:]
-        for (k, v) in record {
-            if let d = v as? Double, !d.isFinite { clean[k] = NSNull() } else if let f = v as? Float, !f.isFinite { clean[k] = NSNull() } else { clean[k] = v }
-        }
-        guard let data = try? JSONSerialization.data(withJSONObject: clean, options: [.sortedKeys]) else { return }
-        handle.write(data + Data([10]))
+        handle.write(Data((FiniteJSON.line(record).text + "\n").utf8))
     }
 
     /// Every record in a metrics file.

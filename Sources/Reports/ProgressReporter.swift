@@ -35,7 +35,9 @@ public final class ProgressReporter {
         FileHandle.standardError.write(Data((line + (done >= total ? "\n" : "")).utf8))
     }
 
-    static func clock(_ s: Double) -> String {
+    /// Seconds as m:ss or h:mm:ss, "--:--" when unknown: every progress line's elapsed and ETA.
+    public static func clock(_ s: Double) -> String {
+        guard s.isFinite else { return "--:--" }
         let t = Int(s.rounded())
         return t >= 3600 ? String(format: "%d:%02d:%02d", t / 3600, t / 60 % 60, t % 60) : String(format: "%d:%02d", t / 60, t % 60)
     }

@@ -9,8 +9,7 @@ public enum FiniteJSON {
 
     /// `value` as pretty, key-sorted JSON with every NaN and ±Inf written as null, and how many there were.
     public static func encode<T: Encodable>(_ value: T, pretty: Bool = true) throws -> (data: Data, nonFinite: Int) {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = pretty ? [.prettyPrinted, .sortedKeys] : [.sortedKeys]
+        let encoder = pretty ? JSONEncoder.sorted : JSONEncoder.sortedLine
         encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: sentinel, negativeInfinity: sentinel, nan: sentinel)
         let text = String(decoding: try encoder.encode(value), as: UTF8.self)
         let quoted = "\"\(sentinel)\""

@@ -42,3 +42,19 @@ public enum JSONFile {
         }
     }
 }
+
+extension JSONEncoder {
+    /// Pretty, key-sorted JSON: every file we write (stable diffs of configs, summaries, records).
+    public static var sorted: JSONEncoder {
+        let e = JSONEncoder()
+        e.outputFormatting = [.prettyPrinted, .sortedKeys]
+        return e
+    }
+
+    /// Key-sorted JSON on one line: stage keys, metadata strings, JSON lines.
+    public static var sortedLine: JSONEncoder {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys]
+        return e
+    }
+}

@@ -73,8 +73,8 @@ public struct CutOrigin: Codable, Equatable, Sendable {
 
     /// prune_cut.json's bytes (sorted keys, indented, final newline).
     public func jsonData() throws -> Data {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+        let encoder = JSONEncoder.sorted
+        encoder.outputFormatting.insert(.withoutEscapingSlashes)   // paths read as typed
         return try encoder.encode(self) + Data("\n".utf8)
     }
 }

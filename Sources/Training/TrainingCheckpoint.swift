@@ -32,9 +32,7 @@ public enum TrainingCheckpoint {
             }
             try SafetensorsWriter.write(moments, metadata: ["step": "\(optimizer.stepCount)"],
                                         to: tmp.appendingPathComponent("optimizer.safetensors"), durable: true)
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            try AtomicFile.write(try encoder.encode(state), to: tmp.appendingPathComponent("state.json"), durable: true)
+            try AtomicFile.write(try JSONEncoder.sorted.encode(state), to: tmp.appendingPathComponent("state.json"), durable: true)
         }
         if let keep {
             for (s, old) in list(in: root).dropLast(max(keep, 1)) where !protecting.contains(s) {
