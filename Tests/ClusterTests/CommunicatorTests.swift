@@ -1,5 +1,5 @@
 // The single-rank communicator leaves data as it is, a plain process never counts as launched by MPI, and
-// the run-time loader either finds OpenMPI or says why not (the multi-rank behaviour is tested through
+// the run-time loader finds OpenMPI where it is installed and says why not elsewhere (the multi-rank behaviour is tested through
 // mpirun in CLITests/MPICommandTests).
 import Cluster
 import Foundation
@@ -27,12 +27,27 @@ final class CommunicatorTests: XCTestCase {
         XCTAssertTrue(try Cluster.start() is SingleProcess)
     }
 
-    func testTheLoaderFindsOpenMPIOrSaysWhyNot() throws {
+    /// The loader finds OpenMPI exactly when the dynamic linker knows a libmpi.so (asked independently, through
+    /// ldconfig's cache), and otherwise says why not.
+    func testTheLoaderFindsOpenMPIWhereItIsInstalledAndSaysWhyNotElsewhere() throws {
+        let ldconfig = ["/sbin/ldconfig", "/usr/sbin/ldconfig"].first { FileManager.default.isExecutableFile(atPath: $0) }
+        let process = Process(), pipe = Pipe()
+        process.standardOutput = pipe
+        guard let ldconfig else { throw XCTSkip("no ldconfig to ask where libmpi is") }
+        process.executableURL = URL(fileURLWithPath: ldconfig)
+        process.arguments = ["-p"]
+        try process.run()
+        let listing = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { throw XCTSkip("ldconfig -p failed") }
+        let installed = listing.split(separator: "\n").contains { $0.contains("libmpi.so.40 ") || $0.contains("libmpi.so ") }
         switch Cluster.availability {
         case .success(let library):
+            XCTAssertTrue(installed, "loaded \(library), but ldconfig lists no libmpi.so")
             XCTAssertTrue(library.contains("libmpi"), library)
             XCTAssertTrue(library.contains("Open MPI"), library)
         case .failure(let why):
+            XCTAssertFalse(installed, "ldconfig lists libmpi.so, but the loader says: \(why)")
             XCTAssertTrue(why.description.contains("OpenMPI could not be loaded"), why.description)
             print("note: OpenMPI is not installed here: \(why)")
         }
