@@ -1,8 +1,8 @@
 // `prune generate --speculate …` settled into a SelfSpeculativeGenerator's settings: the draft layers (given, or
 // exit:auto's choice), K, the reduced draft vocabulary (--draft-vocab N from --draft-vocab-from DATA or from the
 // model's speculation.json) and the dynamic draft stop. exit:auto measures each exit's top-1 agreement on
-// --calibration DATA (else takes the stored profile's, else the prompt's own tokens) and times decoding's pieces
-// here (DecodeCost), then takes the (E, K) with the highest predicted speed-up; when none predicts one it says
+// --calibration DATA (else takes the stored profile's, else measures it along the model's own greedy continuation
+// of the prompt, through the draft head) and times decoding's pieces here (DecodeCost), then takes the (E, K) with the highest predicted speed-up; when none predicts one it says
 // so and decodes plainly. Every choice is said in one line.
 import Analysis
 import Data
@@ -44,8 +44,10 @@ public struct SpeculationRequest {
         self.profile = profile
     }
 
-    /// Samples and tokens per sample exit:auto calibrates on.
+    /// Samples and tokens per sample exit:auto calibrates on with --calibration DATA.
     public static let calibrationSamples = 8, calibrationContext = 128
+    /// Greedy tokens exit:auto decodes from the prompt to measure agreement when no calibration is given or stored.
+    public static let continuationTokens = 64
 }
 
 /// The settled settings and what was chosen, in words.
@@ -123,10 +125,11 @@ public struct SpeculationSetup {
             } else if let a = stored?.exitAgreement {
                 agreement = a
             } else {
-                guard job.promptIDs.count >= 16 else {
-                    throw PruneError("--speculate exit:auto", "needs calibration text: give --calibration DATA (a few records of the domain), a prompt of 16 or more tokens (this one has \(job.promptIDs.count)), or a model with \(SpeculationProfile.fileName) (the layerskip recipe writes one)")
-                }
-                agreement = SpeculationProfile.measureExits(model: model, samples: [job.promptIDs], source: "the prompt")
+                // No text given or stored: the model's own greedy continuation of the prompt, each exit through the
+                // draft head, as the drafts will be made.
+                agreement = SpeculationProfile.measureExitsOnContinuation(
+                    model: model, prompt: job.promptIDs, tokens: SpeculationRequest.continuationTokens, draft: draftVocabulary,
+                    source: "the model's greedy continuation of the prompt")
             }
             let cost = DecodeCost.measure(model, rows: (request.draftTokens ?? maxK) + 1, cachedPositions: job.promptIDs.count + 64,
                                           draftHead: draftVocabulary?.head)

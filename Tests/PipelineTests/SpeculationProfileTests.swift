@@ -42,6 +42,34 @@ final class SpeculationProfileTests: XCTestCase {
         XCTAssertNil(try SpeculationProfile.stored(in: dir.appendingPathComponent("none"), config: model.config))
     }
 
+    /// Agreement along the model's own greedy continuation equals the teacher-forced agreement on prompt +
+    /// continuation (a batched forward, every exit through the full head) at the same positions: with a one-token
+    /// prompt the two differ only by the prompt's own position, at most one count per exit.
+    func testAgreementAlongTheGreedyContinuationMatchesTeacherForcing() throws {
+        let model = try LlamaModel.load(directory: Fixtures.stories260K)
+        let prompt: [Int32] = [1], n = 40
+        var options = SamplingOptions()
+        (options.maxTokens, options.stopTokens) = (n + 1, [])
+        let continuation = try Generator(model: model).generate(prompt: prompt, options: options)
+        XCTAssertEqual(continuation.count, n + 1)
+        let along = SpeculationProfile.measureExitsOnContinuation(model: model, prompt: prompt, tokens: n, draft: nil, source: "c")
+        XCTAssertEqual(along.positions, n)
+        XCTAssertEqual(along.top1.last, 1)
+        let forced = SpeculationProfile.measureExits(model: model, samples: [prompt + continuation.prefix(n)], source: "f")
+        XCTAssertEqual(forced.positions, n + 1)
+        for (l, (a, f)) in zip(along.top1, forced.top1).enumerated() {
+            XCTAssertLessThanOrEqual(abs(a * Double(n) - f * Double(n + 1)), 1 + 1e-9, "exit \(l + 1): along \(a), forced \(f)")
+        }
+        // Through a draft head of half the vocabulary (the even ids), an exit agrees only where the full model's
+        // token is in the head.
+        let even = DraftVocabulary(model: model, ids: stride(from: 0, to: 512, by: 2).map(Int32.init))
+        let drafted = SpeculationProfile.measureExitsOnContinuation(model: model, prompt: prompt, tokens: n, draft: even, source: "c")
+        let inHead = continuation[1...n].filter { $0 % 2 == 0 }.count
+        for (l, d) in drafted.top1.dropLast().enumerated() {
+            XCTAssertLessThanOrEqual(d * Double(n), Double(inHead) + 1e-9, "exit \(l + 1)")
+        }
+    }
+
     func testProfilesThatDoNotFitAreRefused() throws {
         let config = try LlamaModel.load(directory: Fixtures.stories260K).config
         let dir = try Fixtures.temporaryDirectory("speculation-profile-bad")
