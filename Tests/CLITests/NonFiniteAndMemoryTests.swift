@@ -98,4 +98,30 @@ final class NonFiniteAndMemoryTests: XCTestCase {
         let fits = try prune(["eval", model.path, "--dataset", dataset, "--context", "64", "--json"], environment: ["PRUNE_MEMORY_LIMIT": "1G"])
         XCTAssertEqual(fits.status, 0, fits.stderr)
     }
+
+    /// The estimate against a measured peak: bench runs each mode in a child of its own and reports the child's peak
+    /// resident memory beside the estimate. The estimate must bound the peak (it decides whether a job may start)
+    /// without being loose by more than 3× (measured: forward 74 vs 171 MB, LoRA training 251 vs 340 MB at 16 × 512),
+    /// and the measured growth from 8 × 256 to 16 × 512 tokens must be covered by the estimate's.
+    func testTheMemoryEstimateBoundsTheMeasuredPeak() throws {
+        var peaks: [String: [(peak: Double, estimate: Double)]] = [:]
+        for (batch, length) in [(8, 256), (16, 512)] {
+            let r = try prune(["bench", "--shapes", "stories260k", "--modes", "forward,train", "--no-pytorch", "--json",
+                               "--batch", "\(batch)", "--length", "\(length)", "--repetitions", "1"])
+            XCTAssertEqual(r.status, 0, r.stderr)
+            for line in r.stdout.split(separator: "\n") {
+                guard let row = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                      let mode = row["mode"] as? String, let peak = (row["peakMemoryBytes"] as? NSNumber)?.doubleValue,
+                      let estimate = (row["estimatedPeakBytes"] as? NSNumber)?.doubleValue else { continue }
+                peaks[mode, default: []].append((peak, estimate))
+                XCTAssertLessThanOrEqual(peak, estimate, "\(mode) \(batch) × \(length): peak \(peak / 1e6) MB over the estimate \(estimate / 1e6) MB")
+                XCTAssertLessThanOrEqual(estimate, 3 * peak, "\(mode) \(batch) × \(length): estimate \(estimate / 1e6) MB, peak \(peak / 1e6) MB")
+            }
+        }
+        for mode in ["forward", "train"] {
+            guard let runs = peaks[mode], runs.count == 2 else { return XCTFail("bench reported no \(mode) rows: \(peaks)") }
+            XCTAssertLessThanOrEqual(runs[1].peak - runs[0].peak, runs[1].estimate - runs[0].estimate,
+                                     "\(mode): the peak grew more than the estimate from 8 × 256 to 16 × 512 tokens")
+        }
+    }
 }
