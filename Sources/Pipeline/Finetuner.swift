@@ -1,8 +1,6 @@
 // The finetuning loop: heal a (cut) model with LoRA and/or partial finetuning on a domain dataset.
-// Each optimizer step: zero the flat gradients; run the step's micro-batches forward and backward, each loss
-// normalised by the counted targets of the whole step (so accumulation equals one big batch); stop on a
-// non-finite loss or gradient; clip the global gradient norm; AdamW with the schedule's learning rate. Around
-// it: held-out evaluation (before, every --eval-every steps, at the end), one JSON line per step and per
+// Each optimizer step is OptimizerStep.run (the micro-batches' losses and gradients, the ranks' sum, clipping,
+// AdamW). Around it: held-out evaluation (before, every --eval-every steps, at the end), one JSON line per step and per
 // evaluation in OUT/metrics.jsonl, checkpoints under OUT/checkpoints that a resumed run continues from exactly
 // (same seed and data order: the loss curve equals an uninterrupted run's), and the export at the end.
 // Under mpirun (a `communicator` of N ranks) each step's global micro-batch is N × --batch-size windows, the
@@ -175,11 +173,19 @@ public final class Finetuner {
             defer { evaluationSeconds += Date().timeIntervalSince(start) }
             return Self.heldOutLoss(pass: pass, windows: evalWindows, batch: o.batchSize, context: o.context, communicator: comm)
         }
+        /// One held-out evaluation into metrics.jsonl and the log ("eval before training", "eval at step 100"…).
+        func report(_ t: LossTally, _ when: String) {
+            metrics?.append(["step": step, "eval_loss": t.mean, "eval_perplexity": exp(t.mean), "eval_tokens": t.count])
+            log(String(format: "eval %@: loss %.4f  perplexity %.2f  (%d tokens)", when, t.mean, exp(t.mean), t.count))
+        }
         var before: Double?
         if step == 0, let t = evaluate() {
             before = t.mean
-            metrics?.append(["step": 0, "eval_loss": t.mean, "eval_perplexity": exp(t.mean), "eval_tokens": t.count])
-            log(String(format: "eval before training: loss %.4f  perplexity %.2f  (%d tokens)", t.mean, exp(t.mean), t.count))
+            report(t, "before training")
+        }
+        func result(_ ending: FinetuneResult.Ending, after: Double?) -> FinetuneResult {
+            FinetuneResult(ending: ending, steps: step, heldOutLossBefore: before, heldOutLossAfter: after,
+                           seconds: Date().timeIntervalSince(started), peakResidentBytes: ProcessMemory.peakResidentBytes)
         }
 
         // The steps.
@@ -208,64 +214,37 @@ public final class Finetuner {
                 evaluationsSinceBest += 1
             }
         }
+        let optimizerStep = OptimizerStep(options: o, pass: pass, trainable: trainable, optimizer: optimizer, batcher: batcher,
+                                          schedule: schedule, earlyExit: earlyExit, layerDropout: layerDropout, communicator: comm,
+                                          totalSteps: totalSteps)
         while step < totalSteps {
             if comm.size == 1 ? stop.isRequested : stopAgreed {
                 if lastSaved != step { try save() }
                 log("interrupted: checkpoint of step \(step) saved in \(checkpoints.path); continue with --resume \(o.output)")
-                return FinetuneResult(ending: .interrupted, steps: step, heldOutLossBefore: before, heldOutLossAfter: nil,
-                                      seconds: Date().timeIntervalSince(started), peakResidentBytes: ProcessMemory.peakResidentBytes)
+                return result(.interrupted, after: nil)
             }
-            let lr = schedule.rate(atStep: step)
-            optimizer.learningRate = Float(lr)
-            let work = batcher.nextStep(microBatches: o.gradAccum)
-            let normalizer = work.countedTargets
-            trainable.zeroGradients()
-            var tally = LossTally()
-            let communicated = comm.communicationSeconds
-            if normalizer > 0 {
-                let exits = earlyExit?.weights(layers: L, step: step, totalSteps: totalSteps)
-                let dropScale = o.layerDropoutSchedule == "linear" ? Double(step) / Double(max(1, totalSteps - 1)) : 1
-                for (i, global) in work.microBatches.enumerated() {
-                    let mb = Self.shard(global, rank: comm.rank, of: comm.size)
-                    let key: UInt64? = o.lora && o.dropout > 0 ? Self.dropoutKey(seed: o.seed, step: step, microBatch: i) : nil
-                    // The whole global batch's layer-dropout mask, this rank's rows: N ranks draw one process's masks.
-                    let skip = layerDropout.map { ld -> LayerSkipMask in
-                        let all = ld.mask(key: Self.dropoutKey(seed: o.seed ^ 0x4C44_524F_5055_5400, step: step, microBatch: i),
-                                          batch: global.batch, layers: L, scale: dropScale)
-                        return LayerSkipMask(Array(all.skips[(comm.rank * mb.batch)..<((comm.rank + 1) * mb.batch)]))
-                    }
-                    tally.add(pass.run(tokens: mb.tokens, targets: mb.targets, lossNormalizer: normalizer, dropoutKey: key,
-                                       exits: exits, skipping: skip))
-                }
-            }
-            var transfer = 0.0
-            if comm.size > 1 { (stopAgreed, transfer) = Self.reduce(trainable: trainable, tally: &tally, stop: stop.isRequested, communicator: comm) }
-            let gradNorm = trainable.gradientNorm()
-            guard tally.mean.isFinite || normalizer == 0, gradNorm.isFinite else {
-                let what = tally.mean.isFinite ? "gradient norm" : "loss"
-                throw PruneError("training", "step \(step + 1): the \(what) is \(tally.mean.isFinite ? gradNorm : tally.mean); stopped."
+            let done: OptimizerStep.Outcome
+            do { done = try optimizerStep.run(step: step, stopRequested: stop.isRequested) } catch let bad as OptimizerStep.NonFinite {
+                throw PruneError("training", "step \(step + 1): the \(bad.what) is \(bad.value); stopped."
                                  + (lastSaved > 0 ? " The last good checkpoint is step \(lastSaved) in \(checkpoints.path)." : " No checkpoint was saved.")
                                  + " Try a lower --lr or --max-grad-norm 1")
             }
-            if o.maxGradNorm > 0 && gradNorm > o.maxGradNorm {
-                trainable.scaleGradients(by: Float(o.maxGradNorm / (gradNorm + 1e-6)))
-            }
-            if normalizer > 0 { optimizer.step() }
+            stopAgreed = done.stopAgreed
             step += 1
-            tokensSeen += work.microBatches.count * o.batchSize * comm.size * o.context
+            tokensSeen += done.tokens
             let elapsed = Date().timeIntervalSince(loopStart)
             let training = max(elapsed - evaluationSeconds, 1e-9)
-            let rate = Double((step - stepsAtStart) * work.microBatches.count * o.batchSize * comm.size * o.context) / training
+            let rate = Double((step - stepsAtStart) * done.tokens) / training
             let eta = training / Double(step - stepsAtStart) * Double(totalSteps - step)
-            metrics?.append(["step": step, "loss": tally.mean, "lr": lr, "grad_norm": gradNorm, "tokens": tokensSeen,
-                            "counted_targets": normalizer, "tokens_per_second": rate, "elapsed": elapsed,
+            metrics?.append(["step": step, "loss": done.loss, "lr": done.learningRate, "grad_norm": done.gradientNorm, "tokens": tokensSeen,
+                            "counted_targets": done.countedTargets, "tokens_per_second": rate, "elapsed": elapsed,
                             "epoch": Double(step) / Double(stepsPerEpoch)]
-                            .merging(comm.size > 1 ? ["ranks": comm.size, "communication_seconds": comm.communicationSeconds - communicated, "allreduce_seconds": transfer] : [:]) { a, _ in a })
+                            .merging(comm.size > 1 ? ["ranks": comm.size, "communication_seconds": done.communicationSeconds,
+                                                      "allreduce_seconds": done.allreduceSeconds] : [:]) { a, _ in a })
             log(String(format: "step %d/%d  loss %.4f  lr %.3g  grad norm %.3f  %.0f tok/s  elapsed %@  ETA %@", step, totalSteps,
-                       tally.mean, lr, gradNorm, rate, ProgressReporter.clock(elapsed), ProgressReporter.clock(eta)))
+                       done.loss, done.learningRate, done.gradientNorm, rate, ProgressReporter.clock(elapsed), ProgressReporter.clock(eta)))
             if o.evalEvery > 0 && step % o.evalEvery == 0 && step < totalSteps, let t = evaluate() {
-                metrics?.append(["step": step, "eval_loss": t.mean, "eval_perplexity": exp(t.mean), "eval_tokens": t.count])
-                log(String(format: "eval at step %d: loss %.4f  perplexity %.2f", step, t.mean, exp(t.mean)))
+                report(t, "at step \(step)")
                 try record(t.mean)
                 if o.earlyStop > 0 && evaluationsSinceBest >= o.earlyStop {
                     log("early stop: \(evaluationsSinceBest) evaluations without a lower held-out loss than step \(bestStep ?? 0)'s")
@@ -285,15 +264,11 @@ public final class Finetuner {
         var after: Double? = lastEvaluation?.step == step ? lastEvaluation?.loss : nil
         if after == nil, let t = evaluate() {
             after = t.mean
-            metrics?.append(["step": step, "eval_loss": t.mean, "eval_perplexity": exp(t.mean), "eval_tokens": t.count])
-            log(String(format: "eval after training: loss %.4f  perplexity %.2f", t.mean, exp(t.mean)))
+            report(t, "after training")
             try record(t.mean)
         }
         if lastSaved != step { try save() }
-        guard comm.isRoot else {
-            return FinetuneResult(ending: .finished, steps: step, heldOutLossBefore: before, heldOutLossAfter: after,
-                                  seconds: Date().timeIntervalSince(started), peakResidentBytes: ProcessMemory.peakResidentBytes)
-        }
+        guard comm.isRoot else { return result(.finished, after: after) }
         var exported = step
         if o.keepBest, let bestStep, bestStep != step {
             let best = TrainingCheckpoint.directory(step: bestStep, in: checkpoints)
@@ -336,8 +311,7 @@ public final class Finetuner {
                 }
             }
         }
-        return FinetuneResult(ending: .finished, steps: step, heldOutLossBefore: before, heldOutLossAfter: after,
-                              seconds: Date().timeIntervalSince(started), peakResidentBytes: ProcessMemory.peakResidentBytes)
+        return result(.finished, after: after)
     }
 
     // MARK: pieces
