@@ -2,9 +2,9 @@
 // The prune toolkit: measure which Llama layers do least, cut them, heal the cut model with LoRA.
 // Module graph (one direction only; Tests/ArchitectureTests checks it and that each target's imports equal its
 // dependencies):
-//   CBLAS, CKernels → Tensor;  Support → Checkpoint (+Tensor) | Tokenizers (+CSentencePiece) → Data |
-//   Reports (+CHDF5) → Llama → Analysis | Surgery | Training → Pipeline → PruneCLI;  CMPI → Cluster (MPI ranks,
-//   used by Analysis, Pipeline and the executables)
+//   CBLAS, CKernels → Tensor;  Support → Checkpoint (+Tensor) → Llama → Analysis | Surgery | Training → Jobs →
+//   Finetuning → Bench | Recipes → PruneCLI, FinetuneCLI;  Tokenizers (+CSentencePiece) → Data and Reports (+CHDF5)
+//   are used from Analysis up;  CMPI → Cluster (MPI ranks, used by Analysis, Jobs, Finetuning and the executables)
 import PackageDescription
 
 // The hot non-GEMM loops live in C, built for baseline x86-64 with AVX2 and AVX-512 variants beside the
@@ -17,7 +17,7 @@ let package = Package(
         .executable(name: "prune", targets: ["PruneCLI"]),
         .executable(name: "finetune", targets: ["FinetuneCLI"]),
         .library(name: "PruneKit", targets: ["Support", "Cluster", "Tensor", "Checkpoint", "Tokenizers", "Data", "Reports", "Llama",
-                                             "Analysis", "Surgery", "Training", "Pipeline"]),
+                                             "Analysis", "Surgery", "Training", "Jobs", "Finetuning", "Bench", "Recipes"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -38,7 +38,7 @@ let package = Package(
         .target(name: "CMPI", linkerSettings: [.linkedLibrary("dl")]),
 
         // MARK: library
-        // Errors with the file they concern, atomic writes, mapped files, JSON text, child processes.
+        // Errors with the file they concern, atomic writes, mapped files, JSON text, child processes, progress lines.
         .target(name: "Support"),
         // The ranks of an mpirun job and their collectives (allreduce, broadcast); one rank without mpirun.
         .target(name: "Cluster", dependencies: ["CMPI"]),
@@ -50,27 +50,39 @@ let package = Package(
         .target(name: "Tokenizers", dependencies: ["Support", "CSentencePiece"]),
         // Datasets; training records, label masks, packed windows, held-out splits, the batcher.
         .target(name: "Data", dependencies: ["Support", "Tokenizers"]),
-        // HDF5, SVG, progress lines.
+        // HDF5, SVG, the training metrics log.
         .target(name: "Reports", dependencies: ["Support", "CHDF5"]),
         // The model: ops as forward/backward pairs, LoRA, the block, the model, generation.
-        .target(name: "Llama", dependencies: ["Support", "Tensor", "Checkpoint", "Reports"]),
+        .target(name: "Llama", dependencies: ["Support", "Tensor", "Checkpoint"]),
         .target(name: "Analysis", dependencies: ["Support", "Cluster", "Tensor", "Checkpoint", "Tokenizers", "Data", "Reports", "Llama"]),
         .target(name: "Surgery", dependencies: ["Support", "Tensor", "Checkpoint"]),
         .target(name: "Training", dependencies: ["Support", "Tensor", "Checkpoint", "Llama"]),
-        // The flows behind the commands (analyze, eval, cut, generate, tokenize) and finetune as library calls; benchmarks.
-        .target(name: "Pipeline", dependencies: ["Support", "Cluster", "Tensor", "Checkpoint", "Tokenizers", "Data", "Reports", "Llama",
-                                                 "Analysis", "Surgery", "Training", .product(name: "Yams", package: "Yams")]),
+        // The command flows as library calls (analyze, eval, cut, merge, generate, tokenize) over a ModelSource that
+        // loads the model once its memory estimate fits; speculation setup and profiles, the job log, export checks.
+        .target(name: "Jobs", dependencies: ["Support", "Cluster", "Tensor", "Checkpoint", "Tokenizers", "Data", "Reports", "Llama",
+                                             "Analysis", "Surgery", "Training"]),
+        // `finetune` as a library call: options, data, the training loop (one rank or data-parallel), the optimizer step, export.
+        .target(name: "Finetuning", dependencies: ["Support", "Cluster", "Tensor", "Checkpoint", "Tokenizers", "Data", "Reports", "Llama",
+                                                   "Surgery", "Training", "Jobs"]),
+        // `prune bench`: benchmark shapes, forward/decode/training/healing/speculation benchmarks, the PyTorch and llama.cpp
+        // baselines, the step breakdown, random checkpoints.
+        .target(name: "Bench", dependencies: ["Support", "Tensor", "Checkpoint", "Tokenizers", "Data", "Reports", "Llama", "Training",
+                                              "Jobs", "Finetuning"]),
+        // `prune run`: the YAML recipe, the layer strategies, the runner and its stage cache, the run report, text drift,
+        // the layerskip study.
+        .target(name: "Recipes", dependencies: ["Support", "Tensor", "Checkpoint", "Tokenizers", "Data", "Reports", "Llama", "Analysis",
+                                                "Surgery", "Jobs", "Finetuning", .product(name: "Yams", package: "Yams")]),
 
         // MARK: command line
         .executableTarget(
             name: "PruneCLI",
-            dependencies: ["Support", "Cluster", "Tensor", "Checkpoint", "Llama", "Analysis", "Surgery", "Pipeline",
+            dependencies: ["Support", "Cluster", "Tensor", "Checkpoint", "Llama", "Analysis", "Surgery", "Jobs", "Bench", "Recipes",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
 
         .executableTarget(
             name: "FinetuneCLI",
-            dependencies: ["Support", "Cluster", "Tensor", "Checkpoint", "Llama", "Training", "Pipeline",
+            dependencies: ["Support", "Cluster", "Tensor", "Checkpoint", "Llama", "Training", "Jobs", "Finetuning",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
 
@@ -85,8 +97,8 @@ let package = Package(
         .testTarget(name: "AnalysisTests", dependencies: ["Data", "Reports", "Llama", "Analysis", "TestSupport"]),
         .testTarget(name: "SurgeryTests", dependencies: ["Support", "Tensor", "Checkpoint", "Llama", "Surgery", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Support", "Tensor", "Checkpoint", "Llama", "Training", "TestSupport"]),
-        .testTarget(name: "PipelineTests", dependencies: ["Support", "Tensor", "Checkpoint", "Tokenizers", "Data", "Llama", "Analysis", "Surgery", "Training", "Pipeline",
-                                                            "TestSupport"]),
+        .testTarget(name: "PipelineTests", dependencies: ["Support", "Tensor", "Checkpoint", "Tokenizers", "Data", "Llama", "Analysis", "Surgery", "Training",
+                                                            "Jobs", "Finetuning", "Bench", "Recipes", "TestSupport"]),
         // Package.swift against the imports and the intended direction of the graph.
         .testTarget(name: "ArchitectureTests", dependencies: ["TestSupport"]),
         .testTarget(name: "ClusterTests", dependencies: ["Cluster"]),

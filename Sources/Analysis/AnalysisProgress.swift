@@ -4,7 +4,7 @@
 // seconds even on large models; it is rewritten in place on a terminal and printed every few seconds
 // into a log.
 import Foundation
-import Reports
+import Support
 
 /// Receives the analysis's steps and prints the progress line.
 public final class AnalysisProgress {

@@ -5,9 +5,10 @@
 import ArgumentParser
 import Checkpoint
 import Cluster
+import Finetuning
 import Foundation
+import Jobs
 import Llama
-import Pipeline
 import Support
 import Tensor
 import Training

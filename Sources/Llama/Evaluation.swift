@@ -1,7 +1,7 @@
 // Mean next-token loss and perplexity of a model over token sequences, with sliding windows of
 // `context` tokens moved by `stride` (each target counted once, as in transformers' perplexity guide).
 import Foundation
-import Reports
+import Support
 import Tensor
 
 /// One window of a sequence: tokens and how many leading predictions were already counted.

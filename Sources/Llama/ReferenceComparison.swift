@@ -4,7 +4,7 @@
 // the KL says how much of the original's behaviour a cut or healed model kept.
 // Dimension glossary: B batch, T tokens, V vocab.
 import Foundation
-import Reports
+import Support
 import Tensor
 
 /// Mean KL divergence from a reference model and top-1 agreement with it.

@@ -3,7 +3,7 @@ import ArgumentParser
 import Checkpoint
 import Cluster
 import Foundation
-import Pipeline
+import Jobs
 import Support
 
 struct AnalyzeCommand: ParsableCommand {

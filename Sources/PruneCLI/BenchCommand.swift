@@ -1,8 +1,10 @@
 import ArgumentParser
+import Bench
 import Checkpoint
 import Foundation
+import Jobs
 import Llama
-import Pipeline
+import Recipes
 import Support
 import Tensor
 

@@ -1,7 +1,7 @@
 import ArgumentParser
 import Checkpoint
 import Foundation
-import Pipeline
+import Jobs
 
 struct CutCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import Pipeline
+import Jobs
 import Support
 
 struct EvalCommand: ParsableCommand {

@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
+import Jobs
 import Llama
-import Pipeline
 import Support
 
 struct GenerateCommand: ParsableCommand {

@@ -1,7 +1,7 @@
 import ArgumentParser
 import Checkpoint
 import Foundation
-import Pipeline
+import Jobs
 import Surgery
 
 struct MergeCommand: ParsableCommand {

@@ -3,8 +3,8 @@ import ArgumentParser
 import Checkpoint
 import Cluster
 import Foundation
+import Jobs
 import Llama
-import Pipeline
 import Support
 import Tensor
 

@@ -2,7 +2,7 @@
 // can act on is one line on stderr and a non-zero exit.
 import ArgumentParser
 import Foundation
-import Pipeline
+import Jobs
 import Support
 import Tensor
 

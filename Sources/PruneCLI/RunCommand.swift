@@ -2,7 +2,7 @@
 // output in the recipe's run directory, finished stages skipped on a rerun.
 import ArgumentParser
 import Foundation
-import Pipeline
+import Recipes
 
 struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,7 +1,7 @@
 import ArgumentParser
 import Checkpoint
 import Foundation
-import Pipeline
+import Jobs
 
 struct TokenizeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

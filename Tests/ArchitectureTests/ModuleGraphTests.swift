@@ -14,7 +14,9 @@ final class ModuleGraphTests: XCTestCase {
         ["Checkpoint", "Data"],
         ["Llama"],
         ["Analysis", "Surgery", "Training"],
-        ["Pipeline"],
+        ["Jobs"],
+        ["Finetuning"],
+        ["Bench", "Recipes"],
         ["PruneCLI", "FinetuneCLI"],
     ]
     /// Test code sits above everything it tests; TestSupport above the modules it helps with.

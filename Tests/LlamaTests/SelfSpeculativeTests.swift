@@ -120,7 +120,7 @@ final class SelfSpeculativeTests: XCTestCase {
         print("SmolLM2-135M acceptance: \(acceptance)")
     }
 
-    /// Which drafts fit a model (the text form is parsed in Pipeline, PipelineTests/LayerListTests).
+    /// Which drafts fit a model (the text form is parsed in Jobs, PipelineTests/LayerListTests).
     func testDraftsThatFitTheModel() {
         XCTAssertNil(DraftLayers.exit(4).problem(layers: 5))
         XCTAssertNotNil(DraftLayers.exit(5).problem(layers: 5))

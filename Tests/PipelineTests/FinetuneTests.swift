@@ -2,9 +2,10 @@
 // exported as a PEFT adapter, an interrupted run resumed exactly, the merged export equal to base + adapter,
 // gradient accumulation equal to one big batch, and a diverging run stopped with its last good checkpoint kept.
 import Checkpoint
+import Finetuning
 import Foundation
+import Jobs
 import Llama
-import Pipeline
 import Surgery
 import Tensor
 import TestSupport

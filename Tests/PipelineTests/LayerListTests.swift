@@ -1,9 +1,11 @@
 // Every layer list a user types (prune cut --layers, finetune --lora-layers/--train-layers, generate --speculate
 // skip:LIST, a recipe's cut.layers and heal.train_layers) is read by LayerSelection: they accept the same lists and
 // refuse the same slips, each in one line naming the flag or key.
+import Finetuning
 import Foundation
+import Jobs
 import Llama
-import Pipeline
+import Recipes
 import Surgery
 import TestSupport
 import XCTest

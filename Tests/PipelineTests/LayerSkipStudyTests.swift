@@ -3,7 +3,7 @@
 // `prune generate --speculate` reads back, the report is written, a rerun skips every stage; and the layerskip
 // section's refusals.
 import Foundation
-import Pipeline
+import Recipes
 import Support
 import TestSupport
 import XCTest

@@ -1,8 +1,10 @@
 // The command flows called as a library, as a recipe runner will: analyze → cut the best block from a
 // fresh analysis → evaluate the cut, with remarks collected instead of printed.
 import Checkpoint
+import Finetuning
 import Foundation
-import Pipeline
+import Jobs
+import Recipes
 import Surgery
 import TestSupport
 import XCTest

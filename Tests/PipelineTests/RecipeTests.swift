@@ -3,7 +3,8 @@
 // counter ending at its total), a rerun that skips every finished stage, and the strategy table's perplexities against
 // EvaluationJob's.
 import Foundation
-import Pipeline
+import Jobs
+import Recipes
 import Support
 import TestSupport
 import XCTest

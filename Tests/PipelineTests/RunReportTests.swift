@@ -3,7 +3,7 @@
 // continuations end at a whole word, and the early-exit chart numbers layers from 0 as the per-layer chart does.
 import Analysis
 import Foundation
-@testable import Pipeline
+@testable import Recipes
 import Support
 import TestSupport
 import XCTest

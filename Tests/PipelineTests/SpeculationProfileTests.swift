@@ -3,8 +3,8 @@
 import Checkpoint
 import Data
 import Foundation
+import Jobs
 import Llama
-import Pipeline
 import Support
 import TestSupport
 import Tokenizers

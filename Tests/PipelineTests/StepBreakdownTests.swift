@@ -1,10 +1,10 @@
 // The step breakdown (`prune bench --breakdown`): a profile changes no result, its parts cover the step without
 // counting anything twice, and the FLOPs it counts are the GEMMs' 2·N·O·I, the adapters' and attention's.
 // Dimension glossary: B batch, T tokens, N = B·T rows, O out features, I in features, R LoRA rank, L layers.
+import Bench
 import Checkpoint
 import Foundation
 import Llama
-import Pipeline
 import Tensor
 import TestSupport
 import Training

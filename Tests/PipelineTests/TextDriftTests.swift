@@ -2,7 +2,7 @@
 // once reported "ok") is flagged, byte soup is flagged, and plain English, including its legitimate
 // repeats ("had had", "and … and"), passes.
 import Foundation
-@testable import Pipeline
+@testable import Recipes
 import XCTest
 
 final class TextDriftTests: XCTestCase {

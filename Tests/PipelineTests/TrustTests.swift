@@ -1,9 +1,10 @@
 // Trusting a healed model: the export checks itself, an adapter refuses a base it was not trained on, and
 // --keep-best exports the step with the lowest held-out loss.
 import Checkpoint
+import Finetuning
 import Foundation
+import Jobs
 import Llama
-import Pipeline
 import Surgery
 import Tensor
 import TestSupport

@@ -3,7 +3,6 @@
 import Data
 import Foundation
 import Llama
-import Reports
 import Support
 
 /// The windows an evaluation runs on.

@@ -3,6 +3,7 @@
 // chose, acceptance and whether the output equals plain greedy; per exit each model's top-1 agreement and loss —
 // and the agreement curves as one chart (exits.svg).
 import Foundation
+import Jobs
 import Reports
 import Support
 

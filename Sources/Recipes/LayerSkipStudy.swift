@@ -14,7 +14,9 @@
 // Each stage is skipped on a rerun when its inputs and settings hash to the key it finished with (StageCache).
 import Analysis
 import Data
+import Finetuning
 import Foundation
+import Jobs
 import Llama
 import Support
 import Tensor

@@ -4,6 +4,7 @@
 // (one window per record, file order), so both engines see identical data.
 import Checkpoint
 import Data
+import Finetuning
 import Foundation
 import Reports
 import Support

@@ -3,6 +3,7 @@
 // Peak memory is the process's VmHWM: process-wide and never lowered, so compare modes in separate runs.
 import Checkpoint
 import Foundation
+import Jobs
 import Llama
 import Support
 import Training

@@ -62,6 +62,12 @@ public struct CutChoice {
     /// For --block / --metric, the one line that says what was chosen (printed before the cut), e.g.
     /// "best block of 2: layers 2-3 (d = 0.2079)".
     public var announcement: String?
+
+    package init(drop: LayerSelection, selection: CutSelection, announcement: String? = nil) {
+        self.drop = drop
+        self.selection = selection
+        self.announcement = announcement
+    }
 }
 
 /// The cut flow.

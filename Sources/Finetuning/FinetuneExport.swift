@@ -4,6 +4,7 @@
 // trained weights in place and each adapter folded in as W + scale·B·A, computed in Float32.
 import Checkpoint
 import Foundation
+import Jobs
 import Llama
 import Support
 import Surgery

@@ -5,6 +5,7 @@
 // the stage and reads the result back, so a run interrupted anywhere resumes at the stage it stopped in.
 import Checkpoint
 import Foundation
+import Jobs
 import Support
 
 /// FNV-1a 64 over the bytes given, as 16 hex digits.

@@ -10,6 +10,7 @@ import Checkpoint
 import Cluster
 import Data
 import Foundation
+import Jobs
 import Llama
 import Reports
 import Support

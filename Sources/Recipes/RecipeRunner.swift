@@ -12,9 +12,10 @@
 import Analysis
 import Checkpoint
 import Data
+import Finetuning
 import Foundation
+import Jobs
 import Llama
-import Reports
 import Support
 import Surgery
 import Tensor
