@@ -2,7 +2,7 @@
 // The prune toolkit: measure which Llama layers do least, cut them, heal the cut model with LoRA.
 // Module graph (one direction only; Tests/ArchitectureTests checks it and that each target's imports equal its
 // dependencies):
-//   CBLAS, CKernels → Tensor;  Support → Checkpoint (+Tensor) → Llama → Analysis | Surgery | Training → Jobs →
+//   CBLAS, CKernels → Tensor;  Support → Checkpoint (+Tensor) → Llama → Analysis | Surgery | Training | Generation → Jobs →
 //   Finetuning → Bench | Recipes → PruneCLI, FinetuneCLI;  Tokenizers (+CSentencePiece) → Data and Reports (+CHDF5)
 //   are used from Analysis up;  CMPI → Cluster (MPI ranks, used by Analysis, Jobs, Finetuning and the executables)
 import PackageDescription
@@ -17,7 +17,7 @@ let package = Package(
         .executable(name: "prune", targets: ["PruneCLI"]),
         .executable(name: "finetune", targets: ["FinetuneCLI"]),
         .library(name: "PruneKit", targets: ["Support", "Cluster", "Tensor", "Checkpoint", "Tokenizers", "Data", "Reports", "Llama",
-                                             "Analysis", "Surgery", "Training", "Jobs", "Finetuning", "Bench", "Recipes"]),
+                                             "Analysis", "Surgery", "Training", "Generation", "Jobs", "Finetuning", "Bench", "Recipes"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -52,31 +52,34 @@ let package = Package(
         .target(name: "Data", dependencies: ["Support", "Tokenizers"]),
         // HDF5, SVG, the training metrics log.
         .target(name: "Reports", dependencies: ["Support", "CHDF5"]),
-        // The model: ops as forward/backward pairs, LoRA, the block, the model, generation.
+        // The model: ops as forward/backward pairs, LoRA, the block, the model, the KV cache and decoding session.
         .target(name: "Llama", dependencies: ["Support", "Tensor", "Checkpoint"]),
         .target(name: "Analysis", dependencies: ["Support", "Cluster", "Tensor", "Checkpoint", "Tokenizers", "Data", "Reports", "Llama"]),
         .target(name: "Surgery", dependencies: ["Support", "Tensor", "Checkpoint"]),
         .target(name: "Training", dependencies: ["Support", "Tensor", "Checkpoint", "Llama"]),
+        // Batch-1 generation over a DecodeSession: plain, self-speculative (greedy and sampled) and early-exit
+        // generators, the sampling distribution, the draft vocabulary, exit:auto's cost model.
+        .target(name: "Generation", dependencies: ["Support", "Tensor", "Llama"]),
         // The command flows as library calls (analyze, eval, cut, merge, generate, tokenize) over a ModelSource that
         // loads the model once its memory estimate fits; speculation setup and profiles, the job log, export checks.
         .target(name: "Jobs", dependencies: ["Support", "Cluster", "Tensor", "Checkpoint", "Tokenizers", "Data", "Reports", "Llama",
-                                             "Analysis", "Surgery", "Training"]),
+                                             "Analysis", "Surgery", "Training", "Generation"]),
         // `finetune` as a library call: options, data, the training loop (one rank or data-parallel), the optimizer step, export.
         .target(name: "Finetuning", dependencies: ["Support", "Cluster", "Tensor", "Checkpoint", "Tokenizers", "Data", "Reports", "Llama",
                                                    "Surgery", "Training", "Jobs"]),
         // `prune bench`: benchmark shapes, forward/decode/training/healing/speculation benchmarks, the PyTorch and llama.cpp
         // baselines, the step breakdown, random checkpoints.
-        .target(name: "Bench", dependencies: ["Support", "Tensor", "Checkpoint", "Tokenizers", "Data", "Reports", "Llama", "Training",
+        .target(name: "Bench", dependencies: ["Support", "Tensor", "Checkpoint", "Tokenizers", "Data", "Reports", "Llama", "Training", "Generation",
                                               "Jobs", "Finetuning"]),
         // `prune run`: the YAML recipe, the layer strategies, the runner and its stage cache, the run report, text drift,
         // the layerskip study.
-        .target(name: "Recipes", dependencies: ["Support", "Tensor", "Checkpoint", "Tokenizers", "Data", "Reports", "Llama", "Analysis",
+        .target(name: "Recipes", dependencies: ["Support", "Tensor", "Checkpoint", "Tokenizers", "Data", "Reports", "Llama", "Generation", "Analysis",
                                                 "Surgery", "Jobs", "Finetuning", .product(name: "Yams", package: "Yams")]),
 
         // MARK: command line
         .executableTarget(
             name: "PruneCLI",
-            dependencies: ["Support", "Cluster", "Tensor", "Checkpoint", "Llama", "Analysis", "Surgery", "Jobs", "Bench", "Recipes",
+            dependencies: ["Support", "Cluster", "Tensor", "Checkpoint", "Llama", "Generation", "Analysis", "Surgery", "Jobs", "Bench", "Recipes",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
 
@@ -93,11 +96,11 @@ let package = Package(
         .testTarget(name: "TokenizersTests", dependencies: ["Support", "Tokenizers", "TestSupport"]),
         .testTarget(name: "DataTests", dependencies: ["Support", "Tokenizers", "Data", "TestSupport"]),
         .testTarget(name: "ReportsTests", dependencies: ["Support", "Reports", "TestSupport"]),
-        .testTarget(name: "LlamaTests", dependencies: ["Support", "Tensor", "Checkpoint", "Tokenizers", "Llama", "Surgery", "TestSupport"]),
+        .testTarget(name: "LlamaTests", dependencies: ["Support", "Tensor", "Checkpoint", "Tokenizers", "Llama", "Generation", "Surgery", "TestSupport"]),
         .testTarget(name: "AnalysisTests", dependencies: ["Data", "Reports", "Llama", "Analysis", "TestSupport"]),
         .testTarget(name: "SurgeryTests", dependencies: ["Support", "Tensor", "Checkpoint", "Llama", "Surgery", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Support", "Tensor", "Checkpoint", "Llama", "Training", "TestSupport"]),
-        .testTarget(name: "PipelineTests", dependencies: ["Support", "Tensor", "Checkpoint", "Tokenizers", "Data", "Llama", "Analysis", "Surgery", "Training",
+        .testTarget(name: "PipelineTests", dependencies: ["Support", "Tensor", "Checkpoint", "Tokenizers", "Data", "Llama", "Generation", "Analysis", "Surgery", "Training",
                                                             "Jobs", "Finetuning", "Bench", "Recipes", "TestSupport"]),
         // Package.swift against the imports and the intended direction of the graph.
         .testTarget(name: "ArchitectureTests", dependencies: ["TestSupport"]),

@@ -5,6 +5,7 @@
 // llama-bench on the same weights at the same dtype and threads, when they are there.
 // Dimension glossary: P prompt tokens, N new tokens, M rows of a verification pass, L layers.
 import Foundation
+import Generation
 import Llama
 import Support
 import Tensor

@@ -7,6 +7,7 @@
 // plain greedy output.
 import Data
 import Foundation
+import Generation
 import Jobs
 import Llama
 import Support

@@ -1,5 +1,6 @@
 // `--speculate exit:E` or `--speculate skip:LIST` as the user types it; the list is read by LayerSelection like
 // every other layer list, so that "skip:2,2" or "skip:3-1" is refused as `prune cut --layers` refuses it.
+import Generation
 import Llama
 import Support
 import Surgery

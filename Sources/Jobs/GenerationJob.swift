@@ -2,6 +2,7 @@
 // checkpoint's chat template), check it against the model's positions, and stream the continuation as
 // text, decoded together with the prompt as transformers does.
 import Foundation
+import Generation
 import Llama
 import Support
 import Tokenizers

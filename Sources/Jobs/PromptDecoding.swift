@@ -1,6 +1,7 @@
 // Plain greedy and self-speculative decoding of the same prompts with one loaded model, timed and compared: the
 // measurement behind `prune bench --speculate` (Bench/SpeculationBenchmark) and the layerskip study (Recipes).
 import Foundation
+import Generation
 import Llama
 import Tokenizers
 

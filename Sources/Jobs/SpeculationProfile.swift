@@ -8,6 +8,7 @@ import Analysis
 import Checkpoint
 import Data
 import Foundation
+import Generation
 import Llama
 import Support
 import Tensor

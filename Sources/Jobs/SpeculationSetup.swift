@@ -7,6 +7,7 @@
 import Analysis
 import Data
 import Foundation
+import Generation
 import Llama
 import Support
 import Tokenizers

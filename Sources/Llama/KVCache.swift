@@ -43,7 +43,7 @@ public final class KVCache {
     func advance(by t: Int) { for l in lengths.indices { lengths[l] += t } }
 
     /// Counts T stored rows in one layer.
-    func advance(layer: Int, by t: Int) { lengths[layer] += t }
+    package func advance(layer: Int, by t: Int) { lengths[layer] += t }
 
     /// Forgets the positions from `length` on in one layer (they are overwritten by the next store).
     public func truncate(layer: Int, to length: Int) {

@@ -16,6 +16,7 @@ import Analysis
 import Data
 import Finetuning
 import Foundation
+import Generation
 import Jobs
 import Llama
 import Support

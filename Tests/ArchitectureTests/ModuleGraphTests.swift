@@ -13,7 +13,7 @@ final class ModuleGraphTests: XCTestCase {
         ["Tensor", "Tokenizers", "Reports", "Cluster"],
         ["Checkpoint", "Data"],
         ["Llama"],
-        ["Analysis", "Surgery", "Training"],
+        ["Analysis", "Surgery", "Training", "Generation"],
         ["Jobs"],
         ["Finetuning"],
         ["Bench", "Recipes"],

@@ -20,7 +20,7 @@ final class SourceHygieneTests: XCTestCase {
         ("Llama/LlamaTrainingPass.swift", "exitNormed!", "allocated, with exitRstd[l], whenever an exit other than the last is on"),
         ("Llama/LlamaTrainingPass.swift", "dPassThrough!", "allocated whenever a sample skips a layer"),
         ("Llama/ReferenceComparison.swift", "groups[length]!", "the key comes from the grouping itself"),
-        ("Llama/SelfSpeculativeGenerator.swift", "s.min()!", "a skip draft is refused when its set is empty"),
+        ("Generation/SelfSpeculativeGenerator.swift", "s.min()!", "a skip draft is refused when its set is empty"),
         ("Recipes/LayerSelector.swift", "dropped.last!", "dropped.last! and .first! behind dropped.count >= 1"),
         ("Recipes/RecipeRunner.swift", "modelKeys[", "every model directory of the run has its key recorded when it is made"),
         ("PruneCLI/CutCommand.swift", "count!", "validate() requires --count with --metric"),

@@ -3,6 +3,7 @@
 // exactly what M one-token steps give, on 1 and 2 threads, for every checkpoint variant — what makes
 // self-speculation equal plain greedy by construction.
 import Foundation
+import Generation
 import Llama
 import Support
 import Tensor

@@ -1,6 +1,7 @@
 // Dynamic early exit (approximate by design): at threshold 1 no exit is taken and the output is plain greedy's;
 // at a tiny threshold every token leaves at the first checked exit; the skipped layers' caches stay in step.
 import Foundation
+import Generation
 import Llama
 import TestSupport
 import Tokenizers

@@ -1,5 +1,6 @@
 // Sliding-window evaluation counts every target exactly once, and equals the plain loss when the window
 // is the whole sequence.
+import Generation
 import Llama
 import TestSupport
 import Tokenizers

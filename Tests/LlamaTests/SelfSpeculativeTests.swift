@@ -3,6 +3,7 @@
 // checkpoint variants transformers wrote, and on the real SmolLM2-135M where it has been built.
 import Checkpoint
 import Foundation
+import Generation
 import Llama
 import Support
 import Tensor

@@ -1,6 +1,7 @@
 // exit:auto's choice: the expected tokens per pass and cost of each (E, K) from measured pieces, and that the
 // measured pieces of a real model are sane (a verification row costs less than a step; more rows cost more).
 import Foundation
+import Generation
 import Llama
 import TestSupport
 import XCTest

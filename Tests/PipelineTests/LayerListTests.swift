@@ -3,6 +3,7 @@
 // refuse the same slips, each in one line naming the flag or key.
 import Finetuning
 import Foundation
+import Generation
 import Jobs
 import Llama
 import Recipes

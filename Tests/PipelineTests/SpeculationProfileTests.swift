@@ -3,6 +3,7 @@
 import Checkpoint
 import Data
 import Foundation
+import Generation
 import Jobs
 import Llama
 import Support

@@ -4,6 +4,7 @@
 // draft's vocabulary is never drafted, only produced by the verifier.
 // Dimension glossary: N draft tokens, V vocabulary, C model dim.
 import Foundation
+import Llama
 import Tensor
 
 /// The tokens a draft may propose and the lm_head rows that score them.

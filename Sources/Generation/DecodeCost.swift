@@ -5,6 +5,7 @@
 // what this CPU, its kernels and its threads do rather than on a formula.
 // Dimension glossary: M most rows, L layers, C model dim.
 import Foundation
+import Llama
 import Tensor
 
 /// Measured seconds of decoding's pieces for one model.

@@ -7,6 +7,7 @@
 // `checkEvery` spaces the checks out.
 // Dimension glossary: C model dim, V vocab, L layers.
 import Foundation
+import Llama
 import Tensor
 
 /// What one dynamic-early-exit generation did.

@@ -5,6 +5,7 @@
 // exactly this one distribution.
 // Dimension glossary: V scored tokens (the vocabulary, or a draft's reduced one).
 import Foundation
+import Llama
 import Support
 
 /// The kept tokens of one position and their probabilities (summing to 1), most likely first.

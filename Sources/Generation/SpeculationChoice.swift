@@ -7,6 +7,7 @@
 // acceptances make it an estimate (acceptances come in runs), good for ranking the settings.
 // Dimension glossary: L layers, E exit (draft layers 0…E−1), K drafted tokens.
 import Foundation
+import Llama
 
 /// One (E, K) setting and its predicted speed-up over plain greedy.
 public struct SpeculationChoice: Sendable, Equatable {

@@ -1,6 +1,7 @@
 // Autoregressive sampling with a KV cache: greedy at temperature 0, else temperature + nucleus (top-p)
 // sampling from a seeded generator so that runs repeat.
 import Foundation
+import Llama
 import Support
 import Tensor
 

@@ -21,6 +21,7 @@
 // K + 1 is at most MatrixVector.maxRows.
 // Dimension glossary: K draft tokens, P stored positions, C model dim, V vocab, L layers.
 import Foundation
+import Llama
 import Support
 import Tensor
 
