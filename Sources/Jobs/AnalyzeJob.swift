@@ -15,9 +15,9 @@ public struct AnalyzeOptions {
     /// Calibration data: .txt, JSONL with "text", or JSONL with pre-tokenized "input_ids".
     public var dataset: URL
     /// Records to use: the first N of the dataset with two or more tokens.
-    public var samples = 64
+    public var samples = AnalyzeOptions.defaultSamples
     /// Tokens per sample (longer records are truncated; clipped to max_position_embeddings).
-    public var context = 256
+    public var context = AnalyzeOptions.defaultContext
     /// Block sizes n to rank, as written (e.g. "1-8" or "2,4,8"); nil ranks 1…L−1.
     public var blockSizes: String?
     /// Also measure the loss with each layer removed.
@@ -25,14 +25,18 @@ public struct AnalyzeOptions {
     /// Also measure each h_l through the final norm and lm_head.
     public var earlyExit = false
     /// Samples per forward pass.
-    public var batchSize = 4
+    public var batchSize = AnalyzeOptions.defaultBatchSize
     /// Also the logit lens (LogitLens) over the first `LogitLensFiles.samples` samples, and the picture of
     /// `lensPrompt` (nil: the first sample's first `LogitLensFiles.pictureTokens` tokens).
     public var logitLens = false
     public var lensPrompt: String?
 
-    public init(dataset: URL, samples: Int = 64, context: Int = 256, blockSizes: String? = nil, removalScan: Bool = false,
-                earlyExit: Bool = false, batchSize: Int = 4, logitLens: Bool = false, lensPrompt: String? = nil) {
+    /// The defaults of a calibration analysis (analyze, cut --dataset).
+    public static let defaultSamples = 64, defaultContext = 256, defaultBatchSize = 4
+
+    public init(dataset: URL, samples: Int = defaultSamples, context: Int = defaultContext, blockSizes: String? = nil,
+                removalScan: Bool = false, earlyExit: Bool = false, batchSize: Int = defaultBatchSize, logitLens: Bool = false,
+                lensPrompt: String? = nil) {
         self.dataset = dataset
         self.samples = samples
         self.context = context

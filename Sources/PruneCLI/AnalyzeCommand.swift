@@ -25,11 +25,7 @@ struct AnalyzeCommand: ParsableCommand {
     @Option(name: .long, help: "Calibration data: .txt, JSONL with \"text\", or JSONL with pre-tokenized \"input_ids\".")
     var dataset: String
 
-    @Option(name: .long, help: "Records to use: the first N of the dataset with two or more tokens.")
-    var samples = 64
-
-    @Option(name: .long, help: "Tokens per sample (longer records are truncated).")
-    var context = 256
+    @OptionGroup var calibration: CalibrationOptions
 
     @Option(name: .long, help: "Block sizes n to rank, e.g. 1-8 or 2,4,8 (default: 1…L−1).")
     var blockSizes: String?
@@ -46,9 +42,6 @@ struct AnalyzeCommand: ParsableCommand {
     @Option(name: .long, help: "With --logit-lens: the prompt of the picture (default: the first sample's first 16 tokens).")
     var lensPrompt: String?
 
-    @Option(name: .long, help: "Samples per forward pass.")
-    var batchSize = 4
-
     @Option(name: [.short, .customLong("output")], help: "Directory for analysis.json, analysis.h5 and the two SVGs (created if missing).")
     var output: String
 
@@ -59,9 +52,6 @@ struct AnalyzeCommand: ParsableCommand {
     var force = false
 
     func validate() throws {
-        guard samples >= 1 else { throw ValidationError("--samples must be positive") }
-        guard context >= 2 else { throw ValidationError("--context must be at least 2") }
-        guard batchSize >= 1 else { throw ValidationError("--batch-size must be positive") }
         if lensPrompt != nil && !logitLens { throw ValidationError("--lens-prompt goes with --logit-lens") }
     }
 
@@ -79,9 +69,9 @@ struct AnalyzeCommand: ParsableCommand {
     }
 
     func run(communicator comm: Communicator) throws {
-        let analysisOptions = AnalyzeOptions(dataset: URL(fileURLWithPath: dataset), samples: samples, context: context,
-                                             blockSizes: blockSizes, removalScan: removalScan, earlyExit: earlyExit,
-                                             batchSize: batchSize, logitLens: logitLens, lensPrompt: lensPrompt)
+        var analysisOptions = calibration.analysis(of: dataset)
+        (analysisOptions.blockSizes, analysisOptions.removalScan, analysisOptions.earlyExit) = (blockSizes, removalScan, earlyExit)
+        (analysisOptions.logitLens, analysisOptions.lensPrompt) = (logitLens, lensPrompt)
         let result: AnalyzeResult
         do {
             result = try AnalyzeJob.run(options.source, options: analysisOptions, output: URL(fileURLWithPath: output),

@@ -38,14 +38,7 @@ struct CutCommand: ParsableCommand {
     @Option(name: .long, help: "For --block / --metric without --analysis: calibration data to analyse.")
     var dataset: String?
 
-    @Option(name: .long, help: "With --dataset: records to use.")
-    var samples = 64
-
-    @Option(name: .long, help: "With --dataset: tokens per sample.")
-    var context = 256
-
-    @Option(name: .long, help: "With --dataset: samples per forward pass.")
-    var batchSize = 4
+    @OptionGroup(title: "With --dataset") var calibration: CalibrationOptions
 
     @Option(name: [.short, .customLong("output")], help: "Directory for the cut checkpoint.")
     var output: String
@@ -73,9 +66,6 @@ struct CutCommand: ParsableCommand {
         }
         if let block { guard block >= 1 else { throw ValidationError("--block must be positive") } }
         if let count { guard count >= 1 else { throw ValidationError("--count must be positive") } }
-        guard samples >= 1, context >= 2, batchSize >= 1 else {
-            throw ValidationError("--samples and --batch-size must be positive and --context at least 2")
-        }
     }
 
     func run() throws {
@@ -106,7 +96,6 @@ struct CutCommand: ParsableCommand {
     /// --analysis FILE.json or a fresh analysis on --dataset.
     var analysisSource: CutAnalysisSource? {
         if let analysis { return .file(URL(fileURLWithPath: analysis)) }
-        return dataset.map { .fresh(AnalyzeOptions(dataset: URL(fileURLWithPath: $0), samples: samples, context: context,
-                                                   batchSize: batchSize)) }
+        return dataset.map { .fresh(calibration.analysis(of: $0)) }
     }
 }
