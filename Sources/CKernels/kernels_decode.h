@@ -232,20 +232,20 @@ static void attention_query(const float *q, const float *keys, const float *valu
     // wait for the previous key's store), even and odd keys in separate sums (two FMA chains), added at the end.
     for (size_t p0 = 0; p0 < d; p0 += 4 * W) {
         const size_t n = d - p0 < 4 * W ? d - p0 : 4 * W;
-        V e[4] = { VZERO(), VZERO(), VZERO(), VZERO() }, o[4] = { VZERO(), VZERO(), VZERO(), VZERO() };
+        V even[4] = { VZERO(), VZERO(), VZERO(), VZERO() }, odd[4] = { VZERO(), VZERO(), VZERO(), VZERO() };
         if (n == 4 * W) {
             size_t j = 0;
             for (; j + 2 <= s; j += 2) {
                 const float *v0 = values + j * ld + p0, *v1 = v0 + ld;
                 V s0 = VSET1(scores[j]), s1 = VSET1(scores[j + 1]);
-                for (int c = 0; c < 4; c++) { e[c] = VFMA(s0, VLOAD(v0 + c * W), e[c]); o[c] = VFMA(s1, VLOAD(v1 + c * W), o[c]); }
+                for (int c = 0; c < 4; c++) { even[c] = VFMA(s0, VLOAD(v0 + c * W), even[c]); odd[c] = VFMA(s1, VLOAD(v1 + c * W), odd[c]); }
             }
             if (j < s) {
                 const float *v0 = values + j * ld + p0;
                 V s0 = VSET1(scores[j]);
-                for (int c = 0; c < 4; c++) e[c] = VFMA(s0, VLOAD(v0 + c * W), e[c]);
+                for (int c = 0; c < 4; c++) even[c] = VFMA(s0, VLOAD(v0 + c * W), even[c]);
             }
-            for (int c = 0; c < 4; c++) VSTORE(out + p0 + c * W, VMUL(VADD(e[c], o[c]), inverse));
+            for (int c = 0; c < 4; c++) VSTORE(out + p0 + c * W, VMUL(VADD(even[c], odd[c]), inverse));
         } else {
             // The last, partial chunk: the same sums with padded loads.
             const int vectors = (int)((n + W - 1) / W);
@@ -255,12 +255,12 @@ static void attention_query(const float *q, const float *keys, const float *valu
                 for (int c = 0; c < vectors; c++) {
                     size_t left = n - (size_t)c * W;
                     V x = left >= W ? VLOAD(vj + c * W) : vload_tail(vj + c * W, left, 0.0f);
-                    if (j % 2 == 0) e[c] = VFMA(sj, x, e[c]); else o[c] = VFMA(sj, x, o[c]);
+                    if (j % 2 == 0) even[c] = VFMA(sj, x, even[c]); else odd[c] = VFMA(sj, x, odd[c]);
                 }
             }
             for (int c = 0; c < vectors; c++) {
                 size_t left = n - (size_t)c * W;
-                V r = VMUL(VADD(e[c], o[c]), inverse);
+                V r = VMUL(VADD(even[c], odd[c]), inverse);
                 if (left >= W) VSTORE(out + p0 + c * W, r); else vstore_tail(out + p0 + c * W, r, left);
             }
         }

@@ -225,7 +225,7 @@ public final class Finetuner {
                 return result(.interrupted, after: nil)
             }
             let done: OptimizerStep.Outcome
-            do { done = try optimizerStep.run(step: step, stopRequested: stop.isRequested) } catch let bad as OptimizerStep.NonFinite {
+            do { done = try optimizerStep.run(step: step, stopRequested: { stop.isRequested }) } catch let bad as OptimizerStep.NonFinite {
                 throw PruneError("training", "step \(step + 1): the \(bad.what) is \(bad.value); stopped."
                                  + (lastSaved > 0 ? " The last good checkpoint is step \(lastSaved) in \(checkpoints.path)." : " No checkpoint was saved.")
                                  + " Try a lower --lr or --max-grad-norm 1")

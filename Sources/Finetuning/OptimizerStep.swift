@@ -42,8 +42,9 @@ struct OptimizerStep {
         var value: Double
     }
 
-    /// Step `step` (0-based) of the run: the parameters take their AdamW update.
-    func run(step: Int, stopRequested: Bool) throws -> Outcome {
+    /// Step `step` (0-based) of the run: the parameters take their AdamW update. `stopRequested` is read when the
+    /// ranks reduce, after the micro-batches, so that a Ctrl-C during the step is agreed at its end.
+    func run(step: Int, stopRequested: () -> Bool) throws -> Outcome {
         let lr = schedule.rate(atStep: step)
         optimizer.learningRate = Float(lr)
         let work = batcher.nextStep(microBatches: options.gradAccum)
@@ -52,7 +53,7 @@ struct OptimizerStep {
         var tally = lossAndGradients(of: work, step: step)
         var (stopAgreed, transfer) = (false, 0.0)
         if communicator.size > 1 {
-            (stopAgreed, transfer) = Finetuner.reduce(trainable: trainable, tally: &tally, stop: stopRequested, communicator: communicator)
+            (stopAgreed, transfer) = Finetuner.reduce(trainable: trainable, tally: &tally, stop: stopRequested(), communicator: communicator)
         }
         let gradientNorm = trainable.gradientNorm()
         guard tally.mean.isFinite || work.countedTargets == 0, gradientNorm.isFinite else {

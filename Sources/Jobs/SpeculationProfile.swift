@@ -108,12 +108,11 @@ public struct SpeculationProfile: Codable, Equatable {
                                 tokens: total)
     }
 
-    /// Each exit's top-1 agreement with the full model over `samples` (teacher-forced, every position).
     /// Each exit's top-1 agreement with the full model along the model's own greedy continuation of `prompt`
     /// (`tokens` one-token steps), each exit scored through `draft`'s head when there is one (what a draft would
     /// propose there). Closer to what verification accepts than agreement on given text, which the model would
-    /// not have written (exit 2 of SmolLM2: 0.07 on KJV text, 0.26 of drafts accepted), and cheaper: one decoding
-    /// step per token plus L − 1 (draft) heads.
+    /// not have written (exit 2 of SmolLM2: 0.07 on KJV text, 0.26 of drafts accepted): one decoding step per token
+    /// plus L − 1 heads (cheap through a draft head; about three steps a token through Llama-3.2-1B's full head).
     public static func measureExitsOnContinuation(model: LlamaModel, prompt: [Int32], tokens: Int, draft: DraftVocabulary?,
                                                   source: String) -> ExitAgreement {
         let L = model.layers.count, C = model.config.hiddenSize
@@ -140,6 +139,7 @@ public struct SpeculationProfile: Codable, Equatable {
         return ExitAgreement(top1: agreeing.map { Double($0) / Double(n) }, source: source, positions: n)
     }
 
+    /// Each exit's top-1 agreement with the full model over `samples` (teacher-forced, every position).
     public static func measureExits(model: LlamaModel, samples: [[Int32]], source: String) -> ExitAgreement {
         let analysis = LayerAnalyzer(model: model, options: AnalysisOptions(batchSize: 4, blockSizes: [1], earlyExit: true))
             .analyze(samples: samples, source: AnalysisSource(model: "", dataset: source, context: samples.map(\.count).max() ?? 0))

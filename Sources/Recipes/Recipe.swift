@@ -358,8 +358,9 @@ extension Recipe {
     }
 
     private static func checkedDType(_ m: RecipeMapping, _ key: String, _ value: String) throws -> String {
-        do { _ = try SafetensorsDType.output(value, key) } catch { throw m.fail(key, "\"\(value)\" is not one of f32, bf16, f16") }
-        return value
+        // Stored by its canonical name, so that "bfloat16" and "bf16" make the same stage keys.
+        guard let dtype = try? SafetensorsDType.output(value, key) else { throw m.fail(key, "\"\(value)\" is not one of f32, bf16, f16") }
+        return dtype.outputName ?? value
     }
 
     /// The resolved recipe as YAML (defaults filled in), for the run directory.

@@ -25,12 +25,18 @@ public enum AtomicDirectory {
             try AtomicFile.createTemporaryDirectory(tmp)
             try body(tmp)
             if durable { AtomicFile.syncDirectory(tmp) }
+            // Where the old directory goes, registered before it is there (the registry's lock is the one
+            // `publishing` holds): a signal lands before the renames (the old directory intact, nothing aside) or
+            // after them, and then removes the old directory from aside.
             let aside = AtomicFile.temporarySibling(of: url)
-            // Under the interruption lock: a signal lands before the renames (the old directory intact) or after.
+            let asideToken = Interruption.register(aside)
+            defer { Interruption.release(asideToken) }
             try Interruption.publishing {
                 if fm.fileExists(atPath: url.path) {
                     guard replacing else { throw PruneError(file: url, "already exists") }
-                    try AtomicFile.replace(aside, with: url)
+                    if rename(url.path, aside.path) != 0 {
+                        throw PruneError(file: url, "cannot move the old directory aside (\(String(cString: strerror(errno))))")
+                    }
                     do { try AtomicFile.replace(url, with: tmp) } catch {
                         try? AtomicFile.replace(url, with: aside)
                         throw error
@@ -42,7 +48,7 @@ public enum AtomicDirectory {
             }
             if durable { AtomicFile.syncDirectory(parent) }
             // A leftover of a kill -9 here carries a temporary name and is removed by the next write.
-            Interruption.whileTemporary(aside) { _ = try? fm.removeItem(at: aside) }
+            if fm.fileExists(atPath: aside.path) { _ = try? fm.removeItem(at: aside) }
         } catch {
             try? fm.removeItem(at: tmp)
             if error is PruneError { throw error }
