@@ -204,11 +204,8 @@ public final class LayerSkipStudy {
             let profile = profiles[first.label] ?? SpeculationProfile()
             _ = try cache.stage("export", key: ContentHash.of(["layerskip-export", first.key, ContentHash.settings(profile)]),
                                 outputs: [finalDir.appendingPathComponent("config.json")], log: log) { () -> Done in
-                let fm = FileManager.default
                 try AtomicDirectory.write(finalDir, replacing: true) { tmp in
-                    for f in try fm.contentsOfDirectory(atPath: first.dir.path) where f != SpeculationProfile.fileName {
-                        try fm.copyItem(at: first.dir.appendingPathComponent(f), to: tmp.appendingPathComponent(f))
-                    }
+                    try AtomicDirectory.copyContents(of: first.dir, into: tmp, except: [SpeculationProfile.fileName])
                     try profile.write(into: tmp)
                 }
                 return Done()

@@ -303,11 +303,7 @@ public final class RecipeRunner {
                                                          selection: CutSelection(method: "export", option: "export.dtype \(dtype)", reason: "the study's result"),
                                                          command: ["prune", "run", recipeFile], tool: "prune \(SystemReport.version) run")
                 } else {
-                    try AtomicDirectory.write(finalDir, replacing: true) { tmp in
-                        for name in try FileManager.default.contentsOfDirectory(atPath: from.path) {
-                            try FileManager.default.copyItem(at: from.appendingPathComponent(name), to: tmp.appendingPathComponent(name))
-                        }
-                    }
+                    try AtomicDirectory.write(finalDir, replacing: true) { try AtomicDirectory.copyContents(of: from, into: $0) }
                 }
                 return Done()
             }

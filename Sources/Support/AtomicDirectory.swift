@@ -55,4 +55,12 @@ public enum AtomicDirectory {
             throw PruneError(file: url, "write failed: \(error.localizedDescription)")
         }
     }
+
+    /// Copies every entry of `source` but those named in `except` into `directory` (a temporary being filled).
+    public static func copyContents(of source: URL, into directory: URL, except: Set<String> = []) throws {
+        let fm = FileManager.default
+        for name in try fm.contentsOfDirectory(atPath: source.path) where !except.contains(name) {
+            try fm.copyItem(at: source.appendingPathComponent(name), to: directory.appendingPathComponent(name))
+        }
+    }
 }
