@@ -3,7 +3,7 @@
 // Module graph (one direction only; Tests/ArchitectureTests checks it and that each target's imports equal its
 // dependencies):
 //   CBLAS, CKernels → Tensor;  Support → Checkpoint (+Tensor) → Llama → Analysis | Surgery | Training | Generation → Jobs →
-//   Finetuning → Bench | Recipes → PruneCLI, FinetuneCLI;  Tokenizers (+CSentencePiece) → Data and Reports (+CHDF5)
+//   Finetuning → Bench | Recipes → CLISupport → PruneCLI, FinetuneCLI;  Tokenizers (+CSentencePiece) → Data and Reports (+CHDF5)
 //   are used from Analysis up;  CMPI → Cluster (MPI ranks, used by Analysis, Jobs, Finetuning and the executables)
 import PackageDescription
 
@@ -38,7 +38,7 @@ let package = Package(
         .target(name: "CMPI", linkerSettings: [.linkedLibrary("dl")]),
 
         // MARK: library
-        // Errors with the file they concern, atomic writes, mapped files, JSON text, child processes, progress lines.
+        // Errors with the file they concern, atomic writes, mapped files, JSON text, child processes, progress events.
         .target(name: "Support"),
         // The ranks of an mpirun job and their collectives (allreduce, broadcast); one rank without mpirun.
         .target(name: "Cluster", dependencies: ["CMPI"]),
@@ -77,15 +77,17 @@ let package = Package(
                                                 "Surgery", "Jobs", "Finetuning", .product(name: "Yams", package: "Yams")]),
 
         // MARK: command line
+        // What both executables share: the printer of the library's progress events.
+        .target(name: "CLISupport", dependencies: ["Support"]),
         .executableTarget(
             name: "PruneCLI",
-            dependencies: ["Support", "Cluster", "Tensor", "Checkpoint", "Llama", "Generation", "Analysis", "Surgery", "Jobs", "Bench", "Recipes",
+            dependencies: ["Support", "Cluster", "Tensor", "Checkpoint", "Llama", "Generation", "Analysis", "Surgery", "Jobs", "Bench", "Recipes", "CLISupport",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
 
         .executableTarget(
             name: "FinetuneCLI",
-            dependencies: ["Support", "Cluster", "Tensor", "Checkpoint", "Llama", "Training", "Jobs", "Finetuning",
+            dependencies: ["Support", "Cluster", "Tensor", "Checkpoint", "Llama", "Training", "Jobs", "Finetuning", "CLISupport",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
 
@@ -97,7 +99,7 @@ let package = Package(
         .testTarget(name: "DataTests", dependencies: ["Support", "Tokenizers", "Data", "TestSupport"]),
         .testTarget(name: "ReportsTests", dependencies: ["Support", "Reports", "TestSupport"]),
         .testTarget(name: "LlamaTests", dependencies: ["Support", "Tensor", "Checkpoint", "Tokenizers", "Llama", "Generation", "Surgery", "TestSupport"]),
-        .testTarget(name: "AnalysisTests", dependencies: ["Data", "Reports", "Llama", "Analysis", "TestSupport"]),
+        .testTarget(name: "AnalysisTests", dependencies: ["Support", "Data", "Reports", "Llama", "Analysis", "TestSupport"]),
         .testTarget(name: "SurgeryTests", dependencies: ["Support", "Tensor", "Checkpoint", "Llama", "Surgery", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Support", "Tensor", "Checkpoint", "Llama", "Training", "TestSupport"]),
         .testTarget(name: "PipelineTests", dependencies: ["Support", "Tensor", "Checkpoint", "Tokenizers", "Data", "Llama", "Generation", "Analysis", "Surgery", "Training",
@@ -105,7 +107,7 @@ let package = Package(
         // Package.swift against the imports and the intended direction of the graph.
         .testTarget(name: "ArchitectureTests", dependencies: ["TestSupport"]),
         .testTarget(name: "ClusterTests", dependencies: ["Cluster"]),
-        .testTarget(name: "CLITests", dependencies: ["Support", "Tensor", "Checkpoint", "TestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["Support", "Tensor", "Checkpoint", "CLISupport", "TestSupport"]),
     ],
     swiftLanguageModes: [.v5]
 )

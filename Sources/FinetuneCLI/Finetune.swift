@@ -3,6 +3,7 @@
 // every failure a user can act on is one line on stderr and a non-zero exit; Ctrl-C saves a checkpoint and
 // exits 130.
 import ArgumentParser
+import CLISupport
 import Checkpoint
 import Cluster
 import Finetuning
@@ -101,7 +102,7 @@ struct Finetune: ParsableCommand {
         let stop = StopRequest()
         let interrupts = Self.watchInterrupts(stop)
         defer { interrupts.forEach { $0.cancel() } }
-        let finetuner = Finetuner(options: options, parallelism: parallelism, stop: stop) {
+        let finetuner = Finetuner(options: options, parallelism: parallelism, stop: stop, progress: ProgressPrinter().sink) {
             FileHandle.standardError.write(Data(($0 + "\n").utf8))
         }
         finetuner.communicator = Self.communicator

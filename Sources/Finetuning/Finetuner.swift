@@ -61,8 +61,10 @@ struct FinetuneState: Codable {
 public final class Finetuner {
     public let options: FinetuneOptions
     public let parallelism: Parallelism
-    /// Where progress and messages go (stderr in the CLI).
+    /// Where messages go (stderr in the CLI).
     public let log: (String) -> Void
+    /// Where each step's progress goes (nil: nowhere).
+    public let progress: ProgressSink?
     public let stop: StopRequest
     /// The ranks training together (one without mpirun); rank 0 alone logs and writes.
     public var communicator: Communicator = SingleProcess()
@@ -70,10 +72,11 @@ public final class Finetuner {
     var checkpoints: URL { output.appendingPathComponent("checkpoints") }
 
     public init(options: FinetuneOptions, parallelism: Parallelism, stop: StopRequest = StopRequest(),
-                log: @escaping (String) -> Void) {
+                progress: ProgressSink? = nil, log: @escaping (String) -> Void) {
         self.options = options
         self.parallelism = parallelism
         self.stop = stop
+        self.progress = progress
         self.log = log
     }
 
@@ -81,7 +84,7 @@ public final class Finetuner {
     public func run(resuming: Bool = false) throws -> FinetuneResult {
         let started = Date()
         let o = options
-        let comm = communicator, log = comm.isRoot ? self.log : { _ in }
+        let comm = communicator, log = comm.isRoot ? self.log : { _ in }, progress = comm.isRoot ? self.progress : nil
         let base = URL(fileURLWithPath: o.model)
         let source = ModelSource(path: o.model, parallelism: parallelism,
                                  weightsDType: WeightsDType(rawValue: o.weightsDType ?? "stored") ?? .stored)
@@ -170,8 +173,8 @@ public final class Finetuner {
         var evaluationSeconds = 0.0   // kept out of the training rate
         func evaluate() -> LossTally? {
             guard !evalWindows.isEmpty else { return nil }
-            let start = Date()
-            defer { evaluationSeconds += Date().timeIntervalSince(start) }
+            let clock = Stopwatch()
+            defer { evaluationSeconds += clock.elapsed }
             return Self.heldOutLoss(pass: pass, windows: evalWindows, batch: o.batchSize, context: o.context, communicator: comm)
         }
         /// One held-out evaluation into metrics.jsonl and the log ("eval before training", "eval at step 100"…).
@@ -190,7 +193,7 @@ public final class Finetuner {
         }
 
         // The steps.
-        let loopStart = Date()
+        let loopClock = Stopwatch()
         evaluationSeconds = 0
         let stepsAtStart = step
         var lastSaved = step
@@ -233,17 +236,16 @@ public final class Finetuner {
             stopAgreed = done.stopAgreed
             step += 1
             tokensSeen += done.tokens
-            let elapsed = Date().timeIntervalSince(loopStart)
+            let elapsed = loopClock.elapsed
             let training = max(elapsed - evaluationSeconds, 1e-9)
             let rate = Double((step - stepsAtStart) * done.tokens) / training
-            let eta = training / Double(step - stepsAtStart) * Double(totalSteps - step)
             metrics?.append(["step": step, "loss": done.loss, "lr": done.learningRate, "grad_norm": done.gradientNorm, "tokens": tokensSeen,
                             "counted_targets": done.countedTargets, "tokens_per_second": rate, "elapsed": elapsed,
                             "epoch": Double(step) / Double(stepsPerEpoch)]
                             .merging(comm.size > 1 ? ["ranks": comm.size, "communication_seconds": done.communicationSeconds,
                                                       "allreduce_seconds": done.allreduceSeconds] : [:]) { a, _ in a })
-            log(String(format: "step %d/%d  loss %.4f  lr %.3g  grad norm %.3f  %.0f tok/s  elapsed %@  ETA %@", step, totalSteps,
-                       done.loss, done.learningRate, done.gradientNorm, rate, ProgressReporter.clock(elapsed), ProgressReporter.clock(eta)))
+            progress?(.trainingStep(step: step, steps: totalSteps, loss: done.loss, learningRate: done.learningRate, gradientNorm: done.gradientNorm,
+                                    tokensPerSecond: rate, secondsPerStep: training / Double(step - stepsAtStart), elapsed: elapsed))
             if o.evalEvery > 0 && step % o.evalEvery == 0 && step < totalSteps, let t = evaluate() {
                 report(t, "at step \(step)")
                 try record(t.mean)

@@ -60,11 +60,12 @@ public struct AnalyzeResult {
 public enum AnalyzeJob {
     /// Checks `output` (never the model directory, never over an earlier analysis unless `force`), analyses
     /// `source` on `options.dataset` and writes the analysis files into `output`.
-    /// - quiet: no plan note and no progress line (warnings still go to `log`).
+    /// - quiet: no plan note (warnings still go to `log`).
+    /// - progress: where the analysis's progress events go (none without).
     /// - communicator: under mpirun, the ranks split the batches; rank 0 alone checks and writes the output
-    ///   (the others return the same analysis and no files).
+    ///   (the others return the same analysis and no files) and reports progress.
     public static func run(_ source: ModelSource, options: AnalyzeOptions, output: URL, force: Bool = false,
-                           quiet: Bool = false, log: JobLog = .standardError,
+                           quiet: Bool = false, progress: ProgressSink? = nil, log: JobLog = .standardError,
                            communicator: Communicator = SingleProcess()) throws -> AnalyzeResult {
         if communicator.isRoot { try AnalysisDestination.check(output: output, model: source.directory, force: force) }
         let dataset = try Dataset(url: options.dataset)
@@ -76,7 +77,8 @@ public enum AnalyzeJob {
             return MemoryEstimate.inference(config: c, batch: batch, context: ctx, threads: threads, otherBytes: states)
         }, job: "analysis of \(batch) × \(ctx) tokens", log: log)
         let analysis = try analyze(model: model, source: source, dataset: dataset, tokenizer: source.optionalTokenizer(),
-                                   options: options, quiet: quiet || !communicator.isRoot, log: log, communicator: communicator)
+                                   options: options, quiet: quiet || !communicator.isRoot,
+                                   progress: communicator.isRoot ? progress : nil, log: log, communicator: communicator)
         guard communicator.isRoot else { return AnalyzeResult(analysis: analysis, files: []) }
         try requireFinite(analysis, model: source.directory)
         var files = try AnalysisFiles.write(analysis, to: output)
@@ -114,9 +116,10 @@ public enum AnalyzeJob {
                                 + "the weights or config.json give non-finite hidden states or losses; nothing written"))
     }
 
-    /// Analyses a loaded `model` on `dataset` (no files written).
+    /// Analyses a loaded `model` on `dataset` (no files written); `quiet`: no plan note; `progress`: where the
+    /// progress events go.
     public static func analyze(model: LlamaModel, source: ModelSource, dataset: Dataset, tokenizer: Tokenizer?,
-                               options o: AnalyzeOptions, quiet: Bool = false, log: JobLog = .standardError,
+                               options o: AnalyzeOptions, quiet: Bool = false, progress: ProgressSink? = nil, log: JobLog = .standardError,
                                communicator: Communicator = SingleProcess()) throws -> LayerAnalysis {
         let L = model.config.numHiddenLayers
         var sizes: [Int]? = nil
@@ -148,8 +151,7 @@ public enum AnalyzeJob {
             ] + plan.summary
             log.note(lines.map { $0 + "\n" }.joined())
         }
-        let progress = quiet ? nil : AnalysisProgress(plan: plan)
         return analyzer.analyze(samples: sequences, source: AnalysisSource(model: source.path, dataset: dataset.url.path, context: ctx),
-                                progress: progress, communicator: communicator)
+                                progress: progress.map { AnalysisProgress(plan: plan, sink: $0) }, communicator: communicator)
     }
 }

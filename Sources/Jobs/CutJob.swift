@@ -72,15 +72,15 @@ public struct CutChoice {
 
 /// The cut flow.
 public enum CutJob {
-    /// Chooses and cuts; `quiet` silences a fresh analysis's plan note and progress line.
-    public static func run(_ source: ModelSource, options: CutOptions, quiet: Bool = false,
+    /// Chooses and cuts; `quiet` silences a fresh analysis's plan note, `progress` hears how far it is.
+    public static func run(_ source: ModelSource, options: CutOptions, quiet: Bool = false, progress: ProgressSink? = nil,
                            log: JobLog = .standardError) throws -> (CutChoice, CutReport) {
-        let choice = try choose(source, options: options, quiet: quiet, log: log)
+        let choice = try choose(source, options: options, quiet: quiet, progress: progress, log: log)
         return (choice, try cut(source, choice: choice, options: options))
     }
 
     /// The layers to drop from `options.method`, reading or running the analysis it needs.
-    public static func choose(_ source: ModelSource, options: CutOptions, quiet: Bool = false,
+    public static func choose(_ source: ModelSource, options: CutOptions, quiet: Bool = false, progress: ProgressSink? = nil,
                               log: JobLog = .standardError) throws -> CutChoice {
         let L = try LayerCutter(model: source.directory).layerCount()
         let analysisPath: String?, datasetPath: String?
@@ -92,7 +92,7 @@ public enum CutJob {
         func chosen(_ method: String, _ option: String, _ reason: String) -> CutSelection {
             CutSelection(method: method, option: option, analysis: analysisPath, dataset: datasetPath, reason: reason)
         }
-        let choice = try choose(options.method, source, options: options, layerCount: L, chosen: chosen, quiet: quiet, log: log)
+        let choice = try choose(options.method, source, options: options, layerCount: L, chosen: chosen, quiet: quiet, progress: progress, log: log)
         try choice.drop.validate(layerCount: L)   // a layer outside the model is named before the damage it would do
         if !options.force, let why = CutDamageGuard.refusal(dropping: choice.drop.layers, layerCount: L) {
             throw PruneError(choice.selection.option, "\(why); add --force to cut anyway")
@@ -101,13 +101,14 @@ public enum CutJob {
     }
 
     private static func choose(_ method: CutMethod, _ source: ModelSource, options: CutOptions, layerCount L: Int,
-                               chosen: (String, String, String) -> CutSelection, quiet: Bool, log: JobLog) throws -> CutChoice {
+                               chosen: (String, String, String) -> CutSelection, quiet: Bool, progress: ProgressSink?,
+                               log: JobLog) throws -> CutChoice {
         switch method {
         case .layers(let layers):
             return CutChoice(drop: try LayerSelection(parsing: layers),
                              selection: CutSelection(method: "layers", option: "--layers \(layers)", reason: "given explicitly"))
         case .block(let block):
-            let result = try loadOrRunAnalysis(source, options.analysis, layerCount: L, quiet: quiet, log: log)
+            let result = try loadOrRunAnalysis(source, options.analysis, layerCount: L, quiet: quiet, progress: progress, log: log)
             guard block < L else { throw PruneError("--block", "a block of \(block) layers would leave none (the model has \(L))") }
             let ranked = BlockRanking.ranked(result.angularDistance.lastToken, size: block)
             guard let best = ranked.first else { throw PruneError("--block", "the analysis has no block of \(block) layers") }
@@ -117,7 +118,7 @@ public enum CutJob {
                                                reason + ", the smallest last-token angular distance between its input and output"),
                              announcement: reason)
         case .lowestInfluence(let k):
-            let result = try loadOrRunAnalysis(source, options.analysis, layerCount: L, quiet: quiet, log: log)
+            let result = try loadOrRunAnalysis(source, options.analysis, layerCount: L, quiet: quiet, progress: progress, log: log)
             guard k < L else { throw PruneError("--count", "removing \(k) layers would leave none (the model has \(L))") }
             let lowest = result.lowestInfluenceLayers(k)
             return CutChoice(drop: LayerSelection(lowest),
@@ -136,7 +137,7 @@ public enum CutJob {
 
     /// The analysis behind --block / --metric: read (and checked against the model's layer count) or run.
     static func loadOrRunAnalysis(_ source: ModelSource, _ from: CutAnalysisSource?, layerCount L: Int, quiet: Bool,
-                                  log: JobLog) throws -> LayerAnalysis {
+                                  progress: ProgressSink?, log: JobLog) throws -> LayerAnalysis {
         switch from {
         case .file(let url)?:
             let result = try AnalysisFiles.readJSON(url)
@@ -149,7 +150,7 @@ public enum CutJob {
             let model = try source.loadModel(log: log)
             (options.blockSizes, options.removalScan, options.earlyExit) = (nil, false, false)
             let analysis = try AnalyzeJob.analyze(model: model, source: source, dataset: data, tokenizer: source.optionalTokenizer(),
-                                                  options: options, quiet: quiet, log: log)
+                                                  options: options, quiet: quiet, progress: progress, log: log)
             do { try AnalyzeJob.requireFinite(analysis, model: source.directory) } catch let e as AnalyzeJob.NonFiniteAnalysis {
                 throw e.error
             }

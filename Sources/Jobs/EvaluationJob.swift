@@ -41,8 +41,8 @@ public struct EvaluationResult: Sendable {
 /// The eval flow.
 public enum EvaluationJob {
     /// Evaluates `source` on `options.dataset` (the checkpoint validated and its memory checked before loading);
-    /// with `options.reference`, also compares it with that original. `progress` shows progress lines on stderr.
-    public static func run(_ source: ModelSource, options o: EvaluationOptions, progress: Bool = true,
+    /// with `options.reference`, also compares it with that original. `progress` hears how far each pass is.
+    public static func run(_ source: ModelSource, options o: EvaluationOptions, progress: ProgressSink? = nil,
                            log: JobLog = .standardError) throws -> EvaluationResult {
         let checkpoint = try source.validated()
         let ctx = min(o.context, checkpoint.config.maxPositionEmbeddings)
@@ -59,14 +59,14 @@ public enum EvaluationJob {
     /// Evaluates a loaded `model` (of `source`) on the windows `run` uses and, given a `reference` model sharing
     /// the vocabulary, compares its next-token distributions with the reference's on the same positions.
     public static func evaluate(_ model: LlamaModel, source: ModelSource, options o: EvaluationOptions, reference: LlamaModel? = nil,
-                                progress: Bool = true, log: JobLog = .standardError) throws -> (result: EvaluationResult, comparison: ReferenceComparison?) {
+                                progress: ProgressSink? = nil, log: JobLog = .standardError) throws -> (result: EvaluationResult, comparison: ReferenceComparison?) {
         let data = try Dataset(url: o.dataset)
         let sequences = try data.tokenized(with: source.optionalTokenizer())
         try data.checkIDs(sequences, vocabularySize: model.config.vocabSize)
         let ctx = source.clippedToPositions(o.context, of: model, asked: "--context", log: log)
         let windows = Evaluation.windows(sequences, context: ctx, stride: min(o.stride ?? ctx, ctx))
         guard !windows.isEmpty else { throw PruneError(file: data.url, "no sequence has two or more tokens") }
-        let reporter = ProgressReporter("eval", total: windows.count, enabled: progress)
+        let reporter = progress.map { ProgressReporter("eval", total: windows.count, sink: $0) }
         let tally = Evaluation.loss(model: model, windows: windows, batchSize: o.batchSize, progress: reporter)
         var comparison: ReferenceComparison?
         if let reference {
@@ -74,7 +74,7 @@ public enum EvaluationJob {
                 throw PruneError(source.path, "vocabulary of \(model.config.vocabSize) differs from the reference's \(reference.config.vocabSize)")
             }
             comparison = ReferenceComparison.compare(model: model, reference: reference, windows: windows, batchSize: o.batchSize,
-                                                     progress: ProgressReporter("compare with the original", total: windows.count, enabled: progress))
+                                                     progress: progress.map { ProgressReporter("compare with the original", total: windows.count, sink: $0) })
         }
         return (EvaluationResult(loss: tally.mean, tokens: tally.count, comparison: comparison), comparison)
     }

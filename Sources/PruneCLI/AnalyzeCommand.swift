@@ -1,5 +1,6 @@
 import Analysis
 import ArgumentParser
+import CLISupport
 import Checkpoint
 import Cluster
 import Foundation
@@ -75,7 +76,7 @@ struct AnalyzeCommand: ParsableCommand {
         let result: AnalyzeResult
         do {
             result = try AnalyzeJob.run(options.source, options: analysisOptions, output: URL(fileURLWithPath: output),
-                                        force: force, quiet: json, communicator: comm)
+                                        force: force, quiet: json, progress: json ? nil : ProgressPrinter().sink, communicator: comm)
         } catch let nonFinite as AnalyzeJob.NonFiniteAnalysis {
             if json { print(String(decoding: nonFinite.json, as: UTF8.self)) }
             throw nonFinite.error

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CLISupport
 import Checkpoint
 import Foundation
 import Jobs
@@ -73,7 +74,7 @@ struct CutCommand: ParsableCommand {
         let cutOptions = CutOptions(method: try method(), analysis: analysisSource, output: URL(fileURLWithPath: output),
                                     force: force, dtype: try dtype.map { try SafetensorsDType.output($0) },
                                     command: ["prune"] + CommandLine.arguments.dropFirst(), tool: Self.tool)
-        let choice = try CutJob.choose(source, options: cutOptions, quiet: json)
+        let choice = try CutJob.choose(source, options: cutOptions, quiet: json, progress: json ? nil : ProgressPrinter().sink)
         if !json, let announcement = choice.announcement { print(announcement) }
         let report = try CutJob.cut(source, choice: choice, options: cutOptions)
         if json {

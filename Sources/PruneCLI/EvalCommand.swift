@@ -1,4 +1,5 @@
 import ArgumentParser
+import CLISupport
 import Foundation
 import Jobs
 import Support
@@ -36,7 +37,7 @@ struct EvalCommand: ParsableCommand {
     func run() throws {
         var o = EvaluationOptions(dataset: URL(fileURLWithPath: dataset), context: context, stride: stride, batchSize: batchSize)
         o.reference = reference.map { URL(fileURLWithPath: $0) }
-        let result = try EvaluationJob.run(options.source, options: o, progress: !json)
+        let result = try EvaluationJob.run(options.source, options: o, progress: json ? nil : ProgressPrinter().sink)
         if json {
             var obj: [String: Any] = ["loss": result.loss, "perplexity": result.perplexity, "tokens": result.tokens]
             if let c = result.comparison { obj["kl"] = c.meanKL; obj["top1_agreement"] = c.top1Agreement }

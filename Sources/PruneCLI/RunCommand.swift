@@ -1,6 +1,7 @@
 // `prune run RECIPE [key=value ...]`: a whole pruning study from one YAML recipe (Recipes/*.yaml), every stage's
 // output in the recipe's run directory, finished stages skipped on a rerun.
 import ArgumentParser
+import CLISupport
 import Foundation
 import Recipes
 
@@ -31,7 +32,9 @@ struct RunCommand: ParsableCommand {
             return
         }
         if resolved.layerskip != nil {
-            let summary = try LayerSkipStudy(recipe: resolved, recipeFile: recipe).run()
+            let study = try LayerSkipStudy(recipe: resolved, recipeFile: recipe)
+            study.progress = ProgressPrinter().sink
+            let summary = try study.run()
             for m in summary.models {
                 print(String(format: "%@: perplexity %.2f; plain %.1f tokens/s, exit:auto %.1f tokens/s (%.2f×)%@", m.label, m.perplexity,
                              m.plainTokensPerSecond, m.autoTokensPerSecond, m.speedup, m.identical ? "" : "; OUTPUT DIFFERS"))
@@ -40,7 +43,9 @@ struct RunCommand: ParsableCommand {
             print("report: \(resolved.output)/report.md, \(resolved.output)/report.html")
             return
         }
-        let summary = try RecipeRunner(recipe: resolved, recipeFile: recipe).run()
+        let runner = RecipeRunner(recipe: resolved, recipeFile: recipe)
+        runner.progress = ProgressPrinter().sink
+        let summary = try runner.run()
         print(String(format: "full model: perplexity %.2f", summary.full.perplexity))
         for s in summary.strategies {
             print("\(s.choice.strategy.rawValue): drop \(s.choice.rangesText)  perplexity " + String(format: "%.2f", s.cut.perplexity)

@@ -67,8 +67,8 @@ public final class LayerSkipStudy {
     public let settings: Recipe.LayerSkipSettings
     public let recipeFile: String
     public let log: JobLog
-    /// Progress lines of the jobs (off in tests).
-    public var progress = true
+    /// Where the jobs' progress goes (nil: nowhere, as in tests).
+    public var progress: ProgressSink?
     let parallelism: Parallelism
 
     public init(recipe: Recipe, recipeFile: String, log: JobLog = .standardError) throws {
@@ -160,7 +160,7 @@ public final class LayerSkipStudy {
                                        outputs: [dir.appendingPathComponent("merged/config.json")], log: log) { () -> Trained in
                 if FileManager.default.fileExists(atPath: dir.path) { try FileManager.default.removeItem(at: dir) }
                 let log = self.log
-                let result = try Finetuner(options: options, parallelism: parallelism, log: { log.note($0 + "\n") }).run()
+                let result = try Finetuner(options: options, parallelism: parallelism, progress: progress, log: { log.note($0 + "\n") }).run()
                 guard result.ending == .finished else { throw PruneError(name, "training was interrupted; rerun to start it again") }
                 return Trained(seconds: result.seconds)
             }

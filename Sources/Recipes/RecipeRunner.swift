@@ -83,8 +83,8 @@ public final class RecipeRunner {
     /// The recipe file as named (the report says which recipe made it).
     public let recipeFile: String
     public let log: JobLog
-    /// Progress lines of the jobs (off in tests).
-    public var progress = true
+    /// Where the jobs' progress goes (nil: nowhere, as in tests).
+    public var progress: ProgressSink?
     let parallelism: Parallelism
 
     public init(recipe: Recipe, recipeFile: String, log: JobLog = .standardError) {
@@ -137,7 +137,7 @@ public final class RecipeRunner {
         _ = try cache.stage("analyze", key: analyzeKey, outputs: [analysisDir.appendingPathComponent(AnalysisFiles.jsonName)], log: log) { () -> Done in
             let options = AnalyzeOptions(dataset: url(r.data.calibration), samples: r.analyze.samples, context: r.analyze.context,
                                          earlyExit: r.analyze.earlyExit, batchSize: r.analyze.batchSize)
-            _ = try AnalyzeJob.run(source, options: options, output: analysisDir, force: true, quiet: !progress, log: log)
+            _ = try AnalyzeJob.run(source, options: options, output: analysisDir, force: true, quiet: progress == nil, progress: progress, log: log)
             return Done()
         }
         let analysis = try AnalysisFiles.readJSON(analysisDir.appendingPathComponent(AnalysisFiles.jsonName))
@@ -153,10 +153,10 @@ public final class RecipeRunner {
                 let data = try Dataset(url: url(r.data.calibration))
                 let samples = try CalibrationSamples.select(from: data, tokenizer: source.optionalTokenizer(), count: r.analyze.samples,
                                                             context: source.clippedToPositions(r.analyze.context, of: model, asked: "analyze.context", log: log))
-                let reporter = ProgressReporter("removal loss of each block of \(n)", total: (L - n + 1) * CalibrationBatch.batches(samples, batchSize: r.analyze.batchSize).count,
-                                                unit: "pass", enabled: progress)
+                let reporter = progress.map { ProgressReporter("removal loss of each block of \(n)", total: (L - n + 1) * CalibrationBatch.batches(samples, batchSize: r.analyze.batchSize).count,
+                                                               unit: "pass", sink: $0) }
                 scan = BlockRemovalScan.measure(model: model, samples: samples, size: n, batchSize: r.analyze.batchSize) { done, _ in
-                    reporter.update(done: done, units: 1)
+                    reporter?.update(done: done, units: 1)
                 }
 
             }
@@ -239,7 +239,7 @@ public final class RecipeRunner {
                     if FileManager.default.fileExists(atPath: healDir.path) { try FileManager.default.removeItem(at: healDir) }
                     let options = try finetuneOptions(model: cutDir, layers: cutEval.layers, train: url(train), output: healDir)
                     let log = self.log
-                    _ = try Finetuner(options: options, parallelism: parallelism, log: { log.note($0 + "\n") }).run()
+                    _ = try Finetuner(options: options, parallelism: parallelism, progress: progress, log: { log.note($0 + "\n") }).run()
                     return Done()
                 }
                 modelKeys["\(name) healed"] = healKey

@@ -1,9 +1,8 @@
-// An analysis says what it will do and how far it is: the plan's FLOPs add up phase by phase, every
-// layer of every phase moves the progress forward, and the rate is the calibration tokens analysed per
-// second at the pace of the work done.
+// An analysis says what it will do and how far it is: the plan's FLOPs add up phase by phase, and every
+// layer of every phase moves the progress forward by what it costs.
 import Analysis
-import Foundation
 import Llama
+import Support
 import TestSupport
 import XCTest
 
@@ -45,39 +44,36 @@ final class AnalysisProgressTests: XCTestCase {
     func testEveryLayerOfEveryPhaseMovesTheProgressUpTo100Percent() {
         let a = analyzer(removal: true, earlyExit: true)
         let plan = a.plan(samples: samples)
-        var lines: [String] = []
-        let progress = AnalysisProgress(plan: plan, write: { lines.append($0) }, interval: 0, inPlace: false)
-        _ = a.analyze(samples: samples, source: AnalysisSource(model: "m", dataset: nil, context: 48), progress: progress)
-        // Per batch: 5 full-pass layers (the first at 0% of a first batch is not printed) + statistics
-        // + 5 removals + 5 exits.
-        XCTAssertEqual(lines.count, 3 * (6 + 1 + 5 + 5) - 1, lines.joined())
-        let percents = lines.map { line -> Double in
-            let field = line.split(separator: " ").first { $0.hasSuffix("%") }!
-            return Double(field.dropLast())!
+        var events: [ProgressEvent] = []
+        _ = a.analyze(samples: samples, source: AnalysisSource(model: "m", dataset: nil, context: 48),
+                      progress: AnalysisProgress(plan: plan, sink: { events.append($0) }))
+        let steps = events.compactMap { e -> (batch: Int, phase: String, step: Int, steps: Int, fraction: Double, elapsed: Double)? in
+            guard case let .analysis(batch, batches, phase, step, steps, fraction, tokens, elapsed) = e, batches == 3, tokens == 8 * 48 else { return nil }
+            return (batch, phase, step, steps, fraction, elapsed)
         }
-        XCTAssertEqual(percents, percents.sorted(), "never goes back")
-        XCTAssertEqual(percents.last, 100)
-        XCTAssertTrue(lines.last!.hasPrefix("analyze  batch 3/3  early exit 5/5  100%"), lines.last!)
-        XCTAssertTrue(lines.contains { $0.contains("removal scan 3/5") })
+        // Per batch: 5 full-pass layers (the first at 0% of a first batch) + statistics + 5 removals + 5 exits.
+        XCTAssertEqual(steps.count, events.count, "every event an analysis of 3 batches of 384 tokens")
+        XCTAssertEqual(steps.count, 3 * (6 + 1 + 5 + 5))
+        XCTAssertEqual(steps.first?.fraction, 0)
+        XCTAssertEqual(steps.map(\.fraction), steps.map(\.fraction).sorted(), "never goes back")
+        XCTAssertEqual(steps.map(\.elapsed), steps.map(\.elapsed).sorted(), "one clock")
+        XCTAssertEqual(steps.last?.fraction ?? 0, 1, accuracy: 1e-12)
+        XCTAssertTrue(steps.last.map { $0.batch == 2 && $0.phase == "early exit" && $0.step == 5 && $0.steps == 5 } ?? false, "\(steps.last!)")
+        XCTAssertTrue(steps.contains { $0.phase == "removal scan" && $0.step == 3 && $0.steps == 5 })
     }
 
-    func testRateIsTokensAnalysedPerSecondAtTheWorksPace() {
+    func testAStepWeighsWhatItCosts() {
         let plan = analyzer(removal: true, earlyExit: false).plan(samples: samples)
-        var clock = Date(timeIntervalSince1970: 0)
-        var written = ""
-        let progress = AnalysisProgress(plan: plan, write: { written = $0 }, now: { clock }, interval: 1, inPlace: false)
-        clock += 10
-        let f = progress.fraction(batch: 1, phase: .removalScan, step: 2)
+        var heard: ProgressEvent?
+        let progress = AnalysisProgress(plan: plan, sink: { heard = $0 })
         progress.update(batch: 1, phase: .removalScan, step: 2)
-        XCTAssertEqual(f, plan.flopsDone(batch: 1, phase: .removalScan, step: 2) / plan.totalFLOPs)
+        let f = plan.flopsDone(batch: 1, phase: .removalScan, step: 2) / plan.totalFLOPs
+        XCTAssertEqual(progress.fraction(batch: 1, phase: .removalScan, step: 2), f)
         XCTAssertGreaterThan(f, 1.0 / 3)
         XCTAssertLessThan(f, 2.0 / 3)
-        let rate = String(format: "%.0f tok/s", f * 384 / 10)
-        XCTAssertTrue(written.contains(rate), "\(written) should say \(rate)")
-        XCTAssertTrue(written.contains("elapsed 0:10"), written)
-        // Within the interval nothing more is printed.
-        clock += 0.5
-        progress.update(batch: 1, phase: .removalScan, step: 3)
-        XCTAssertTrue(written.contains("removal scan 2/5"), written)
+        guard case let .analysis(batch, batches, phase, step, steps, fraction, tokens, _)? = heard else { return XCTFail("\(String(describing: heard))") }
+        XCTAssertEqual([batch, batches, step, steps, tokens], [1, 3, 2, 5, 384])
+        XCTAssertEqual(phase, "removal scan")
+        XCTAssertEqual(fraction, f)
     }
 }

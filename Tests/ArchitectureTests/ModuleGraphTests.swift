@@ -17,6 +17,7 @@ final class ModuleGraphTests: XCTestCase {
         ["Jobs"],
         ["Finetuning"],
         ["Bench", "Recipes"],
+        ["CLISupport"],
         ["PruneCLI", "FinetuneCLI"],
     ]
     /// Test code sits above everything it tests; TestSupport above the modules it helps with.

@@ -6,6 +6,7 @@ import Finetuning
 import Foundation
 import Jobs
 import Llama
+import Support
 import Surgery
 import Tensor
 import TestSupport
@@ -49,14 +50,15 @@ final class FinetuneTests: XCTestCase {
     }
 
     func run(_ o: FinetuneOptions, resuming: Bool = false, stop: StopRequest = StopRequest(),
-             onLog: @escaping (String) -> Void = { _ in }) throws -> FinetuneResult {
-        try Finetuner(options: o, parallelism: Parallelism(threads: 2), stop: stop, log: onLog).run(resuming: resuming)
+             progress: @escaping ProgressSink = { _ in }) throws -> FinetuneResult {
+        try Finetuner(options: o, parallelism: Parallelism(threads: 2), stop: stop, progress: progress, log: { _ in }).run(resuming: resuming)
     }
 
     func testTheReferenceAdamWTrajectoryThroughTheLoopAndThePEFTExport() throws {
         let ref = try Reference()
         let out = scratch.appendingPathComponent("run")
-        _ = try run(try referenceOptions(ref, output: out.path))
+        var events: [ProgressEvent] = []
+        _ = try run(try referenceOptions(ref, output: out.path)) { events.append($0) }
         let exported = try PEFTAdapter.read(out.appendingPathComponent("adapter"))
         XCTAssertEqual(exported.config.rank, 4)
         var worst: Float = 0
@@ -73,6 +75,15 @@ final class FinetuneTests: XCTestCase {
         let expected = (ref.value("adamw.loss_before_each_step_and_after_last") as! [NSNumber]).map(\.doubleValue)
         for (a, b) in zip(losses, expected) { XCTAssertEqual(a, b, accuracy: 1e-5) }
         XCTAssertEqual(losses.count, 3)
+        // One progress event per step, with the loss the metrics log holds.
+        let steps = events.compactMap { e -> (step: Int, steps: Int, loss: Double)? in
+            guard case let .trainingStep(step, steps, loss, _, _, _, _, _) = e else { return nil }
+            return (step, steps, loss)
+        }
+        XCTAssertEqual(steps.count, events.count, "only training steps")
+        XCTAssertEqual(steps.map(\.step), [1, 2, 3])
+        XCTAssertEqual(steps.map(\.steps), [3, 3, 3])
+        for (heard, logged) in zip(steps.map(\.loss), losses) { XCTAssertEqual(heard, logged, accuracy: 1e-12) }
         for file in ["config.json", "metrics.jsonl", "loss.svg", "merged/config.json", "merged/model.safetensors", "checkpoints/step-3/state.json"] {
             XCTAssertTrue(FileManager.default.fileExists(atPath: out.appendingPathComponent(file).path), file)
         }
@@ -89,7 +100,7 @@ final class FinetuneTests: XCTestCase {
         var p = o
         p.output = scratch.appendingPathComponent("parts").path
         let stop = StopRequest()
-        let first = try run(p, stop: stop) { if $0.hasPrefix("step 3/") { stop.request() } }
+        let first = try run(p, stop: stop) { if case .trainingStep(3, _, _, _, _, _, _, _) = $0 { stop.request() } }
         XCTAssertEqual(first.ending, .interrupted)
         XCTAssertEqual(first.steps, 3)
         let second = try run(p, resuming: true)

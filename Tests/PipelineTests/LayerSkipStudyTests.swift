@@ -17,7 +17,6 @@ final class LayerSkipStudyTests: XCTestCase {
             "analyze.samples=2", "layerskip.prompts=2", "layerskip.max_tokens=12", "threads=1",
         ])
         let study = try LayerSkipStudy(recipe: recipe, recipeFile: "Recipes/layerskip-kjv.yaml", log: .silent)
-        study.progress = false
         let summary = try study.run()
         XCTAssertEqual(summary.models.map(\.label), ["base", "layerskip full", "layerskip lora", "baseline (cross-entropy, full)"])
         for m in summary.models {
@@ -44,7 +43,6 @@ final class LayerSkipStudyTests: XCTestCase {
         XCTAssertTrue(r.stderr.contains("exit:auto: "), r.stderr)
         // A rerun does nothing again.
         let again = try LayerSkipStudy(recipe: recipe, recipeFile: "Recipes/layerskip-kjv.yaml", log: .silent)
-        again.progress = false
         let second = try again.run()
         XCTAssertEqual(second.stagesRun, [], "\(second.stagesRun)")
         XCTAssertEqual(second.models.map(\.perplexity), summary.models.map(\.perplexity))

@@ -46,9 +46,9 @@ final class PipelineJobTests: XCTestCase {
         XCTAssertTrue(choice.announcement?.hasPrefix("best block of 2: layers ") ?? false, "\(choice.announcement ?? "nil")")
         XCTAssertEqual(choice.selection.analysis, analysis.files[0].path)
 
-        let full = try EvaluationJob.run(source, options: EvaluationOptions(dataset: Fixtures.kjvValid, context: 64), progress: false)
+        let full = try EvaluationJob.run(source, options: EvaluationOptions(dataset: Fixtures.kjvValid, context: 64))
         let cut = try EvaluationJob.run(ModelSource(path: report.output, parallelism: .init(threads: 1)),
-                                        options: EvaluationOptions(dataset: Fixtures.kjvValid, context: 64), progress: false)
+                                        options: EvaluationOptions(dataset: Fixtures.kjvValid, context: 64))
         XCTAssertEqual(full.tokens, cut.tokens)
         XCTAssertGreaterThan(cut.loss, full.loss, "removing layers costs loss")
     }

@@ -119,7 +119,6 @@ final class RecipeTests: XCTestCase {
             "cut.strategies=[angular, last, loss]", "threads=1",
         ] + extra)
         let runner = RecipeRunner(recipe: recipe, recipeFile: "Recipes/quickstart.yaml", log: log)
-        runner.progress = false
         return (recipe, runner)
     }
 
@@ -186,14 +185,12 @@ final class RecipeTests: XCTestCase {
         XCTAssertEqual(counters.seen.last?.total, 5 + 2 * 2, "no healing, no export: cut and evaluate per strategy")
         XCTAssertEqual(summary.strategies.map(\.choice.dropped), [summary.strategies[0].choice.dropped, [1, 2]])
         let options = EvaluationOptions(dataset: URL(fileURLWithPath: recipe.data.valid), context: recipe.evaluate.context)
-        let full = try EvaluationJob.run(ModelSource(path: Fixtures.stories260K.path, parallelism: .init(threads: 1)), options: options,
-                                         progress: false, log: .silent)
+        let full = try EvaluationJob.run(ModelSource(path: Fixtures.stories260K.path, parallelism: .init(threads: 1)), options: options, log: .silent)
         XCTAssertEqual(summary.full.perplexity, full.perplexity)
         XCTAssertEqual(summary.full.tokens, full.tokens)
         for s in summary.strategies {
             let cut = runner.output.appendingPathComponent(s.cutDirectory)
-            let direct = try EvaluationJob.run(ModelSource(path: cut.path, parallelism: .init(threads: 1)), options: options,
-                                               progress: false, log: .silent)
+            let direct = try EvaluationJob.run(ModelSource(path: cut.path, parallelism: .init(threads: 1)), options: options, log: .silent)
             XCTAssertEqual(s.cut.perplexity, direct.perplexity, "\(s.choice.strategy)")
             XCTAssertEqual(s.cut.loss, direct.loss)
         }
