@@ -1,6 +1,6 @@
 // The progress lines of both executables, on stderr, from the events the library's loops emit:
-//   eval  12/40   30%  1234 tok/s  elapsed 0:12  ETA 0:42
-//   analyze  batch 2/7  removal scan 3/5   41%  880 tok/s  elapsed 1:02:07  ETA 1:29:40
+//   eval  12/40   30%  1234 tok/s  elapsed 0:12  ETA 0:28
+//   analyze  batch 2/7  removal scan 3/5   40%  880 tok/s  elapsed 1:00:00  ETA 1:30:00
 //   step 20/100  loss 2.3456  lr 0.0002  grad norm 0.812  3100 tok/s  elapsed 0:40  ETA 2:40
 // A loop's line is rewritten in place with "\r" at most twice a second, and its last line always printed with
 // its newline. An analysis does the same on a terminal; into a log it prints one line every 5 seconds. A
@@ -62,7 +62,7 @@ public final class ProgressPrinter {
     /// Prints `line` of `loop`: in place over the one before (padded to cover a longer one), or as a line of its own.
     private func show(_ loop: String, _ line: String, elapsed: Double, inPlace: Bool, complete: Bool) {
         if inPlace {
-            let width = shown?.loop == loop ? shown!.width : 0
+            let width = shown.map { $0.loop == loop ? $0.width : 0 } ?? 0
             write("\r" + line.padding(toLength: max(line.count, width), withPad: " ", startingAt: 0) + (complete ? "\n" : ""))
         } else {
             write(line + "\n")

@@ -3,7 +3,7 @@
 // a test collects them, another caller drops them (no sink).
 
 /// One report from a long loop. `elapsed` is seconds since the loop began, by its Stopwatch.
-public enum ProgressEvent: Equatable, Sendable {
+public enum ProgressEvent: Sendable {
     /// `done` of `total` items of the loop `label` (windows evaluated, block removals measured), after `units`
     /// rate units in all (tokens, passes: named by `unit`).
     case loop(label: String, done: Int, total: Int, units: Double, unit: String, elapsed: Double)
