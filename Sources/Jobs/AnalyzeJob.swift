@@ -47,6 +47,13 @@ public struct AnalyzeOptions {
         self.logitLens = logitLens
         self.lensPrompt = lensPrompt
     }
+
+    /// Refuses sizes no analysis can run with, naming the flag (--samples, --context, --batch-size).
+    public func validate() throws {
+        guard samples >= 1 else { throw PruneError("--samples", "must be at least 1, got \(samples)") }
+        guard context >= 2 else { throw PruneError("--context", "must be at least 2, got \(context)") }
+        guard batchSize >= 1 else { throw PruneError("--batch-size", "must be at least 1, got \(batchSize)") }
+    }
 }
 
 /// An analysis and the files it was written to.

@@ -10,19 +10,29 @@ public struct EvaluationOptions {
     /// .txt, JSONL with "text", or JSONL with pre-tokenized "input_ids".
     public var dataset: URL
     /// Tokens per window (clipped to max_position_embeddings).
-    public var context = 256
+    public var context = EvaluationOptions.defaultContext
     /// Tokens between window starts; nil = `context` (no overlap beyond the one shared token).
     public var stride: Int?
     /// Windows per forward pass.
-    public var batchSize = 4
+    public var batchSize = EvaluationOptions.defaultBatchSize
     /// The original model: also measure KL(original ‖ model) and top-1 agreement on the same windows.
     public var reference: URL?
 
-    public init(dataset: URL, context: Int = 256, stride: Int? = nil, batchSize: Int = 4) {
+    /// The defaults of an evaluation (`prune eval`).
+    public static let defaultContext = 256, defaultBatchSize = 4
+
+    public init(dataset: URL, context: Int = defaultContext, stride: Int? = nil, batchSize: Int = defaultBatchSize) {
         self.dataset = dataset
         self.context = context
         self.stride = stride
         self.batchSize = batchSize
+    }
+
+    /// Refuses windows no evaluation can run with, naming the flag (--context, --stride, --batch-size).
+    public func validate() throws {
+        guard context >= 2 else { throw PruneError("--context", "must be at least 2, got \(context)") }
+        if let stride, !(1...context).contains(stride) { throw PruneError("--stride", "must be in 1…\(context) (the context), got \(stride)") }
+        guard batchSize >= 1 else { throw PruneError("--batch-size", "must be at least 1, got \(batchSize)") }
     }
 }
 

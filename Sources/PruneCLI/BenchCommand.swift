@@ -108,7 +108,7 @@ struct BenchCommand: ParsableCommand {
     var childMode = "forward"
 
     func validate() throws {
-        guard threads >= 1 else { throw ValidationError("--threads must be at least 1 (got \(threads))") }
+        try asUsageError { try Parallelism.check(threads: threads) }
         guard promptTokens >= 1 && newTokens >= 2 else { throw ValidationError("--prompt-tokens must be at least 1 and --new-tokens at least 2") }
         if llamaCpp != nil && !decode { throw ValidationError("--llama-cpp goes with --decode") }
         if speculate {
@@ -123,7 +123,6 @@ struct BenchCommand: ParsableCommand {
     }
 
     func run() throws {
-        guard threads >= 1 else { throw PruneError("--threads", "must be at least 1, got \(threads)") }
         if let child { return try runChild(URL(fileURLWithPath: child)) }
         if heal { return try runHealing() }
         if speculate { return try runSpeculation() }

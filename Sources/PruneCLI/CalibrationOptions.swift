@@ -1,5 +1,5 @@
 // The calibration sample options shared by `analyze` and `cut --block/--metric --dataset`: one declaration, the
-// library's defaults (AnalyzeOptions), one check.
+// library's defaults and check (AnalyzeOptions).
 import ArgumentParser
 import Foundation
 import Jobs
@@ -16,9 +16,8 @@ struct CalibrationOptions: ParsableArguments {
     var batchSize = AnalyzeOptions.defaultBatchSize
 
     func validate() throws {
-        guard samples >= 1 else { throw ValidationError("--samples must be positive") }
-        guard context >= 2 else { throw ValidationError("--context must be at least 2") }
-        guard batchSize >= 1 else { throw ValidationError("--batch-size must be positive") }
+        // The dataset is not known here (cut's is optional); the sizes are all AnalyzeOptions checks.
+        try asUsageError { try analysis(of: "").validate() }
     }
 
     /// The analysis of `dataset` with these settings (the rest as `AnalyzeOptions` defaults them).

@@ -14,13 +14,13 @@ struct EvalCommand: ParsableCommand {
     var dataset: String
 
     @Option(name: .long, help: "Tokens per window.")
-    var context = 256
+    var context = EvaluationOptions.defaultContext
 
     @Option(name: .long, help: "Tokens between window starts (each target is counted once).")
     var stride: Int?
 
     @Option(name: .long, help: "Windows per forward pass.")
-    var batchSize = 4
+    var batchSize = EvaluationOptions.defaultBatchSize
 
     @Option(name: .long, help: "The original checkpoint (before a cut or healing): also report the mean KL divergence of this model's next-token distribution from the original's and their top-1 agreement, on the same tokens.")
     var reference: String?
@@ -29,14 +29,18 @@ struct EvalCommand: ParsableCommand {
     var json = false
 
     func validate() throws {
-        guard context >= 2 else { throw ValidationError("--context must be at least 2") }
-        if let stride { guard stride >= 1 && stride <= context else { throw ValidationError("--stride must be in 1…context") } }
-        guard batchSize >= 1 else { throw ValidationError("--batch-size must be positive") }
+        try asUsageError { try evaluation.validate() }
+    }
+
+    /// The evaluation these flags ask for.
+    var evaluation: EvaluationOptions {
+        var o = EvaluationOptions(dataset: URL(fileURLWithPath: dataset), context: context, stride: stride, batchSize: batchSize)
+        o.reference = reference.map { URL(fileURLWithPath: $0) }
+        return o
     }
 
     func run() throws {
-        var o = EvaluationOptions(dataset: URL(fileURLWithPath: dataset), context: context, stride: stride, batchSize: batchSize)
-        o.reference = reference.map { URL(fileURLWithPath: $0) }
+        let o = evaluation
         let result = try EvaluationJob.run(options.source, options: o, progress: json ? nil : ProgressPrinter().sink)
         if json {
             var obj: [String: Any] = ["loss": result.loss, "perplexity": result.perplexity, "tokens": result.tokens]

@@ -77,8 +77,7 @@ struct GenerateCommand: ParsableCommand {
     func validate() throws {
         guard maxTokens > 0 else { throw ValidationError("--max-tokens must be positive") }
         if let speculate {
-            let draft: DraftSelection
-            do { draft = try DraftSelection(parsing: speculate) } catch let e as PruneError { throw ValidationError(e.description) }
+            let draft = try asUsageError { try DraftSelection(parsing: speculate) }
             let most = SelfSpeculativeGenerator.maxDraftTokens
             if let k = draftTokens, !(1...most).contains(k) { throw ValidationError("--draft-tokens must be in 1…\(most), got \(k)") }
             if let p = draftStop, !(p > 0 && p < 1) { throw ValidationError("--draft-stop must be in (0, 1), got \(p)") }

@@ -25,18 +25,12 @@ struct ModelOptions: ParsableArguments {
     var modelURL: URL { URL(fileURLWithPath: model) }
 
     func validate() throws {
-        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1 (got \(threads))") }
-    }
-
-    /// The thread count every pass of this run uses (by default the cores divided by the mpirun ranks on this
-    /// machine, all of them without mpirun).
-    func parallelism() -> Parallelism {
-        threads.map { Parallelism(threads: max(1, $0)) } ?? Parallelism(threads: max(1, Parallelism.allCores.threads / Cluster.localRanks))
+        try asUsageError { try Parallelism.check(threads: threads) }
     }
 
     /// The checkpoint as the library's jobs take it.
     var source: ModelSource {
-        ModelSource(path: model, parallelism: parallelism(), verbose: verbose, weightsDType: weightsDtype.value)
+        ModelSource(path: model, parallelism: .forRun(threads: threads), verbose: verbose, weightsDType: weightsDtype.value)
     }
 }
 

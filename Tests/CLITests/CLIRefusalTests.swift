@@ -50,10 +50,10 @@ final class CLIRefusalTests: XCTestCase {
     }
 
     func testZeroThreadsIsRefused() throws {
-        assertOneLineError(try prune(["eval", model.path, "--dataset", dataset, "--threads", "0"]), containing: "--threads must be at least 1")
-        assertOneLineError(try prune(["generate", model.path, "--prompt", "Once", "--threads", "0"]), containing: "--threads must be at least 1")
-        assertOneLineError(try analyze(to: scratch.appendingPathComponent("a"), ["--threads", "0"]), containing: "--threads must be at least 1")
-        assertOneLineError(try prune(["bench", "--threads", "0", "--no-pytorch"]), containing: "--threads must be at least 1")
+        assertOneLineError(try prune(["eval", model.path, "--dataset", dataset, "--threads", "0"]), containing: "--threads: must be at least 1")
+        assertOneLineError(try prune(["generate", model.path, "--prompt", "Once", "--threads", "0"]), containing: "--threads: must be at least 1")
+        assertOneLineError(try analyze(to: scratch.appendingPathComponent("a"), ["--threads", "0"]), containing: "--threads: must be at least 1")
+        assertOneLineError(try prune(["bench", "--threads", "0", "--no-pytorch"]), containing: "--threads: must be at least 1")
     }
 
     func testLengthsPastMaxPositionEmbeddingsWarn() throws {
