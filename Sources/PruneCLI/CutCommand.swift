@@ -1,6 +1,5 @@
 import ArgumentParser
 import CLISupport
-import Checkpoint
 import Foundation
 import Jobs
 
@@ -15,6 +14,8 @@ struct CutCommand: ParsableCommand {
           --metric bi --count K   the K layers with the lowest Block Influence
 
         --block and --metric read an analysis.json written by `prune analyze` (--analysis), or run a fresh analysis on --dataset.
+
+        --force also cuts layer 0, the last layer or more than half of the layers, which are refused otherwise.
 
         The output is a complete Hugging Face checkpoint: config.json with num_hidden_layers and per-layer lists updated (every other key kept), layers renumbered, tensors in their original dtype unless --dtype is given, tied embeddings still tied, sharding kept, tokenizer and generation files copied.
         """)
@@ -41,14 +42,7 @@ struct CutCommand: ParsableCommand {
 
     @OptionGroup(title: "With --dataset") var calibration: CalibrationOptions
 
-    @Option(name: [.short, .customLong("output")], help: "Directory for the cut checkpoint.")
-    var output: String
-
-    @Flag(name: .long, help: "Replace OUT if it exists and is not empty; also cut layer 0, the last layer or more than half of the layers, which are refused otherwise.")
-    var force = false
-
-    @Option(name: .long, help: "Store the weights as f32, bf16 or f16 (default: keep each tensor's dtype and bytes).")
-    var dtype: String?
+    @OptionGroup var destination: CheckpointOutputOptions
 
     @Flag(name: .long, help: "Print the report as JSON.")
     var json = false
@@ -71,8 +65,8 @@ struct CutCommand: ParsableCommand {
 
     func run() throws {
         let source = options.source
-        let cutOptions = CutOptions(method: try method(), analysis: analysisSource, output: URL(fileURLWithPath: output),
-                                    force: force, dtype: try dtype.map { try SafetensorsDType.output($0) },
+        let cutOptions = CutOptions(method: try method(), analysis: analysisSource, output: URL(fileURLWithPath: destination.output),
+                                    force: destination.force, dtype: try destination.storedDType(),
                                     command: ["prune"] + CommandLine.arguments.dropFirst(), tool: Self.tool)
         let choice = try CutJob.choose(source, options: cutOptions, quiet: json, progress: json ? nil : ProgressPrinter().sink)
         if !json, let announcement = choice.announcement { print(announcement) }

@@ -1,5 +1,4 @@
 import ArgumentParser
-import Checkpoint
 import Foundation
 import Jobs
 import Surgery
@@ -22,21 +21,14 @@ struct MergeCommand: ParsableCommand {
     @Option(name: .long, help: "PEFT LoRA adapter directory.")
     var adapter: String
 
-    @Option(name: [.short, .customLong("output")], help: "Directory for the merged checkpoint.")
-    var output: String
-
-    @Option(name: .long, help: "Store the weights as f32, bf16 or f16 (default: the base's dtype, unchanged tensors bit-exact).")
-    var dtype: String?
-
-    @Flag(name: .long, help: "Replace OUT if it exists and is not empty.")
-    var force = false
+    @OptionGroup var destination: CheckpointOutputOptions
 
     @Flag(name: .long, help: "Print the report as JSON.")
     var json = false
 
     func run() throws {
-        let outputDType = try dtype.map { try SafetensorsDType.output($0) }
-        let (report, check) = try MergeJob.run(model: model, adapter: adapter, output: output, dtype: outputDType, force: force)
+        let (report, check) = try MergeJob.run(model: model, adapter: adapter, output: destination.output, dtype: try destination.storedDType(),
+                                               force: destination.force)
         if json {
             print(String(decoding: try JSONEncoder.sorted.encode(report), as: UTF8.self))
         } else {
