@@ -77,12 +77,14 @@ let package = Package(
                                                 "Surgery", "Jobs", "Finetuning", .product(name: "Yams", package: "Yams")]),
 
         // MARK: command line
-        // What both executables share: the printer of the library's progress events.
-        .target(name: "CLISupport", dependencies: ["Support"]),
+        // What both executables share: their main() (interrupts, OpenBLAS, the one error line), a failing rank
+        // ending an mpirun job, and the printer of the library's progress events.
+        .target(name: "CLISupport", dependencies: ["Support", "Cluster", "Tensor", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+
         .executableTarget(
             name: "PruneCLI",
-            dependencies: ["Support", "Cluster", "Tensor", "Checkpoint", "Llama", "Generation", "Analysis", "Surgery", "Jobs", "Bench", "Recipes", "CLISupport",
-                           .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["Support", "Cluster", "Tensor", "Checkpoint", "Llama", "Generation", "Analysis", "Surgery", "Jobs", "Bench", "Recipes",
+                           "CLISupport", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
 
         .executableTarget(

@@ -1,7 +1,7 @@
 // `finetune`: heal a (cut) model with LoRA and/or partial finetuning on a domain dataset, then export a PEFT
 // adapter and a merged checkpoint. The command only parses flags into `FinetuneOptions` and runs `Finetuner`;
-// every failure a user can act on is one line on stderr and a non-zero exit; Ctrl-C saves a checkpoint and
-// exits 130.
+// every failure a user can act on is one line on stderr and a non-zero exit (ToolMain); Ctrl-C saves a checkpoint
+// and exits 130.
 import ArgumentParser
 import CLISupport
 import Checkpoint
@@ -37,18 +37,22 @@ struct Finetune: ParsableCommand {
     @Argument(help: "Checkpoint directory to train (omit with --resume).")
     var model: String?
 
+    // The flags below, except model, dataset, output and resume, reach FinetuneOptions under their own names
+    // (givenFlags): a flag's name is its setting's key there. Each is nil or false unless given, so that a resumed run
+    // keeps its saved value for every flag left out; the defaults are FinetuneOptions.defaults.
+
     // Data
     @Option(help: "Training data (.txt or .jsonl).") var dataset: String?
     @Option(help: "Held-out data (default: every 20th record of --dataset).") var valid: String?
     @Option(name: [.short, .customLong("output")], help: "Output directory.") var output: String?
-    @Option(help: "Tokens per window (default 256).") var context: Int?
+    @Option(help: "Tokens per window (default \(FinetuneOptions.defaults.context)).") var context: Int?
     @Flag(help: "One sample per window (truncated or padded) instead of packing documents.") var noPacking = false
 
     // What trains
     @Flag(help: "Train LoRA adapters.") var lora = false
-    @Option(help: "LoRA rank r (default 8).") var rank: Int?
-    @Option(help: "LoRA alpha; the update is scaled by alpha/r (default 16).") var alpha: Double?
-    @Option(help: "LoRA dropout on the adapter's input, as PEFT's lora_dropout (default 0).") var dropout: Double?
+    @Option(help: "LoRA rank r (default \(FinetuneOptions.defaults.rank)).") var rank: Int?
+    @Option(help: "LoRA alpha; the update is scaled by alpha/r (default \(FinetuneOptions.defaults.alpha)).") var alpha: Double?
+    @Option(help: "LoRA dropout on the adapter's input, as PEFT's lora_dropout (default \(FinetuneOptions.defaults.dropout)).") var dropout: Double?
     @Option(help: "Projections to adapt, comma-separated: q,k,v,o,gate,up,down or all (default all).") var targets: String?
     @Option(help: "Layers that get adapters: e.g. 0-9, 3,5 or last:4 (default all).") var loraLayers: String?
     @Option(help: "Layers trained in full: e.g. last:3 or 20-22.") var trainLayers: String?
@@ -57,36 +61,36 @@ struct Finetune: ParsableCommand {
     @Flag(help: "Use --init-adapter even when it records another base model.") var force = false
 
     // Optimizer
-    @Option(help: "Peak learning rate (default 2e-4).") var lr: Double?
-    @Option(help: "AdamW beta1 (default 0.9).") var beta1: Double?
-    @Option(help: "AdamW beta2 (default 0.999).") var beta2: Double?
-    @Option(help: "AdamW eps (default 1e-8).") var eps: Double?
-    @Option(help: "Decoupled weight decay (default 0; norms and biases are never decayed unless --decay-norms-and-biases).") var weightDecay: Double?
+    @Option(help: "Peak learning rate (default \(FinetuneOptions.defaults.lr)).") var lr: Double?
+    @Option(help: "AdamW beta1 (default \(FinetuneOptions.defaults.beta1)).") var beta1: Double?
+    @Option(help: "AdamW beta2 (default \(FinetuneOptions.defaults.beta2)).") var beta2: Double?
+    @Option(help: "AdamW eps (default \(FinetuneOptions.defaults.eps)).") var eps: Double?
+    @Option(help: "Decoupled weight decay (default \(FinetuneOptions.defaults.weightDecay); norms and biases are never decayed unless --decay-norms-and-biases).") var weightDecay: Double?
     @Flag(help: "Decay norm weights and biases too (torch's AdamW over every parameter).") var decayNormsAndBiases = false
-    @Option(help: "Learning-rate schedule after warmup: cosine, linear or constant (default cosine).") var schedule: String?
-    @Option(help: "Linear warmup steps from 0 (default 0).") var warmupSteps: Int?
-    @Option(help: "Clip the global gradient norm to this (0 = off; default 1).") var maxGradNorm: Double?
-    @Option(help: "Windows per micro-batch (default 4).") var batchSize: Int?
-    @Option(help: "Micro-batches per optimizer step (default 1).") var gradAccum: Int?
+    @Option(help: "Learning-rate schedule after warmup (default \(FinetuneOptions.defaults.schedule.rawValue)).") var schedule: LearningRateSchedule.Shape?
+    @Option(help: "Linear warmup steps from 0 (default \(FinetuneOptions.defaults.warmupSteps)).") var warmupSteps: Int?
+    @Option(help: "Clip the global gradient norm to this (0 = off; default \(FinetuneOptions.defaults.maxGradNorm)).") var maxGradNorm: Double?
+    @Option(help: "Windows per micro-batch (default \(FinetuneOptions.defaults.batchSize)).") var batchSize: Int?
+    @Option(help: "Micro-batches per optimizer step (default \(FinetuneOptions.defaults.gradAccum)).") var gradAccum: Int?
     @Option(help: "Optimizer steps (default: --epochs passes over the data).") var steps: Int?
-    @Option(help: "Passes over the data when --steps is not given (default 1).") var epochs: Int?
-    @Option(help: "Seed of the adapter init, data order and dropout (default 42).") var seed: UInt64?
+    @Option(help: "Passes over the data when --steps is not given (default \(FinetuneOptions.defaults.epochs)).") var epochs: Int?
+    @Option(help: "Seed of the adapter init, data order and dropout (default \(FinetuneOptions.defaults.seed)).") var seed: UInt64?
     @Flag(help: "Keep the data in file order.") var noShuffle = false
     @Flag(help: "Recompute each block during backward (less memory, about a third more time).") var gradientCheckpointing = false
 
     // LayerSkip
     @Flag(help: "Train every layer's exit (final norm + lm_head on its output): LayerSkip's early-exit loss.") var earlyExitLoss = false
-    @Option(help: "S, the weight scale of the intermediate exits (default 1).") var earlyExitScale: Double?
-    @Option(help: "Which exits train at each step: none, rotational:R or gradual (default none).") var earlyExitCurriculum: String?
-    @Option(help: "LayerSkip layer dropout: the last layer's rate P (earlier layers less; default 0 = off).") var layerDropout: Double?
-    @Option(help: "Rates over depth: exponential (the paper's), linear or uniform (default exponential).") var layerDropoutShape: String?
-    @Option(help: "P over the run: constant, or linear (from 0 up to P) (default constant).") var layerDropoutSchedule: String?
+    @Option(help: "S, the weight scale of the intermediate exits (default \(FinetuneOptions.defaults.earlyExitScale)).") var earlyExitScale: Double?
+    @Option(help: "Which exits train at each step: none, rotational:R or gradual (default \(FinetuneOptions.defaults.earlyExitCurriculum)).") var earlyExitCurriculum: String?
+    @Option(help: "LayerSkip layer dropout: the last layer's rate P (earlier layers less; default \(FinetuneOptions.defaults.layerDropout) = off).") var layerDropout: Double?
+    @Option(help: "Rates over depth: exponential is the paper's (default \(FinetuneOptions.defaults.layerDropoutShape.rawValue)).") var layerDropoutShape: LayerDropoutShape?
+    @Option(help: "P over the run: constant, or linear (from 0 up to P) (default \(FinetuneOptions.defaults.layerDropoutSchedule)).") var layerDropoutSchedule: String?
 
     // Bookkeeping
-    @Option(help: "Evaluate on held-out data every N steps (default 0: before and after only).") var evalEvery: Int?
-    @Option(help: "Held-out tokens per evaluation (default 0: all).") var evalTokens: Int?
-    @Option(help: "Save a checkpoint every N steps (default 0: at the end and on Ctrl-C).") var saveEvery: Int?
-    @Option(help: "Checkpoints kept (default 2).") var keep: Int?
+    @Option(help: "Evaluate on held-out data every N steps (default \(FinetuneOptions.defaults.evalEvery): before and after only).") var evalEvery: Int?
+    @Option(help: "Held-out tokens per evaluation (default \(FinetuneOptions.defaults.evalTokens): all).") var evalTokens: Int?
+    @Option(help: "Save a checkpoint every N steps (default \(FinetuneOptions.defaults.saveEvery): at the end and on Ctrl-C).") var saveEvery: Int?
+    @Option(help: "Checkpoints kept (default \(FinetuneOptions.defaults.keep)).") var keep: Int?
     @Option(help: "Threads (default: all cores).") var threads: Int?
     @Option(help: "How the base's bf16/f16 matrices are held: stored (mapped as they are, widened inside the matrix multiplies; half the memory, same results) or f32 (default stored).") var weightsDtype: String?
     @Option(help: "Dtype of OUT/merged: f32, bf16 or f16 (default: the base model's).") var dtype: String?
@@ -95,24 +99,29 @@ struct Finetune: ParsableCommand {
     @Option(help: "Continue the run in this output directory from its newest checkpoint.") var resume: String?
 
     func run() throws {
+        let comm: Communicator
+        do { comm = try Cluster.start() } catch { throw PruneError("mpirun", "\(error)") }
+        try comm.endingTheJobOnFailure { try run(communicator: comm) }
+    }
+
+    func run(communicator comm: Communicator) throws {
         // Under mpirun rank 0 resolves the options (it alone reads OUT/config.json on --resume) and sends them.
-        let comm = Self.communicator
         let options = comm.size == 1 ? try resolvedOptions() : try comm.broadcast(comm.isRoot ? try resolvedOptions() : nil)
-        let parallelism = Parallelism(threads: options.threads ?? max(1, Parallelism.allCores.threads / Cluster.localRanks))
         let stop = StopRequest()
         let interrupts = Self.watchInterrupts(stop)
         defer { interrupts.forEach { $0.cancel() } }
-        let finetuner = Finetuner(options: options, parallelism: parallelism, stop: stop, progress: ProgressPrinter().sink) {
+        let finetuner = Finetuner(options: options, parallelism: Parallelism.forRun(threads: options.threads), stop: stop,
+                                  progress: ProgressPrinter().sink) {
             FileHandle.standardError.write(Data(($0 + "\n").utf8))
         }
-        finetuner.communicator = Self.communicator
-        if Self.communicator.size > 1 {
-            finetuner.log("data parallel: \(Self.communicator.size) ranks × --batch-size \(options.batchSize) (global micro-batch \(Self.communicator.size * options.batchSize) windows)")
+        finetuner.communicator = comm
+        if comm.size > 1 {
+            finetuner.log("data parallel: \(comm.size) ranks × --batch-size \(options.batchSize) (global micro-batch \(comm.size * options.batchSize) windows)")
         }
         let result = try finetuner.run(resuming: resume != nil)
-        Self.communicator.finalize()
+        comm.finalize()
         if result.ending == .interrupted { throw ExitCode(130) }
-        guard Self.communicator.isRoot else { return }
+        guard comm.isRoot else { return }
         var line = String(format: "done: %d steps in %.0f s, peak memory %.2f GB", result.steps, result.seconds,
                           Double(result.peakResidentBytes) / 1e9)
         if let b = result.heldOutLossBefore, let a = result.heldOutLossAfter {
@@ -153,74 +162,12 @@ struct Finetune: ParsableCommand {
                 throw PruneError(file: out, "holds an earlier run; continue it with --resume \(output) or choose another -o")
             }
         }
-        if let valid { o.valid = valid }
-        if let context { o.context = context }
-        if noPacking { o.packing = false }
-        if lora { o.lora = true }
-        if let rank { o.rank = rank }
-        if let alpha { o.alpha = alpha }
-        if let dropout { o.dropout = dropout }
-        if let targets {
-            let names = targets.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
-            o.targets = names == ["all"] ? Projection.allCases : try names.map { name in
-                guard let p = Projection.allCases.first(where: { $0.rawValue == name || $0.rawValue == name + "_proj" || $0.rawValue.hasPrefix(name + "_") }) else {
-                    throw PruneError("--targets", "\"\(name)\" is not one of q, k, v, o, gate, up, down")
-                }
-                return p
-            }
-        }
         let layerCount = try LlamaConfig.load(URL(fileURLWithPath: o.model).appendingPathComponent("config.json")).numHiddenLayers
-        if let loraLayers { o.loraLayers = try FinetuneOptions.layers(loraLayers, of: layerCount, option: "--lora-layers") }
-        if let trainLayers { o.trainLayers = try FinetuneOptions.layers(trainLayers, of: layerCount, option: "--train-layers") }
-        if trainLmHead { o.trainLMHead = true }
-        if let initAdapter { o.initAdapter = initAdapter }
-        if let lr { o.lr = lr }
-        if let beta1 { o.beta1 = beta1 }
-        if let beta2 { o.beta2 = beta2 }
-        if let eps { o.eps = eps }
-        if let weightDecay { o.weightDecay = weightDecay }
-        if decayNormsAndBiases { o.decayNormsAndBiases = true }
-        if let schedule {
-            guard let s = LearningRateSchedule.Shape(rawValue: schedule) else {
-                throw PruneError("--schedule", "\"\(schedule)\" is not cosine, linear or constant")
-            }
-            o.schedule = s
-        }
-        if let warmupSteps { o.warmupSteps = warmupSteps }
-        if let maxGradNorm { o.maxGradNorm = maxGradNorm }
-        if let batchSize { o.batchSize = batchSize }
-        if let gradAccum { o.gradAccum = gradAccum }
-        if let steps { o.steps = steps }
-        if let epochs { o.epochs = epochs }
-        if let seed { o.seed = seed }
-        if noShuffle { o.shuffle = false }
-        if gradientCheckpointing { o.gradientCheckpointing = true }
-        if let evalEvery { o.evalEvery = evalEvery }
-        if let evalTokens { o.evalTokens = evalTokens }
-        if let saveEvery { o.saveEvery = saveEvery }
-        if let keep { o.keep = keep }
-        if let threads { o.threads = threads }
-        if let weightsDtype { o.weightsDType = weightsDtype }
-        if let dtype { o.dtype = dtype }
-        if force { o.force = true }
-        if earlyExitLoss { o.earlyExitLoss = true }
-        if let earlyExitScale { o.earlyExitScale = earlyExitScale }
-        if let earlyExitCurriculum { o.earlyExitCurriculum = earlyExitCurriculum }
-        if let layerDropout { o.layerDropout = layerDropout }
-        if let layerDropoutShape {
-            guard let shape = LayerDropoutShape(rawValue: layerDropoutShape) else {
-                throw PruneError("--layer-dropout-shape", "\"\(layerDropoutShape)\" is not exponential, linear or uniform")
-            }
-            o.layerDropoutShape = shape
-        }
-        if let layerDropoutSchedule { o.layerDropoutSchedule = layerDropoutSchedule }
-        if keepBest { o.keepBest = true }
-        if let earlyStop { o.earlyStop = earlyStop }
+        let flags = givenFlags(except: ["model", "dataset", "output", "resume"])
+        o = try o.applying(flags, layers: layerCount)
         if let initAdapter, resume == nil {
-            let given = [("rank", rank != nil), ("alpha", alpha != nil), ("dropout", dropout != nil), ("targets", targets != nil),
-                         ("lora-layers", loraLayers != nil)].filter(\.1).map(\.0)
             let dir = URL(fileURLWithPath: initAdapter)
-            try o.adopt(PEFTAdapter.readConfig(dir), from: dir.appendingPathComponent(PEFTAdapter.configFile), given: Set(given))
+            try o.adopt(PEFTAdapter.readConfig(dir), from: dir.appendingPathComponent(PEFTAdapter.configFile), given: Set(flags.keys))
         }
         try o.validate(layers: layerCount)
         return o
@@ -243,29 +190,10 @@ struct Finetune: ParsableCommand {
         }
     }
 
-    /// The job's ranks: MPI's under mpirun, else one.
-    nonisolated(unsafe) static var communicator: Communicator = SingleProcess()
-
-    /// Runs the command; every failure becomes one line on stderr and a non-zero exit. Under mpirun a failing
-    /// rank ends the whole job (MPI_Abort), so that no other rank waits for it in a collective.
-    static func main() {
-        do {
-            var command = try parseAsRoot()
-            do { _ = try BLASRuntime.load() } catch { throw PruneError("", "\(error)") }
-            do { communicator = try Cluster.start() } catch { throw PruneError("mpirun", "\(error)") }
-            try command.run()
-        } catch let error as PruneError {
-            FileHandle.standardError.write(Data("error: \(communicator.size > 1 ? "rank \(communicator.rank): " : "")\(error.description)\n".utf8))
-            if communicator.size > 1 { communicator.abort(code: 1) }
-            Foundation.exit(1)
-        } catch let exit as ExitCode where communicator.size > 1 && exit != .success {
-            communicator.abort(code: exit.rawValue)
-        } catch {
-            let code = exitCode(for: error)
-            if code == .success || error is ExitCode { exit(withError: error) }
-            let message = Finetune.message(for: error).split(separator: "\n").first.map(String.init) ?? "\(error)"
-            FileHandle.standardError.write(Data("error: \(message) (see `finetune --help`)\n".utf8))
-            Foundation.exit(code.rawValue)
-        }
-    }
+    /// Runs the command; every failure becomes one line on stderr and a non-zero exit.
+    static func main() { ToolMain.run(Finetune.self) }
 }
+
+// The choices of --schedule and --layer-dropout-shape are the library's enums, listed in --help as they are.
+extension LearningRateSchedule.Shape: ExpressibleByArgument {}
+extension LayerDropoutShape: ExpressibleByArgument {}

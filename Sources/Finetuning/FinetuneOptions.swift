@@ -4,8 +4,10 @@
 import Foundation
 import Llama
 import Checkpoint
+import Jobs
 import Support
 import Surgery
+import Tensor
 import Training
 
 /// A finetuning run's resolved configuration. JSON keys are the command-line flag names.
@@ -119,6 +121,36 @@ public struct FinetuneOptions: Codable, Equatable, Sendable {
         self.output = output
     }
 
+    /// Every setting at its default (model, dataset and output empty): what a flag left out means.
+    public static let defaults = FinetuneOptions(model: "", dataset: "", output: "")
+
+    /// These options with the flags a command line gave on top. `flags` maps a setting's key here, which is its flag's
+    /// name ("lr", "lora-layers"; `--no-shuffle` is "shuffle": false), to the value given. Layer lists and targets may
+    /// be given as typed ("last:3", "q,v"): they are resolved here, against the model's `layers`. --dtype is kept by
+    /// its canonical name (f32, not float32), so that equal settings compare equal.
+    public func applying(_ flags: [String: any Encodable], layers: Int) throws -> FinetuneOptions {
+        var settings = try JSONSerialization.jsonObject(with: JSONEncoder().encode(self)) as? [String: Any] ?? [:]
+        for (flag, value) in flags {
+            guard let key = CodingKeys(stringValue: flag) else { throw PruneError("--\(flag)", "is not a finetune setting") }
+            switch (key, value) {
+            case (.loraLayers, let text as String), (.trainLayers, let text as String):
+                settings[flag] = try Self.layers(text, of: layers, option: "--\(flag)")
+            case (.targets, let text as String):
+                settings[flag] = try Self.targets(text).map(\.rawValue)
+            default:
+                settings[flag] = try JSONSerialization.jsonObject(with: JSONEncoder().encode(value), options: .fragmentsAllowed)
+            }
+        }
+        var options: FinetuneOptions
+        do {
+            options = try JSONDecoder().decode(FinetuneOptions.self, from: JSONSerialization.data(withJSONObject: settings))
+        } catch {
+            throw PruneError("finetune flags", JSONFile.problem(error))
+        }
+        options.dtype = try options.dtype.map { try SafetensorsDType.output($0).outputName ?? $0 }
+        return options
+    }
+
     /// OUT/config.json, where a run keeps its options for --resume.
     public static func savedFile(in output: URL) -> URL { output.appendingPathComponent("config.json") }
 
@@ -178,7 +210,7 @@ public struct FinetuneOptions: Codable, Equatable, Sendable {
         guard ["constant", "linear"].contains(layerDropoutSchedule) else {
             throw bad("layer-dropout-schedule", "\"\(layerDropoutSchedule)\" is not constant or linear")
         }
-        if let threads { guard threads >= 1 else { throw bad("threads", "must be at least 1, got \(threads)") } }
+        try Parallelism.check(threads: threads)
         if let dtype { _ = try SafetensorsDType.output(dtype) }
         if let weightsDType { guard WeightsDType(rawValue: weightsDType) != nil else { throw bad("weights-dtype", "\(weightsDType) is not stored or f32") } }
     }
@@ -215,6 +247,18 @@ public struct FinetuneOptions: Codable, Equatable, Sendable {
             default: return true
             }
         }.sorted()
+    }
+
+    /// Parses --targets: "all", or projections separated by commas (q, k, v, o, gate, up, down, or q_proj and so on).
+    public static func targets(_ text: String) throws -> [Projection] {
+        let names = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        if names == ["all"] { return Projection.allCases }
+        return try names.map { name in
+            guard let projection = Projection(name: name) else {
+                throw PruneError("--targets", "\"\(name)\" is not one of q, k, v, o, gate, up, down")
+            }
+            return projection
+        }
     }
 
     /// Parses "last:3" (the last three of `layers`) or a layer list such as "20-27" or "3,5" (LayerSelection);

@@ -6,7 +6,7 @@
 import Foundation
 
 /// How the per-layer rates grow with depth.
-public enum LayerDropoutShape: String, Codable, Equatable, Sendable {
+public enum LayerDropoutShape: String, Codable, Equatable, CaseIterable, Sendable {
     /// p_l = P·(e^{l·ln2/(L−1)} − 1): LayerSkip's, 0 at the first layer, P at the last.
     case exponential
     /// p_l = P·l/(L−1).

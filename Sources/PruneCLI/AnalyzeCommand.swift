@@ -2,6 +2,7 @@ import Analysis
 import ArgumentParser
 import CLISupport
 import Checkpoint
+import CLISupport
 import Cluster
 import Foundation
 import Jobs
@@ -59,13 +60,9 @@ struct AnalyzeCommand: ParsableCommand {
     func run() throws {
         let comm: Communicator
         do { comm = try Cluster.start() } catch { throw PruneError("mpirun", "\(error)") }
-        do {
+        try comm.endingTheJobOnFailure {
             try run(communicator: comm)
             comm.finalize()
-        } catch where comm.size > 1 {
-            // One failing rank ends the job: the others would wait for it in the reduction forever.
-            FileHandle.standardError.write(Data("error: rank \(comm.rank): \((error as? PruneError)?.description ?? "\(error)")\n".utf8))
-            comm.abort(code: 1)
         }
     }
 

@@ -109,6 +109,44 @@ final class FinetuneCommandTests: XCTestCase {
         XCTAssertEqual(steps.count, 12, "one loss line per step after the resumes")
     }
 
+    /// Flags reach the options under their own names (the run's config.json holds them resolved): numbers, a
+    /// --no-X flag, an enum, text forms (targets, last:K), --dtype by its canonical name; a flag left out keeps its
+    /// default; and a resume keeps the saved value of every flag it does not give.
+    func testTheFlagsGivenReachTheOptionsAndTheOthersKeepTheirDefaults() throws {
+        let out = scratch.appendingPathComponent("flags")
+        let r = try PruneExecutable.runFinetune(args(out, ["--steps", "1", "--rank", "4", "--targets", "q,v", "--lora-layers", "last:2",
+                                                           "--weight-decay", "0.05", "--schedule", "linear", "--no-shuffle", "--seed", "7",
+                                                           "--dtype", "float32", "--layer-dropout-shape", "uniform"]))
+        XCTAssertEqual(r.status, 0, r.stderr)
+        func saved() throws -> [String: Any] {
+            try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("config.json"))) as? [String: Any] ?? [:]
+        }
+        let given = try saved()
+        XCTAssertEqual(given["rank"] as? Int, 4)
+        XCTAssertEqual(given["lr"] as? Double, 1e-3)
+        XCTAssertEqual(given["targets"] as? [String], ["q_proj", "v_proj"])
+        XCTAssertEqual(given["lora-layers"] as? [Int], [3, 4], "last:2 of stories260K's 5 layers")
+        XCTAssertEqual(given["weight-decay"] as? Double, 0.05)
+        XCTAssertEqual(given["schedule"] as? String, "linear")
+        XCTAssertEqual(given["shuffle"] as? Bool, false)
+        XCTAssertEqual(given["seed"] as? Int, 7)
+        XCTAssertEqual(given["dtype"] as? String, "f32", "float32 kept by its canonical name")
+        XCTAssertEqual(given["layer-dropout-shape"] as? String, "uniform")
+        // Left out: the library's defaults.
+        XCTAssertEqual(given["beta2"] as? Double, 0.999)
+        XCTAssertEqual(given["packing"] as? Bool, true)
+        XCTAssertEqual(given["alpha"] as? Double, 16)
+        XCTAssertEqual(given["max-grad-norm"] as? Double, 1)
+        XCTAssertNil(given["valid"], "no --valid: every 20th record")
+        let resumed = try PruneExecutable.runFinetune(["--resume", out.path, "--steps", "2", "--dtype", "f32"])
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        let after = try saved()
+        XCTAssertEqual(after["steps"] as? Int, 2)
+        XCTAssertEqual(after["rank"] as? Int, 4, "the saved value, not the default")
+        XCTAssertEqual(after["shuffle"] as? Bool, false)
+        XCTAssertEqual(after["lora-layers"] as? [Int], [3, 4])
+    }
+
     func testResumeRefusesAChangedFlag() throws {
         let out = scratch.appendingPathComponent("r")
         XCTAssertEqual(try PruneExecutable.runFinetune(args(out, ["--steps", "2"])).status, 0)

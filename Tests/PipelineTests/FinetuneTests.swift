@@ -207,6 +207,34 @@ final class FinetuneTests: XCTestCase {
         }
     }
 
+    /// Flags applied by name over saved options: a flag given replaces its setting, one left out keeps the saved
+    /// value; layer lists and targets as typed are resolved; --dtype is kept canonical; a name that is no setting
+    /// and a value of the wrong type are refused naming the flag.
+    func testFlagsAppliedByNameOverSavedOptions() throws {
+        var saved = FinetuneOptions(model: "m", dataset: "d", output: "o")
+        saved.lr = 5e-3
+        saved.dtype = "bfloat16"
+        let o = try saved.applying(["rank": 4, "train-layers": "last:2", "lora-layers": "0-1", "targets": "q,gate", "shuffle": false,
+                                    "schedule": LearningRateSchedule.Shape.linear, "seed": UInt64(9)], layers: 6)
+        XCTAssertEqual(o.rank, 4)
+        XCTAssertEqual(o.trainLayers, [4, 5])
+        XCTAssertEqual(o.loraLayers, [0, 1])
+        XCTAssertEqual(o.targets, [.q, .gate])
+        XCTAssertFalse(o.shuffle)
+        XCTAssertEqual(o.schedule, .linear)
+        XCTAssertEqual(o.seed, 9)
+        XCTAssertEqual(o.lr, 5e-3, "not given: the saved value")
+        XCTAssertEqual(o.beta2, FinetuneOptions.defaults.beta2)
+        XCTAssertEqual(o.dtype, "bf16", "canonical")
+        XCTAssertEqual(try saved.applying(["dtype": "F32"], layers: 6).dtype, "f32")
+        for (flags, named) in [(["learning-rate": 1e-3], "--learning-rate"), (["rank": "four"], "rank"), (["targets": "q,zz"], "--targets"),
+                               (["train-layers": "last:7"], "--train-layers"), (["dtype": "int8"], "--dtype")] as [([String: any Encodable], String)] {
+            XCTAssertThrowsError(try saved.applying(flags, layers: 6), named) { error in
+                XCTAssertTrue("\(error)".contains(named), "\(error)")
+            }
+        }
+    }
+
     /// The merged export's model card says the model was retrained, by what and on which data, and keeps no
     /// "not retrained" sentence inherited from a cut's card; the self-check reports the files' held-out loss.
     func testTheMergedCardSaysTheModelWasRetrained() throws {
