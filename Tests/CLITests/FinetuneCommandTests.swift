@@ -147,6 +147,32 @@ final class FinetuneCommandTests: XCTestCase {
         XCTAssertEqual(after["lora-layers"] as? [Int], [3, 4])
     }
 
+    /// Every other setting's flag, given once, is found under its own name in config.json: a flag whose property
+    /// name does not spell its setting's key would be refused here, not left silently unapplied.
+    func testEveryOtherFlagReachesItsSetting() throws {
+        let out = scratch.appendingPathComponent("all")
+        let settings: [(flag: [String], key: String, value: Any)] = [
+            (["--valid", Fixtures.kjvValid.path], "valid", Fixtures.kjvValid.path), (["--no-packing"], "packing", false),
+            (["--dropout", "0.1"], "dropout", 0.1), (["--lora-layers", "0-2"], "lora-layers", [0, 1, 2]),
+            (["--train-layers", "last:1"], "train-layers", [4]), (["--train-lm-head"], "train-lm-head", true),
+            (["--beta1", "0.8"], "beta1", 0.8), (["--beta2", "0.99"], "beta2", 0.99), (["--eps", "1e-6"], "eps", 1e-6),
+            (["--decay-norms-and-biases"], "decay-norms-and-biases", true), (["--warmup-steps", "1"], "warmup-steps", 1),
+            (["--max-grad-norm", "0.5"], "max-grad-norm", 0.5), (["--grad-accum", "2"], "grad-accum", 2), (["--epochs", "2"], "epochs", 2),
+            (["--gradient-checkpointing"], "gradient-checkpointing", true), (["--early-exit-loss"], "early-exit-loss", true),
+            (["--early-exit-scale", "0.5"], "early-exit-scale", 0.5), (["--early-exit-curriculum", "gradual"], "early-exit-curriculum", "gradual"),
+            (["--layer-dropout", "0.1"], "layer-dropout", 0.1), (["--layer-dropout-schedule", "linear"], "layer-dropout-schedule", "linear"),
+            (["--eval-every", "1"], "eval-every", 1), (["--save-every", "1"], "save-every", 1), (["--keep", "3"], "keep", 3),
+            (["--weights-dtype", "f32"], "weights-dtype", "f32"), (["--keep-best"], "keep-best", true), (["--early-stop", "5"], "early-stop", 5),
+            (["--force"], "force", true),
+        ]
+        let r = try PruneExecutable.runFinetune(args(out, ["--steps", "2"] + settings.flatMap(\.flag)))
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let saved = try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("config.json"))) as? [String: Any] ?? [:]
+        for s in settings {
+            XCTAssertEqual(saved[s.key] as? NSObject, s.value as? NSObject, "\(s.flag.joined(separator: " ")) → \(s.key)")
+        }
+    }
+
     func testResumeRefusesAChangedFlag() throws {
         let out = scratch.appendingPathComponent("r")
         XCTAssertEqual(try PruneExecutable.runFinetune(args(out, ["--steps", "2"])).status, 0)
