@@ -9,9 +9,11 @@
 // cblas.h's values, so that no OpenBLAS header is needed at build time.
 enum { ROW_MAJOR = 101, NO_TRANS = 111, TRANS = 112 };
 typedef void (*sgemm_fn)(int, int, int, int, int, int, float, const float *, int, const float *, int, float, float *, int);
+typedef void (*dgemm_fn)(int, int, int, int, int, int, double, const double *, int, const double *, int, double, double *, int);
 
 static pk_blas_info info;
 static sgemm_fn sgemm;
+static dgemm_fn dgemm;
 static pthread_mutex_t load_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void copy(char *dst, size_t size, const char *src) {
@@ -37,11 +39,12 @@ const pk_blas_info *pk_blas_load(const char *coretype) {
         return &info;
     }
     sgemm = (sgemm_fn)dlsym(handle, "cblas_sgemm");
+    dgemm = (dgemm_fn)dlsym(handle, "cblas_dgemm");
     void (*set_threads)(int) = (void (*)(int))dlsym(handle, "openblas_set_num_threads");
     char *(*corename)(void) = (char *(*)(void))dlsym(handle, "openblas_get_corename");
     char *(*config)(void) = (char *(*)(void))dlsym(handle, "openblas_get_config");
-    if (!sgemm) {
-        snprintf(info.error, sizeof info.error, "the loaded BLAS has no cblas_sgemm");
+    if (!sgemm || !dgemm) {
+        snprintf(info.error, sizeof info.error, "the loaded BLAS has no %s", sgemm ? "cblas_dgemm" : "cblas_sgemm");
         pthread_mutex_unlock(&load_lock);
         return &info;
     }
@@ -58,4 +61,9 @@ const pk_blas_info *pk_blas_load(const char *coretype) {
 void pk_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
               const float *b, int ldb, float beta, float *c, int ldc) {
     sgemm(ROW_MAJOR, trans_a ? TRANS : NO_TRANS, trans_b ? TRANS : NO_TRANS, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+void pk_dgemm(int trans_a, int trans_b, int m, int n, int k, double alpha, const double *a, int lda,
+              const double *b, int ldb, double beta, double *c, int ldc) {
+    dgemm(ROW_MAJOR, trans_a ? TRANS : NO_TRANS, trans_b ? TRANS : NO_TRANS, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }

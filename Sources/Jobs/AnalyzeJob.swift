@@ -123,6 +123,19 @@ public enum AnalyzeJob {
                                 + "the weights or config.json give non-finite hidden states or losses; nothing written"))
     }
 
+    /// The calibration sequences `o` asks of `dataset` for `model`: the context clipped to its positions, the first
+    /// `o.samples` records of two or more tokens, their ids checked against its vocabulary; each shortfall warned.
+    static func calibrationSequences(model: LlamaModel, source: ModelSource, dataset: Dataset, tokenizer: Tokenizer?,
+                                     options o: AnalyzeOptions, log: JobLog) throws -> (sequences: [[Int32]], context: Int) {
+        let ctx = source.clippedToPositions(o.context, of: model, asked: "--context", log: log)
+        let sequences = try CalibrationSamples.select(from: dataset, tokenizer: tokenizer, count: o.samples, context: ctx)
+        try dataset.checkIDs(sequences, vocabularySize: model.config.vocabSize)
+        if sequences.count < o.samples {
+            log.warning("--samples \(o.samples) is more than \(dataset.url.path) holds (\(sequences.count) records of two or more tokens); using \(sequences.count)")
+        }
+        return (sequences, ctx)
+    }
+
     /// Analyses a loaded `model` on `dataset` (no files written); `quiet`: no plan note; `progress`: where the
     /// progress events go.
     public static func analyze(model: LlamaModel, source: ModelSource, dataset: Dataset, tokenizer: Tokenizer?,
@@ -137,12 +150,8 @@ public enum AnalyzeJob {
             }
             sizes = parsed
         }
-        let ctx = source.clippedToPositions(o.context, of: model, asked: "--context", log: log)
-        let sequences = try CalibrationSamples.select(from: dataset, tokenizer: tokenizer, count: o.samples, context: ctx)
-        try dataset.checkIDs(sequences, vocabularySize: model.config.vocabSize)
-        if sequences.count < o.samples && communicator.isRoot {
-            log.warning("--samples \(o.samples) is more than \(dataset.url.path) holds (\(sequences.count) records of two or more tokens); using \(sequences.count)")
-        }
+        let (sequences, ctx) = try calibrationSequences(model: model, source: source, dataset: dataset, tokenizer: tokenizer,
+                                                        options: o, log: communicator.isRoot ? log : .silent)
         let analyzer = LayerAnalyzer(model: model, options: AnalysisOptions(
             batchSize: o.batchSize, blockSizes: sizes, removalScan: o.removalScan, earlyExit: o.earlyExit))
         let plan = analyzer.plan(samples: sequences)

@@ -27,6 +27,14 @@ public enum CutAnalysisSource {
     case fresh(AnalyzeOptions)
 }
 
+/// What a cut does besides deleting the layers (Surgery's CutRepair, estimated here where it needs data).
+public enum CutReplacement {
+    /// ReplaceMe: a linear map estimated on this calibration data (dataset, samples, context, batch size).
+    case replaceme(AnalyzeOptions)
+    /// LaCo: the removed layers' parameter differences merged into the layer before them.
+    case laco
+}
+
 /// What to cut and where to write it.
 public struct CutOptions {
     public var method: CutMethod
@@ -42,9 +50,12 @@ public struct CutOptions {
     /// The command line that made the cut and the tool, for the model card and prune_cut.json.
     public var command: [String] = []
     public var tool = "prune"
+    /// nil: the layers are only deleted.
+    public var replace: CutReplacement?
 
     public init(method: CutMethod, analysis: CutAnalysisSource? = nil, output: URL, force: Bool = false,
-                dtype: SafetensorsDType? = nil, command: [String] = [], tool: String = "prune") {
+                dtype: SafetensorsDType? = nil, command: [String] = [], tool: String = "prune", replace: CutReplacement? = nil) {
+        self.replace = replace
         self.method = method
         self.analysis = analysis
         self.output = output
@@ -76,7 +87,7 @@ public enum CutJob {
     public static func run(_ source: ModelSource, options: CutOptions, quiet: Bool = false, progress: ProgressSink? = nil,
                            log: JobLog = .standardError) throws -> (CutChoice, CutReport) {
         let choice = try choose(source, options: options, quiet: quiet, progress: progress, log: log)
-        return (choice, try cut(source, choice: choice, options: options))
+        return (choice, try cut(source, choice: choice, options: options, quiet: quiet, progress: progress, log: log))
     }
 
     /// The layers to drop from `options.method`, reading or running the analysis it needs.
@@ -128,11 +139,45 @@ public enum CutJob {
         }
     }
 
-    /// Writes the checkpoint without `choice.drop`.
-    public static func cut(_ source: ModelSource, choice: CutChoice, options: CutOptions) throws -> CutReport {
-        try LayerCutter(model: source.directory).cut(dropping: choice.drop, to: options.output, dtype: options.dtype,
-                                                     force: options.force, selection: choice.selection,
-                                                     command: options.command, tool: options.tool, sourceName: source.path)
+    /// Writes the checkpoint without `choice.drop` (replaced as `options.replace` says); `quiet` silences
+    /// ReplaceMe's fit lines, `progress` hears its calibration passes.
+    public static func cut(_ source: ModelSource, choice: CutChoice, options: CutOptions, quiet: Bool = false,
+                           progress: ProgressSink? = nil, log: JobLog = .standardError) throws -> CutReport {
+        let repair: CutRepair?
+        switch options.replace {
+        case nil: repair = nil
+        case .laco?: repair = .layerMerge
+        case .replaceme(let o)?:
+            let maps = try replaceMe(source, dropping: choice.drop.layers, calibration: o, quiet: quiet, progress: progress, log: log)
+            repair = .linear(Dictionary(uniqueKeysWithValues: maps.map { ($0.layerBefore, $0.transform) }))
+        }
+        return try LayerCutter(model: source.directory).cut(dropping: choice.drop, to: options.output, dtype: options.dtype,
+                                                            force: options.force, selection: choice.selection,
+                                                            command: options.command, tool: options.tool, sourceName: source.path,
+                                                            repair: repair)
+    }
+
+    /// ReplaceMe's maps for the runs of `dropping`, estimated on `calibration`'s samples; each fit is noted
+    /// beside plain deletion's.
+    static func replaceMe(_ source: ModelSource, dropping: [Int], calibration o: AnalyzeOptions, quiet: Bool,
+                          progress: ProgressSink?, log: JobLog) throws -> [LinearReplacement] {
+        let data = try Dataset(url: o.dataset)
+        let model = try source.loadModel(log: log)
+        let samples = try AnalyzeJob.calibrationSequences(model: model, source: source, dataset: data, tokenizer: source.optionalTokenizer(),
+                                                          options: o, log: log).sequences
+        let batches = (samples.count + o.batchSize - 1) / o.batchSize
+        let reporter = progress.map { ProgressReporter("replaceme calibration", total: batches, unit: "batch", sink: $0) }
+        let maps = try LinearReplacement.estimate(model: model, samples: samples, removing: dropping, batchSize: o.batchSize) { done, _ in
+            reporter?.update(done: done, units: 1)
+        }
+        if !quiet {
+            for m in maps {
+                log.note(String(format: "replaceme: layers %@ → a linear map in layer %d's down_proj, relative error %.4f (deleting them: %.4f) on %d tokens\n",
+                                LinearReplacement.text(m.removed), m.layerBefore, m.relativeError,
+                                m.deletionRelativeError, m.tokens))
+            }
+        }
+        return maps
     }
 
     /// The analysis behind --block / --metric: read (and checked against the model's layer count) or run.

@@ -206,9 +206,12 @@ public final class LlamaModel {
     /// - observe: called with (l, h) for the residual stream h (N, C) entering layer l, l = 0…L−1, then
     ///   (L, last layer's output before the final norm); `h` is valid only during the call.
     /// - cache: keys/values of earlier positions; the new ones are appended.
+    /// - observeBlock: called after layer l's block with (l, its residual stream after attention — the MLP's
+    ///   input stream —, the block's output); both valid only during the call.
     public func forward(tokens: [Int32], batch b: Int, length t: Int, skipping: Set<Int> = [],
                         captureHiddenStates: Bool = false,
-                        cache: KVCache? = nil, observe: ((Int, UnsafePointer<Float>) -> Void)? = nil) -> ForwardOutput {
+                        cache: KVCache? = nil, observe: ((Int, UnsafePointer<Float>) -> Void)? = nil,
+                        observeBlock: ((Int, UnsafePointer<Float>, UnsafePointer<Float>) -> Void)? = nil) -> ForwardOutput {
         precondition(tokens.count == b * t, "\(tokens.count) tokens for B=\(b), T=\(t)")
         if let cache { precondition(cache.batch == b, "cache batch \(cache.batch) ≠ \(b)") }
         // Each output's allocation (page faults of the first touch) is counted with the part that writes it.
@@ -218,7 +221,7 @@ public final class LlamaModel {
             return h
         }
         var hiddenStates: [Tensor] = []
-        runLayers(from: 0, on: h, batch: b, length: t, skipping: skipping, cache: cache) { l, h in
+        runLayers(from: 0, on: h, batch: b, length: t, skipping: skipping, cache: cache, afterBlock: observeBlock) { l, h in
             if captureHiddenStates {
                 let copy = Tensor(zeros: [b, t, self.config.hiddenSize])
                 copy.data.update(from: h, count: copy.count)
@@ -233,9 +236,11 @@ public final class LlamaModel {
 
     /// The layer loop of every inference pass: layers `first`…L−1 (except `skipping`) in place on the residual
     /// stream h (B, T, C), whose rows sit at positions past…past+T−1 (past = the cache's length). `visit(l, h)`
-    /// sees the stream entering each layer l ≥ first, then (L, the last layer's output before the final norm).
+    /// sees the stream entering each layer l ≥ first, then (L, the last layer's output before the final norm);
+    /// `afterBlock(l, mid, out)` sees layer l's stream after attention and after the block.
     func runLayers(from first: Int, on h: Tensor, batch b: Int, length t: Int, skipping: Set<Int> = [],
-                   cache: KVCache? = nil, visit: ((Int, UnsafePointer<Float>) -> Void)? = nil) {
+                   cache: KVCache? = nil, afterBlock: ((Int, UnsafePointer<Float>, UnsafePointer<Float>) -> Void)? = nil,
+                   visit: ((Int, UnsafePointer<Float>) -> Void)? = nil) {
         let n = b * t, past = cache?.length ?? 0
         if let cache { precondition(cache.lengths[first...].allSatisfy { $0 == past }, "layers of the cache hold \(cache.lengths) positions") }
         rope.ensure(length: past + t)
@@ -250,6 +255,7 @@ public final class LlamaModel {
                 if skipping.contains(l) { continue }
                 blockForward(l, input: h.data, output: h.data, batch: b, length: t, positions: pos.baseAddress!,
                              cache: cache, saving: buffers, scratch: scratch)
+                afterBlock?(l, buffers.mid.data, h.data)
             }
         }
         visit?(layers.count, h.data)

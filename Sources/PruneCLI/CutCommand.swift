@@ -17,6 +17,10 @@ struct CutCommand: ParsableCommand {
 
         --force also cuts layer 0, the last layer or more than half of the layers, which are refused otherwise.
 
+        Besides deleting the layers, --replace changes the kept layer before each removed block (training-free):
+          --replace replaceme     a linear map of the block's effect, least squares on --dataset, folded into its down_proj
+          --replace laco          the block's parameter differences merged into it (LaCo)
+
         The output is a complete Hugging Face checkpoint: config.json with num_hidden_layers and per-layer lists updated (every other key kept), layers renumbered, tensors in their original dtype unless --dtype is given, tied embeddings still tied, sharding kept, tokenizer and generation files copied.
         """)
 
@@ -37,8 +41,12 @@ struct CutCommand: ParsableCommand {
     @Option(name: .long, help: "analysis.json from `prune analyze` on this model, for --block / --metric.")
     var analysis: String?
 
-    @Option(name: .long, help: "For --block / --metric without --analysis: calibration data to analyse.")
+    @Option(name: [.customLong("dataset"), .customLong("calibration")],
+            help: "Calibration data: for --block / --metric without --analysis, and for --replace replaceme.")
     var dataset: String?
+
+    @Option(name: .long, help: "replaceme or laco: also change the layer before each removed block (see above).")
+    var replace: String?
 
     @OptionGroup(title: "With --dataset") var calibration: CalibrationOptions
 
@@ -56,8 +64,11 @@ struct CutCommand: ParsableCommand {
         if layers == nil && (analysis == nil) == (dataset == nil) {
             throw ValidationError("--block and --metric need either --analysis FILE.json or --dataset FILE")
         }
-        if layers != nil && (analysis != nil || dataset != nil) {
-            throw ValidationError("--analysis and --dataset go with --block or --metric, not --layers")
+        if let replace, !["replaceme", "laco"].contains(replace) { throw ValidationError("--replace must be replaceme or laco") }
+        if replace == "replaceme" && dataset == nil { throw ValidationError("--replace replaceme needs calibration data: --dataset FILE") }
+        if layers != nil && analysis != nil { throw ValidationError("--analysis goes with --block or --metric, not --layers") }
+        if layers != nil && dataset != nil && replace != "replaceme" {
+            throw ValidationError("--dataset goes with --block, --metric or --replace replaceme, not --layers alone")
         }
         if let block { guard block >= 1 else { throw ValidationError("--block must be positive") } }
         if let count { guard count >= 1 else { throw ValidationError("--count must be positive") } }
@@ -67,10 +78,11 @@ struct CutCommand: ParsableCommand {
         let source = options.source
         let cutOptions = CutOptions(method: try method(), analysis: analysisSource, output: URL(fileURLWithPath: destination.output),
                                     force: destination.force, dtype: try destination.storedDType(),
-                                    command: ["prune"] + CommandLine.arguments.dropFirst(), tool: Self.tool)
+                                    command: ["prune"] + CommandLine.arguments.dropFirst(), tool: Self.tool,
+                                    replace: replacement)
         let choice = try CutJob.choose(source, options: cutOptions, quiet: json, progress: json ? nil : ProgressPrinter().sink)
         if !json, let announcement = choice.announcement { print(announcement) }
-        let report = try CutJob.cut(source, choice: choice, options: cutOptions)
+        let report = try CutJob.cut(source, choice: choice, options: cutOptions, quiet: json, progress: json ? nil : ProgressPrinter().sink)
         if json {
             print(String(decoding: try JSONEncoder.sorted.encode(report), as: UTF8.self))
         } else {
@@ -88,9 +100,18 @@ struct CutCommand: ParsableCommand {
         return .lowestInfluence(count: count!)
     }
 
+    /// --replace replaceme (on --dataset) or laco.
+    var replacement: CutReplacement? {
+        switch replace {
+        case "replaceme": dataset.map { .replaceme(calibration.analysis(of: $0)) }
+        case "laco": .laco
+        default: nil
+        }
+    }
+
     /// --analysis FILE.json or a fresh analysis on --dataset.
     var analysisSource: CutAnalysisSource? {
         if let analysis { return .file(URL(fileURLWithPath: analysis)) }
-        return dataset.map { .fresh(calibration.analysis(of: $0)) }
+        return layers == nil ? dataset.map { .fresh(calibration.analysis(of: $0)) } : nil
     }
 }

@@ -21,11 +21,16 @@ public enum CutModelCard {
                 + "(`\(origin.selection.option)`: \(origin.selection.reason)). Its card follows.\n\n"
             return out + sourceBody + (sourceBody.hasSuffix("\n") || sourceBody.isEmpty ? "" : "\n")
         }
+        let repaired = switch origin.repair {
+        case "replaceme"?: ", the layer before each removed block taking a linear map of their effect in its down_proj (ReplaceMe)"
+        case "laco"?: ", each removed block's parameter differences merged into the layer before it (LaCo)"
+        default: ""
+        }
         out += """
         # \(URL(fileURLWithPath: origin.sourceModel).lastPathComponent), \(kept) of \(L) layers
 
         This checkpoint is `\(origin.sourceModel)` with \(origin.dropped.count) of its \(L) decoder layers \
-        removed by `\(origin.tool)`. Everything else (embeddings, final norm, lm_head, tokenizer) is the \
+        removed by `\(origin.tool)`\(repaired). Everything else (embeddings, final norm, lm_head, tokenizer) is the \
         source's, unchanged; the remaining layers are renumbered 0…\(kept - 1). \(notRetrained)
 
         | | |

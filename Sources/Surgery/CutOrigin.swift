@@ -45,14 +45,17 @@ public struct CutOrigin: Codable, Equatable, Sendable {
     public var command: String
     /// The tool and its version, e.g. "prune 0.3.0".
     public var tool: String
+    /// What changed the kept layer before each removed run ("replaceme", "laco"); nil: the run was only deleted.
+    public var repair: String?
 
     enum CodingKeys: String, CodingKey {
         case sourceModel = "source_model", layersBefore = "layers_before", dropped, kept
-        case droppedRanges = "dropped_ranges", keptRanges = "kept_ranges", selection, command, tool
+        case droppedRanges = "dropped_ranges", keptRanges = "kept_ranges", selection, command, tool, repair
     }
 
     /// The origin of a cut of `layersBefore` layers dropping `dropped`; `command` is the argument list.
-    public init(sourceModel: String, layersBefore: Int, dropped: [Int], selection: CutSelection, command: [String], tool: String) {
+    public init(sourceModel: String, layersBefore: Int, dropped: [Int], selection: CutSelection, command: [String], tool: String,
+                repair: String? = nil) {
         self.sourceModel = sourceModel
         self.layersBefore = layersBefore
         self.dropped = dropped.sorted()
@@ -62,6 +65,7 @@ public struct CutOrigin: Codable, Equatable, Sendable {
         self.selection = selection
         self.command = command.map(Self.shellQuoted).joined(separator: " ")
         self.tool = tool
+        self.repair = repair
     }
 
     /// `argument` as a POSIX shell reads it back: bare when safe, else in single quotes.

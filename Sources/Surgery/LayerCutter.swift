@@ -6,6 +6,7 @@
 import Checkpoint
 import Foundation
 import Support
+import Tensor
 
 /// Cuts layers out of one checkpoint.
 public struct LayerCutter {
@@ -27,9 +28,10 @@ public struct LayerCutter {
     /// - force: replace a non-empty `output`.
     /// - selection, command, tool: how the layers were chosen and by what, for the model card and prune_cut.json.
     /// - sourceName: the source as the user named it, for the card, prune_cut.json and the mergekit YAML (default: its path).
+    /// - repair: what to do to the kept layer before each removed run (ReplaceMe, LaCo) besides deleting the run.
     public func cut(dropping drop: LayerSelection, to output: URL, dtype: SafetensorsDType? = nil,
                     force: Bool = false, selection: CutSelection? = nil, command: [String] = [],
-                    tool: String = "prune", sourceName: String? = nil) throws -> CutReport {
+                    tool: String = "prune", sourceName: String? = nil, repair: CutRepair? = nil) throws -> CutReport {
         if let dtype, ![.F32, .F16, .BF16].contains(dtype) {
             throw PruneError("--dtype", "\(dtype.rawValue) is not a supported output dtype (f32, bf16, f16)")
         }
@@ -37,13 +39,14 @@ public struct LayerCutter {
         let L = rewriter.llamaConfig.numHiddenLayers
         try drop.validate(layerCount: L)
         let kept = drop.complement(layerCount: L)
+        let replaced = try repair?.replacedTensors(rewriter.store, dropped: drop.layers) ?? [:]
         let destination = try CheckpointDestination(output: output, model: model, force: force)
 
-        let tensors = try Self.keptTensors(rewriter, layerCount: L, kept: kept)
+        let tensors = try Self.keptTensors(rewriter, layerCount: L, kept: kept, replacing: replaced)
         let config = CutConfig(rewriter.config, layerCount: L, kept: kept, dtype: dtype)
         let origin = CutOrigin(sourceModel: sourceName ?? model.path, layersBefore: L, dropped: drop.layers,
                                selection: selection ?? CutSelection(method: "layers", option: "--layers \(drop)", reason: "given explicitly"),
-                               command: command, tool: tool)
+                               command: command, tool: tool, repair: repair?.name)
         // The source's README.md describes the uncut model: it goes into the new card, below the cut's facts.
         let card = CutModelCard.markdown(origin, parametersBefore: rewriter.parameterCount,
                                          parametersAfter: rewriter.parameterCount(of: tensors),
@@ -64,8 +67,9 @@ public struct LayerCutter {
     }
 
     /// Every source tensor except the dropped layers', in the source's order, layer tensors renumbered
-    /// contiguously (model.layers.{old}.rest → model.layers.{new}.rest).
-    static func keptTensors(_ rewriter: CheckpointRewriter, layerCount L: Int, kept: [Int]) throws -> [RewrittenTensor] {
+    /// contiguously (model.layers.{old}.rest → model.layers.{new}.rest); those named in `replacing` take its values.
+    static func keptTensors(_ rewriter: CheckpointRewriter, layerCount L: Int, kept: [Int],
+                            replacing: [String: () throws -> Tensor] = [:]) throws -> [RewrittenTensor] {
         let newIndex = Dictionary(uniqueKeysWithValues: kept.enumerated().map { ($1, $0) })
         var out: [RewrittenTensor] = []
         for name in rewriter.tensorNames {
@@ -77,7 +81,9 @@ public struct LayerCutter {
                 let file = try rewriter.store.entry(name).file
                 throw PruneError(file: file.url, "tensor \"\(name)\" belongs to layer \(layer) but config.json says num_hidden_layers = \(L)")
             }
-            if let renumbered = newIndex[layer] { out.append(.copy(name, as: WeightNames.layerPrefix(renumbered) + rest)) }
+            if let renumbered = newIndex[layer] {
+                out.append(RewrittenTensor(name: WeightNames.layerPrefix(renumbered) + rest, source: name, values: replacing[name]))
+            }
         }
         return out
     }

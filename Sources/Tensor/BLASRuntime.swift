@@ -66,6 +66,13 @@ public enum BLASRuntime {
         pk_sgemm(transA ? 1 : 0, transB ? 1 : 0, Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
 
+    /// cblas_dgemm, row-major. Only after `load()` succeeded.
+    static func dgemm(_ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Double,
+                      _ a: UnsafePointer<Double>, _ lda: Int, _ b: UnsafePointer<Double>, _ ldb: Int,
+                      _ beta: Double, _ c: UnsafeMutablePointer<Double>, _ ldc: Int) {
+        pk_dgemm(transA ? 1 : 0, transB ? 1 : 0, Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    }
+
     private static func getenvString(_ name: String) -> String? {
         guard let v = getenv(name), v[0] != 0 else { return nil }
         return String(cString: v)

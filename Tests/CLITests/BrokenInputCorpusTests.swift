@@ -97,6 +97,7 @@ final class BrokenInputCorpusTests: XCTestCase {
                 ["eval", model.path, "--dataset", input.url.path, "--context", "8"],
                 ["analyze", model.path, "--dataset", input.url.path, "--samples", "2", "--context", "8", "-o", out.path],
                 ["cut", model.path, "--metric", "bi", "--count", "1", "--dataset", input.url.path, "--samples", "2", "--context", "8", "-o", out.path],
+                ["cut", model.path, "--layers", "2-3", "--replace", "replaceme", "--dataset", input.url.path, "--samples", "2", "--context", "8", "-o", out.path],
             ] {
                 try assertRefused(args, outputs: [out], input.name)
             }

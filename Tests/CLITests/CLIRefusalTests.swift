@@ -25,6 +25,22 @@ final class CLIRefusalTests: XCTestCase {
         try prune(["analyze", model.path, "--dataset", dataset, "--samples", "2", "--context", "16", "-o", output.path] + extra)
     }
 
+    func testCutReplaceNamesWhatItNeeds() throws {
+        let out = scratch.appendingPathComponent("replaced")
+        assertOneLineError(try prune(["cut", model.path, "--layers", "2-3", "--replace", "merge", "-o", out.path]),
+                           containing: "--replace must be replaceme or laco")
+        assertOneLineError(try prune(["cut", model.path, "--layers", "2-3", "--replace", "replaceme", "-o", out.path]),
+                           containing: "--replace replaceme needs calibration data")
+        assertOneLineError(try prune(["cut", model.path, "--layers", "2-3", "--dataset", dataset, "-o", out.path]),
+                           containing: "--dataset goes with --block, --metric or --replace replaceme")
+        assertOneLineError(try prune(["cut", model.path, "--layers", "2-3", "--replace", "replaceme", "--calibration", dataset,
+                                      "--samples", "1", "--context", "16", "-o", out.path]),
+                           containing: "not determined by 16 calibration tokens")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out.path), "nothing written")
+        let laco = try prune(["cut", model.path, "--layers", "2-3", "--replace", "laco", "-o", out.path])
+        XCTAssertEqual(laco.status, 0, laco.stderr)
+    }
+
     func testAnalyzeRefusesTheModelDirectoryAndPlacesInsideIt() throws {
         let before = try FileManager.default.contentsOfDirectory(atPath: model.path).sorted()
         assertOneLineError(try analyze(to: model), containing: "is the model directory itself")

@@ -5,7 +5,7 @@
 #define PRUNE_BLAS_LOADER_H
 
 typedef struct {
-    int loaded;             ///< 1 when cblas_sgemm is usable
+    int loaded;             ///< 1 when cblas_sgemm and cblas_dgemm are usable
     char library[256];      ///< the file that was loaded
     char corename[64];      ///< openblas_get_corename(): the kernel set OpenBLAS runs
     char config[256];       ///< openblas_get_config()
@@ -22,5 +22,9 @@ const pk_blas_info *pk_blas_load(const char *coretype);
 /// C (M, N) = alpha · op(A) · op(B) + beta · C, row-major (cblas_sgemm). pk_blas_load must have succeeded.
 void pk_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
               const float *b, int ldb, float beta, float *c, int ldc);
+
+/// The same in Float64 (cblas_dgemm): least squares accumulate their normal equations with it.
+void pk_dgemm(int trans_a, int trans_b, int m, int n, int k, double alpha, const double *a, int lda,
+              const double *b, int ldb, double beta, double *c, int ldc);
 
 #endif
