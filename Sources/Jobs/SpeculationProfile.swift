@@ -113,8 +113,9 @@ public struct SpeculationProfile: Codable, Equatable {
     /// propose there). Closer to what verification accepts than agreement on given text, which the model would
     /// not have written (exit 2 of SmolLM2: 0.07 on KJV text, 0.26 of drafts accepted): one decoding step per token
     /// plus L − 1 heads (cheap through a draft head; about three steps a token through Llama-3.2-1B's full head).
+    /// The continuation ends where generation would: at the first of `stopTokens` the model chooses.
     public static func measureExitsOnContinuation(model: LlamaModel, prompt: [Int32], tokens: Int, draft: DraftVocabulary?,
-                                                  source: String) -> ExitAgreement {
+                                                  stopTokens: Set<Int32> = [], source: String) -> ExitAgreement {
         let L = model.layers.count, C = model.config.hiddenSize
         let n = max(1, min(tokens, model.config.maxPositionEmbeddings - prompt.count))
         let session = DecodeSession(model: model, capacity: prompt.count + n, rows: 1)
@@ -123,7 +124,9 @@ public struct SpeculationProfile: Codable, Equatable {
         var next = Int32(session.argmax(of: x.data, rows: 1)[0].index)
         var agreeing = [Int](repeating: 0, count: L)
         var exits = [Int32](repeating: 0, count: L)
+        var measured = 0
         for step in 0..<n {
+            if stopTokens.contains(next) { break }
             model.embed(next, into: x.data)
             let p = prompt.count + step
             for l in 0..<L {
@@ -135,8 +138,9 @@ public struct SpeculationProfile: Codable, Equatable {
             next = Int32(session.argmax(of: x.data, rows: 1)[0].index)
             for l in 0..<(L - 1) where exits[l] == next { agreeing[l] += 1 }
             agreeing[L - 1] += 1
+            measured += 1
         }
-        return ExitAgreement(top1: agreeing.map { Double($0) / Double(n) }, source: source, positions: n)
+        return ExitAgreement(top1: agreeing.map { measured > 0 ? Double($0) / Double(measured) : 0 }, source: source, positions: measured)
     }
 
     /// Each exit's top-1 agreement with the full model over `samples` (teacher-forced, every position).

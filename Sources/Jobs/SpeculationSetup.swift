@@ -130,7 +130,7 @@ public struct SpeculationSetup {
                 // draft head, as the drafts will be made.
                 agreement = SpeculationProfile.measureExitsOnContinuation(
                     model: model, prompt: job.promptIDs, tokens: SpeculationRequest.continuationTokens, draft: draftVocabulary,
-                    source: "the model's greedy continuation of the prompt")
+                    stopTokens: job.sampling.stopTokens, source: "the model's greedy continuation of the prompt")
             }
             let cost = DecodeCost.measure(model, rows: (request.draftTokens ?? maxK) + 1, cachedPositions: job.promptIDs.count + 64,
                                           draftHead: draftVocabulary?.head)

@@ -69,6 +69,11 @@ final class SpeculationProfileTests: XCTestCase {
         for (l, d) in drafted.top1.dropLast().enumerated() {
             XCTAssertLessThanOrEqual(d * Double(n), Double(inHead) + 1e-9, "exit \(l + 1)")
         }
+        // The continuation ends where generation would: at the first stop token the model chooses (here the 5th).
+        let stop = continuation[4]
+        let stopped = SpeculationProfile.measureExitsOnContinuation(model: model, prompt: prompt, tokens: n, draft: nil,
+                                                                    stopTokens: [stop], source: "c")
+        XCTAssertEqual(stopped.positions, continuation.firstIndex(of: stop)!, "positions up to the stop token chosen")
     }
 
     func testProfilesThatDoNotFitAreRefused() throws {
