@@ -1,10 +1,11 @@
 // A pruning study as data: which model, which data, how to choose and cut the layers, how to heal and what to
 // report, read from a YAML recipe (Recipes/*.yaml) whose header comment is the command that runs it. Every key
-// has a type and a default; an unknown key or a wrong type is one error naming the file, line and key
-// (RecipeReader). Relative paths in the file are taken from the file's directory, so that a recipe runs the same
-// from any directory; paths given as overrides on the command line are taken from the working directory, as
-// typed. The resolved recipe (defaults filled in, paths absolute) is saved in the run directory and its parts
-// feed the content hash of each stage (StageCache; paths themselves are not hashed, the files' bytes are).
+// has a type and a default; an unknown key, a wrong type or a value the checks across keys refuse (validate) is one
+// error naming the file, line and key (RecipeDecoder). Relative paths in the file are taken from the file's
+// directory, so that a recipe runs the same from any directory; paths given as overrides on the command line are
+// taken from the working directory, as typed. The resolved recipe (defaults filled in, paths absolute) is saved in
+// the run directory and its parts feed the content hash of each stage (StageCache; paths themselves are not hashed,
+// the files' bytes are).
 import Foundation
 import Checkpoint
 import Llama
@@ -47,7 +48,7 @@ public struct Recipe: Codable, Equatable, Sendable {
     }
     public var data: DataSettings
 
-    public struct AnalyzeSettings: Codable, Equatable, Sendable {
+    public struct AnalyzeSettings: RecipeSection, Equatable, Sendable {
         /// Calibration records.
         public var samples = 64
         /// Tokens per record.
@@ -59,7 +60,7 @@ public struct Recipe: Codable, Equatable, Sendable {
     }
     public var analyze = AnalyzeSettings()
 
-    public struct CutSettings: Codable, Equatable, Sendable {
+    public struct CutSettings: RecipeSection, Equatable, Sendable {
         /// n, the layers to drop (not needed for `layers`).
         public var count: Int?
         /// Instead of `count`: this fraction of the layers, rounded (0.25 of 30 → 8).
@@ -78,7 +79,7 @@ public struct Recipe: Codable, Equatable, Sendable {
     }
     public var cut = CutSettings()
 
-    public struct EvaluateSettings: Codable, Equatable, Sendable {
+    public struct EvaluateSettings: RecipeSection, Equatable, Sendable {
         /// Tokens per window.
         public var context = 256
         /// Tokens between window starts (nil: context).
@@ -90,7 +91,7 @@ public struct Recipe: Codable, Equatable, Sendable {
     }
     public var evaluate = EvaluateSettings()
 
-    public struct HealSettings: Codable, Equatable, Sendable {
+    public struct HealSettings: RecipeSection, Equatable, Sendable {
         /// Whether the cut models are healed at all.
         public var enabled = true
         /// lora or partial (full finetuning of `trainLayers`, and lm_head with `trainLMHead`).
@@ -120,7 +121,7 @@ public struct Recipe: Codable, Equatable, Sendable {
     }
     public var heal = HealSettings()
 
-    public struct ExportSettings: Codable, Equatable, Sendable {
+    public struct ExportSettings: RecipeSection, Equatable, Sendable {
         /// Write the study's final model (the first strategy's, healed when healing ran) to OUT/final.
         public var enabled = true
         /// f32, bf16 or f16 (nil: as the model has them).
@@ -128,9 +129,17 @@ public struct Recipe: Codable, Equatable, Sendable {
     }
     public var export = ExportSettings()
 
+    public struct ReportSettings: RecipeSection, Equatable, Sendable {
+        /// Prompts continued greedily by the full, cut and healed models.
+        public var prompts: [String] = []
+        public var maxTokens = 32
+        enum CodingKeys: String, CodingKey { case prompts, maxTokens = "max_tokens" }
+    }
+    public var report = ReportSettings()
+
     /// A LayerSkip study instead of a cut (Elhoushi et al. 2024): continual training of the whole model with the
     /// early-exit loss and layer dropout, on `heal`'s budget, then each model's exits and self-speculative speed.
-    public struct LayerSkipSettings: Codable, Equatable, Sendable {
+    public struct LayerSkipSettings: RecipeSection, Equatable, Sendable {
         /// full: every layer and lm_head (the paper's setting); lora: adapters on every projection.
         public enum Method: String, Codable, CaseIterable, Sendable { case full, lora }
         /// The trainings, the first exported to OUT/final.
@@ -158,18 +167,38 @@ public struct Recipe: Codable, Equatable, Sendable {
     }
     public var layerskip: LayerSkipSettings?
 
-    public struct ReportSettings: Codable, Equatable, Sendable {
-        /// Prompts continued greedily by the full, cut and healed models.
-        public var prompts: [String] = []
-        public var maxTokens = 32
-        enum CodingKeys: String, CodingKey { case prompts, maxTokens = "max_tokens" }
-    }
-    public var report = ReportSettings()
-
     public init(model: String, output: String, data: DataSettings) {
         self.model = model
         self.output = output
         self.data = data
+    }
+}
+
+extension Recipe.DataSettings {
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let calibration = try c.decodeIfPresent(String.self, forKey: .calibration)
+        train = try c.decodeIfPresent(String.self, forKey: .train)
+        valid = try c.decode(String.self, forKey: .valid)
+        self.calibration = calibration ?? valid
+    }
+}
+
+extension Recipe.CutSettings {
+    /// `strategy: x` is short for `strategies: [x]`.
+    private enum ShortKeys: String, CodingKey { case strategy }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        count = try c.decodeIfPresent(Int.self, forKey: .count)
+        fraction = try c.decodeIfPresent(Double.self, forKey: .fraction)
+        let one = try decoder.container(keyedBy: ShortKeys.self).decodeIfPresent(LayerStrategy.self, forKey: .strategy)
+        let many = try c.decode([LayerStrategy].self, forKey: .strategies)
+        strategies = one.map { [$0] } ?? many
+        layers = try c.decodeIfPresent(String.self, forKey: .layers)
+        allowFirstLayer = try c.decode(Bool.self, forKey: .allowFirstLayer)
+        force = try c.decode(Bool.self, forKey: .force)
+        dtype = try c.decodeIfPresent(String.self, forKey: .dtype)
     }
 }
 
@@ -187,180 +216,91 @@ extension Recipe {
     /// (overrides' start in the working directory).
     public static func parse(_ text: String, file: String, overrides: [String] = [],
                              directory: URL = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)) throws -> Recipe {
-        var doc = try RecipeDocument(text: text, file: file)
-        for o in overrides { try doc.applyOverride(o) }
-        let r = try doc.rootReader(keys: ["model", "output", "threads", "data", "analyze", "cut", "evaluate", "heal", "export", "report", "layerskip"])
+        var document = try RecipeDocument(text: text, file: file)
+        for o in overrides { try document.applyOverride(o) }
+        var recipe = try RecipeDecoder.decode(Recipe.self, from: document)
+        try recipe.validate(document)
 
-        guard let d = try r.mapping("data", keys: ["calibration", "train", "valid"]) else { throw r.fail("data", "is required (calibration, valid, train)") }
-        let valid = try d.requiredString("valid")
-        var recipe = Recipe(model: try r.requiredString("model"), output: try r.requiredString("output"),
-                            data: DataSettings(calibration: try d.string("calibration") ?? valid, train: try d.string("train"), valid: valid))
         let workingDirectory = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
         func path(_ key: String, _ value: String) -> String {
             let expanded = (value as NSString).expandingTildeInPath
-            let base = doc.isOverridden(key) ? workingDirectory : directory
+            let base = document.isOverridden(key) ? workingDirectory : directory
             return (expanded.hasPrefix("/") ? URL(fileURLWithPath: expanded) : base.appendingPathComponent(expanded)).standardizedFileURL.path
         }
         recipe.model = path("model", recipe.model)
         recipe.output = path("output", recipe.output)
-        recipe.data.calibration = path(d.node("calibration") == nil ? "data.valid" : "data.calibration", recipe.data.calibration)
+        recipe.data.calibration = path(document.node(at: "data.calibration") == nil ? "data.valid" : "data.calibration", recipe.data.calibration)
         recipe.data.train = recipe.data.train.map { path("data.train", $0) }
         recipe.data.valid = path("data.valid", recipe.data.valid)
-        recipe.threads = try r.int("threads")
-        if let threads = recipe.threads, threads < 1 { throw r.fail("threads", "must be at least 1, got \(threads)") }
-
-        if let a = try r.mapping("analyze", keys: ["samples", "context", "batch_size", "early_exit"]) {
-            recipe.analyze.earlyExit = try a.bool("early_exit") ?? false
-            recipe.analyze.samples = try a.int("samples") ?? recipe.analyze.samples
-            recipe.analyze.context = try a.int("context") ?? recipe.analyze.context
-            recipe.analyze.batchSize = try a.int("batch_size") ?? recipe.analyze.batchSize
-            try positive(a, "samples", recipe.analyze.samples); try atLeast(a, "context", recipe.analyze.context, 2)
-            try positive(a, "batch_size", recipe.analyze.batchSize)
-        }
-
-        let layerskipKeys = ["methods", "lora_lr", "early_exit_scale", "curriculum", "layer_dropout", "baseline", "prompts",
-                             "prompt_tokens", "max_tokens", "draft_vocabulary"]
-        if let l = try r.mapping("layerskip", keys: layerskipKeys) {
-            var s = LayerSkipSettings()
-            if let methods = try l.strings("methods") {
-                s.methods = try methods.map { m in
-                    guard let e = LayerSkipSettings.Method(rawValue: m) else { throw l.fail("methods", "\"\(m)\" is not full or lora") }
-                    return e
-                }
-                guard !s.methods.isEmpty, Set(s.methods).count == s.methods.count else { throw l.fail("methods", "must name full and/or lora, each once") }
-            }
-            s.loraLR = try l.double("lora_lr") ?? s.loraLR
-            s.earlyExitScale = try l.double("early_exit_scale") ?? s.earlyExitScale
-            s.curriculum = try l.string("curriculum") ?? s.curriculum
-            s.layerDropout = try l.double("layer_dropout") ?? s.layerDropout
-            s.baseline = try l.bool("baseline") ?? s.baseline
-            s.prompts = try l.int("prompts") ?? s.prompts
-            s.promptTokens = try l.int("prompt_tokens") ?? s.promptTokens
-            s.maxTokens = try l.int("max_tokens") ?? s.maxTokens
-            s.draftVocabulary = try l.int("draft_vocabulary") ?? s.draftVocabulary
-            guard s.loraLR > 0, s.loraLR.isFinite else { throw l.fail("lora_lr", "must be positive, got \(s.loraLR)") }
-            guard s.earlyExitScale >= 0, s.earlyExitScale.isFinite else { throw l.fail("early_exit_scale", "must be ≥ 0, got \(s.earlyExitScale)") }
-            guard EarlyExitCurriculum(argument: s.curriculum) != nil else { throw l.fail("curriculum", "\"\(s.curriculum)\" is not none, rotational:R or gradual") }
-            guard s.layerDropout >= 0 && s.layerDropout < 1 else { throw l.fail("layer_dropout", "must be in [0, 1), got \(s.layerDropout)") }
-            try positive(l, "prompts", s.prompts); try positive(l, "prompt_tokens", s.promptTokens); try positive(l, "max_tokens", s.maxTokens)
-            guard s.draftVocabulary >= 0 else { throw l.fail("draft_vocabulary", "must be ≥ 0 (0: the full head), got \(s.draftVocabulary)") }
-            guard recipe.data.train != nil else { throw d.fail("train", "is required by layerskip (its training data)") }
-            if r.node("cut") != nil { throw r.fail("cut", "a layerskip study trains the whole model: drop cut (or layerskip)") }
-            recipe.layerskip = s
-        }
-
-        if let c = try r.mapping("cut", keys: ["count", "fraction", "strategy", "strategies", "layers", "allow_first_layer", "force", "dtype"]) {
-            try parseCut(c, into: &recipe)
-        } else if recipe.layerskip == nil {
-            throw r.fail("cut", "is required (count and strategy, or layers), or layerskip")
-        }
-        if let e = try r.mapping("evaluate", keys: ["context", "stride", "batch_size", "reference"]) {
-            recipe.evaluate.context = try e.int("context") ?? recipe.evaluate.context
-            recipe.evaluate.stride = try e.int("stride")
-            recipe.evaluate.batchSize = try e.int("batch_size") ?? recipe.evaluate.batchSize
-            recipe.evaluate.reference = try e.bool("reference") ?? recipe.evaluate.reference
-            try atLeast(e, "context", recipe.evaluate.context, 2)
-            if let s = recipe.evaluate.stride, s < 1 || s > recipe.evaluate.context { throw e.fail("stride", "must be in 1…context, got \(s)") }
-            try positive(e, "batch_size", recipe.evaluate.batchSize)
-        }
-
-        let healKeys = ["enabled", "method", "all", "steps", "lr", "warmup_steps", "batch_size", "grad_accum", "context", "rank", "alpha",
-                        "train_layers", "train_lm_head", "eval_every", "eval_tokens", "seed"]
-        if let h = try r.mapping("heal", keys: healKeys) {
-            var s = recipe.heal
-            s.enabled = try h.bool("enabled") ?? s.enabled
-            s.method = try h.choice("method", HealSettings.Method.self) ?? s.method
-            s.all = try h.bool("all") ?? s.all
-            s.steps = try h.int("steps") ?? s.steps
-            s.lr = try h.double("lr") ?? s.lr
-            s.warmupSteps = try h.int("warmup_steps") ?? s.warmupSteps
-            s.batchSize = try h.int("batch_size") ?? s.batchSize
-            s.gradAccum = try h.int("grad_accum") ?? s.gradAccum
-            s.context = try h.int("context") ?? s.context
-            s.rank = try h.int("rank") ?? s.rank
-            s.alpha = try h.double("alpha") ?? s.alpha
-            s.trainLayers = try h.string("train_layers") ?? h.int("train_layers").map(String.init)
-            s.trainLMHead = try h.bool("train_lm_head") ?? s.trainLMHead
-            s.evalEvery = try h.int("eval_every") ?? s.evalEvery
-            s.evalTokens = try h.int("eval_tokens") ?? s.evalTokens
-            if let seed = try h.int("seed") { guard seed >= 0 else { throw h.fail("seed", "must be ≥ 0") }; s.seed = UInt64(seed) }
-            try positive(h, "steps", s.steps); try positive(h, "batch_size", s.batchSize); try positive(h, "grad_accum", s.gradAccum)
-            try positive(h, "rank", s.rank); try atLeast(h, "context", s.context, 2)
-            guard s.lr > 0, s.lr.isFinite else { throw h.fail("lr", "must be positive, got \(s.lr)") }
-            guard s.alpha > 0 else { throw h.fail("alpha", "must be positive, got \(s.alpha)") }
-            guard s.warmupSteps >= 0, s.evalEvery >= 0, s.evalTokens >= 0 else {
-                throw h.fail(s.warmupSteps < 0 ? "warmup_steps" : s.evalEvery < 0 ? "eval_every" : "eval_tokens", "must be ≥ 0")
-            }
-            if s.method == .partial && s.trainLayers == nil && !s.trainLMHead {
-                throw h.fail("method", "partial needs train_layers (e.g. last:3) or train_lm_head: true")
-            }
-            if let t = s.trainLayers, !t.hasPrefix("last:") {
-                do { _ = try LayerSelection(parsing: t, option: "heal.train_layers") } catch let e as PruneError { throw h.fail("train_layers", e.problem) }
-            }
-            recipe.heal = s
-        }
-        if recipe.heal.enabled && recipe.data.train == nil { throw d.fail("train", "is required when heal is enabled (or set heal.enabled: false)") }
-
-        if let x = try r.mapping("export", keys: ["enabled", "dtype"]) {
-            recipe.export.enabled = try x.bool("enabled") ?? recipe.export.enabled
-            recipe.export.dtype = try x.string("dtype")
-            if let dtype = recipe.export.dtype { _ = try checkedDType(x, "dtype", dtype) }
-        }
-        if let p = try r.mapping("report", keys: ["prompts", "max_tokens"]) {
-            recipe.report.prompts = try p.strings("prompts") ?? []
-            recipe.report.maxTokens = try p.int("max_tokens") ?? recipe.report.maxTokens
-            try positive(p, "max_tokens", recipe.report.maxTokens)
-        }
         return recipe
     }
 
-    /// The `cut` section.
-    private static func parseCut(_ c: RecipeMapping, into recipe: inout Recipe) throws {
-        recipe.cut.count = try c.int("count")
-        recipe.cut.fraction = try c.double("fraction")
-        if recipe.cut.count != nil && recipe.cut.fraction != nil { throw c.fail("fraction", "give count or fraction, not both") }
-        if let f = recipe.cut.fraction, !(f > 0 && f < 1) { throw c.fail("fraction", "must be between 0 and 1, got \(f)") }
-        if c.node("strategy") != nil && c.node("strategies") != nil { throw c.fail("strategies", "give strategy or strategies, not both") }
-        if let one = try c.choice("strategy", LayerStrategy.self) { recipe.cut.strategies = [one] }
-        if let many = try c.strings("strategies") {
-            recipe.cut.strategies = try many.map { s in
-                guard let e = LayerStrategy(rawValue: s) else {
-                    throw c.fail("strategies", "\"\(s)\" is not one of \(LayerStrategy.allCases.map(\.rawValue).joined(separator: ", "))")
-                }
-                return e
+    /// The checks of ranges and across keys, each refusal at the line of the key it names; dtypes are stored by their
+    /// canonical name, so that "bfloat16" and "bf16" make the same stage keys.
+    private mutating func validate(_ document: RecipeDocument) throws {
+        func fail(_ key: String, _ problem: String) -> PruneError { document.error(key, problem) }
+        func atLeast(_ low: Int, _ values: KeyValuePairs<String, Int>) throws {
+            for (key, value) in values where value < low { throw fail(key, "must be at least \(low), got \(value)") }
+        }
+        // Through the one layer-list parser and the one dtype parser, refused at the key's line.
+        func layerList(_ key: String, _ text: String) throws {
+            do { _ = try LayerSelection(parsing: text, option: key) } catch let e as PruneError { throw fail(key, e.problem) }
+        }
+        func dtype(_ key: String, _ text: String?) throws -> String? {
+            do { return try text.map { try SafetensorsDType.output($0, key).outputName ?? $0 } } catch let e as PruneError { throw fail(key, e.problem) }
+        }
+
+        try atLeast(1, ["threads": threads ?? 1, "analyze.samples": analyze.samples, "analyze.batch_size": analyze.batchSize,
+                        "evaluate.batch_size": evaluate.batchSize, "heal.steps": heal.steps, "heal.batch_size": heal.batchSize,
+                        "heal.grad_accum": heal.gradAccum, "heal.rank": heal.rank, "report.max_tokens": report.maxTokens])
+        try atLeast(2, ["analyze.context": analyze.context, "evaluate.context": evaluate.context, "heal.context": heal.context])
+        try atLeast(0, ["heal.warmup_steps": heal.warmupSteps, "heal.eval_every": heal.evalEvery, "heal.eval_tokens": heal.evalTokens])
+
+        if let s = layerskip {
+            guard !s.methods.isEmpty, Set(s.methods).count == s.methods.count else { throw fail("layerskip.methods", "must name full and/or lora, each once") }
+            guard s.loraLR > 0, s.loraLR.isFinite else { throw fail("layerskip.lora_lr", "must be positive, got \(s.loraLR)") }
+            guard s.earlyExitScale >= 0, s.earlyExitScale.isFinite else { throw fail("layerskip.early_exit_scale", "must be ≥ 0, got \(s.earlyExitScale)") }
+            guard EarlyExitCurriculum(argument: s.curriculum) != nil else {
+                throw fail("layerskip.curriculum", "\"\(s.curriculum)\" is not none, rotational:R or gradual")
             }
-            guard !recipe.cut.strategies.isEmpty else { throw c.fail("strategies", "is empty") }
-            guard Set(recipe.cut.strategies).count == recipe.cut.strategies.count else { throw c.fail("strategies", "names a strategy twice") }
+            guard s.layerDropout >= 0 && s.layerDropout < 1 else { throw fail("layerskip.layer_dropout", "must be in [0, 1), got \(s.layerDropout)") }
+            try atLeast(1, ["layerskip.prompts": s.prompts, "layerskip.prompt_tokens": s.promptTokens, "layerskip.max_tokens": s.maxTokens])
+            guard s.draftVocabulary >= 0 else { throw fail("layerskip.draft_vocabulary", "must be ≥ 0 (0: the full head), got \(s.draftVocabulary)") }
+            guard data.train != nil else { throw fail("data.train", "is required by layerskip (its training data)") }
+            if document.node(at: "cut") != nil { throw fail("cut", "a layerskip study trains the whole model: drop cut (or layerskip)") }
         }
-        recipe.cut.layers = try c.string("layers") ?? c.int("layers").map(String.init)
-        recipe.cut.allowFirstLayer = try c.bool("allow_first_layer") ?? false
-        recipe.cut.force = try c.bool("force") ?? false
-        recipe.cut.dtype = try c.string("dtype")
-        if let dtype = recipe.cut.dtype { _ = try checkedDType(c, "dtype", dtype) }
-        if recipe.cut.strategies.contains(.layers) {
-            guard let layers = recipe.cut.layers else { throw c.fail("layers", "is required by strategy layers (e.g. layers: 11-18)") }
-            do { _ = try LayerSelection(parsing: layers, option: "cut.layers") } catch let e as PruneError { throw c.fail("layers", e.problem) }
-        }
-        if recipe.cut.strategies.contains(where: { $0 != .layers }) {
-            guard recipe.cut.count != nil || recipe.cut.fraction != nil else {
-                throw c.fail("count", "is required by strategy \(recipe.cut.strategies.first { $0 != .layers }!.rawValue) (or fraction)")
+
+        if document.node(at: "cut") != nil {
+            if cut.count != nil && cut.fraction != nil { throw fail("cut.fraction", "give count or fraction, not both") }
+            if let f = cut.fraction, !(f > 0 && f < 1) { throw fail("cut.fraction", "must be between 0 and 1, got \(f)") }
+            if document.node(at: "cut.strategy") != nil && document.node(at: "cut.strategies") != nil {
+                throw fail("cut.strategies", "give strategy or strategies, not both")
             }
-            if let n = recipe.cut.count { try positive(c, "count", n) }
+            guard !cut.strategies.isEmpty else { throw fail("cut.strategies", "is empty") }
+            guard Set(cut.strategies).count == cut.strategies.count else { throw fail("cut.strategies", "names a strategy twice") }
+            cut.dtype = try dtype("cut.dtype", cut.dtype)
+            if cut.strategies.contains(.layers) {
+                guard let layers = cut.layers else { throw fail("cut.layers", "is required by strategy layers (e.g. layers: 11-18)") }
+                try layerList("cut.layers", layers)
+            }
+            if let chooser = cut.strategies.first(where: { $0 != .layers }) {
+                guard cut.count != nil || cut.fraction != nil else { throw fail("cut.count", "is required by strategy \(chooser.rawValue) (or fraction)") }
+                if let count = cut.count { try atLeast(1, ["cut.count": count]) }
+            }
+        } else if layerskip == nil {
+            throw fail("cut", "is required (count and strategy, or layers), or layerskip")
         }
-    }
 
-    private static func positive(_ m: RecipeMapping, _ key: String, _ value: Int) throws {
-        try atLeast(m, key, value, 1)
-    }
+        if let s = evaluate.stride, s < 1 || s > evaluate.context { throw fail("evaluate.stride", "must be in 1…context, got \(s)") }
+        guard heal.lr > 0, heal.lr.isFinite else { throw fail("heal.lr", "must be positive, got \(heal.lr)") }
+        guard heal.alpha > 0 else { throw fail("heal.alpha", "must be positive, got \(heal.alpha)") }
+        if heal.method == .partial && heal.trainLayers == nil && !heal.trainLMHead {
+            throw fail("heal.method", "partial needs train_layers (e.g. last:3) or train_lm_head: true")
+        }
+        if let t = heal.trainLayers, !t.hasPrefix("last:") { try layerList("heal.train_layers", t) }
+        if heal.enabled && data.train == nil { throw fail("data.train", "is required when heal is enabled (or set heal.enabled: false)") }
 
-    private static func atLeast(_ m: RecipeMapping, _ key: String, _ value: Int, _ low: Int) throws {
-        guard value >= low else { throw m.fail(key, "must be at least \(low), got \(value)") }
-    }
-
-    private static func checkedDType(_ m: RecipeMapping, _ key: String, _ value: String) throws -> String {
-        // Stored by its canonical name, so that "bfloat16" and "bf16" make the same stage keys.
-        guard let dtype = try? SafetensorsDType.output(value, key) else { throw m.fail(key, "\"\(value)\" is not one of f32, bf16, f16") }
-        return dtype.outputName ?? value
+        export.dtype = try dtype("export.dtype", export.dtype)
     }
 
     /// The resolved recipe as YAML (defaults filled in), for the run directory.
