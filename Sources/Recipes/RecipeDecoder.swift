@@ -13,6 +13,7 @@ protocol RecipeSection: Codable {
     init()
 }
 
+/// Decodes one value of a recipe (a scalar is its own single-value container).
 struct RecipeDecoder: Decoder, SingleValueDecodingContainer {
     let document: RecipeDocument
     /// The value decoded: as written, or for a section its defaults with what is written over them.
@@ -54,7 +55,7 @@ struct RecipeDecoder: Decoder, SingleValueDecodingContainer {
         guard !(type is LosslessStringConvertible.Type) else { throw fail("a \(type) is not read from recipes") }
         let value = try T(from: self)
         for key in writtenKeys where !asked.names.isEmpty && !asked.names.contains(key.string ?? "") {
-            throw document.error(Self.dotted(codingPath + [PathKey(key.string ?? "")]), at: key,
+            throw document.error(Self.dotted(codingPath + [PathKey(stringValue: key.string ?? "")]), at: key,
                                  "unknown key (expected one of: \(asked.names.joined(separator: ", ")))")
         }
         return value
@@ -119,7 +120,7 @@ struct RecipeDecoder: Decoder, SingleValueDecodingContainer {
         var seen = Set<String>()
         for key in writtenKeys {
             guard let name = key.string else { throw document.error(Self.dotted(codingPath), at: key, "a key must be a string") }
-            guard seen.insert(name).inserted else { throw document.error(Self.dotted(codingPath + [PathKey(name)]), at: key, "given twice") }
+            guard seen.insert(name).inserted else { throw document.error(Self.dotted(codingPath + [PathKey(stringValue: name)]), at: key, "given twice") }
         }
         return KeyedDecodingContainer(MappingContainer(decoder: self, mapping: mapping))
     }
@@ -143,8 +144,7 @@ struct RecipeDecoder: Decoder, SingleValueDecodingContainer {
 private struct PathKey: CodingKey {
     let stringValue: String
     let intValue: Int?
-    init(_ name: String) { (stringValue, intValue) = (name, nil) }
-    init(stringValue: String) { self.init(stringValue) }
+    init(stringValue: String) { (self.stringValue, intValue) = (stringValue, nil) }
     init(intValue: Int) { (stringValue, self.intValue) = ("\(intValue)", intValue) }
 }
 

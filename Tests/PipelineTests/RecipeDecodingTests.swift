@@ -60,15 +60,14 @@ final class RecipeDecodingTests: XCTestCase {
                 $0.evaluate.context = 256
                 ($0.heal.method, $0.heal.rank, $0.heal.alpha, $0.heal.steps, $0.heal.lr, $0.heal.warmupSteps) = (.lora, 8, 16, 40, 3e-3, 4)
                 ($0.heal.batchSize, $0.heal.context, $0.heal.evalEvery, $0.heal.evalTokens) = (4, 64, 10, 4096)
-                $0.export.enabled = true
-                ($0.report.prompts, $0.report.maxTokens) = (["In the beginning", "And the LORD said unto Moses,"], 24)
+                ($0.export.enabled, $0.report.prompts, $0.report.maxTokens) = (true, ["In the beginning", "And the LORD said unto Moses,"], 24)
             },
             shipped("reassessing-last-partial") {
                 ($0.analyze.samples, $0.analyze.context) = (32, 256)
                 ($0.cut.fraction, $0.cut.strategies) = (0.25, [.last])
                 $0.evaluate.context = 256
-                ($0.heal.method, $0.heal.trainLayers, $0.heal.trainLMHead, $0.heal.steps, $0.heal.lr) = (.partial, "last:3", true, 200, 1e-4)
-                ($0.heal.warmupSteps, $0.heal.batchSize, $0.heal.context, $0.heal.evalEvery) = (20, 4, 256, 50)
+                ($0.heal.method, $0.heal.trainLayers, $0.heal.trainLMHead) = (.partial, "last:3", true)
+                ($0.heal.steps, $0.heal.lr, $0.heal.warmupSteps, $0.heal.batchSize, $0.heal.context, $0.heal.evalEvery) = (200, 1e-4, 20, 4, 256, 50)
                 $0.report.prompts = ["In the beginning"]
             },
             shipped("shortgpt-bi", train: false) {
