@@ -175,6 +175,7 @@ public struct Recipe: Codable, Equatable, Sendable {
 }
 
 extension Recipe.DataSettings {
+    /// `calibration` defaults to `valid`.
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         let calibration = try c.decodeIfPresent(String.self, forKey: .calibration)
