@@ -14,6 +14,14 @@ import Surgery
 import Yams
 
 /// How the layers of a cut of n are chosen.
+/// What a cut does to the kept layer before each removed block besides deleting it (`prune cut --replace`).
+public enum CutRepairKind: String, Codable, CaseIterable, Sendable {
+    /// ReplaceMe's least-squares linear map, estimated on the calibration data, folded into its down_proj.
+    case replaceme
+    /// LaCo: the block's parameter differences merged into it.
+    case laco
+}
+
 public enum LayerStrategy: String, Codable, CaseIterable, Sendable {
     /// The contiguous block of n with the smallest last-token angular distance between its input and output (Gromov et al.).
     case angular
@@ -75,7 +83,9 @@ public struct Recipe: Codable, Equatable, Sendable {
         public var force = false
         /// Store the cut weights as f32, bf16 or f16 (nil: as the model has them).
         public var dtype: String?
-        enum CodingKeys: String, CodingKey { case count, fraction, strategies, layers, allowFirstLayer = "allow_first_layer", force, dtype }
+        /// Also repair the layer before each removed block (nil: delete only).
+        public var replace: CutRepairKind?
+        enum CodingKeys: String, CodingKey { case count, fraction, strategies, layers, allowFirstLayer = "allow_first_layer", force, dtype, replace }
     }
     public var cut = CutSettings()
 
@@ -200,6 +210,7 @@ extension Recipe.CutSettings {
         allowFirstLayer = try c.decode(Bool.self, forKey: .allowFirstLayer)
         force = try c.decode(Bool.self, forKey: .force)
         dtype = try c.decodeIfPresent(String.self, forKey: .dtype)
+        replace = try c.decodeIfPresent(CutRepairKind.self, forKey: .replace)
     }
 }
 

@@ -214,13 +214,15 @@ public final class RecipeRunner {
             }
             announce("cut \(name): drop \(choice.rangesText)")
             let cutDir = out.appendingPathComponent("cuts/\(name)")
-            let cutKey = ContentHash.of(["cut", modelKey, choice.dropped.map(String.init).joined(separator: ","), r.cut.dtype ?? "-"])
+            let repairKey = r.cut.replace.map { [$0.rawValue] + ($0 == .replaceme ? [calibrationKey, ContentHash.settings(r.analyze)] : []) } ?? []
+            let cutKey = ContentHash.of(["cut", modelKey, choice.dropped.map(String.init).joined(separator: ","), r.cut.dtype ?? "-"] + repairKey)
             _ = try cache.stage("cut-\(name)", key: cutKey, outputs: [cutDir.appendingPathComponent("config.json")], log: log) { () -> Done in
                 let cutChoice = CutChoice(drop: LayerSelection(choice.dropped),
                                           selection: CutSelection(method: name, option: "prune run \(recipeFile) (cut.strategies: \(name))", reason: choice.reason))
                 _ = try CutJob.cut(source, choice: cutChoice, options: CutOptions(
                     method: .layers(choice.rangesText), output: cutDir, force: true, dtype: try r.cut.dtype.map { try SafetensorsDType.output($0, "cut.dtype") },
-                    command: ["prune", "run", recipeFile], tool: "prune \(SystemReport.version) run"))
+                    command: ["prune", "run", recipeFile], tool: "prune \(SystemReport.version) run", replace: try cutReplacement()),
+                    quiet: false, progress: progress, log: log)
                 return Done()
             }
             modelKeys["\(name) cut"] = cutKey
@@ -347,6 +349,16 @@ public final class RecipeRunner {
     }
 
     /// The Finetuner's options for healing the cut in `model` (of `layers` layers).
+    /// cut.replace as the cut job takes it: ReplaceMe on the calibration data with the analysis' sample settings.
+    func cutReplacement() throws -> CutReplacement? {
+        switch recipe.cut.replace {
+        case nil: nil
+        case .laco?: .laco
+        case .replaceme?: .replaceme(AnalyzeOptions(dataset: url(recipe.data.calibration), samples: recipe.analyze.samples,
+                                                    context: recipe.analyze.context, batchSize: recipe.analyze.batchSize))
+        }
+    }
+
     func finetuneOptions(model: URL, layers: Int, train: URL, output: URL) throws -> FinetuneOptions {
         let h = recipe.heal
         var o = recipe.trainingBudget(model: model, train: train, output: output)

@@ -147,6 +147,8 @@ public enum RunReport {
                 + "Held-out `\(r.data.valid)`: \(Counted.noun(s.full.tokens, "target")) in windows of \(Counted.noun(r.evaluate.context, "token"))"
                 + (r.data.train.map { ". Healing data `\($0)`" } ?? "") + ".",
             "Cut: " + (s.count.map { Counted.noun($0, "layer") } ?? "explicit layers") + " by " + r.cut.strategies.map(\.rawValue).joined(separator: ", ")
+                + (r.cut.replace.map { $0 == .replaceme ? ", the layer before each removed block given ReplaceMe's linear map (fit on the calibration data)"
+                                                     : ", each removed block's parameter differences merged into the layer before it (LaCo)" } ?? "")
                 + "; layers are 0-based and inclusive.",
         ]
         if r.heal.enabled {

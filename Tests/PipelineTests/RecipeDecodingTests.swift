@@ -96,7 +96,7 @@ final class RecipeDecodingTests: XCTestCase {
     func testAnUnknownKeyIsRefusedAtItsLineListingTheKeysItsTypeKnows() {
         XCTAssertEqual(message(base.replacingOccurrences(of: "  strategy: bi", with: "  stratgey: bi")),
                        "bad.yaml:8: cut.stratgey: unknown key (expected one of: count, fraction, strategy, strategies, layers, "
-                       + "allow_first_layer, force, dtype)")
+                       + "allow_first_layer, force, dtype, replace)")
         XCTAssertEqual(message(base.replacingOccurrences(of: "  train: t.jsonl", with: "  trian: t.jsonl")),
                        "bad.yaml:5: data.trian: unknown key (expected one of: calibration, train, valid)")
         XCTAssertEqual(message(base + "notes: x\n"), "bad.yaml:9: notes: unknown key (expected one of: model, output, threads, data, "

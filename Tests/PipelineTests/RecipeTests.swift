@@ -2,10 +2,12 @@
 // one-line error of a bad recipe, and `prune run` end to end on stories260K: the quickstart with few steps (its stage
 // counter ending at its total), a rerun that skips every finished stage, and the strategy table's perplexities against
 // EvaluationJob's.
+import Checkpoint
 import Foundation
 import Jobs
 import Recipes
 import Support
+import Surgery
 import TestSupport
 import XCTest
 
@@ -193,6 +195,34 @@ final class RecipeTests: XCTestCase {
             let direct = try EvaluationJob.run(ModelSource(path: cut.path, parallelism: .init(threads: 1)), options: options, log: .silent)
             XCTAssertEqual(s.cut.perplexity, direct.perplexity, "\(s.choice.strategy)")
             XCTAssertEqual(s.cut.loss, direct.loss)
+        }
+    }
+
+    /// cut.replace repairs each cut as `prune cut --replace` does (same weights), is part of the cut's stage key, and
+    /// the report says so.
+    func testCutReplaceRepairsTheCutsAsTheCutCommandDoes() throws {
+        let scratch = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let settings = ["heal.enabled=false", "cut.strategies=[layers]", "cut.layers=2-3", "report.prompts=[]", "export.enabled=false"]
+        let (recipe, runner) = try quickstart(scratch, settings + ["cut.replace=replaceme"])
+        let summary = try runner.run()
+        let cut = runner.output.appendingPathComponent(summary.strategies[0].cutDirectory)
+        let origin = try JSONDecoder().decode(CutOrigin.self, from: Data(contentsOf: cut.appendingPathComponent(CutOrigin.fileName)))
+        XCTAssertEqual(origin.repair, "replaceme")
+        let direct = scratch.appendingPathComponent("direct")
+        let calibration = AnalyzeOptions(dataset: URL(fileURLWithPath: recipe.data.calibration), samples: recipe.analyze.samples,
+                                         context: recipe.analyze.context, batchSize: recipe.analyze.batchSize)
+        _ = try CutJob.run(ModelSource(path: Fixtures.stories260K.path, parallelism: .init(threads: 1)),
+                           options: CutOptions(method: .layers("2-3"), output: direct, replace: .replaceme(calibration)), quiet: true, log: .silent)
+        let name = WeightNames.projection(.down, layer: 1)
+        XCTAssertEqual(try CheckpointTensors(directory: cut).tensor(name).data[7], try CheckpointTensors(directory: direct).tensor(name).data[7])
+        let md = try String(contentsOf: runner.output.appendingPathComponent("report.md"), encoding: .utf8)
+        XCTAssertTrue(md.contains("ReplaceMe's linear map"), "the report says how the cut was repaired")
+
+        let (_, laco) = try quickstart(scratch, settings + ["cut.replace=laco"])
+        XCTAssertTrue(try laco.run().stagesRun.contains("cut-layers"), "another repair is another cut")
+        XCTAssertThrowsError(try quickstart(scratch, settings + ["cut.replace=merge"])) { error in
+            XCTAssertTrue("\(error)".contains("cut.replace"), "\(error)")
         }
     }
 
