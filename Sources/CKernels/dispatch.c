@@ -151,6 +151,10 @@ void pk_add_inplace(float *y, const float *x, size_t n) { ACTIVE->add_inplace(y,
 double pk_cross_entropy_row_vec(const float *logits, size_t v, int32_t target, float *dlogits, float gscale) {
     return ACTIVE->cross_entropy_row(logits, v, target, dlogits, gscale);
 }
+double pk_distill_row_vec(const float *z, const float *t, size_t v, int32_t target, double alpha, double tau,
+                          float *dlogits, float gscale, double *parts) {
+    return ACTIVE->distill_row(z, t, v, target, alpha, tau, dlogits, gscale, parts);
+}
 void pk_skinny_nt(const float *x, size_t ldx, const float *a, size_t r, size_t k, float *h, size_t ldh, size_t n, float alpha) {
     ACTIVE->skinny_nt(x, ldx, a, r, k, h, ldh, n, alpha);
 }

@@ -266,6 +266,69 @@ static double cross_entropy_row(const float *logits, size_t v, int32_t target, f
     return lse - (double)xt;
 }
 
+// The distillation loss of one row (Hinton et al., 2015) for student logits z and teacher logits t:
+// (1 − α)·CE(z, target) + α·τ²·KL(softmax(t/τ) ‖ softmax(z/τ)), with the gradient
+// ((1 − α)·(softmax(z) − onehot) + α·τ·(softmax(z/τ) − softmax(t/τ)))·gscale written into dlogits (which may
+// alias z). Its CE part is cross_entropy_row's arithmetic step for step, so that α = 0 gives that kernel's
+// loss and gradient bit for bit. The KL is Σ p·((t − max t) − (z − max z))/τ − log Σ_t + log Σ_z/τ over the
+// shifted exponentials: rows where student and teacher agree give exactly 0. Sums are kept in double lanes.
+static double distill_row(const float *z, const float *t, size_t v, int32_t target, double alpha, double tau,
+                          float *dlogits, float gscale, double *parts) {
+    const float zy = z[target];  // read before dlogits (which may alias z) is written
+    V vzmax = VSET1(-INFINITY), vtmax = VSET1(-INFINITY);
+    size_t j = 0;
+    for (; j + W <= v; j += W) {
+        vzmax = VMAX(vzmax, VLOAD(z + j));
+        vtmax = VMAX(vtmax, VLOAD(t + j));
+    }
+    float mz = VHMAX(vzmax), mt = VHMAX(vtmax);
+    for (; j < v; j++) {
+        if (z[j] > mz) mz = z[j];
+        if (t[j] > mt) mt = t[j];
+    }
+    const float inv = (float)(1.0 / tau);
+    V vmz = VSET1(mz), vmt = VSET1(mt), vinv = VSET1(inv);
+    // Σ exp(z − mz), Σ exp((z − mz)/τ), Σ exp((t − mt)/τ) and Σ exp((t − mt)/τ)·((t − mt) − (z − mz)).
+    VD acc = VD_ZERO, accz = VD_ZERO, acct = VD_ZERO, accd = VD_ZERO;
+    j = 0;
+    for (; j + W <= v; j += W) {
+        V sz = VSUB(VLOAD(z + j), vmz), st = VSUB(VLOAD(t + j), vmt);
+        V et = vexp(VMUL(st, vinv));
+        VD_ADD(acc, vexp(sz));
+        VD_ADD(accz, vexp(VMUL(sz, vinv)));
+        VD_ADD(acct, et);
+        VD_ADD(accd, VMUL(et, VSUB(st, sz)));
+    }
+    double sum = VD_SUM(acc), sumz = VD_SUM(accz), sumt = VD_SUM(acct), dot = VD_SUM(accd);
+    for (; j < v; j++) {
+        sum += exp((double)z[j] - mz);
+        double sz = (double)z[j] - mz, st = (double)t[j] - mt, et = exp(st / tau);
+        sumz += exp(sz / tau);
+        sumt += et;
+        dot += et * (st - sz);
+    }
+    double lse = (double)mz + log(sum), logz = log(sumz), logt = log(sumt);
+    double ce = lse - (double)zy, kl = dot / (sumt * tau) - logt + logz;
+    if (dlogits) {
+        // (1 − α)·softmax(z) + α·τ·(q − p), all times gscale; the onehot after the loop.
+        float g1 = (float)(1.0 - alpha) * gscale, g2 = (float)(alpha * tau) * gscale;
+        V vl = VSET1((float)lse), vg1 = VSET1(g1), vg2 = VSET1(g2), vlz = VSET1((float)logz), vlt = VSET1((float)logt);
+        j = 0;
+        for (; j + W <= v; j += W) {
+            V zj = VLOAD(z + j), tj = VLOAD(t + j);
+            V q = vexp(VSUB(VMUL(VSUB(zj, vmz), vinv), vlz)), p = vexp(VSUB(VMUL(VSUB(tj, vmt), vinv), vlt));
+            VSTORE(dlogits + j, VFMA(VSUB(q, p), vg2, VMUL(vexp(VSUB(zj, vl)), vg1)));
+        }
+        for (; j < v; j++) {
+            float q = (float)exp(((double)z[j] - mz) / tau - logz), p = (float)exp(((double)t[j] - mt) / tau - logt);
+            dlogits[j] = (float)exp((double)z[j] - lse) * g1 + (q - p) * g2;
+        }
+        dlogits[target] -= g1;
+    }
+    if (parts) { parts[0] = ce; parts[1] = kl; }
+    return (1.0 - alpha) * ce + alpha * tau * tau * kl;
+}
+
 // ---------------------------------------------------------------- skinny products
 // R (a LoRA rank) is small, so blocks of 8 rows of R live in 8 accumulators while the long dimension
 // streams through once. Ranks that are not a multiple of 8 finish with one row at a time.
@@ -388,5 +451,5 @@ static void skinny_tn_acc(const float *c, size_t ldc, size_t r, const float *z, 
     .attention_block_softmax = attention_block_softmax, .attention_block_backward = attention_block_backward, \
     .row_dot = row_dot,                                                                                     \
     .silu_mul = silu_mul, .silu_mul_backward = silu_mul_backward, .add_inplace = add_inplace,              \
-    .cross_entropy_row = cross_entropy_row,                                                                 \
+    .cross_entropy_row = cross_entropy_row, .distill_row = distill_row,                                     \
     .skinny_nt = skinny_nt, .skinny_nn_acc = skinny_nn_acc, .skinny_tn_acc = skinny_tn_acc

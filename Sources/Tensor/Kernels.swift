@@ -95,6 +95,21 @@ public enum Kernels {
         pk_cross_entropy_row_vec(logits, vocab, target, dLogits, gradScale)
     }
 
+    /// The distillation loss of one row of student logits against teacher logits (both `vocab` wide):
+    /// (1 − α)·CE + α·τ²·KL(softmax(teacher/τ) ‖ softmax(logits/τ)), with its gradient times `gradScale` written into
+    /// `dLogits` when non-nil (it may be the logits themselves). Returns the loss and its two parts; α = 0 gives
+    /// `crossEntropyVectorized`'s loss and gradient bit for bit.
+    public static func distillation(_ logits: UnsafePointer<Float>, teacher: UnsafePointer<Float>, vocab: Int, target: Int32,
+                                    alpha: Double, temperature: Double, dLogits: UnsafeMutablePointer<Float>?,
+                                    gradScale: Float) -> (loss: Double, crossEntropy: Double, divergence: Double) {
+        var parts = (0.0, 0.0)
+        let loss = withUnsafeMutableBytes(of: &parts) { p in
+            pk_distill_row_vec(logits, teacher, vocab, target, alpha, temperature, dLogits, gradScale,
+                               p.baseAddress!.assumingMemoryBound(to: Double.self))
+        }
+        return (loss, parts.0, parts.1)
+    }
+
     /// Vectorised `siluMulBackward`: dg, du (overwritten) from dh.
     public static func siluMulBackwardVectorized(_ g: UnsafePointer<Float>, _ u: UnsafePointer<Float>, dh: UnsafePointer<Float>,
                                                  dg: UnsafeMutablePointer<Float>, du: UnsafeMutablePointer<Float>, count: Int) {

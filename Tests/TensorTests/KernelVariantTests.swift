@@ -111,6 +111,13 @@ final class KernelVariantTests: XCTestCase {
             XCTAssertEqual(l1, l2, accuracy: 1e-6 * abs(l2), "\(name) cross-entropy loss")
             assertClose(g1, g2, rel: 7e-10, "\(name) cross-entropy gradient")   // 2.33e-10
             XCTAssertEqual(l2, pk_cross_entropy_row(logits, vocab, 17, nil, 1), accuracy: 1e-6 * abs(l2))
+            let teacher = data(vocab, 0.6, scale: 6)
+            var parts1 = [0.0, 0.0], parts2 = parts1
+            let d1 = v.distill_row(logits, teacher, vocab, 17, 0.5, 2, &g1, 0.5, &parts1)
+            let d2 = scalar.distill_row(logits, teacher, vocab, 17, 0.5, 2, &g2, 0.5, &parts2)
+            XCTAssertEqual(d1, d2, accuracy: 1e-6 * abs(d2), "\(name) distillation loss")
+            XCTAssertEqual(parts1[1], parts2[1], accuracy: 1e-6 * abs(parts2[1]), "\(name) distillation KL")
+            assertClose(g1, g2, rel: 7e-10, "\(name) distillation gradient")   // 2.33e-10
         }
     }
 

@@ -59,6 +59,13 @@ double pk_logsumexp(const float *x, size_t n, int32_t *argmax);
 // ---- training: vectorised backward kernels and skinny (LoRA rank) matrix products ----
 /// Lane version of pk_cross_entropy_row (polynomial exp, sums in double). dlogits may equal logits (in place).
 double pk_cross_entropy_row_vec(const float *logits, size_t v, int32_t target, float *dlogits, float gscale);
+/// The distillation loss of one row of student logits z against teacher logits t (both v wide), lane version:
+/// (1 − alpha)·CE(z, target) + alpha·tau²·KL(softmax(t/tau) ‖ softmax(z/tau)) (natural log), with
+/// ((1 − alpha)·(softmax(z) − onehot) + alpha·tau·(softmax(z/tau) − softmax(t/tau)))·gscale written into dlogits
+/// when dlogits != NULL (it may equal z). parts[0] = the CE, parts[1] = the KL when parts != NULL. alpha = 0 gives
+/// pk_cross_entropy_row_vec's loss and gradient bit for bit.
+double pk_distill_row_vec(const float *z, const float *t, size_t v, int32_t target, double alpha, double tau,
+                          float *dlogits, float gscale, double *parts);
 /// Lane version of pk_silu_mul_backward: dg, du from dh (overwrite).
 void pk_silu_mul_backward_vec(const float *g, const float *u, const float *dh, float *dg, float *du, size_t n);
 /// h (N, R) = alpha * x (N, K) * a^T with a (R, K); leading dimensions ldx, ldh. For R of a LoRA rank,
@@ -154,6 +161,7 @@ typedef struct {
     void (*silu_mul_backward)(const float *, const float *, const float *, float *, float *, size_t);
     void (*add_inplace)(float *, const float *, size_t);
     double (*cross_entropy_row)(const float *, size_t, int32_t, float *, float);
+    double (*distill_row)(const float *, const float *, size_t, int32_t, double, double, float *, float, double *);
     void (*skinny_nt)(const float *, size_t, const float *, size_t, size_t, float *, size_t, size_t, float);
     void (*skinny_nn_acc)(const float *, size_t, size_t, const float *, size_t, float *, size_t, size_t, float);
     void (*skinny_tn_acc)(const float *, size_t, size_t, const float *, size_t, size_t, float *, size_t, size_t, float);
