@@ -215,11 +215,7 @@ public final class LlamaModel {
         precondition(tokens.count == b * t, "\(tokens.count) tokens for B=\(b), T=\(t)")
         if let cache { precondition(cache.batch == b, "cache batch \(cache.batch) ≠ \(b)") }
         // Each output's allocation (page faults of the first touch) is counted with the part that writes it.
-        let h = profile.measure(.embedding) {
-            let h = Tensor(zeros: [b, t, config.hiddenSize])   // residual stream
-            embed(tokens, into: h.data)
-            return h
-        }
+        let h = embeddedStream(tokens, batch: b, length: t)
         var hiddenStates: [Tensor] = []
         runLayers(from: 0, on: h, batch: b, length: t, skipping: skipping, cache: cache, afterBlock: observeBlock) { l, h in
             if captureHiddenStates {
@@ -232,6 +228,24 @@ public final class LlamaModel {
         let logits = profile.measure(.head) { Tensor(zeros: [b, t, config.vocabSize]) }
         self.logits(fromHidden: h.data, rows: b * t, into: logits.data)
         return ForwardOutput(logits: logits, hiddenStates: hiddenStates)
+    }
+
+    /// The final-normed rows (N, C) of B sequences of T tokens into `normed`: what the lm_head reads, without the
+    /// logits (a distillation teacher's rows, which `LMHeadLoss` turns into logits a chunk at a time).
+    public func finalNormedRows(tokens: [Int32], batch b: Int, length t: Int, into normed: UnsafeMutablePointer<Float>) {
+        precondition(tokens.count == b * t, "\(tokens.count) tokens for B=\(b), T=\(t)")
+        let h = embeddedStream(tokens, batch: b, length: t)
+        runLayers(from: 0, on: h, batch: b, length: t)
+        normalizeFinal(h.data, rows: b * t, into: normed)
+    }
+
+    /// A fresh residual stream (B, T, C) holding the embeddings of `tokens` (its allocation counted as the embedding's).
+    private func embeddedStream(_ tokens: [Int32], batch b: Int, length t: Int) -> Tensor {
+        profile.measure(.embedding) {
+            let h = Tensor(zeros: [b, t, config.hiddenSize])
+            embed(tokens, into: h.data)
+            return h
+        }
     }
 
     /// The layer loop of every inference pass: layers `first`…L−1 (except `skipping`) in place on the residual

@@ -13,6 +13,10 @@
 // stream's gradient at that layer during backward. With a `LayerSkipMask` a sample skips a layer: its rows pass
 // through unchanged, and the backward passes their gradient through unchanged too (the layer's parameters get
 // nothing from them).
+// Distillation (`Distillation`) rides on it too: the teacher's forward runs on the same micro-batch (each rank's
+// shard under MPI) up to its final-normed rows, and the last exit's head scores the student against the labels
+// and the teacher chunk by chunk; only that exit's head gradient changes, so LoRA, partial finetuning,
+// checkpointing and gradient accumulation work as without it. Earlier exits keep the plain cross-entropy.
 // Dimension glossary: B batch, T tokens, N = B·T rows, C model dim, H query heads, G kv heads, D head dim,
 // F ffn dim, V vocab, L layers, R LoRA rank.
 import Checkpoint
@@ -51,6 +55,9 @@ public final class LlamaTrainingPass {
     private var dPassThrough: Tensor?        // (N, C) gradient of skipping samples' rows, carried past a layer
     /// Per exit l = 0…L−1, the unweighted loss tally of the last forward (nil: exit off).
     public private(set) var exitTallies: [LossTally?] = []
+    private var teacherRows: Tensor?         // (N, C_t) the teacher's final-normed rows of this micro-batch
+    /// The last forward's distillation parts at the last exit (nil: not distilled).
+    public private(set) var distillationTally: DistillationTally?
     // Forward scratch and backward gradients, shared by all layers.
     private let scratch: BlockScratch        // o/down outputs and attention scores
     private let recomputed: Tensor           // (N, C) a recomputed block's output (discarded)
@@ -102,11 +109,11 @@ public final class LlamaTrainingPass {
 
     /// Forward then backward; returns the loss tally. The gradients added are those of sum(losses) /
     /// `lossNormalizer` (default: this batch's counted targets, i.e. of its mean loss). See `forward` for
-    /// `exits` and `skipping`.
+    /// `exits`, `skipping` and `distillation`.
     public func run(tokens: [Int32], targets: [Int32], lossNormalizer: Int? = nil, dropoutKey: UInt64? = nil,
-                    exits: ExitWeights? = nil, skipping: LayerSkipMask? = nil) -> LossTally {
+                    exits: ExitWeights? = nil, skipping: LayerSkipMask? = nil, distillation: Distillation? = nil) -> LossTally {
         let tally = forward(tokens: tokens, targets: targets, lossNormalizer: lossNormalizer, dropoutKey: dropoutKey,
-                            exits: exits, skipping: skipping)
+                            exits: exits, skipping: skipping, distillation: distillation)
         backward()
         return tally
     }
@@ -115,7 +122,7 @@ public final class LlamaTrainingPass {
     /// `exits`, the early-exit loss (and `exitTallies` each exit's own).
     public func loss(tokens: [Int32], targets: [Int32], exits: ExitWeights? = nil, skipping: LayerSkipMask? = nil) -> LossTally {
         let tally = forward(tokens: tokens, targets: targets, lossNormalizer: nil, dropoutKey: nil, exits: exits,
-                            skipping: skipping, computesGradients: false)
+                            skipping: skipping, distillation: nil, computesGradients: false)
         forwardDone = false
         return tally
     }
@@ -132,14 +139,17 @@ public final class LlamaTrainingPass {
     /// early-exit loss Σ_l w_l · CE_l, returned as a tally whose sum is Σ_l w_l · sum_l over the counted targets
     /// (so its mean is the weighted mean, and the normaliser keeps its meaning); `exitTallies` holds each exit's
     /// own. `skipping` (from `LayerDropout.mask(key:batch:layers:)`, or a fixed mask) is layer dropout.
+    /// With `distillation` the last exit's loss is the distillation loss (the tally then sums it, and
+    /// `distillationTally` holds its parts); its teacher must have been checked against this model's config.
     public func forward(tokens input: [Int32], targets: [Int32], lossNormalizer: Int? = nil, dropoutKey: UInt64? = nil,
-                        exits: ExitWeights? = nil, skipping: LayerSkipMask? = nil) -> LossTally {
+                        exits: ExitWeights? = nil, skipping: LayerSkipMask? = nil, distillation: Distillation? = nil) -> LossTally {
         forward(tokens: input, targets: targets, lossNormalizer: lossNormalizer, dropoutKey: dropoutKey, exits: exits,
-                skipping: skipping, computesGradients: true)
+                skipping: skipping, distillation: distillation, computesGradients: true)
     }
 
     private func forward(tokens input: [Int32], targets: [Int32], lossNormalizer: Int?, dropoutKey: UInt64?,
-                         exits: ExitWeights?, skipping: LayerSkipMask?, computesGradients: Bool) -> LossTally {
+                         exits: ExitWeights?, skipping: LayerSkipMask?, distillation: Distillation?,
+                         computesGradients: Bool) -> LossTally {
         self.dropoutKey = dropoutKey
         let n = rows, L = model.layers.count, C = model.config.hiddenSize
         precondition(input.count == n && targets.count == n, "\(input.count) tokens, \(targets.count) targets for N=\(n)")
@@ -173,6 +183,8 @@ public final class LlamaTrainingPass {
         }
         // The exits, deepest first; each one's head gradient (scaled by its weight) is kept for backward.
         exitTallies = Array(repeating: nil, count: L)
+        distillationTally = nil
+        let teacher = distillation.map { runTeacher(on: input, $0) }
         var tally = LossTally()
         for l in stride(from: L - 1, through: 0, by: -1) where exitWeights[l] > 0 {
             let w = exitWeights[l], last = l == L - 1
@@ -193,16 +205,26 @@ public final class LlamaTrainingPass {
             let own = targets.withUnsafeBufferPointer { y in
                 profile.measure(.head) {
                     head.forwardBackward(normed.data, rows: n, weight: model.lmHead, targets: y.baseAddress!,
-                                         normalizer: lossNormalizer, lossWeight: w,
+                                         normalizer: lossNormalizer, lossWeight: w, teacher: last ? teacher : nil,
                                          dX: computesGradients ? dNormedExit.data : nil, dWeight: dHead?.data, profile: profile)
                 }
             }
+            if last && teacher != nil { distillationTally = head.distillationTally }
             exitTallies[l] = own
             tally.sum += w * own.sum
             tally.count = own.count
         }
         forwardDone = computesGradients
         return tally
+    }
+
+    /// The teacher's final-normed rows of this micro-batch, for the head.
+    private func runTeacher(on tokens: [Int32], _ distillation: Distillation) -> LMHeadLoss.Teacher {
+        let t = distillation.teacher.config
+        precondition(t.vocabSize == model.config.vocabSize, "teacher vocabulary \(t.vocabSize) ≠ \(model.config.vocabSize)")
+        if teacherRows?.shape != [rows, t.hiddenSize] { teacherRows = Tensor(zeros: [rows, t.hiddenSize]) }
+        distillation.teacher.finalNormedRows(tokens: tokens, batch: batch, length: length, into: teacherRows!.data)
+        return LMHeadLoss.Teacher(distillation: distillation, rows: teacherRows!.data)
     }
 
     /// Copies sample b's T rows of (N, C) from `source` to `destination`.

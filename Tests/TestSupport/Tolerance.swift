@@ -100,6 +100,16 @@ public enum Tolerance {
     /// to the small q/k gradients (a missing or wrong term shows as O(1)).
     public static let gradientCheckModel = 7.5e-3      // 2.55e-3
 
+    // MARK: distillation (measured with PRUNE_KERNELS scalar, avx2 and avx512)
+    /// The row kernel against the definition in Double (V = 1003): loss and parts |Δ|; gradient max |Δ| / max |g|.
+    public static let distillationRowLoss = 9e-8       // 2.84e-8
+    public static let distillationRowGradient = 8e-7   // 2.64e-7
+    /// The head's and the pass's float32 loss against the Double loss from the same whole logits, |Δ|.
+    public static let distillationLoss = 2e-7          // 6.74e-8
+    /// The cut stories260K student against PyTorch in float64: loss and its parts |Δ|; gradients max |Δ| / max |g|.
+    public static let distillationReferenceLoss = 1.8e-6      // 6.02e-7
+    public static let distillationReferenceGradient = 7.5e-6  // 2.55e-6
+
     // MARK: analysis against the float64 reference and against a plain per-sample computation
     /// Angular distances (last token, all tokens, best blocks), |Δ|.
     public static let angularDistance = 1.3e-7         // 4.24e-8
