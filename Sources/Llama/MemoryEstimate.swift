@@ -11,11 +11,12 @@
 //                attention tiles of each thread (a fixed size: attention keeps no (T, S) scores), and for
 //                training every layer's saved activations (or, with checkpointing, each layer's input and
 //                one layer's buffers)
-//   logits       (N, V) of a forward (inference); training's loss head works in chunks of M rows
+//   logits       (N, V) of a forward (inference); training's loss head works in chunks of M rows (with a
+//                teacher, its logits of the same M rows beside them)
 //   KV cache     2·L·B·S·G·D for generation over S positions
 //   training     gradient, AdamW m and v for each trainable parameter (and the trainable copy itself
 //                when it is not a weight, as LoRA matrices are)
-//   other        what the job keeps besides (analysis: h_0…h_L of a batch)
+//   other        what the job keeps besides (analysis: h_0…h_L of a batch; distillation: the teacher's weights)
 //   runtime      the Swift runtime, OpenBLAS's buffers and each thread's widening scratch
 // Dimension glossary: B batch, T tokens, N = B·T, C model dim, H query heads, G kv heads, D head dim,
 // F ffn dim, V vocab, L layers, S cached positions.
@@ -69,10 +70,12 @@ public struct MemoryEstimate: Equatable, Sendable {
 
     /// One training micro-batch of B×T with `trainableParameters` elements trained (`separateTrainable` of
     /// them not part of the weights, e.g. LoRA matrices, whose hidden rows take `loraWidth` floats per token
-    /// and layer: the sum of the adapters' ranks), with or without gradient checkpointing.
+    /// and layer: the sum of the adapters' ranks), with or without gradient checkpointing. A distillation `teacher`
+    /// adds its weights (as Float32, in `other`), its forward's buffers and final-normed rows for the N rows, and
+    /// its chunk of rows and logits in the head.
     public static func training(config c: LlamaConfig, batch b: Int, context t: Int, threads: Int,
                                 trainableParameters: Int, separateTrainable: Int, loraWidth: Int = 0,
-                                checkpointing: Bool) -> MemoryEstimate {
+                                checkpointing: Bool, teacher: LlamaConfig? = nil) -> MemoryEstimate {
         let n = mul(b, t), L = c.numHiddenLayers
         let C = c.hiddenSize, H = c.numAttentionHeads, G = c.numKeyValueHeads, D = c.headDim, F = c.intermediateSize
         let perLayer = mul(sum([block(c, rows: n, batch: b, tokens: t, logSumExp: true), mul(n, loraWidth)]), 4)
@@ -88,6 +91,14 @@ public struct MemoryEstimate: Equatable, Sendable {
         e.logits = sum([mul(m, c.vocabSize, 4), mul(m, c.hiddenSize, 4 * 2)])      // its rows and their gradient
         e.training = sum([mul(trainableParameters, 4 * 3), mul(separateTrainable, 4)])
         e.runtime = runtime(threads: threads)
+        if let teacher {
+            // Its inference forward (one block's buffers, the residual, its attention tiles) and the pass's copy of
+            // its final-normed rows; its head's chunk rows and logits.
+            e.other = sum([e.other, mul(CheckpointValidation.parameterCount(teacher) ?? Int.max, 4)])
+            e.activations = sum([e.activations, mul(block(teacher, rows: n, batch: b, tokens: t, logSumExp: false), 4),
+                                 mul(n, teacher.hiddenSize, 4 * 2), mul(attentionScratch(queries: t, keys: t, threads: threads), 4)])
+            e.logits = sum([e.logits, mul(m, teacher.vocabSize, 4), mul(m, teacher.hiddenSize, 4)])
+        }
         return e
     }
 

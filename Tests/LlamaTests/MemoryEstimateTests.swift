@@ -43,6 +43,23 @@ final class MemoryEstimateTests: XCTestCase {
         XCTAssertEqual(e.total, e.weights + e.activations + e.logits + e.runtime)
     }
 
+    func testADistillationTeacherAddsItsWeightsRowsAndOneChunkOfLogits() throws {
+        let teacher = LlamaConfig(hiddenSize: 96, intermediateSize: 256, numHiddenLayers: 7, numAttentionHeads: 8,
+                                  numKeyValueHeads: 4, vocabSize: 512, tieWordEmbeddings: true)
+        func estimate(_ teacher: LlamaConfig?) -> MemoryEstimate {
+            MemoryEstimate.training(config: config, batch: 4, context: 1024, threads: 2, trainableParameters: 1000,
+                                    separateTrainable: 1000, checkpointing: true, teacher: teacher)
+        }
+        let plain = estimate(nil), distilled = estimate(teacher)
+        let M = LMHeadLoss.defaultChunkRows(vocab: 512), n = 4 * 1024
+        XCTAssertEqual(distilled.logits - plain.logits, 4 * M * (512 + 96), "one chunk of the teacher's rows and logits")
+        XCTAssertLessThan(distilled.logits - plain.logits, 4 * n * 512 / 4, "never its (N, V) logits")
+        XCTAssertEqual(distilled.other - plain.other, 4 * (CheckpointValidation.parameterCount(teacher) ?? 0))
+        let perRow = 4 * 96 + 2 + 2 * 96 + 2 * 48 + 3 * 256
+        let attentionTiles = 2 * (2 * 64 * 128 + 2 * 64)
+        XCTAssertEqual(distilled.activations - plain.activations, 4 * (n * perRow + n * 96 * 2 + attentionTiles))
+    }
+
     func testAbsurdSizesSaturateAndAreRefused() {
         var huge = config
         huge.vocabSize = Int.max / 2
