@@ -37,16 +37,9 @@ final class DistillationPassTests: XCTestCase {
     /// Every trainable tensor's gradient from the pass against central differences of the distillation loss in
     /// Double over the inference forwards' logits.
     func check(teacher: LlamaModel, alpha: Double, tau: Double, hiddenWeight: Double = 0, line: UInt = #line) throws {
-        let model = TrainingPassGradientTests.tinyModel(tied: false, seed: 1)
-        let set = try TrainableSet(model: model, configuration: TrainingPassGradientTests.everything)
-        var rng = SeededGenerator(seed: 3)
-        for p in set.parameters where p.name.hasSuffix("lora_B.weight") {
-            for i in 0..<p.value.count { p.value[i] = Float.random(in: -0.5...0.5, using: &rng) }
-        }
-        let b = 2, t = 5, V = model.config.vocabSize
-        let tokens = (0..<b * t).map { _ in Int32.random(in: 0..<Int32(V), using: &rng) }
-        var targets = NextTokenLoss.shiftedTargets(tokens: tokens, batch: b, length: t)
-        targets[1] = NextTokenLoss.ignoreIndex   // a masked prompt position
+        let model = TrainingPassGradientTests.tinyModel(tied: false, seed: 1), V = model.config.vocabSize
+        let (set, tokens, targets, b, t) = try TrainingPassGradientTests.trainableBatch(model: model,
+                                                                                       configuration: TrainingPassGradientTests.everything)
         let distillation = try Distillation(teacher: teacher, student: model.config, weight: alpha, temperature: tau,
                                             hiddenWeight: hiddenWeight)
         let fixed = Self.inference(teacher, tokens: tokens, batch: b, length: t)
@@ -79,14 +72,9 @@ final class DistillationPassTests: XCTestCase {
 
     func testNoWeightIsThePlainPassBitForBit() throws {
         let ref = try Reference()
-        let (tokens, targets, b, t) = ReferenceGradientTests.batch(ref)
         let teacher = try LlamaModel.load(directory: ref.modelDirectory)
         func gradients(_ distillation: Distillation?) throws -> (Double, [Tensor]) {
-            let (model, set) = try ReferenceGradientTests.loraModel(ref)
-            let pass = LlamaTrainingPass(model: model, batch: b, length: t)
-            set.zeroGradients()
-            let loss = pass.run(tokens: tokens, targets: targets, distillation: distillation).mean
-            return (loss, set.parameters.map { $0.gradient.copy() })
+            try ReferenceGradientTests.loraGradients(ref) { $0.run(tokens: $1, targets: $2, distillation: distillation) }
         }
         let (plainLoss, plain) = try gradients(nil)
         let config = try LlamaModel.load(directory: ref.modelDirectory).config

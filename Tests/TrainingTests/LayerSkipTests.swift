@@ -96,13 +96,8 @@ final class LayerSkipTests: XCTestCase {
 
     func testLastExitAloneIsTheOrdinaryPass() throws {
         let ref = try Reference()
-        let (tokens, targets, b, t) = ReferenceGradientTests.batch(ref)
         func gradients(_ exits: ExitWeights?) throws -> (Double, [Tensor]) {
-            let (model, set) = try ReferenceGradientTests.loraModel(ref)
-            let pass = LlamaTrainingPass(model: model, batch: b, length: t)
-            set.zeroGradients()
-            let loss = pass.run(tokens: tokens, targets: targets, exits: exits).mean
-            return (loss, set.parameters.map { $0.gradient.copy() })
+            try ReferenceGradientTests.loraGradients(ref) { $0.run(tokens: $1, targets: $2, exits: exits) }
         }
         let (plainLoss, plain) = try gradients(nil)
         let (lastLoss, last) = try gradients(EarlyExitLoss(scale: 0).weights(layers: 5))

@@ -33,6 +33,16 @@ final class ReferenceGradientTests: XCTestCase {
         return (model, set)
     }
 
+    /// The loss and every parameter's gradient after one `run` of a fresh pass on a fresh `loraModel`.
+    static func loraGradients(_ ref: Reference, _ run: (LlamaTrainingPass, [Int32], [Int32]) -> LossTally) throws -> (Double, [Tensor]) {
+        let (tokens, targets, b, t) = batch(ref)
+        let (model, set) = try loraModel(ref)
+        let pass = LlamaTrainingPass(model: model, batch: b, length: t)
+        set.zeroGradients()
+        let loss = run(pass, tokens, targets).mean
+        return (loss, set.parameters.map { $0.gradient.copy() })
+    }
+
     /// max |ours − reference| / max |reference|.
     static func relativeError(_ ours: Tensor, _ reference: Tensor) -> Double {
         Double(ours.maxAbsDifference(reference) / reference.maxAbs)

@@ -30,9 +30,10 @@ final class TrainingPassGradientTests: XCTestCase {
         return model
     }
 
-    /// Checks every trainable tensor's gradient from `LlamaTrainingPass` against central differences of the
-    /// loss that `LlamaModel.forward` (the inference path) gives.
-    func check(model: LlamaModel, configuration: TrainingConfiguration, checkpointing: Bool, line: UInt = #line) throws {
+    /// `configuration` on `model`, LoRA B drawn in ±0.5 (so that every LoRA gradient is non-trivial), and B = 2 random
+    /// sequences of T = 5 tokens with their next-token targets, one prompt position masked.
+    static func trainableBatch(model: LlamaModel, configuration: TrainingConfiguration) throws
+        -> (set: TrainableSet, tokens: [Int32], targets: [Int32], b: Int, t: Int) {
         let set = try TrainableSet(model: model, configuration: configuration)
         var rng = SeededGenerator(seed: 3)
         for p in set.parameters where p.name.hasSuffix("lora_B.weight") {
@@ -42,6 +43,14 @@ final class TrainingPassGradientTests: XCTestCase {
         let tokens = (0..<b * t).map { _ in Int32.random(in: 0..<Int32(V), using: &rng) }
         var targets = NextTokenLoss.shiftedTargets(tokens: tokens, batch: b, length: t)
         targets[1] = NextTokenLoss.ignoreIndex   // a masked prompt position
+        return (set, tokens, targets, b, t)
+    }
+
+    /// Checks every trainable tensor's gradient from `LlamaTrainingPass` against central differences of the
+    /// loss that `LlamaModel.forward` (the inference path) gives.
+    func check(model: LlamaModel, configuration: TrainingConfiguration, checkpointing: Bool, line: UInt = #line) throws {
+        let (set, tokens, targets, b, t) = try Self.trainableBatch(model: model, configuration: configuration)
+        let V = model.config.vocabSize
         func loss() -> Double {
             let logits = model.forward(tokens: tokens, batch: b, length: t).logits
             return NextTokenLoss.tally(logits: logits, targets: targets, vocab: V).mean
