@@ -220,9 +220,8 @@ public final class LlamaTrainingPass {
 
     /// The teacher's final-normed rows of this micro-batch, for the head.
     private func runTeacher(on tokens: [Int32], _ distillation: Distillation) -> LMHeadLoss.Teacher {
-        let t = distillation.teacher.config
-        precondition(t.vocabSize == model.config.vocabSize, "teacher vocabulary \(t.vocabSize) ≠ \(model.config.vocabSize)")
-        if teacherRows?.shape != [rows, t.hiddenSize] { teacherRows = Tensor(zeros: [rows, t.hiddenSize]) }
+        let width = distillation.teacher.config.hiddenSize
+        if teacherRows?.shape != [rows, width] { teacherRows = Tensor(zeros: [rows, width]) }
         distillation.teacher.finalNormedRows(tokens: tokens, batch: batch, length: length, into: teacherRows!.data)
         return LMHeadLoss.Teacher(distillation: distillation, rows: teacherRows!.data)
     }
