@@ -221,9 +221,10 @@ public final class LlamaTrainingPass {
     /// The teacher's final-normed rows of this micro-batch, for the head.
     private func runTeacher(on tokens: [Int32], _ distillation: Distillation) -> LMHeadLoss.Teacher {
         let width = distillation.teacher.config.hiddenSize
-        if teacherRows?.shape != [rows, width] { teacherRows = Tensor(zeros: [rows, width]) }
-        distillation.teacher.finalNormedRows(tokens: tokens, batch: batch, length: length, into: teacherRows!.data)
-        return LMHeadLoss.Teacher(distillation: distillation, rows: teacherRows!.data)
+        let buffer = teacherRows.flatMap { $0.shape == [rows, width] ? $0 : nil } ?? Tensor(zeros: [rows, width])
+        teacherRows = buffer
+        distillation.teacher.finalNormedRows(tokens: tokens, batch: batch, length: length, into: buffer.data)
+        return LMHeadLoss.Teacher(distillation: distillation, rows: buffer.data)
     }
 
     /// Copies sample b's T rows of (N, C) from `source` to `destination`.
