@@ -20,22 +20,16 @@ public struct Dataset {
     public init(url: URL) throws {
         self.url = url
         let format = try DatasetFormat(of: url)
-        guard FileManager.default.fileExists(atPath: url.path) else { throw PruneError(file: url, "dataset file not found") }
-        guard let data = FileManager.default.contents(atPath: url.path) else { throw PruneError(file: url, "cannot read dataset") }
-        guard let content = String(data: data, encoding: .utf8) else { throw PruneError(file: url, "dataset is not UTF-8 text") }
+        let content = try JSONLines.text(of: url, what: "dataset")
         if format == .jsonLines {
             var recs: [DatasetRecord] = []
-            for (i, line) in content.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-                let trimmed = line.trimmingCharacters(in: .whitespacesAndNewlines)
-                if trimmed.isEmpty { continue }
-                guard let obj = (try? JSONSerialization.jsonObject(with: Data(trimmed.utf8))) as? [String: Any] else {
-                    throw PruneError(file: url, "line \(i + 1) is not a JSON object")
-                }
+            for entry in try JSONLines.objects(in: content, of: url) {
+                let obj = entry.object
                 if let ids = obj["input_ids"] as? [Any] {
                     var out: [Int32] = []
                     for v in ids {
                         guard let n = v as? NSNumber, let x = Int32(exactly: n.doubleValue) else {
-                            throw PruneError(file: url, "line \(i + 1): input_ids must be integers")
+                            throw PruneError(file: url, "line \(entry.line): input_ids must be integers")
                         }
                         out.append(x)
                     }
@@ -43,7 +37,7 @@ public struct Dataset {
                 } else if let text = obj["text"] as? String {
                     recs.append(.text(text))
                 } else {
-                    throw PruneError(file: url, "line \(i + 1) has neither a \"text\" string nor \"input_ids\"")
+                    throw PruneError(file: url, "line \(entry.line) has neither a \"text\" string nor \"input_ids\"")
                 }
             }
             records = recs

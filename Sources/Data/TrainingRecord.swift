@@ -46,9 +46,7 @@ public struct TrainingDataFile {
         self.url = url
         let ext = url.pathExtension.lowercased()
         _ = try DatasetFormat(of: url)
-        guard FileManager.default.fileExists(atPath: url.path) else { throw PruneError(file: url, "dataset file not found") }
-        guard let data = FileManager.default.contents(atPath: url.path) else { throw PruneError(file: url, "cannot read dataset") }
-        guard let content = String(data: data, encoding: .utf8) else { throw PruneError(file: url, "dataset is not UTF-8 text") }
+        let content = try JSONLines.text(of: url, what: "dataset")
         guard Self.jsonLinesExtensions.contains(ext) else {
             guard !content.isEmpty else { throw PruneError(file: url, "dataset is empty") }
             records = [.text(content)]
@@ -56,18 +54,13 @@ public struct TrainingDataFile {
             return
         }
         var records: [TrainingRecord] = [], lines: [Int] = []
-        for (i, line) in content.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let trimmed = line.trimmingCharacters(in: .whitespacesAndNewlines)
-            if trimmed.isEmpty { continue }
-            guard let object = (try? JSONSerialization.jsonObject(with: Data(trimmed.utf8))) as? [String: Any] else {
-                throw PruneError(file: url, "line \(i + 1) is not a JSON object")
-            }
-            let record = try Self.record(object, url: url, line: i + 1)
+        for entry in try JSONLines.objects(in: content, of: url) {
+            let record = try Self.record(entry.object, url: url, line: entry.line)
             if let first = records.first, first.kind != record.kind {
-                throw PruneError(file: url, "line \(i + 1) is a \(record.kind) record but line \(lines[0]) is \(first.kind); use one kind per file")
+                throw PruneError(file: url, "line \(entry.line) is a \(record.kind) record but line \(lines[0]) is \(first.kind); use one kind per file")
             }
             records.append(record)
-            lines.append(i + 1)
+            lines.append(entry.line)
         }
         guard !records.isEmpty else { throw PruneError(file: url, "dataset is empty") }
         self.records = records
