@@ -1,7 +1,8 @@
 // Every command on every broken input of the corpus (TestSupport/BrokenInputs): refused with exactly one
 // line "error: …", exit status 1, no signal, and nothing left behind (no output, no temporary, the input
-// unchanged). Checkpoint cases go through eval, analyze, cut (by list and by a fresh analysis), merge,
-// generate and tokenize; dataset cases through the commands that read a dataset.
+// unchanged). Checkpoint cases go through eval (of a dataset and of a task), analyze, cut (by list and by a fresh
+// analysis), merge, generate and tokenize; dataset cases through the commands that read a dataset; task cases
+// through eval --task.
 import Checkpoint
 import Foundation
 import Support
@@ -52,6 +53,8 @@ final class BrokenInputCorpusTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(cases.count, 30)
         let dataset = scratch.appendingPathComponent("data.jsonl")
         try Data("{\"input_ids\": [1, 403, 407, 261, 378, 12, 30, 7]}\n{\"input_ids\": [1, 5, 6, 7, 8, 9]}\n".utf8).write(to: dataset)
+        let task = scratch.appendingPathComponent("task.jsonl")
+        try Data("{\"context\": \"Once upon a\", \"choices\": [\"time\", \"tree\"], \"gold\": 0}\n".utf8).write(to: task)
         let adapter = scratch.appendingPathComponent("adapter")
         try PEFTAdapter(config: PEFTAdapterConfig(rank: 1, alpha: 2, targets: [.q], layers: [1]),
                         weights: [LoRAWeights(layer: 1, projection: .q, a: Tensor(shape: [1, 64], repeating: 0.1),
@@ -65,6 +68,7 @@ final class BrokenInputCorpusTests: XCTestCase {
             let out = scratch.appendingPathComponent("out-\(input.name)")
             let commands: [[String]] = [
                 ["eval", input.url.path, "--dataset", dataset.path, "--context", "8"],
+                ["eval", input.url.path, "--task", task.path],
                 ["analyze", input.url.path, "--dataset", dataset.path, "--samples", "2", "--context", "8", "-o", out.path],
                 ["cut", input.url.path, "--layers", "1", "-o", out.path],
                 ["cut", input.url.path, "--block", "1", "--dataset", dataset.path, "--samples", "2", "--context", "8", "--force", "-o", out.path],
@@ -106,5 +110,14 @@ final class BrokenInputCorpusTests: XCTestCase {
         let parquet = try ChildProcess.run(PruneExecutable.url.path, ["eval", model.path, "--dataset", scratch.appendingPathComponent("data/unknown-extension.parquet").path])
         XCTAssertTrue(parquet.stderr.contains("unsupported dataset format .parquet; supported: .json, .jsonl, .md, .text, .txt"), parquet.stderr)
         print("broken-dataset corpus: \(cases.count) cases, \(cases.count * 3) command runs")
+    }
+
+    func testEvalRefusesEveryBrokenTaskInOneLineNamingTheLine() throws {
+        let cases = try BrokenInputs.tasks(in: scratch.appendingPathComponent("tasks"))
+        let model = scratch.appendingPathComponent("model")
+        try FileManager.default.copyItem(at: Fixtures.stories260K, to: model)
+        for input in cases { try assertRefused(["eval", model.path, "--task", input.url.path], outputs: [], input.name) }
+        let r = try ChildProcess.run(PruneExecutable.url.path, ["eval", model.path, "--task", scratch.appendingPathComponent("tasks/gold-out-of-range.jsonl").path])
+        XCTAssertEqual(r.stderr, "error: \(scratch.appendingPathComponent("tasks/gold-out-of-range.jsonl").path): line 2: gold 2 is outside the 2 choices (0…1)\n")
     }
 }

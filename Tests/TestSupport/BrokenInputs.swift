@@ -158,6 +158,30 @@ public enum BrokenInputs {
         return cases
     }
 
+    /// Broken multiple-choice task files under `directory` (for `prune eval --task`, with stories260K).
+    public static func tasks(in directory: URL) throws -> [BrokenInput] {
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let good = "{\"context\": \"Once upon a\", \"choices\": [\"time\", \"tree\"], \"gold\": 0}\n"
+        let files: [(String, String)] = [
+            ("not-json.jsonl", good + "{\"context\": \"Once\", \"choices\": [\"upon\"\n"),
+            ("no-context.jsonl", "{\"choices\": [\"time\", \"tree\"], \"gold\": 0}\n"),
+            ("no-choices.jsonl", "{\"context\": \"Once upon a\", \"gold\": 0}\n"),
+            ("empty-choices.jsonl", "{\"context\": \"Once upon a\", \"choices\": [], \"gold\": 0}\n"),
+            ("gold-out-of-range.jsonl", good + "{\"context\": \"Once upon a\", \"choices\": [\"time\", \"tree\"], \"gold\": 2}\n"),
+            ("gold-not-an-index.jsonl", "{\"context\": \"Once upon a\", \"choices\": [\"time\", \"tree\"], \"gold\": \"time\"}\n"),
+            ("empty.jsonl", ""),
+            ("task.csv", "context,choices,gold\n"),
+        ]
+        var cases: [BrokenInput] = []
+        for (name, text) in files {
+            let url = directory.appendingPathComponent(name)
+            try Data(text.utf8).write(to: url)
+            cases.append(BrokenInput(name: name, url: url))
+        }
+        cases.append(BrokenInput(name: "missing.jsonl", url: directory.appendingPathComponent("missing.jsonl")))
+        return cases
+    }
+
     /// A change to the tensors of model.safetensors (the items as read, in data order).
     static func tensors(_ edit: @escaping (inout [SafetensorsItem]) -> Void) -> (URL) throws -> Void {
         { dir in

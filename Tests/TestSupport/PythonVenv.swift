@@ -1,4 +1,4 @@
-// The development Python (torch, transformers, PEFT) for optional cross-checks against the tools users
+// The development Python (torch, transformers, PEFT, lm-eval) for optional cross-checks against the tools users
 // use; tests that need it skip with a printed reason when it is absent.
 import Foundation
 import Support
@@ -6,14 +6,20 @@ import Support
 /// ~/.cache/prune-dev/venv's Python, or $PRUNE_PYTHON.
 public enum PythonVenv {
     /// The interpreter when it exists and imports torch, transformers and peft; nil otherwise.
-    public static let python: String? = {
+    public static let python: String? = interpreter(importing: "torch, transformers, peft")
+
+    /// The interpreter when it imports torch, transformers and lm_eval (lm-evaluation-harness: `pip install lm-eval`).
+    public static let lmEval: String? = interpreter(importing: "torch, transformers, lm_eval")
+
+    /// The first of $PRUNE_PYTHON and the venv's python that exists and imports `modules` ("a, b").
+    static func interpreter(importing modules: String) -> String? {
         let candidates = [ProcessInfo.processInfo.environment["PRUNE_PYTHON"],
                           NSHomeDirectory() + "/.cache/prune-dev/venv/bin/python"].compactMap { $0 }
         for path in candidates where FileManager.default.isExecutableFile(atPath: path) {
-            if let r = try? ChildProcess.run(path, ["-c", "import torch, transformers, peft"]), r.status == 0 { return path }
+            if let r = try? ChildProcess.run(path, ["-c", "import \(modules)"]), r.status == 0 { return path }
         }
         return nil
-    }()
+    }
 
     /// Runs `script` (Python source) with `args`; throws with its stderr when it fails.
     public static func run(_ python: String, script: String, _ args: [String]) throws -> String {

@@ -74,6 +74,12 @@ public enum Tolerance {
     /// Decoding one token at a time (DecodeSession) against the batched forward of the whole sequence (tiled
     /// attention, sgemm), logits max |Δ|, every checkpoint variant.
     public static let decodeAgainstForward = 1e-6      // 2.98e-7
+    /// A multiple-choice task's per-choice summed log-likelihoods against lm-eval-harness's (transformers, float32,
+    /// summed in float32), max |Δ| / max(1, |ll|) over every choice of the shipped KJV task and the hand-written one,
+    /// stories260K and SmolLM2-135M.
+    public static let taskLogLikelihood = 1e-4         // not yet measured
+    /// The same choices scored one input a pass and eight (right-padded), max |Δ| of a summed log-likelihood.
+    public static let batchedTaskLogLikelihood = 1e-4  // not yet measured
     /// Our forward with a PEFT adapter attached against PEFT's, logits max |Δ|.
     public static let peftLogits = 7.5e-5              // 2.50e-5
 
