@@ -48,7 +48,7 @@ let package = Package(
         .target(name: "Checkpoint", dependencies: ["Support", "Tensor"]),
         // SentencePiece, byte-level BPE, chat templates.
         .target(name: "Tokenizers", dependencies: ["Support", "CSentencePiece"]),
-        // Datasets; training records, label masks, packed windows, held-out splits, the batcher.
+        // Datasets; training records, label masks, packed windows, held-out splits, the batcher; multiple-choice task files.
         .target(name: "Data", dependencies: ["Support", "Tokenizers"]),
         // HDF5, SVG, the training metrics log.
         .target(name: "Reports", dependencies: ["Support", "CHDF5"]),
