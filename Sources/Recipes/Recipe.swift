@@ -97,7 +97,9 @@ public struct Recipe: Codable, Equatable, Sendable {
         public var batchSize = 4
         /// Also measure KL(original ‖ model) and top-1 agreement with the original.
         public var reference = true
-        enum CodingKeys: String, CodingKey { case context, stride, batchSize = "batch_size", reference }
+        /// A multiple-choice task (JSONL, `prune eval --task`) every model is also scored on: acc and acc_norm.
+        public var task: String?
+        enum CodingKeys: String, CodingKey { case context, stride, batchSize = "batch_size", reference, task }
     }
     public var evaluate = EvaluateSettings()
 
@@ -244,6 +246,7 @@ extension Recipe {
         recipe.data.calibration = path(document.node(at: "data.calibration") == nil ? "data.valid" : "data.calibration", recipe.data.calibration)
         recipe.data.train = recipe.data.train.map { path("data.train", $0) }
         recipe.data.valid = path("data.valid", recipe.data.valid)
+        recipe.evaluate.task = recipe.evaluate.task.map { path("evaluate.task", $0) }
         return recipe
     }
 

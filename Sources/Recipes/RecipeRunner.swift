@@ -32,6 +32,21 @@ public struct ModelEvaluation: Codable, Equatable, Sendable {
     public var parameters: Int
     /// Bytes of the checkpoint's weight files.
     public var bytesOnDisk: Int
+    /// Accuracy on `evaluate.task`, nil without one.
+    public var task: TaskAccuracy?
+}
+
+/// A model's acc and acc_norm on a multiple-choice task, with their standard errors (nil for one question).
+public struct TaskAccuracy: Codable, Equatable, Sendable {
+    public var acc: Double
+    public var accStderr: Double?
+    public var accNorm: Double
+    public var accNormStderr: Double?
+    public var n: Int
+
+    init(_ s: MultipleChoiceScores) {
+        (acc, accStderr, accNorm, accNormStderr, n) = (s.acc, s.accStderr, s.accNorm, s.accNormStderr, s.n)
+    }
 }
 
 /// One strategy's cut and what became of it.
@@ -172,6 +187,7 @@ public final class RecipeRunner {
         // Evaluate the full model once.
         let evalOptions = EvaluationOptions(dataset: url(r.data.valid), context: r.evaluate.context, stride: r.evaluate.stride,
                                             batchSize: r.evaluate.batchSize)
+        let task = try r.evaluate.task.map { try MultipleChoiceTask(url: url($0)) }
         var referenceModel: LlamaModel?
         func reference() throws -> LlamaModel? {
             guard r.evaluate.reference else { return nil }
@@ -183,11 +199,13 @@ public final class RecipeRunner {
             let model = try s.loadModel(log: log)
             let (result, comparison) = try EvaluationJob.evaluate(model, source: s, options: evalOptions, reference: compare ? reference() : nil,
                                                                   progress: progress, log: log)
+            let scores = try task.map { TaskAccuracy(try TaskScoringJob.score($0, model: model, source: s,
+                                                                              tokenizer: try s.requiredTokenizer(for: "evaluate.task"), progress: progress)) }
             return ModelEvaluation(loss: result.loss, perplexity: result.perplexity, tokens: result.tokens, meanKL: comparison?.meanKL,
                                    top1Agreement: comparison?.top1Agreement, layers: model.layers.count, parameters: model.parameterCount,
-                                   bytesOnDisk: Self.weightBytes(dir))
+                                   bytesOnDisk: Self.weightBytes(dir), task: scores)
         }
-        let evalSettings = ContentHash.settings(r.evaluate)
+        let evalSettings = ContentHash.settings(r.evaluate) + (try r.evaluate.task.map { try ContentHash.file(url($0)) } ?? "")
         announce("evaluate the full model on \(r.data.valid)")
         let full = try cache.stage("evaluate-full", key: ContentHash.of(["evaluate", modelKey, validKey, evalSettings]), log: log) {
             try evaluate(modelURL, compare: false)

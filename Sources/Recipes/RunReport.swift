@@ -109,8 +109,15 @@ public enum RunReport {
     /// Header and rows of the strategy table (plain strings, for Markdown and HTML).
     static func table(_ s: RunSummary) -> (header: [String], rows: [[String]]) {
         let healed = s.strategies.contains { $0.healed != nil }
+        let scored = s.full.task != nil   // evaluate.task: acc_norm ± its standard error beside each perplexity
+        func task(_ e: ModelEvaluation?) -> [String] {
+            guard scored else { return [] }
+            guard let t = e?.task else { return ["–"] }
+            return [String(format: "%.3f", t.accNorm) + (t.accNormStderr.map { String(format: " ± %.3f", $0) } ?? "")]
+        }
         var header = ["model", "dropped", "layers", "parameters", "size", "loss", "perplexity", "KL from full", "top-1 agreement"]
-        if healed { header += ["healed loss", "healed perplexity", "healed KL", "healed top-1"] }
+            + (scored ? ["task acc_norm"] : [])
+        if healed { header += ["healed loss", "healed perplexity", "healed KL", "healed top-1"] + (scored ? ["healed task acc_norm"] : []) }
         header.append("gen tok/s")
         func speed(_ label: String) -> String {
             let v = s.continuations.compactMap { row in row.first { $0.model == label }?.tokensPerSecond }
@@ -118,16 +125,17 @@ public enum RunReport {
         }
         var rows: [[String]] = []
         var full = ["full", "–", "\(s.full.layers)", "\(s.full.parameters)", bytes(s.full.bytesOnDisk), number(s.full.loss),
-                    perplexity(s.full.perplexity), "0", "1"]
-        if healed { full += ["", "", "", ""] }
+                    perplexity(s.full.perplexity), "0", "1"] + task(s.full)
+        if healed { full += ["", "", "", ""] + (scored ? [""] : []) }
         full.append(speed("full"))
         rows.append(full)
         for r in s.strategies {
             let name = r.choice.strategy.rawValue
             var row = [name, r.choice.rangesText, "\(r.cut.layers)", "\(r.cut.parameters)", bytes(r.cut.bytesOnDisk), number(r.cut.loss),
-                       perplexity(r.cut.perplexity), number(r.cut.meanKL), number(r.cut.top1Agreement, "%.3f")]
+                       perplexity(r.cut.perplexity), number(r.cut.meanKL), number(r.cut.top1Agreement, "%.3f")] + task(r.cut)
             if healed {
                 row += [number(r.healed?.loss), perplexity(r.healed?.perplexity), number(r.healed?.meanKL), number(r.healed?.top1Agreement, "%.3f")]
+                    + task(r.healed)
             }
             row.append(speed(r.healed != nil ? "\(name) healed" : "\(name) cut"))
             rows.append(row)
@@ -162,7 +170,8 @@ public enum RunReport {
         return lines
     }
 
-    static let tableNote = "Loss and perplexity on the held-out data (the windows `prune eval` uses); KL is KL(full ‖ model) in nats per position."
+    static let tableNote = "Loss and perplexity on the held-out data (the windows `prune eval` uses); KL is KL(full ‖ model) in nats per position; "
+        + "task acc_norm (with `evaluate.task`) is `prune eval --task`'s, lm-eval-harness's length-normalised accuracy."
 
     /// Why the healing log's last held-out perplexity is not the table's: finetune evaluates a prefix of the
     /// held-out file in windows of the healing context while it trains, the table the whole file in windows of

@@ -30,6 +30,7 @@ final class RecipeDecodingTests: XCTestCase {
                 ($0.analyze.samples, $0.analyze.context, $0.analyze.batchSize) = (32, 256, 4)
                 ($0.cut.count, $0.cut.strategies) = (8, [.angular, .bi, .last, .loss])
                 ($0.evaluate.context, $0.evaluate.reference) = (256, true)
+                $0.evaluate.task = RecipeTests.recipes.appendingPathComponent("data/kjv-endings.jsonl").standardizedFileURL.path
                 ($0.heal.enabled, $0.heal.method, $0.heal.steps, $0.heal.lr, $0.heal.batchSize, $0.heal.context) = (false, .lora, 100, 2e-4, 4, 256)
                 $0.export.enabled = false
                 ($0.report.prompts, $0.report.maxTokens) = (["In the beginning God created", "The capital of France is"], 24)

@@ -180,8 +180,10 @@ final class RecipeTests: XCTestCase {
         let scratch = try Fixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: scratch) }
         let counters = StageCounters()
+        let task = Fixtures.file("tasks/handwritten.jsonl")
         let (recipe, runner) = try quickstart(scratch, ["heal.enabled=false", "cut.strategies=[bi, layers]", "cut.layers=1-2",
-                                                        "cut.count=1", "report.prompts=[]", "export.enabled=false"], log: counters.log)
+                                                        "cut.count=1", "report.prompts=[]", "export.enabled=false",
+                                                        "evaluate.task=\(task.path)"], log: counters.log)
         let summary = try runner.run()
         counters.assertEndAtTheirTotal()
         XCTAssertEqual(counters.seen.last?.total, 5 + 2 * 2, "no healing, no export: cut and evaluate per strategy")
@@ -195,7 +197,15 @@ final class RecipeTests: XCTestCase {
             let direct = try EvaluationJob.run(ModelSource(path: cut.path, parallelism: .init(threads: 1)), options: options, log: .silent)
             XCTAssertEqual(s.cut.perplexity, direct.perplexity, "\(s.choice.strategy)")
             XCTAssertEqual(s.cut.loss, direct.loss)
+            // evaluate.task: the scores `prune eval --task` gives the same cut.
+            let scores = try TaskScoringJob.run(ModelSource(path: cut.path, parallelism: .init(threads: 1)), options: TaskScoringOptions(task: task), log: .silent)
+            XCTAssertEqual(s.cut.task?.accNorm, scores.accNorm)
+            XCTAssertEqual(s.cut.task?.acc, scores.acc)
+            XCTAssertEqual(s.cut.task?.n, 20)
         }
+        XCTAssertNotNil(summary.full.task)
+        let md = try String(contentsOf: runner.output.appendingPathComponent("report.md"), encoding: .utf8)
+        XCTAssertTrue(md.contains("task acc_norm"), "the table has the task's column")
     }
 
     /// cut.replace repairs each cut as `prune cut --replace` does (same weights), is part of the cut's stage key, and
