@@ -24,11 +24,14 @@ struct Finetune: ParsableCommand {
           finetune out/cut --lora --dataset train.jsonl -o out/healed
           finetune out/cut --lora --dataset train.jsonl --steps 120 --lr 2e-4 --warmup-steps 10 -o out/healed
           finetune out/cut --train-layers last:3 --train-lm-head --dataset train.jsonl -o out/partial
+          finetune out/cut --lora --teacher model --distill-weight 0.5 --dataset train.jsonl -o out/distilled
           finetune --resume out/healed            (continue an interrupted run exactly)
 
         Data: .txt (one document), or JSONL with {"text"}, {"input_ids"}, {"prompt","completion"} (loss on the completion) or {"messages": [...]} (chat template, loss on assistant turns). Documents are joined with EOS and cut into --context windows unless --no-packing. Without --valid, every 20th record (or window of a single document) is held out for evaluation.
 
         Writes OUT/config.json (the resolved options), OUT/metrics.jsonl (one line per step and evaluation), OUT/checkpoints/step-N, OUT/adapter (PEFT format, with --lora), OUT/merged (a complete checkpoint) and OUT/loss.svg.
+
+        Distillation: with --teacher (the model the cut came from) each step's loss is (1 − α)·CE + α·τ²·KL(p_teacher,τ ‖ p_student,τ) over the counted positions (+ β·the normalised hidden-state MSE with --distill-hidden β); metrics.jsonl gets the parts as ce, kl (and hidden). The held-out loss stays the plain cross-entropy.
 
         Data parallel: `mpirun -np N finetune … --batch-size B` trains global micro-batches of N·B windows (the result of one process with --batch-size N·B, within float rounding); rank 0 writes everything. Threads per rank default to the cores divided by the ranks on the machine. A resume needs the same N.
         """,
@@ -85,6 +88,12 @@ struct Finetune: ParsableCommand {
     @Option(help: "LayerSkip layer dropout: the last layer's rate P (earlier layers less; default \(FinetuneOptions.defaults.layerDropout) = off).") var layerDropout: Double?
     @Option(help: "Rates over depth: exponential is the paper's (default \(FinetuneOptions.defaults.layerDropoutShape.rawValue)).") var layerDropoutShape: LayerDropoutShape?
     @Option(help: "P over the run: constant, or linear (from 0 up to P) (default \(FinetuneOptions.defaults.layerDropoutSchedule)).") var layerDropoutSchedule: String?
+
+    // Distillation
+    @Option(help: "Distil from this checkpoint (the original model, run in its stored dtype): the loss becomes (1 − α)·CE + α·τ²·KL(teacher ‖ student) at temperature τ.") var teacher: String?
+    @Option(help: "α, the KL term's share of the loss, in [0, 1] (default \(FinetuneOptions.distillationDefaults.weight) with --teacher).") var distillWeight: Double?
+    @Option(help: "τ, the temperature of both distributions in the KL (default \(FinetuneOptions.distillationDefaults.temperature) with --teacher).") var distillTemperature: Double?
+    @Option(help: "β: add β times the normalised MSE between the student's and the teacher's last hidden states (default \(FinetuneOptions.distillationDefaults.hidden) = off; needs equal widths).") var distillHidden: Double?
 
     // Bookkeeping
     @Option(help: "Evaluate on held-out data every N steps (default \(FinetuneOptions.defaults.evalEvery): before and after only).") var evalEvery: Int?

@@ -22,19 +22,26 @@ extension Finetuner {
         return global.windows((rank * B)..<((rank + 1) * B))
     }
 
-    /// Sums the flat gradients (one allreduce of every trainable scalar) and the loss tally over the ranks.
+    /// Sums the flat gradients (one allreduce of every trainable scalar), the loss tally and the distillation's parts
+    /// (when distilled) over the ranks.
     /// Returns whether any rank was asked to stop, and the gradient allreduce's shortest time over the ranks: the
     /// rank that arrives last waits for no one, so that is the transfer itself; the others add their wait for it.
-    static func reduce(trainable: TrainableSet, tally: inout LossTally, stop: Bool,
+    static func reduce(trainable: TrainableSet, tally: inout LossTally, parts: inout DistillationTally?, stop: Bool,
                        communicator comm: Communicator) -> (stop: Bool, transferSeconds: Double) {
         let before = comm.communicationSeconds
         comm.allreduceSum(trainable.gradients.data, count: trainable.gradients.count)
-        var mine = [tally.sum, Double(tally.count), stop ? 1 : 0] + [Double](repeating: 0, count: comm.size)
-        mine[3 + comm.rank] = comm.communicationSeconds - before
+        let p = parts ?? DistillationTally()
+        var mine = [tally.sum, Double(tally.count), stop ? 1 : 0, p.crossEntropy, p.divergence, p.hidden, Double(p.count)]
+            + [Double](repeating: 0, count: comm.size)
+        mine[7 + comm.rank] = comm.communicationSeconds - before
         let sums = comm.allreduceSum(mine)
         tally.sum = sums[0]
         tally.count = Int(sums[1])
-        return (sums[2] > 0, sums[3...].min() ?? 0)
+        if var summed = parts {
+            (summed.crossEntropy, summed.divergence, summed.hidden, summed.count) = (sums[3], sums[4], sums[5], Int(sums[6]))
+            parts = summed
+        }
+        return (sums[2] > 0, sums[7...].min() ?? 0)
     }
 
     /// A loss tally summed over the ranks.

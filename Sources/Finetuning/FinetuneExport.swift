@@ -84,10 +84,16 @@ public enum FinetuneExport {
             }
             if !o.trainLayers.isEmpty { what.append("layers \(LayerSelection(o.trainLayers)) trained in full") }
             if o.trainLMHead { what.append("lm_head and the final norm trained") }
+            let distilled = o.teacher.map { teacher in
+                "`\(teacher)` with α = \(o.distillWeight ?? .nan), τ = \(o.distillTemperature ?? .nan)"
+                    + ((o.distillHidden ?? 0) > 0 ? ", hidden-state weight β = \(o.distillHidden ?? 0)" : "")
+            }
+            if let distilled { what.append("distilled from \(distilled): loss (1 − α)·CE + α·τ²·KL(teacher ‖ student)") }
             training = "Trained by `finetune` for \(step) \(step == 1 ? "step" : "steps") on `\(o.dataset)`: "
                 + what.joined(separator: "; ") + "."
             facts = [("training data", "`\(o.dataset)`"), ("steps", "\(step) (batch \(o.batchSize) × \(o.context) tokens"
                       + (o.gradAccum > 1 ? ", grad-accum \(o.gradAccum)" : "") + ", lr \(o.lr))")]
+            if let distilled { facts.append(("teacher", distilled)) }
             if let heldOutBefore, let heldOutAfter {
                 facts.append(("held-out loss", String(format: "%.4f → %.4f (in memory, before the merge)", heldOutBefore, heldOutAfter)))
             }

@@ -79,6 +79,19 @@ public struct FinetuneOptions: Codable, Equatable, Sendable {
     /// constant, or linear (P ramps up from 0 over the run).
     public var layerDropoutSchedule: String = "constant"
 
+    // Distillation
+    /// The checkpoint the student learns from (the original model, run in its stored dtype); nil: no distillation.
+    public var teacher: String?
+    /// α ∈ [0, 1], the KL term's share of the loss (1 − α is the cross-entropy's); nil without a teacher,
+    /// `distillationDefaults.weight` with one unless given.
+    public var distillWeight: Double?
+    /// τ > 0, the temperature both distributions are softened by inside the KL; nil without a teacher,
+    /// `distillationDefaults.temperature` with one unless given.
+    public var distillTemperature: Double?
+    /// β ≥ 0, the weight of the normalised MSE between the two models' last hidden states (0: off); nil without a
+    /// teacher, `distillationDefaults.hidden` with one unless given.
+    public var distillHidden: Double?
+
     // Bookkeeping (may change on resume)
     /// Evaluate every N steps (0: before and after only).
     public var evalEvery: Int = 0
@@ -108,6 +121,7 @@ public struct FinetuneOptions: Codable, Equatable, Sendable {
         case layerDropout = "layer-dropout", layerDropoutShape = "layer-dropout-shape", layerDropoutSchedule = "layer-dropout-schedule"
         case evalEvery = "eval-every", evalTokens = "eval-tokens", saveEvery = "save-every", keep, threads, dtype, weightsDType = "weights-dtype"
         case keepBest = "keep-best", earlyStop = "early-stop"
+        case teacher, distillWeight = "distill-weight", distillTemperature = "distill-temperature", distillHidden = "distill-hidden"
     }
 
     /// Flags that may differ between a run and its resumption: they change where and how often it reports, not
@@ -121,8 +135,17 @@ public struct FinetuneOptions: Codable, Equatable, Sendable {
         self.output = output
     }
 
-    /// Every setting at its default (model, dataset and output empty): what a flag left out means.
+    /// Every setting at its default (model, dataset and output empty): what a flag left out means. The distillation
+    /// settings are nil here, as without a teacher; a teacher's are `distillationDefaults`.
     public static let defaults = FinetuneOptions(model: "", dataset: "", output: "")
+
+    /// α, τ and β of a teacher given without them. α = 0.5 weighs the labels and the teacher equally, as torchtune's
+    /// KD recipes do (kd_ratio 0.5). τ = 2 rather than the τ = 1 of torchtune and Minitron, which distil over long
+    /// runs on large corpora: healing a cut model is a few hundred steps on a small domain set, and the softened
+    /// teacher (DistilBERT's τ = 2) passes on how it ranks the tokens it does not pick, which its top token all but
+    /// hides at τ = 1; the τ² factor keeps the KL's gradient on the cross-entropy's scale, so α means the same at any
+    /// τ. β = 0: the hidden-state term is opt-in (it needs the two models' widths equal).
+    public static let distillationDefaults = (weight: 0.5, temperature: 2.0, hidden: 0.0)
 
     /// These options with the flags a command line gave on top. `flags` maps a setting's key here, which is its flag's
     /// name ("lr", "lora-layers"; `--no-shuffle` is "shuffle": false), to the value given. Layer lists and targets may
@@ -149,6 +172,17 @@ public struct FinetuneOptions: Codable, Equatable, Sendable {
         }
         options.dtype = try options.dtype.map { try SafetensorsDType.output($0).outputName ?? $0 }
         return options
+    }
+
+    /// With a teacher, its α, τ and β left unset take `distillationDefaults` (Finetuner does this once), so that the
+    /// saved options and a resume's comparison hold the values the run used. Without one they stay as given (validate
+    /// refuses any).
+    mutating func resolveDistillationDefaults() {
+        guard teacher != nil else { return }
+        let d = Self.distillationDefaults
+        distillWeight = distillWeight ?? d.weight
+        distillTemperature = distillTemperature ?? d.temperature
+        distillHidden = distillHidden ?? d.hidden
     }
 
     /// OUT/config.json, where a run keeps its options for --resume.
@@ -210,9 +244,27 @@ public struct FinetuneOptions: Codable, Equatable, Sendable {
         guard ["constant", "linear"].contains(layerDropoutSchedule) else {
             throw bad("layer-dropout-schedule", "\"\(layerDropoutSchedule)\" is not constant or linear")
         }
+        if let problem = distillationProblem() { throw bad(problem.flag, problem.problem) }
         try Parallelism.check(threads: threads)
         if let dtype { _ = try SafetensorsDType.output(dtype) }
         if let weightsDType { guard WeightsDType(rawValue: weightsDType) != nil else { throw bad("weights-dtype", "\(weightsDType) is not stored or f32") } }
+    }
+
+    /// What is wrong with the distillation settings, naming the flag ("distill-weight"); nil when they can run. A
+    /// teacher that is the output directory, or inside it, is refused: the run rewrites it while the teacher is mapped.
+    public func distillationProblem() -> (flag: String, problem: String)? {
+        guard let teacher else {
+            let given = [("distill-weight", distillWeight), ("distill-temperature", distillTemperature), ("distill-hidden", distillHidden)]
+            return given.first { $0.1 != nil }.map { ($0.0, "needs a teacher (the model to distil from)") }
+        }
+        let teacherURL = URL(fileURLWithPath: teacher), outputURL = URL(fileURLWithPath: output)
+        if teacherURL.resolvedPath == outputURL.resolvedPath || teacherURL.isInside(outputURL) {
+            return ("teacher", "\(teacher) is inside the output directory \(output), which the run writes; give the original model")
+        }
+        if let a = distillWeight, !(a >= 0 && a <= 1) { return ("distill-weight", "must be in [0, 1], got \(a)") }
+        if let t = distillTemperature, !(t > 0 && t.isFinite) { return ("distill-temperature", "must be positive, got \(t)") }
+        if let b = distillHidden, !(b >= 0 && b.isFinite) { return ("distill-hidden", "must be ≥ 0 (0: off), got \(b)") }
+        return nil
     }
 
     /// With --init-adapter, what PEFT takes from adapter_config.json: r, lora_alpha, target_modules, layers_to_transform

@@ -71,8 +71,12 @@ public final class Finetuner {
     var output: URL { URL(fileURLWithPath: options.output) }
     var checkpoints: URL { output.appendingPathComponent("checkpoints") }
 
+    /// `options` as given, except that a teacher's α, τ and β left unset take their defaults here (what the run
+    /// saves and a resume compares).
     public init(options: FinetuneOptions, parallelism: Parallelism, stop: StopRequest = StopRequest(),
                 progress: ProgressSink? = nil, log: @escaping (String) -> Void) {
+        var options = options
+        options.resolveDistillationDefaults()
         self.options = options
         self.parallelism = parallelism
         self.stop = stop
@@ -89,12 +93,15 @@ public final class Finetuner {
         let source = ModelSource(path: o.model, parallelism: parallelism,
                                  weightsDType: WeightsDType(rawValue: o.weightsDType ?? "stored") ?? .stored)
         let checkpoint = try source.validated()
-        let memory = { (c: LlamaConfig, threads: Int) in Self.memoryEstimate(o, config: c, threads: threads) }
+        // The teacher's checkpoint is read before either model loads: its weights and forward join the memory check.
+        let teacher = try o.teacher.map { try ModelSource(path: $0, parallelism: parallelism).validated() }
+        let memory = { (c: LlamaConfig, threads: Int) in Self.memoryEstimate(o, config: c, threads: threads, teacher: teacher?.config) }
         log("memory estimate: \(source.estimate(checkpoint, memory: memory).summary)")
         let model = try source.loadModel(checkpoint, memory: memory, job: "finetuning on \(o.batchSize) × \(o.context) tokens", log: JobLog(warning: { log("warning: " + $0) }, note: { log($0) }))
         try o.validate(layers: model.layers.count)
         let tokenizer = try TokenizerLoader.loadIfPresent(directory: base)
         log("model: \(o.model) (\(model.layers.count) layers, \(model.parameterCount) parameters); \(parallelism)")
+        let distillation = try teacher.map { try self.distillation(from: $0, student: model.config) }
         let data = try FinetuneData.prepare(o, tokenizer: tokenizer, vocabularySize: model.config.vocabSize)
         data.summary.forEach(log)
         if o.context > model.config.maxPositionEmbeddings {
@@ -219,7 +226,8 @@ public final class Finetuner {
             }
         }
         let optimizerStep = OptimizerStep(options: o, pass: pass, trainable: trainable, optimizer: optimizer, batcher: batcher,
-                                          schedule: schedule, earlyExit: earlyExit, layerDropout: layerDropout, communicator: comm,
+                                          schedule: schedule, earlyExit: earlyExit, layerDropout: layerDropout,
+                                          distillation: distillation, communicator: comm,
                                           totalSteps: totalSteps)
         while step < totalSteps {
             if comm.size == 1 ? stop.isRequested : stopAgreed {
@@ -242,6 +250,7 @@ public final class Finetuner {
             metrics?.append(["step": step, "loss": done.loss, "lr": done.learningRate, "grad_norm": done.gradientNorm, "tokens": tokensSeen,
                             "counted_targets": done.countedTargets, "tokens_per_second": rate, "elapsed": elapsed,
                             "epoch": Double(step) / Double(stepsPerEpoch)]
+                            .merging(done.distillation.map { Self.distillationMetrics($0, hidden: (distillation?.hiddenWeight ?? 0) > 0) } ?? [:]) { a, _ in a }
                             .merging(comm.size > 1 ? ["ranks": comm.size, "communication_seconds": done.communicationSeconds,
                                                       "allreduce_seconds": done.allreduceSeconds] : [:]) { a, _ in a })
             progress?(.trainingStep(step: step, steps: totalSteps, loss: done.loss, learningRate: done.learningRate, gradientNorm: done.gradientNorm,
@@ -325,8 +334,8 @@ public final class Finetuner {
     }
 
     /// The memory a step of `o` needs before the model is loaded: LoRA matrices (and their gradients and moments)
-    /// on the chosen targets and layers, full layers and the lm_head trained in place.
-    static func memoryEstimate(_ o: FinetuneOptions, config c: LlamaConfig, threads: Int) -> MemoryEstimate {
+    /// on the chosen targets and layers, full layers and the lm_head trained in place, and a distillation `teacher`.
+    static func memoryEstimate(_ o: FinetuneOptions, config c: LlamaConfig, threads: Int, teacher: LlamaConfig? = nil) -> MemoryEstimate {
         let L = c.numHiddenLayers
         let lora = o.lora ? MemoryEstimate.loraParameters(config: c, rank: o.rank, targets: o.targets, layers: o.loraLayers?.count ?? L) : 0
         // The config was validated against its files before this is called: the count cannot overflow.
@@ -334,7 +343,34 @@ public final class Finetuner {
         let full = o.trainLayers.count * perLayer + (o.trainLMHead ? c.vocabSize * c.hiddenSize + c.hiddenSize : 0)
         return MemoryEstimate.training(config: c, batch: o.batchSize, context: o.context, threads: threads,
                                        trainableParameters: lora + full, separateTrainable: lora,
-                                       loraWidth: o.lora ? o.rank * o.targets.count : 0, checkpointing: o.gradientCheckpointing)
+                                       loraWidth: o.lora ? o.rank * o.targets.count : 0, checkpointing: o.gradientCheckpointing,
+                                       teacher: teacher)
+    }
+
+    /// The teacher of --teacher, loaded in its stored dtype (the memory check counted it), with the run's α, τ and β.
+    /// A teacher that does not fit the student (another vocabulary) is refused naming its directory.
+    func distillation(from teacher: ValidatedCheckpoint, student: LlamaConfig) throws -> Distillation {
+        let o = options, path = o.teacher ?? teacher.directory.path, d = FinetuneOptions.distillationDefaults
+        let model = try LlamaModel.load(teacher, weightsDType: .stored, parallelism: parallelism)
+        let distillation: Distillation
+        do {
+            distillation = try Distillation(teacher: model, student: student, weight: o.distillWeight ?? d.weight,
+                                            temperature: o.distillTemperature ?? d.temperature, hiddenWeight: o.distillHidden ?? d.hidden)
+        } catch let e as PruneError {
+            throw PruneError("--teacher \(path)", e.problem)
+        }
+        if communicator.isRoot {
+            log("teacher: \(path) (\(model.layers.count) layers, \(model.parameterCount) parameters); loss (1 − α)·CE + α·τ²·KL"
+                + (distillation.hiddenWeight > 0 ? " + β·hidden" : "") + " with α = \(distillation.weight), τ = \(distillation.temperature)"
+                + (distillation.hiddenWeight > 0 ? ", β = \(distillation.hiddenWeight)" : ""))
+        }
+        return distillation
+    }
+
+    /// A step's metrics.jsonl keys for the distilled loss's parts, each a mean over the counted targets: ce, kl, and
+    /// hidden when that term is on.
+    static func distillationMetrics(_ parts: DistillationTally, hidden: Bool) -> [String: Any] {
+        ["ce": parts.meanCrossEntropy, "kl": parts.meanDivergence].merging(hidden ? ["hidden": parts.meanHidden] : [:]) { a, _ in a }
     }
 
     /// Copies a PEFT adapter's A and B into the trainable set (same rank, targets and layers required).

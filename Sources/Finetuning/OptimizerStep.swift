@@ -19,6 +19,8 @@ struct OptimizerStep {
     let schedule: LearningRateSchedule
     let earlyExit: EarlyExitLoss?
     let layerDropout: LayerDropout?
+    /// The teacher and its weights, on every micro-batch (each rank's shard); nil: plain cross-entropy.
+    let distillation: Distillation?
     let communicator: Communicator
     let totalSteps: Int
 
@@ -28,6 +30,8 @@ struct OptimizerStep {
         var learningRate: Double
         var gradientNorm: Double
         var countedTargets: Int
+        /// The distilled loss's parts over the step's counted targets (nil: not distilled).
+        var distillation: DistillationTally?
         /// Tokens of the step's windows over every rank.
         var tokens: Int
         /// Under MPI: some rank was asked to stop (agreed in the step's reduction).
@@ -50,10 +54,11 @@ struct OptimizerStep {
         let work = batcher.nextStep(microBatches: options.gradAccum)
         let communicated = communicator.communicationSeconds
         trainable.zeroGradients()
-        var tally = lossAndGradients(of: work, step: step)
+        var (tally, parts) = lossAndGradients(of: work, step: step)
         var (stopAgreed, transfer) = (false, 0.0)
         if communicator.size > 1 {
-            (stopAgreed, transfer) = Finetuner.reduce(trainable: trainable, tally: &tally, stop: stopRequested(), communicator: communicator)
+            (stopAgreed, transfer) = Finetuner.reduce(trainable: trainable, tally: &tally, parts: &parts, stop: stopRequested(),
+                                                      communicator: communicator)
         }
         let gradientNorm = trainable.gradientNorm()
         guard tally.mean.isFinite || work.countedTargets == 0, gradientNorm.isFinite else {
@@ -63,16 +68,18 @@ struct OptimizerStep {
             trainable.scaleGradients(by: Float(options.maxGradNorm / (gradientNorm + 1e-6)))
         }
         if work.countedTargets > 0 { optimizer.step() }
-        return Outcome(loss: tally.mean, learningRate: lr, gradientNorm: gradientNorm, countedTargets: work.countedTargets,
+        return Outcome(loss: tally.mean, learningRate: lr, gradientNorm: gradientNorm, countedTargets: work.countedTargets, distillation: parts,
                        tokens: work.microBatches.count * options.batchSize * communicator.size * options.context, stopAgreed: stopAgreed,
                        allreduceSeconds: transfer, communicationSeconds: communicator.communicationSeconds - communicated)
     }
 
-    /// Forward and backward of this rank's part of each micro-batch, gradients summed into the trainable set.
-    private func lossAndGradients(of work: TrainingStep, step: Int) -> LossTally {
+    /// Forward and backward of this rank's part of each micro-batch, gradients summed into the trainable set; the
+    /// loss and, when distilled, its parts.
+    private func lossAndGradients(of work: TrainingStep, step: Int) -> (LossTally, DistillationTally?) {
         var tally = LossTally()
+        var parts = distillation.map { _ in DistillationTally() }
         let normalizer = work.countedTargets
-        guard normalizer > 0 else { return tally }
+        guard normalizer > 0 else { return (tally, parts) }
         let o = options, comm = communicator, L = pass.model.layers.count
         let exits = earlyExit?.weights(layers: L, step: step, totalSteps: totalSteps)
         let dropScale = o.layerDropoutSchedule == "linear" ? Double(step) / Double(max(1, totalSteps - 1)) : 1
@@ -86,8 +93,9 @@ struct OptimizerStep {
                 return LayerSkipMask(Array(all.skips[(comm.rank * mb.batch)..<((comm.rank + 1) * mb.batch)]))
             }
             tally.add(pass.run(tokens: mb.tokens, targets: mb.targets, lossNormalizer: normalizer, dropoutKey: key,
-                               exits: exits, skipping: skip))
+                               exits: exits, skipping: skip, distillation: distillation))
+            if let part = pass.distillationTally { parts?.add(part) }
         }
-        return tally
+        return (tally, parts)
     }
 }

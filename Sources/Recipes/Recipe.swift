@@ -8,6 +8,7 @@
 // the files' bytes are).
 import Foundation
 import Checkpoint
+import Finetuning
 import Llama
 import Support
 import Surgery
@@ -126,9 +127,18 @@ public struct Recipe: Codable, Equatable, Sendable {
         /// Held-out tokens per evaluation during healing (0: all).
         public var evalTokens = 0
         public var seed: UInt64 = 42
+        /// Distil from this model while healing: `original` (the recipe's model) or a checkpoint directory; nil: not.
+        public var teacher: String?
+        /// α, τ and β of the distillation (nil: finetune's defaults, FinetuneOptions.distillationDefaults).
+        public var distillWeight: Double?
+        public var distillTemperature: Double?
+        public var distillHidden: Double?
+        /// `teacher`'s value that names the recipe's own model.
+        public static let originalTeacher = "original"
         enum CodingKeys: String, CodingKey {
             case enabled, method, all, steps, lr, warmupSteps = "warmup_steps", batchSize = "batch_size", gradAccum = "grad_accum", context
             case rank, alpha, trainLayers = "train_layers", trainLMHead = "train_lm_head", evalEvery = "eval_every", evalTokens = "eval_tokens", seed
+            case teacher, distillWeight = "distill_weight", distillTemperature = "distill_temperature", distillHidden = "distill_hidden"
         }
     }
     public var heal = HealSettings()
@@ -247,7 +257,24 @@ extension Recipe {
         recipe.data.train = recipe.data.train.map { path("data.train", $0) }
         recipe.data.valid = path("data.valid", recipe.data.valid)
         recipe.evaluate.task = recipe.evaluate.task.map { path("evaluate.task", $0) }
+        recipe.heal.teacher = recipe.heal.teacher.map { $0 == HealSettings.originalTeacher ? $0 : path("heal.teacher", $0) }
+        try recipe.checkDistillation(document)
         return recipe
+    }
+
+    /// The teacher's checkpoint directory of the healing (nil: no distillation).
+    public var healTeacher: String? {
+        heal.teacher.map { $0 == HealSettings.originalTeacher ? model : $0 }
+    }
+
+    /// heal's distillation keys through finetune's own check (paths resolved), refused at the key's line.
+    private func checkDistillation(_ document: RecipeDocument) throws {
+        if layerskip != nil && heal.teacher != nil { throw document.error("heal.teacher", "a layerskip study does not distil: drop it") }
+        var o = FinetuneOptions(model: model, dataset: "", output: output)
+        (o.teacher, o.distillWeight, o.distillTemperature, o.distillHidden) = (healTeacher, heal.distillWeight, heal.distillTemperature, heal.distillHidden)
+        if let problem = o.distillationProblem() {
+            throw document.error("heal." + problem.flag.replacingOccurrences(of: "-", with: "_"), problem.problem)
+        }
     }
 
     /// The checks of ranges and across keys, each refusal at the line of the key it names; dtypes are stored by their

@@ -144,6 +144,8 @@ public final class RecipeRunner {
         let calibrationKey = try ContentHash.file(url(r.data.calibration))
         let validKey = try ContentHash.file(url(r.data.valid))
         let trainKey = try r.data.train.map { try ContentHash.file(url($0)) }
+        // The teacher's weights, not its path, decide a distilled heal (the original's key is the model's).
+        let teacherKey = try r.heal.teacher.map { $0 == Recipe.HealSettings.originalTeacher ? modelKey : try ContentHash.checkpoint(url($0)) } ?? "-"
 
         // Analyze.
         announce("analyze \(r.model) on \(r.data.calibration)")
@@ -254,7 +256,7 @@ public final class RecipeRunner {
             if r.heal.enabled && (r.heal.all || i == 0), let train = r.data.train, let trainKey {
                 announce("heal the \(name) cut (\(r.heal.method.rawValue), \(r.heal.steps) steps)")
                 let healDir = out.appendingPathComponent("heal/\(name)")
-                let healKey = ContentHash.of(["heal", cutKey, trainKey, validKey, ContentHash.settings(r.heal), r.export.dtype ?? "-"])
+                let healKey = ContentHash.of(["heal", cutKey, trainKey, validKey, ContentHash.settings(r.heal), r.export.dtype ?? "-", teacherKey])
                 _ = try cache.stage("heal-\(name)", key: healKey, outputs: [healDir.appendingPathComponent("merged/config.json")], log: log) { () -> Done in
                     if FileManager.default.fileExists(atPath: healDir.path) { try FileManager.default.removeItem(at: healDir) }
                     let options = try finetuneOptions(model: cutDir, layers: cutEval.layers, train: url(train), output: healDir)
@@ -388,6 +390,7 @@ public final class RecipeRunner {
             o.trainLMHead = h.trainLMHead
         }
         o.lr = h.lr
+        (o.teacher, o.distillWeight, o.distillTemperature, o.distillHidden) = (recipe.healTeacher, h.distillWeight, h.distillTemperature, h.distillHidden)
         return o
     }
 
