@@ -53,7 +53,7 @@ final class MPICommandTests: XCTestCase {
         for r in try String(contentsOf: out.appendingPathComponent("metrics.jsonl"), encoding: .utf8).split(separator: "\n") {
             let obj = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(r.utf8)) as? [String: Any])
             let step = try XCTUnwrap(obj["step"] as? Int)
-            for key in ["loss", "grad_norm", "eval_loss", "lr", "tokens", "counted_targets"] {
+            for key in ["loss", "grad_norm", "eval_loss", "lr", "tokens", "counted_targets", "ce", "kl"] {
                 if let v = obj[key] as? Double { values["\(step).\(key)"] = v }
             }
         }
@@ -93,6 +93,23 @@ final class MPICommandTests: XCTestCase {
         XCTAssertEqual(r2.status, 0, r2.stderr)
         XCTAssertTrue(r2.stderr.contains("data parallel: 2 ranks"), r2.stderr)
         XCTAssertEqual(r2.stdout.split(separator: "\n").filter { $0.hasPrefix("done:") }.count, 1, "rank 0 alone reports: \(r2.stdout)")
+        try assertSameRun(one, two)
+    }
+
+    /// Distillation under mpirun: each rank runs the teacher on its own windows, and the curve (its CE and KL parts
+    /// too) and the adapter are one process's. The student is the cut stories260K, the teacher the whole one.
+    func testTwoRanksDistilLikeOneProcess() throws {
+        let mpirun = try mpirun()
+        let cut = scratch.appendingPathComponent("cut"), one = scratch.appendingPathComponent("one"), two = scratch.appendingPathComponent("two")
+        XCTAssertEqual(try PruneExecutable.run(["cut", Fixtures.stories260K.path, "--layers", "2-3", "-o", cut.path]).status, 0)
+        func distilled(batch: Int, _ out: URL) -> [String] {
+            [cut.path] + finetuneArgs(batch: batch, out, ["--teacher", Fixtures.stories260K.path, "--distill-weight", "0.7"]).dropFirst()
+        }
+        let r1 = try PruneExecutable.runFinetune(distilled(batch: 4, one))
+        XCTAssertEqual(r1.status, 0, r1.stderr)
+        let r2 = try run(mpirun, mpiArgs(2, [PruneExecutable.finetune.path]) + distilled(batch: 2, two))
+        XCTAssertEqual(r2.status, 0, r2.stderr)
+        XCTAssertTrue(try curve(two).keys.contains("1.kl"), "the parts are logged under mpirun")
         try assertSameRun(one, two)
     }
 
