@@ -107,6 +107,30 @@ final class RecipeDecodingTests: XCTestCase {
         XCTAssertEqual(try Recipe.parse(base + "heal:\n  steps: ~\n", file: "ok.yaml").heal.steps, 100)
     }
 
+    /// heal.teacher: original is the recipe's model (a path is taken from the recipe's directory); the distillation
+    /// keys reach the healing's FinetuneOptions and the heal stage key, and are refused at their line without a teacher.
+    func testAHealTeacherReachesTheFinetuneOptions() throws {
+        let recipe = try Recipe.parse(base + "heal:\n  teacher: original\n  distill_weight: 0.3\n", file: "ok.yaml",
+                                      directory: URL(fileURLWithPath: "/recipes"))
+        let o = try RecipeRunner(recipe: recipe, recipeFile: "ok.yaml", log: .silent)
+            .finetuneOptions(model: URL(fileURLWithPath: "/run/cuts/bi"), layers: 3, train: URL(fileURLWithPath: "/t.jsonl"),
+                             output: URL(fileURLWithPath: "/run/heal/bi"))
+        XCTAssertEqual(o.model, "/run/cuts/bi")
+        XCTAssertEqual(o.teacher, "/recipes/m", "original: the recipe's own model")
+        XCTAssertEqual(o.distillWeight, 0.3)
+        XCTAssertNil(o.distillTemperature, "not written: finetune's default, filled in by the run")
+        let plain = try Recipe.parse(base, file: "ok.yaml", directory: URL(fileURLWithPath: "/recipes"))
+        XCTAssertNotEqual(ContentHash.settings(recipe.heal), ContentHash.settings(plain.heal), "part of the heal stage key")
+        let path = try Recipe.parse(base + "heal:\n  teacher: ../orig\n", file: "ok.yaml", directory: URL(fileURLWithPath: "/recipes/x"))
+        XCTAssertEqual(path.healTeacher, "/recipes/orig")
+
+        XCTAssertEqual(message(base + "heal:\n  distill_weight: 0.3\n"), "bad.yaml:10: heal.distill_weight: needs a teacher (the model to distil from)")
+        XCTAssertEqual(message(base + "heal:\n  teacher: original\n  distill_temperature: 0\n"),
+                       "bad.yaml:11: heal.distill_temperature: must be positive, got 0.0")
+        XCTAssertTrue(message(base + "heal:\n  teacher: o/sub\n").hasPrefix("bad.yaml:10: heal.teacher: "), "the run directory is written")
+        XCTAssertTrue(message(base + "heal:\n  teacher: o/sub\n").hasSuffix("/o/sub is inside the output directory \(FileManager.default.currentDirectoryPath)/o, which the run writes; give the original model"))
+    }
+
     func testAWrongTypeIsRefusedAtItsLine() {
         for (written, refusal) in [
             ("analyze:\n  early_exit: \"true\"\n", "bad.yaml:10: analyze.early_exit: expected true or false, got \"true\""),

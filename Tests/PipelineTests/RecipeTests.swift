@@ -263,13 +263,14 @@ final class RecipeTests: XCTestCase {
                     "cut.allow_first_layer", "cut.force", "cut.dtype", "evaluate.context", "evaluate.stride", "evaluate.batch_size",
                     "evaluate.reference", "heal.enabled", "heal.method", "heal.all", "heal.steps", "heal.lr", "heal.warmup_steps",
                     "heal.batch_size", "heal.grad_accum", "heal.context", "heal.rank", "heal.alpha", "heal.train_layers",
-                    "heal.train_lm_head", "heal.eval_every", "heal.eval_tokens", "heal.seed", "export.enabled", "export.dtype",
+                    "heal.train_lm_head", "heal.eval_every", "heal.eval_tokens", "heal.seed", "heal.teacher", "heal.distill_weight",
+                    "heal.distill_temperature", "heal.distill_hidden", "export.enabled", "export.dtype",
                     "report.prompts", "report.max_tokens", "cut", "heal", "nope", "cut.nope", "cut..count", ".x", "heal.steps.deeper"]
         let values = ["0", "1", "2", "3", "4", "5", "9", "-1", "-9223372036854775808", "9223372036854775807", "99999999999999999999",
                       "0.5", "1.5", "-0.25", "1e309", ".nan", ".inf", "true", "false", "~", "", "[]", "{}", "[1, 2]", "[angular, last]",
                       "[layers]", "[angular, angular]", "angular", "bi", "loss", "layers", "lora", "partial", "0-1", "1-2", "3,,5", "2,2",
                       "4-2", "last:0", "last:2", "last:99", "f32", "bf16", "float32", "int8", "\"quoted\"", "[In the beginning]",
-                      "{a: 1}", "'", "[", "*anchor", "!!binary AA==", "Checkpoints/stories260K", "/nonexistent", "-", "1-"]
+                      "{a: 1}", "'", "[", "*anchor", "!!binary AA==", "Checkpoints/stories260K", "/nonexistent", "-", "1-", "original"]
         var rng = SeededGenerator(seed: 2026)
         let scratch = try Fixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: scratch) }
