@@ -55,7 +55,8 @@ final class RecipeTests: XCTestCase {
             do { _ = try Recipe.parse(text, file: "bad.yaml", overrides: overrides); return "no error" } catch { return "\(error)" }
         }
         XCTAssertEqual(message(text), "bad.yaml:9: heal.stpes: unknown key (expected one of: enabled, method, all, steps, lr, warmup_steps, "
-                       + "batch_size, grad_accum, context, rank, alpha, train_layers, train_lm_head, eval_every, eval_tokens, seed)")
+                       + "batch_size, grad_accum, context, rank, alpha, train_layers, train_lm_head, eval_every, eval_tokens, seed, "
+                       + "teacher, distill_weight, distill_temperature, distill_hidden)")
         XCTAssertEqual(message(text.replacingOccurrences(of: "stpes: 5", with: "steps: many")), "bad.yaml:9: heal.steps: expected an integer, got \"many\"")
         XCTAssertEqual(message(text.replacingOccurrences(of: "count: 2", with: "count: [2]")), "bad.yaml:6: cut.count: expected an integer, got a list")
         XCTAssertEqual(message(text.replacingOccurrences(of: "  stpes: 5", with: ""), overrides: ["heal.steps=x"]),
