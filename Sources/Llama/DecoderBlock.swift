@@ -1,7 +1,8 @@
-// The decoder block's forward, the one way a block is computed: inference, analysis (an observer on the
-// layer loop), generation (with a KV cache) and training (keeping activations for the backward pass) all
-// call it. h_out = h + o(attn(rope(q(n1(h))), rope(k(n1(h))), v(n1(h)))); then += down(silu(gate(n2)) ⊙ up(n2)).
-// Its backward lives in LlamaTrainingPass, beside the saved buffers it reads.
+// The decoder block as a forward/backward pair. The forward is the one way a block is computed: inference,
+// analysis (an observer on the layer loop), generation (with a KV cache) and training (keeping activations for
+// the backward pass) all call it. h_out = h + o(attn(rope(q(n1(h))), rope(k(n1(h))), v(n1(h)))); then
+// += down(silu(gate(n2)) ⊙ up(n2)). The backward is the forward read backwards, one op per line, from the
+// activations the forward saved (BlockActivations); the training pass calls it layer by layer.
 // Dimension glossary: B batch, T new tokens, S keys (past + T), N = B·T rows, C model dim, H query heads,
 // G kv heads, D head dim, F ffn dim.
 import Checkpoint
@@ -21,6 +22,28 @@ final class BlockScratch {
     }
 
     deinit { scores.deallocate() }
+}
+
+/// Gradients a block backward needs inside the block, shared by every layer of a pass; the stream's gradient
+/// (its output's on entry, its input's on return) is the caller's.
+final class BlockGradients {
+    let dNormed: Tensor                      // (N, C) gradient of a norm's output (sum over the projections it feeds)
+    let dBranchInput: Tensor                 // (N, C) gradient a norm sends back to the stream
+    let dq: Tensor                           // (N, H·D)
+    let dk: Tensor                           // (N, G·D)
+    let dv: Tensor                           // (N, G·D)
+    let dAttn: Tensor                        // (N, H·D)
+    let dHidden: Tensor                      // (N, F) gradient of down's input
+    let dGate: Tensor                        // (N, F)
+    let dUp: Tensor                          // (N, F)
+
+    init(config c: LlamaConfig, rows n: Int) {
+        let C = c.hiddenSize, H = c.numAttentionHeads, G = c.numKeyValueHeads, D = c.headDim, F = c.intermediateSize
+        dNormed = Tensor(zeros: [n, C]); dBranchInput = Tensor(zeros: [n, C])
+        dq = Tensor(zeros: [n, H * D]); dk = Tensor(zeros: [n, G * D]); dv = Tensor(zeros: [n, G * D])
+        dAttn = Tensor(zeros: [n, H * D])
+        dHidden = Tensor(zeros: [n, F]); dGate = Tensor(zeros: [n, F]); dUp = Tensor(zeros: [n, F])
+    }
 }
 
 extension LlamaModel {
@@ -97,6 +120,64 @@ extension LlamaModel {
         profile.measure(.elementwise) { SwiGLU.forward(gate: a.gate.data, up: a.up.data, into: a.hidden.data, count: n * F) }
         project(.down, a.hidden.data, into: scratch.branch.data)
         profile.measure(.elementwise) { Residual.forward(skip: a.mid.data, branch: scratch.branch.data, into: out, count: n * C) }
+    }
+
+    /// Backward of `blockForward` for layer l on B sequences of T tokens (no cache): dStream holds the gradient of
+    /// the block's output on entry and of its input x on return (when `needsInputGradient`). `a` holds what the
+    /// forward saved for this layer, `dropoutKey` is the forward's. Parameter gradients are added (+=) into the
+    /// buffers the layer has; frozen ones get nothing.
+    func blockBackward(_ l: Int, input x: UnsafePointer<Float>, gradient dStream: UnsafeMutablePointer<Float>,
+                       batch b: Int, length t: Int, positions: UnsafePointer<Int32>, saved a: BlockActivations,
+                       scratch: BlockScratch, gradients g: BlockGradients, dropoutKey: UInt64? = nil, needsInputGradient: Bool) {
+        let layer = layers[l], c = config, n = b * t, p = parallelism, profile = self.profile
+        let key = { (q: Projection) in dropoutKey.map { Self.loraDropoutKey($0, layer: l, projection: q) } }
+        let C = c.hiddenSize, H = c.numAttentionHeads, G = c.numKeyValueHeads, D = c.headDim, F = c.intermediateSize
+        // The attention half's backward serves the block's input gradient and that half's own parameters only.
+        let attentionTrains = layer.dInputNorm != nil || [layer.q, layer.k, layer.v, layer.o].contains { $0.isTrainable }
+        let attentionNeeded = needsInputGradient || attentionTrains
+        let normed1Gradient = needsInputGradient || layer.dInputNorm != nil ? g.dNormed.data : nil
+        /// Projection q's backward from dy at its input x: dx (= or += with `accumulate`) and its parameters' gradients.
+        func project(_ q: Projection, _ x: UnsafePointer<Float>, dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>?,
+                     accumulate: Bool = false) {
+            profile.measure(.projection(q, .backward)) {
+                layer.linear(q).backward(x, rows: n, dy: dy, dx: dx, accumulate: accumulate, loraHidden: a.lora(q), dropoutKey: key(q),
+                                         parallelism: p, profile: profile)
+            }
+        }
+        // MLP half, read backwards.
+        project(.down, a.hidden.data, dy: dStream, dx: g.dHidden.data)
+        profile.measure(.elementwise) {
+            SwiGLU.backward(gate: a.gate.data, up: a.up.data, dh: g.dHidden.data, dGate: g.dGate.data, dUp: g.dUp.data, count: n * F)
+        }
+        project(.up, a.normed2.data, dy: g.dUp.data, dx: g.dNormed.data)
+        project(.gate, a.normed2.data, dy: g.dGate.data, dx: g.dNormed.data, accumulate: true)
+        profile.measure(.elementwise) {
+            RMSNorm.backward(a.mid.data, weight: layer.postAttentionNorm.data, rstd: a.rstd2.data, dy: g.dNormed.data,
+                             dx: g.dBranchInput.data, dWeight: layer.dPostAttentionNorm?.data, rows: n, cols: C)
+        }
+        profile.measure(.elementwise) { Residual.backward(branchInputGradient: g.dBranchInput.data, into: dStream, count: n * C) }
+        guard attentionNeeded else { return }
+        // Attention half, read backwards.
+        project(.o, a.attn.data, dy: dStream, dx: g.dAttn.data)
+        let attentionFLOPs = Attention.flops(batch: b, queries: t, firstQueryPosition: 0, heads: H, headDim: D, pass: .backward)
+        profile.measure(.attention(.backward), flops: attentionFLOPs) {
+            Attention.backward(dOut: g.dAttn.data, q: a.q.data, keys: a.k.data, values: a.v.data, out: a.attn.data,
+                               logSumExp: a.logSumExp!.data, keyBatchStride: t * G * D, batch: b, queries: t, keyCount: t, firstQueryPosition: 0,
+                               heads: H, kvHeads: G, headDim: D, scratch: scratch.scores, dq: g.dq.data, dKeys: g.dk.data,
+                               dValues: g.dv.data, parallelism: p)
+        }
+        profile.measure(.elementwise) { RoPE.backward(g.dk.data, positions: positions, rope: rope, rows: n, heads: G) }
+        profile.measure(.elementwise) { RoPE.backward(g.dq.data, positions: positions, rope: rope, rows: n, heads: H) }
+        project(.v, a.normed1.data, dy: g.dv.data, dx: normed1Gradient)
+        project(.k, a.normed1.data, dy: g.dk.data, dx: normed1Gradient, accumulate: true)
+        project(.q, a.normed1.data, dy: g.dq.data, dx: normed1Gradient, accumulate: true)
+        guard normed1Gradient != nil else { return }
+        profile.measure(.elementwise) {
+            RMSNorm.backward(x, weight: layer.inputNorm.data, rstd: a.rstd1.data, dy: g.dNormed.data, dx: g.dBranchInput.data,
+                             dWeight: layer.dInputNorm?.data, rows: n, cols: C)
+        }
+        guard needsInputGradient else { return }
+        profile.measure(.elementwise) { Residual.backward(branchInputGradient: g.dBranchInput.data, into: dStream, count: n * C) }
     }
 
     /// The dropout mask key of one adapter in one pass: distinct for every layer and projection.

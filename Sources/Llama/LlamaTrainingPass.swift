@@ -1,5 +1,6 @@
 // The model-level training pass: a forward that keeps what each op's backward needs (through the model's one
-// block forward), then a backward that is the forward read backwards, one call per line. The forward never
+// block forward), then a backward that is the forward read backwards, one call per line (each block's through
+// the block backward beside its forward in DecoderBlock.swift). The forward never
 // touches a gradient buffer: the fused lm_head + loss writes its gradients into this pass's own scratch, which
 // the backward consumes. The backward adds (+=) into whichever buffers the model has allocated (LoRA dA/dB,
 // full dWeight/dBias, norm and embedding gradients): zeroing them once per step is the caller's job. Frozen
@@ -62,23 +63,14 @@ public final class LlamaTrainingPass {
     private let scratch: BlockScratch        // o/down outputs and attention scores
     private let recomputed: Tensor           // (N, C) a recomputed block's output (discarded)
     private let dStream: Tensor              // (N, C) gradient of the residual stream
-    private let dNormed: Tensor              // (N, C) gradient of a norm's output (sum over the projections it feeds)
-    private let dBranchInput: Tensor         // (N, C) gradient a norm sends back to the stream
-    private let dq: Tensor                   // (N, H·D)
-    private let dk: Tensor                   // (N, G·D)
-    private let dv: Tensor                   // (N, G·D)
-    private let dAttn: Tensor                // (N, H·D)
-    private let dHidden: Tensor              // (N, F) gradient of down's input
-    private let dGate: Tensor                // (N, F)
-    private let dUp: Tensor                  // (N, F)
+    private let gradients: BlockGradients    // the block backward's own gradients
     private var forwardDone = false
     private var dropoutKey: UInt64?          // the LoRA dropout key of the last forward, for backward
 
     /// Buffers for B sequences of T tokens. `checkpointing` turns on per-block recomputation.
     public init(model: LlamaModel, batch b: Int, length t: Int, checkpointing: Bool = false) {
         precondition(b > 0 && t > 0, "B=\(b), T=\(t)")
-        let c = model.config, n = b * t, C = c.hiddenSize, H = c.numAttentionHeads, G = c.numKeyValueHeads
-        let D = c.headDim, F = c.intermediateSize
+        let c = model.config, n = b * t, C = c.hiddenSize
         self.model = model
         batch = b
         length = t
@@ -96,10 +88,8 @@ public final class LlamaTrainingPass {
         head = LMHeadLoss(vocab: c.vocabSize, dim: C, parallelism: model.parallelism)
         scratch = BlockScratch(config: c, rows: n, queries: t, keys: t, parallelism: model.parallelism)
         recomputed = Tensor(zeros: [n, C])
-        dStream = Tensor(zeros: [n, C]); dNormed = Tensor(zeros: [n, C]); dBranchInput = Tensor(zeros: [n, C])
-        dq = Tensor(zeros: [n, H * D]); dk = Tensor(zeros: [n, G * D]); dv = Tensor(zeros: [n, G * D])
-        dAttn = Tensor(zeros: [n, H * D])
-        dHidden = Tensor(zeros: [n, F]); dGate = Tensor(zeros: [n, F]); dUp = Tensor(zeros: [n, F])
+        dStream = Tensor(zeros: [n, C])
+        gradients = BlockGradients(config: c, rows: n)
     }
 
     deinit {
@@ -274,7 +264,9 @@ public final class LlamaTrainingPass {
                     (dStream.data + b * length * C).update(repeating: 0, count: length * C)
                 }
             }
-            blockBackward(l, input: blockInputs[l].data, from: a, needsInputGradient: l > lowest || embeddingTrains)
+            model.blockBackward(l, input: blockInputs[l].data, gradient: dStream.data, batch: batch, length: length,
+                                positions: positions, saved: a, scratch: scratch, gradients: gradients, dropoutKey: dropoutKey,
+                                needsInputGradient: l > lowest || embeddingTrains)
             for b in skippers { copyRows(of: b, from: dPassThrough!.data, to: dStream.data) }
         }
         // Exits below the lowest layer with a backward still train the final norm, when it trains.
@@ -294,64 +286,9 @@ public final class LlamaTrainingPass {
         let n = rows, C = model.config.hiddenSize
         model.profile.measure(.elementwise) {
             RMSNorm.backward(blockInputs[l + 1].data, weight: model.finalNorm.data, rstd: rstd.data, dy: dy.data,
-                             dx: dBranchInput.data, dWeight: model.dFinalNorm?.data, rows: n, cols: C)
-            if let stream { Kernels.add(dBranchInput.data, into: stream.data, count: n * C) }
+                             dx: gradients.dBranchInput.data, dWeight: model.dFinalNorm?.data, rows: n, cols: C)
+            if let stream { Kernels.add(gradients.dBranchInput.data, into: stream.data, count: n * C) }
         }
-    }
-
-    /// One block backwards: dStream holds the gradient of the block's output on entry and of its input on
-    /// return (when `needsInputGradient`).
-    private func blockBackward(_ l: Int, input x: UnsafePointer<Float>, from a: BlockActivations, needsInputGradient: Bool) {
-        let layer = model.layers[l], c = model.config, b = batch, t = length, n = rows, p = model.parallelism
-        let key = { (q: Projection) in self.dropoutKey.map { LlamaModel.loraDropoutKey($0, layer: l, projection: q) } }
-        let C = c.hiddenSize, H = c.numAttentionHeads, G = c.numKeyValueHeads, D = c.headDim, F = c.intermediateSize
-        let profile = model.profile
-        // The attention half's backward serves the block's input gradient and that half's own parameters only.
-        let attentionTrains = layer.dInputNorm != nil || [layer.q, layer.k, layer.v, layer.o].contains { $0.isTrainable }
-        let attentionNeeded = needsInputGradient || attentionTrains
-        let normed1Gradient = needsInputGradient || layer.dInputNorm != nil ? dNormed.data : nil
-        /// Projection q's backward from dy at its input x: dx (= or += with `accumulate`) and its parameters' gradients.
-        func project(_ q: Projection, _ x: UnsafePointer<Float>, dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>?,
-                     accumulate: Bool = false) {
-            profile.measure(.projection(q, .backward)) {
-                layer.linear(q).backward(x, rows: n, dy: dy, dx: dx, accumulate: accumulate, loraHidden: a.lora(q), dropoutKey: key(q),
-                                         parallelism: p, profile: profile)
-            }
-        }
-        // MLP half, read backwards.
-        project(.down, a.hidden.data, dy: dStream.data, dx: dHidden.data)
-        profile.measure(.elementwise) {
-            SwiGLU.backward(gate: a.gate.data, up: a.up.data, dh: dHidden.data, dGate: dGate.data, dUp: dUp.data, count: n * F)
-        }
-        project(.up, a.normed2.data, dy: dUp.data, dx: dNormed.data)
-        project(.gate, a.normed2.data, dy: dGate.data, dx: dNormed.data, accumulate: true)
-        profile.measure(.elementwise) {
-            RMSNorm.backward(a.mid.data, weight: layer.postAttentionNorm.data, rstd: a.rstd2.data, dy: dNormed.data,
-                             dx: dBranchInput.data, dWeight: layer.dPostAttentionNorm?.data, rows: n, cols: C)
-        }
-        profile.measure(.elementwise) { Residual.backward(branchInputGradient: dBranchInput.data, into: dStream.data, count: n * C) }
-        guard attentionNeeded else { return }
-        // Attention half, read backwards.
-        project(.o, a.attn.data, dy: dStream.data, dx: dAttn.data)
-        let attentionFLOPs = Attention.flops(batch: b, queries: t, firstQueryPosition: 0, heads: H, headDim: D, pass: .backward)
-        profile.measure(.attention(.backward), flops: attentionFLOPs) {
-            Attention.backward(dOut: dAttn.data, q: a.q.data, keys: a.k.data, values: a.v.data, out: a.attn.data,
-                               logSumExp: a.logSumExp!.data, keyBatchStride: t * G * D, batch: b, queries: t, keyCount: t, firstQueryPosition: 0,
-                               heads: H, kvHeads: G, headDim: D, scratch: scratch.scores, dq: dq.data, dKeys: dk.data,
-                               dValues: dv.data, parallelism: p)
-        }
-        profile.measure(.elementwise) { RoPE.backward(dk.data, positions: positions, rope: model.rope, rows: n, heads: G) }
-        profile.measure(.elementwise) { RoPE.backward(dq.data, positions: positions, rope: model.rope, rows: n, heads: H) }
-        project(.v, a.normed1.data, dy: dv.data, dx: normed1Gradient)
-        project(.k, a.normed1.data, dy: dk.data, dx: normed1Gradient, accumulate: true)
-        project(.q, a.normed1.data, dy: dq.data, dx: normed1Gradient, accumulate: true)
-        guard normed1Gradient != nil else { return }
-        profile.measure(.elementwise) {
-            RMSNorm.backward(x, weight: layer.inputNorm.data, rstd: a.rstd1.data, dy: dNormed.data, dx: dBranchInput.data,
-                             dWeight: layer.dInputNorm?.data, rows: n, cols: C)
-        }
-        guard needsInputGradient else { return }
-        profile.measure(.elementwise) { Residual.backward(branchInputGradient: dBranchInput.data, into: dStream.data, count: n * C) }
     }
 
     // MARK: bookkeeping
