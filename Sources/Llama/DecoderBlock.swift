@@ -53,28 +53,22 @@ extension LlamaModel {
     /// `advance`); without, the T tokens attend among themselves.
     /// Everything the backward pass reads is written to `a` (the attention log-sum-exp only when it has room for it).
     /// `dropoutKey` (training only) turns on the adapters' LoRA dropout, with masks derived from it per layer and
-    /// projection (`loraDropoutKey`). With the model's `profile` set, each op is measured as its part.
+    /// projection (`loraDropoutKey`). With the model's `profile` set, each op is measured as its part (`ProfiledOps`).
     func blockForward(_ l: Int, input x: UnsafePointer<Float>, output out: UnsafeMutablePointer<Float>,
                       batch b: Int, length t: Int, positions: UnsafePointer<Int32>, cache: KVCache?,
                       saving a: BlockActivations, scratch: BlockScratch, dropoutKey: UInt64? = nil) {
-        let layer = layers[l], c = config, n = b * t, p = parallelism, profile = self.profile
+        let layer = layers[l], c = config, n = b * t, p = parallelism, ops = self.ops
         let key = { (q: Projection) in dropoutKey.map { Self.loraDropoutKey($0, layer: l, projection: q) } }
         let C = c.hiddenSize, H = c.numAttentionHeads, G = c.numKeyValueHeads, D = c.headDim, F = c.intermediateSize
         let eps = Float(c.rmsNormEps)
         /// y = projection q of x (LoRA included), keeping its LoRA hidden in `a`.
         func project(_ q: Projection, _ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>) {
-            profile.measure(.projection(q, .forward)) {
-                layer.linear(q).forward(x, rows: n, into: y, loraHidden: a.lora(q), dropoutKey: key(q), parallelism: p, profile: profile)
-            }
-        }
-        // Attention half.
-        profile.measure(.elementwise) {
-            RMSNorm.forward(x, weight: layer.inputNorm.data, into: a.normed1.data, rstd: a.rstd1.data, rows: n, cols: C, eps: eps)
+            ops.project(q, layer.linear(q), x, rows: n, into: y, loraHidden: a.lora(q), dropoutKey: key(q), parallelism: p)
         }
         /// Projections of one input: a decoding step without adapters makes them one parallel region.
         func project(_ p: (Projection, UnsafeMutablePointer<Float>), _ q: (Projection, UnsafeMutablePointer<Float>),
                      _ r: (Projection, UnsafeMutablePointer<Float>)? = nil, from x: UnsafePointer<Float>) {
-            guard n <= MatrixVector.maxRows, profile == nil, layer.linear(p.0).lora == nil, layer.linear(q.0).lora == nil,
+            guard n <= MatrixVector.maxRows, ops.profile == nil, layer.linear(p.0).lora == nil, layer.linear(q.0).lora == nil,
                   r.map({ layer.linear($0.0).lora == nil }) ?? true else {
                 project(p.0, x, into: p.1)
                 project(q.0, x, into: q.1)
@@ -87,39 +81,30 @@ extension LlamaModel {
             lq.addBias(to: q.1, rows: n)
             if let (linear, y) = lr { linear.addBias(to: y, rows: n) }
         }
+        // Attention half.
+        ops.rmsNorm(x, weight: layer.inputNorm.data, into: a.normed1.data, rstd: a.rstd1.data, rows: n, cols: C, eps: eps)
         project((.q, a.q.data), (.k, a.k.data), (.v, a.v.data), from: a.normed1.data)
-        profile.measure(.elementwise) { RoPE.forward(a.q.data, positions: positions, rope: rope, rows: n, heads: H) }
-        profile.measure(.elementwise) { RoPE.forward(a.k.data, positions: positions, rope: rope, rows: n, heads: G) }
+        ops.rope(a.q.data, positions: positions, rope: rope, rows: n, heads: H)
+        ops.rope(a.k.data, positions: positions, rope: rope, rows: n, heads: G)
         if let cache {
             cache.store(layer: l, keys: a.k.data, values: a.v.data, batch: b, length: t)
-            let kv = cache.pointers(layer: l)
-            let past = cache.lengths[l]
-            let flops = Attention.flops(batch: b, queries: t, firstQueryPosition: past, heads: H, headDim: D, pass: .forward)
-            profile.measure(.attention(.forward), flops: flops) {
-                Attention.forward(q: a.q.data, keys: kv.keys, values: kv.values, keyBatchStride: cache.capacity * G * D,
-                                  batch: b, queries: t, keyCount: past + t, firstQueryPosition: past,
-                                  heads: H, kvHeads: G, headDim: D, scratch: scratch.scores, logSumExp: nil,
-                                  out: a.attn.data, parallelism: p)
-            }
+            let kv = cache.pointers(layer: l), past = cache.lengths[l]
+            ops.attention(q: a.q.data, keys: kv.keys, values: kv.values, keyBatchStride: cache.capacity * G * D, batch: b,
+                          queries: t, keyCount: past + t, firstQueryPosition: past, heads: H, kvHeads: G, headDim: D,
+                          scratch: scratch.scores, logSumExp: nil, out: a.attn.data, parallelism: p)
         } else {
-            let flops = Attention.flops(batch: b, queries: t, firstQueryPosition: 0, heads: H, headDim: D, pass: .forward)
-            profile.measure(.attention(.forward), flops: flops) {
-                Attention.forward(q: a.q.data, keys: a.k.data, values: a.v.data, keyBatchStride: t * G * D, batch: b,
-                                  queries: t, keyCount: t, firstQueryPosition: 0, heads: H, kvHeads: G, headDim: D,
-                                  scratch: scratch.scores, logSumExp: a.logSumExp?.data, out: a.attn.data, parallelism: p)
-            }
+            ops.attention(q: a.q.data, keys: a.k.data, values: a.v.data, keyBatchStride: t * G * D, batch: b,
+                          queries: t, keyCount: t, firstQueryPosition: 0, heads: H, kvHeads: G, headDim: D,
+                          scratch: scratch.scores, logSumExp: a.logSumExp?.data, out: a.attn.data, parallelism: p)
         }
         project(.o, a.attn.data, into: scratch.branch.data)
-        profile.measure(.elementwise) { Residual.forward(skip: x, branch: scratch.branch.data, into: a.mid.data, count: n * C) }
+        ops.residual(skip: x, branch: scratch.branch.data, into: a.mid.data, count: n * C)
         // MLP half.
-        profile.measure(.elementwise) {
-            RMSNorm.forward(a.mid.data, weight: layer.postAttentionNorm.data, into: a.normed2.data, rstd: a.rstd2.data,
-                            rows: n, cols: C, eps: eps)
-        }
+        ops.rmsNorm(a.mid.data, weight: layer.postAttentionNorm.data, into: a.normed2.data, rstd: a.rstd2.data, rows: n, cols: C, eps: eps)
         project((.gate, a.gate.data), (.up, a.up.data), from: a.normed2.data)
-        profile.measure(.elementwise) { SwiGLU.forward(gate: a.gate.data, up: a.up.data, into: a.hidden.data, count: n * F) }
+        ops.swiGLU(gate: a.gate.data, up: a.up.data, into: a.hidden.data, count: n * F)
         project(.down, a.hidden.data, into: scratch.branch.data)
-        profile.measure(.elementwise) { Residual.forward(skip: a.mid.data, branch: scratch.branch.data, into: out, count: n * C) }
+        ops.residual(skip: a.mid.data, branch: scratch.branch.data, into: out, count: n * C)
     }
 
     /// Backward of `blockForward` for layer l on B sequences of T tokens (no cache): dStream holds the gradient of
@@ -129,7 +114,7 @@ extension LlamaModel {
     func blockBackward(_ l: Int, input x: UnsafePointer<Float>, gradient dStream: UnsafeMutablePointer<Float>,
                        batch b: Int, length t: Int, positions: UnsafePointer<Int32>, saved a: BlockActivations,
                        scratch: BlockScratch, gradients g: BlockGradients, dropoutKey: UInt64? = nil, needsInputGradient: Bool) {
-        let layer = layers[l], c = config, n = b * t, p = parallelism, profile = self.profile
+        let layer = layers[l], c = config, n = b * t, p = parallelism, ops = self.ops
         let key = { (q: Projection) in dropoutKey.map { Self.loraDropoutKey($0, layer: l, projection: q) } }
         let C = c.hiddenSize, H = c.numAttentionHeads, G = c.numKeyValueHeads, D = c.headDim, F = c.intermediateSize
         // The attention half's backward serves the block's input gradient and that half's own parameters only.
@@ -139,45 +124,34 @@ extension LlamaModel {
         /// Projection q's backward from dy at its input x: dx (= or += with `accumulate`) and its parameters' gradients.
         func project(_ q: Projection, _ x: UnsafePointer<Float>, dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>?,
                      accumulate: Bool = false) {
-            profile.measure(.projection(q, .backward)) {
-                layer.linear(q).backward(x, rows: n, dy: dy, dx: dx, accumulate: accumulate, loraHidden: a.lora(q), dropoutKey: key(q),
-                                         parallelism: p, profile: profile)
-            }
+            ops.projectBackward(q, layer.linear(q), x, rows: n, dy: dy, dx: dx, accumulate: accumulate, loraHidden: a.lora(q),
+                                dropoutKey: key(q), parallelism: p)
         }
         // MLP half, read backwards.
         project(.down, a.hidden.data, dy: dStream, dx: g.dHidden.data)
-        profile.measure(.elementwise) {
-            SwiGLU.backward(gate: a.gate.data, up: a.up.data, dh: g.dHidden.data, dGate: g.dGate.data, dUp: g.dUp.data, count: n * F)
-        }
+        ops.swiGLUBackward(gate: a.gate.data, up: a.up.data, dh: g.dHidden.data, dGate: g.dGate.data, dUp: g.dUp.data, count: n * F)
         project(.up, a.normed2.data, dy: g.dUp.data, dx: g.dNormed.data)
         project(.gate, a.normed2.data, dy: g.dGate.data, dx: g.dNormed.data, accumulate: true)
-        profile.measure(.elementwise) {
-            RMSNorm.backward(a.mid.data, weight: layer.postAttentionNorm.data, rstd: a.rstd2.data, dy: g.dNormed.data,
-                             dx: g.dBranchInput.data, dWeight: layer.dPostAttentionNorm?.data, rows: n, cols: C)
-        }
-        profile.measure(.elementwise) { Residual.backward(branchInputGradient: g.dBranchInput.data, into: dStream, count: n * C) }
+        ops.rmsNormBackward(a.mid.data, weight: layer.postAttentionNorm.data, rstd: a.rstd2.data, dy: g.dNormed.data,
+                            dx: g.dBranchInput.data, dWeight: layer.dPostAttentionNorm?.data, rows: n, cols: C)
+        ops.residualBackward(branchInputGradient: g.dBranchInput.data, into: dStream, count: n * C)
         guard attentionNeeded else { return }
         // Attention half, read backwards.
         project(.o, a.attn.data, dy: dStream, dx: g.dAttn.data)
-        let attentionFLOPs = Attention.flops(batch: b, queries: t, firstQueryPosition: 0, heads: H, headDim: D, pass: .backward)
-        profile.measure(.attention(.backward), flops: attentionFLOPs) {
-            Attention.backward(dOut: g.dAttn.data, q: a.q.data, keys: a.k.data, values: a.v.data, out: a.attn.data,
-                               logSumExp: a.logSumExp!.data, keyBatchStride: t * G * D, batch: b, queries: t, keyCount: t, firstQueryPosition: 0,
-                               heads: H, kvHeads: G, headDim: D, scratch: scratch.scores, dq: g.dq.data, dKeys: g.dk.data,
-                               dValues: g.dv.data, parallelism: p)
-        }
-        profile.measure(.elementwise) { RoPE.backward(g.dk.data, positions: positions, rope: rope, rows: n, heads: G) }
-        profile.measure(.elementwise) { RoPE.backward(g.dq.data, positions: positions, rope: rope, rows: n, heads: H) }
+        ops.attentionBackward(dOut: g.dAttn.data, q: a.q.data, keys: a.k.data, values: a.v.data, out: a.attn.data,
+                              logSumExp: a.logSumExp!.data, keyBatchStride: t * G * D, batch: b, queries: t, keyCount: t,
+                              firstQueryPosition: 0, heads: H, kvHeads: G, headDim: D, scratch: scratch.scores,
+                              dq: g.dq.data, dKeys: g.dk.data, dValues: g.dv.data, parallelism: p)
+        ops.ropeBackward(g.dk.data, positions: positions, rope: rope, rows: n, heads: G)
+        ops.ropeBackward(g.dq.data, positions: positions, rope: rope, rows: n, heads: H)
         project(.v, a.normed1.data, dy: g.dv.data, dx: normed1Gradient)
         project(.k, a.normed1.data, dy: g.dk.data, dx: normed1Gradient, accumulate: true)
         project(.q, a.normed1.data, dy: g.dq.data, dx: normed1Gradient, accumulate: true)
         guard normed1Gradient != nil else { return }
-        profile.measure(.elementwise) {
-            RMSNorm.backward(x, weight: layer.inputNorm.data, rstd: a.rstd1.data, dy: g.dNormed.data, dx: g.dBranchInput.data,
-                             dWeight: layer.dInputNorm?.data, rows: n, cols: C)
-        }
+        ops.rmsNormBackward(x, weight: layer.inputNorm.data, rstd: a.rstd1.data, dy: g.dNormed.data, dx: g.dBranchInput.data,
+                            dWeight: layer.dInputNorm?.data, rows: n, cols: C)
         guard needsInputGradient else { return }
-        profile.measure(.elementwise) { Residual.backward(branchInputGradient: g.dBranchInput.data, into: dStream, count: n * C) }
+        ops.residualBackward(branchInputGradient: g.dBranchInput.data, into: dStream, count: n * C)
     }
 
     /// The dropout mask key of one adapter in one pass: distinct for every layer and projection.

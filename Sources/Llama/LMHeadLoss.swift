@@ -75,12 +75,22 @@ public final class LMHeadLoss {
     /// of `lossWeight` · sum / `normalizer` (default: this call's counted rows, i.e. the mean; the weight is an early
     /// exit's share of the loss): dX (N, C) is overwritten (zero on uncounted rows) when given, dWeight (V, C) += when
     /// given. With a `teacher`, each row's loss is the distillation loss (see `Distillation`; its hidden term reads x
-    /// as the student's final-normed rows) and `distillationTally` holds its parts. With a `profile`, the GEMMs'
-    /// FLOPs go to the part being measured.
+    /// as the student's final-normed rows) and `distillationTally` holds its parts. With a `profile`, the call is
+    /// measured as the head's part, with the GEMMs' FLOPs.
     public func forwardBackward(_ x: UnsafePointer<Float>, rows n: Int, weight: Weight, targets: UnsafePointer<Int32>,
                                 normalizer: Int? = nil, lossWeight: Double = 1, teacher: Teacher? = nil,
                                 dX: UnsafeMutablePointer<Float>?, dWeight: UnsafeMutablePointer<Float>?,
                                 profile: StepProfile? = nil) -> LossTally {
+        profile.measure(.head) {
+            chunkByChunk(x, rows: n, weight: weight, targets: targets, normalizer: normalizer, lossWeight: lossWeight, teacher: teacher,
+                         dX: dX, dWeight: dWeight, profile: profile)
+        }
+    }
+
+    /// `forwardBackward`, one chunk of M counted rows at a time.
+    private func chunkByChunk(_ x: UnsafePointer<Float>, rows n: Int, weight: Weight, targets: UnsafePointer<Int32>,
+                              normalizer: Int?, lossWeight: Double, teacher: Teacher?,
+                              dX: UnsafeMutablePointer<Float>?, dWeight: UnsafeMutablePointer<Float>?, profile: StepProfile?) -> LossTally {
         let C = dim, V = vocab
         var counted: [Int] = []
         for r in 0..<n where targets[r] != NextTokenLoss.ignoreIndex {

@@ -225,7 +225,7 @@ public final class LlamaModel {
             }
             observe?(l, h)
         }
-        let logits = profile.measure(.head) { Tensor(zeros: [b, t, config.vocabSize]) }
+        let logits = ops.allocate(for: .head) { Tensor(zeros: [b, t, config.vocabSize]) }
         self.logits(fromHidden: h.data, rows: b * t, into: logits.data)
         return ForwardOutput(logits: logits, hiddenStates: hiddenStates)
     }
@@ -241,11 +241,9 @@ public final class LlamaModel {
 
     /// A fresh residual stream (B, T, C) holding the embeddings of `tokens` (its allocation counted as the embedding's).
     private func embeddedStream(_ tokens: [Int32], batch b: Int, length t: Int) -> Tensor {
-        profile.measure(.embedding) {
-            let h = Tensor(zeros: [b, t, config.hiddenSize])
-            embed(tokens, into: h.data)
-            return h
-        }
+        let h = ops.allocate(for: .embedding) { Tensor(zeros: [b, t, config.hiddenSize]) }
+        tokens.withUnsafeBufferPointer { ids in ops.embed(tokens: ids.baseAddress!, count: ids.count, table: embedding, into: h.data) }
+        return h
     }
 
     /// The layer loop of every inference pass: layers `first`…L−1 (except `skipping`) in place on the residual
@@ -259,7 +257,7 @@ public final class LlamaModel {
         if let cache { precondition(cache.lengths[first...].allSatisfy { $0 == past }, "layers of the cache hold \(cache.lengths) positions") }
         rope.ensure(length: past + t)
         let positions = (0..<n).map { Int32(past + $0 % t) }
-        let (buffers, scratch) = profile.measure(.workspace) {
+        let (buffers, scratch) = ops.allocate(for: .workspace) {
             (BlockActivations(config: config, batch: b, length: t, loraRanks: [:], keepsLogSumExp: false),
              BlockScratch(config: config, rows: n, queries: t, keys: past + t, parallelism: parallelism))
         }
@@ -297,17 +295,11 @@ public final class LlamaModel {
         defer { temporary?.deallocate() }
         guard let buffer = normed ?? temporary else { return }
         normalizeFinal(h, rows: n, into: buffer)
-        let head = head ?? lmHead
-        profile.measure(.head, flops: 2 * Double(n * head.rows * C)) {
-            Gemm.linear(buffer, rows: n, weight: head, into: logits, parallelism: parallelism)
-        }
+        ops.head(buffer, rows: n, weight: head ?? lmHead, into: logits, parallelism: parallelism)
     }
 
     /// The final RMSNorm of residual rows h (N, C) into normed (N, C): what the lm_head reads.
     public func normalizeFinal(_ h: UnsafePointer<Float>, rows n: Int, into normed: UnsafeMutablePointer<Float>) {
-        profile.measure(.elementwise) {
-            Kernels.rmsNorm(h, weight: finalNorm.data, into: normed, rstd: nil, rows: n, cols: config.hiddenSize,
-                            eps: Float(config.rmsNormEps))
-        }
+        ops.rmsNorm(h, weight: finalNorm.data, into: normed, rstd: nil, rows: n, cols: config.hiddenSize, eps: Float(config.rmsNormEps))
     }
 }

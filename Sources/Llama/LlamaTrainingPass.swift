@@ -150,8 +150,8 @@ public final class LlamaTrainingPass {
         for r in 0..<n { ids[r] = input[r] }
         model.rope.ensure(length: length)
         prepareActivations()
-        let eps = Float(model.config.rmsNormEps), profile = model.profile
-        profile.measure(.embedding) { Embedding.forward(tokens: ids, count: n, table: model.embedding, into: blockInputs[0].data) }
+        let eps = Float(model.config.rmsNormEps), ops = model.ops
+        ops.embed(tokens: ids, count: n, table: model.embedding, into: blockInputs[0].data)
         for l in 0..<L {
             let skippers = skipping?.skippers(of: l) ?? []
             if skippers.count == batch {
@@ -188,16 +188,11 @@ public final class LlamaTrainingPass {
                 (normed, rstd) = (exitNormed!, exitRstd[l]!)
                 dNormedExit = dExitNormed[l] ?? dFinalNormed
             }
-            profile.measure(.elementwise) {
-                RMSNorm.forward(blockInputs[l + 1].data, weight: model.finalNorm.data, into: normed.data, rstd: rstd.data,
-                                rows: n, cols: C, eps: eps)
-            }
+            ops.rmsNorm(blockInputs[l + 1].data, weight: model.finalNorm.data, into: normed.data, rstd: rstd.data, rows: n, cols: C, eps: eps)
             let own = targets.withUnsafeBufferPointer { y in
-                profile.measure(.head) {
-                    head.forwardBackward(normed.data, rows: n, weight: model.lmHead, targets: y.baseAddress!,
-                                         normalizer: lossNormalizer, lossWeight: w, teacher: last ? teacher : nil,
-                                         dX: computesGradients ? dNormedExit.data : nil, dWeight: dHead?.data, profile: profile)
-                }
+                head.forwardBackward(normed.data, rows: n, weight: model.lmHead, targets: y.baseAddress!,
+                                     normalizer: lossNormalizer, lossWeight: w, teacher: last ? teacher : nil,
+                                     dX: computesGradients ? dNormedExit.data : nil, dWeight: dHead?.data, profile: model.profile)
             }
             if last && teacher != nil { distillationTally = head.distillationTally }
             exitTallies[l] = own
@@ -232,15 +227,11 @@ public final class LlamaTrainingPass {
         forwardDone = false
         let n = rows, L = model.layers.count, C = model.config.hiddenSize
         let lowest = lowestLayerNeedingBackward
-        let embeddingTrains = model.dEmbedding != nil, profile = model.profile
-        if let g = headGradient, let pending = dHeadPending {
-            profile.measure(.head) { Kernels.add(pending.data, into: g.data, count: g.count) }
-        }
+        let embeddingTrains = model.dEmbedding != nil, ops = model.ops
+        if let g = headGradient, let pending = dHeadPending { ops.addHeadGradient(pending.data, into: g.data, count: g.count) }
         if exitWeights[L - 1] > 0 {
-            profile.measure(.elementwise) {
-                RMSNorm.backward(blockInputs[L].data, weight: model.finalNorm.data, rstd: finalRstd.data, dy: dFinalNormed.data,
-                                 dx: dStream.data, dWeight: model.dFinalNorm?.data, rows: n, cols: C)
-            }
+            ops.rmsNormBackward(blockInputs[L].data, weight: model.finalNorm.data, rstd: finalRstd.data, dy: dFinalNormed.data,
+                                dx: dStream.data, dWeight: model.dFinalNorm?.data, rows: n, cols: C)
         } else {
             dStream.zero()
         }
@@ -274,7 +265,7 @@ public final class LlamaTrainingPass {
             for l in 0..<min(lowest, L - 1) { addExitGradient(l, into: nil) }
         }
         if let dEmbedding = model.dEmbedding {
-            profile.measure(.embedding) { Embedding.backward(tokens: ids, count: n, dX: dStream.data, dim: C, dTable: dEmbedding.data) }
+            ops.embeddingBackward(tokens: ids, count: n, dX: dStream.data, dim: C, dTable: dEmbedding.data)
         }
     }
 
@@ -283,12 +274,11 @@ public final class LlamaTrainingPass {
     private func addExitGradient(_ l: Int, into stream: Tensor?) {
         guard exitWeights[l] > 0, let rstd = exitRstd[l], let dy = dExitNormed[l] else { return }
         guard stream != nil || model.dFinalNorm != nil else { return }
-        let n = rows, C = model.config.hiddenSize
-        model.profile.measure(.elementwise) {
-            RMSNorm.backward(blockInputs[l + 1].data, weight: model.finalNorm.data, rstd: rstd.data, dy: dy.data,
-                             dx: gradients.dBranchInput.data, dWeight: model.dFinalNorm?.data, rows: n, cols: C)
-            if let stream { Kernels.add(gradients.dBranchInput.data, into: stream.data, count: n * C) }
-        }
+        let n = rows, C = model.config.hiddenSize, ops = model.ops
+        ops.rmsNormBackward(blockInputs[l + 1].data, weight: model.finalNorm.data, rstd: rstd.data, dy: dy.data,
+                            dx: gradients.dBranchInput.data, dWeight: model.dFinalNorm?.data, rows: n, cols: C)
+        // The exit branches off the stream at layer l's output: its input gradient adds into the stream's there.
+        if let stream { ops.residualBackward(branchInputGradient: gradients.dBranchInput.data, into: stream.data, count: n * C) }
     }
 
     // MARK: bookkeeping

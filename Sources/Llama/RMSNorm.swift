@@ -4,10 +4,10 @@ import Tensor
 
 /// Root-mean-square normalisation over the last dimension with a learned scale.
 public enum RMSNorm {
-    /// y (N, C) from x (N, C). rstd (N), each row's 1/rms, is written for the backward pass, which also reads x
-    /// (the caller keeps it): with both, nothing has to be recomputed.
+    /// y (N, C) from x (N, C). rstd (N), each row's 1/rms, is written for the backward pass (nil: none follows),
+    /// which also reads x (the caller keeps it): with both, nothing has to be recomputed.
     public static func forward(_ x: UnsafePointer<Float>, weight: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>,
-                               rstd: UnsafeMutablePointer<Float>, rows n: Int, cols C: Int, eps: Float) {
+                               rstd: UnsafeMutablePointer<Float>?, rows n: Int, cols C: Int, eps: Float) {
         Kernels.rmsNorm(x, weight: weight, into: y, rstd: rstd, rows: n, cols: C, eps: eps)
     }
 

@@ -1,6 +1,6 @@
-// Where the time of a step goes: a profiler that the forward and backward passes report to, one call site per
-// op. A `LlamaModel` holds one only while a breakdown runs (`profile` is nil otherwise, and each call site then
-// costs one optional check). A measurement reads the wall clock and the process's CPU clock (all its threads)
+// Where the time of a step goes: a profiler that the forward and backward passes report to through `ProfiledOps`,
+// one entry per op kind. A `LlamaModel` holds one only while a breakdown runs (`profile` is nil otherwise, and each
+// op then costs one optional check). A measurement reads the wall clock and the process's CPU clock (all its threads)
 // around the op. Parts nest (a projection's LoRA work runs inside the projection's call): an outer part keeps
 // only its own time, so the parts never add up to more than the step.
 // CPU utilisation of a part = CPU time / (wall time · threads); the rest of the threads' time is idle (or spent
