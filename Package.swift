@@ -56,6 +56,8 @@ let package = Package(
         .target(name: "Llama", dependencies: ["Support", "Tensor", "Checkpoint"]),
         .target(name: "Analysis", dependencies: ["Support", "Cluster", "Tensor", "Checkpoint", "Tokenizers", "Data", "Reports", "Llama"]),
         .target(name: "Surgery", dependencies: ["Support", "Tensor", "Checkpoint"]),
+        // The training pass (the model's forward and backward with its loss), the losses (lm_head cross-entropy, early
+        // exits, distillation), layer dropout, what trains, AdamW, the schedule, training checkpoints, the memory a training job needs.
         .target(name: "Training", dependencies: ["Support", "Tensor", "Checkpoint", "Llama"]),
         // Batch-1 generation over a DecodeSession: plain, self-speculative (greedy and sampled) and early-exit
         // generators, the sampling distribution, the draft vocabulary, exit:auto's cost model.
@@ -74,7 +76,7 @@ let package = Package(
         // `prune run`: the YAML recipe, the layer strategies, the runner and its stage cache, the run report, text drift,
         // the layerskip study.
         .target(name: "Recipes", dependencies: ["Support", "Tensor", "Checkpoint", "Tokenizers", "Data", "Reports", "Llama", "Generation", "Analysis",
-                                                "Surgery", "Jobs", "Finetuning", .product(name: "Yams", package: "Yams")]),
+                                                "Surgery", "Training", "Jobs", "Finetuning", .product(name: "Yams", package: "Yams")]),
 
         // MARK: command line
         // What both executables share: their main() (interrupts, OpenBLAS, the one error line), a failing rank
@@ -83,8 +85,8 @@ let package = Package(
 
         .executableTarget(
             name: "PruneCLI",
-            dependencies: ["Support", "Cluster", "Tensor", "Checkpoint", "Llama", "Generation", "Analysis", "Surgery", "Jobs", "Bench", "Recipes",
-                           "CLISupport", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["Support", "Cluster", "Tensor", "Checkpoint", "Llama", "Generation", "Analysis", "Surgery", "Training", "Jobs", "Bench",
+                           "Recipes", "CLISupport", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
 
         .executableTarget(
@@ -100,7 +102,8 @@ let package = Package(
         .testTarget(name: "TokenizersTests", dependencies: ["Support", "Tokenizers", "TestSupport"]),
         .testTarget(name: "DataTests", dependencies: ["Support", "Tokenizers", "Data", "TestSupport"]),
         .testTarget(name: "ReportsTests", dependencies: ["Support", "Reports", "TestSupport"]),
-        .testTarget(name: "LlamaTests", dependencies: ["Support", "Tensor", "Checkpoint", "Tokenizers", "Llama", "Generation", "Surgery", "TestSupport"]),
+        .testTarget(name: "LlamaTests", dependencies: ["Support", "Tensor", "Checkpoint", "Tokenizers", "Llama", "Generation", "Surgery", "Training",
+                                                       "TestSupport"]),
         .testTarget(name: "AnalysisTests", dependencies: ["Support", "Data", "Reports", "Llama", "Analysis", "TestSupport"]),
         .testTarget(name: "SurgeryTests", dependencies: ["Support", "Tensor", "Checkpoint", "Llama", "Surgery", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Support", "Tensor", "Checkpoint", "Llama", "Training", "TestSupport"]),

@@ -7,7 +7,7 @@ import Tensor
 
 /// Saved activations of one decoder block (the block's input is kept by the caller, as the previous block's
 /// output). The residual stream after the attention half is kept as `mid`.
-final class BlockActivations {
+package final class BlockActivations {
     let rstd1: Tensor           // (N) input norm's 1/rms: its backward rescales with it
     let normed1: Tensor         // (N, C) q/k/v input: their dWeight and LoRA dA read it
     let q: Tensor               // (N, H·D) after RoPE: attention backward (dK = dSᵀ·Q)
@@ -27,7 +27,7 @@ final class BlockActivations {
     let loraHidden: [Projection: Tensor]
 
     /// Buffers for B sequences of T new tokens; `keepsLogSumExp` for a training forward.
-    init(config c: LlamaConfig, batch b: Int, length t: Int, loraRanks: [Projection: Int], keepsLogSumExp: Bool = true) {
+    package init(config c: LlamaConfig, batch b: Int, length t: Int, loraRanks: [Projection: Int], keepsLogSumExp: Bool = true) {
         let n = b * t, C = c.hiddenSize, H = c.numAttentionHeads, G = c.numKeyValueHeads, D = c.headDim
         let F = c.intermediateSize
         rstd1 = Tensor(zeros: [n]); normed1 = Tensor(zeros: [n, C])
@@ -39,14 +39,14 @@ final class BlockActivations {
     }
 
     /// The LoRA ranks a layer's adapters need, by projection.
-    static func loraRanks(of layer: LlamaLayer) -> [Projection: Int] {
+    package static func loraRanks(of layer: LlamaLayer) -> [Projection: Int] {
         var ranks: [Projection: Int] = [:]
         for p in Projection.allCases { if let a = layer.linear(p).lora { ranks[p] = a.rank } }
         return ranks
     }
 
     /// Whether there is a LoRA buffer of at least the rank each projection in `ranks` needs.
-    func covers(loraRanks ranks: [Projection: Int]) -> Bool {
+    package func covers(loraRanks ranks: [Projection: Int]) -> Bool {
         ranks.allSatisfy { (loraHidden[$0.key]?.shape[1] ?? 0) >= $0.value }
     }
 

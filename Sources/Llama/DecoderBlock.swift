@@ -9,12 +9,12 @@ import Checkpoint
 import Tensor
 
 /// Scratch a block forward needs but nothing keeps: shared by every layer of a pass.
-final class BlockScratch {
+package final class BlockScratch {
     let branch: Tensor                       // (N, C) o or down output before the residual add
     let scores: UnsafeMutablePointer<Float>  // attention tiles per concurrent head (Attention.scoreScratchCount)
     private let scoreCount: Int
 
-    init(config c: LlamaConfig, rows n: Int, queries t: Int, keys s: Int, parallelism: Parallelism) {
+    package init(config c: LlamaConfig, rows n: Int, queries t: Int, keys s: Int, parallelism: Parallelism) {
         branch = Tensor(zeros: [n, c.hiddenSize])
         scoreCount = max(1, Attention.scoreScratchCount(queries: t, keys: s, parallelism: parallelism))
         scores = .allocate(capacity: scoreCount)
@@ -26,9 +26,9 @@ final class BlockScratch {
 
 /// Gradients a block backward needs inside the block, shared by every layer of a pass; the stream's gradient
 /// (its output's on entry, its input's on return) is the caller's.
-final class BlockGradients {
+package final class BlockGradients {
     let dNormed: Tensor                      // (N, C) gradient of a norm's output (sum over the projections it feeds)
-    let dBranchInput: Tensor                 // (N, C) gradient a norm sends back to the stream
+    package let dBranchInput: Tensor                 // (N, C) gradient a norm sends back to the stream
     let dq: Tensor                           // (N, H·D)
     let dk: Tensor                           // (N, G·D)
     let dv: Tensor                           // (N, G·D)
@@ -37,7 +37,7 @@ final class BlockGradients {
     let dGate: Tensor                        // (N, F)
     let dUp: Tensor                          // (N, F)
 
-    init(config c: LlamaConfig, rows n: Int) {
+    package init(config c: LlamaConfig, rows n: Int) {
         let C = c.hiddenSize, H = c.numAttentionHeads, G = c.numKeyValueHeads, D = c.headDim, F = c.intermediateSize
         dNormed = Tensor(zeros: [n, C]); dBranchInput = Tensor(zeros: [n, C])
         dq = Tensor(zeros: [n, H * D]); dk = Tensor(zeros: [n, G * D]); dv = Tensor(zeros: [n, G * D])
@@ -54,7 +54,7 @@ extension LlamaModel {
     /// Everything the backward pass reads is written to `a` (the attention log-sum-exp only when it has room for it).
     /// `dropoutKey` (training only) turns on the adapters' LoRA dropout, with masks derived from it per layer and
     /// projection (`loraDropoutKey`). With the model's `profile` set, each op is measured as its part (`ProfiledOps`).
-    func blockForward(_ l: Int, input x: UnsafePointer<Float>, output out: UnsafeMutablePointer<Float>,
+    package func blockForward(_ l: Int, input x: UnsafePointer<Float>, output out: UnsafeMutablePointer<Float>,
                       batch b: Int, length t: Int, positions: UnsafePointer<Int32>, cache: KVCache?,
                       saving a: BlockActivations, scratch: BlockScratch, dropoutKey: UInt64? = nil) {
         let layer = layers[l], c = config, n = b * t, p = parallelism, ops = self.ops
@@ -111,7 +111,7 @@ extension LlamaModel {
     /// the block's output on entry and of its input x on return (when `needsInputGradient`). `a` holds what the
     /// forward saved for this layer, `dropoutKey` is the forward's. Parameter gradients are added (+=) into the
     /// buffers the layer has; frozen ones get nothing.
-    func blockBackward(_ l: Int, input x: UnsafePointer<Float>, gradient dStream: UnsafeMutablePointer<Float>,
+    package func blockBackward(_ l: Int, input x: UnsafePointer<Float>, gradient dStream: UnsafeMutablePointer<Float>,
                        batch b: Int, length t: Int, positions: UnsafePointer<Int32>, saved a: BlockActivations,
                        scratch: BlockScratch, gradients g: BlockGradients, dropoutKey: UInt64? = nil, needsInputGradient: Bool) {
         let layer = layers[l], c = config, n = b * t, p = parallelism, ops = self.ops

@@ -18,6 +18,8 @@
 //                when it is not a weight, as LoRA matrices are)
 //   other        what the job keeps besides (analysis: h_0…h_L of a batch; distillation: the teacher's weights)
 //   runtime      the Swift runtime, OpenBLAS's buffers and each thread's widening scratch
+// A training job's estimate (`training(…)`) lives beside the training pass whose allocations it follows
+// (Training/TrainingMemoryEstimate.swift).
 // Dimension glossary: B batch, T tokens, N = B·T, C model dim, H query heads, G kv heads, D head dim,
 // F ffn dim, V vocab, L layers, S cached positions.
 import Checkpoint
@@ -68,40 +70,6 @@ public struct MemoryEstimate: Equatable, Sendable {
         return e
     }
 
-    /// One training micro-batch of B×T with `trainableParameters` elements trained (`separateTrainable` of
-    /// them not part of the weights, e.g. LoRA matrices, whose hidden rows take `loraWidth` floats per token
-    /// and layer: the sum of the adapters' ranks), with or without gradient checkpointing. A distillation `teacher`
-    /// adds its weights (as Float32, in `other`), its forward's buffers and final-normed rows for the N rows, and
-    /// its chunk of rows and logits in the head.
-    public static func training(config c: LlamaConfig, batch b: Int, context t: Int, threads: Int,
-                                trainableParameters: Int, separateTrainable: Int, loraWidth: Int = 0,
-                                checkpointing: Bool, teacher: LlamaConfig? = nil) -> MemoryEstimate {
-        let n = mul(b, t), L = c.numHiddenLayers
-        let C = c.hiddenSize, H = c.numAttentionHeads, G = c.numKeyValueHeads, D = c.headDim, F = c.intermediateSize
-        let perLayer = mul(sum([block(c, rows: n, batch: b, tokens: t, logSumExp: true), mul(n, loraWidth)]), 4)
-        var e = MemoryEstimate()
-        e.weights = mul(CheckpointValidation.parameterCount(c) ?? Int.max, 4)
-        // LlamaTrainingPass: every layer's input (both ways), the final norm's rows, the recomputed block output,
-        // and the backward's gradients of the stream, q/k/v/attention output and the MLP's three F-wide rows.
-        let pass = sum([mul(L + 1, n, C), n, mul(2, n, C), mul(n, C), mul(3, n, C), mul(2, n, H, D), mul(2, n, G, D), mul(3, n, F)])
-        e.activations = sum([checkpointing ? perLayer : mul(L, perLayer), mul(pass, 4),
-                             mul(n, C, 4),                                          // the block scratch's branch
-                             mul(attentionScratch(queries: t, keys: t, threads: threads), 4)])
-        let m = LMHeadLoss.defaultChunkRows(vocab: c.vocabSize)                    // a chunk's logits (their gradient in place),
-        e.logits = sum([mul(m, c.vocabSize, 4), mul(m, c.hiddenSize, 4 * 2)])      // its rows and their gradient
-        e.training = sum([mul(trainableParameters, 4 * 3), mul(separateTrainable, 4)])
-        e.runtime = runtime(threads: threads)
-        if let teacher {
-            // Its inference forward (one block's buffers, the residual, its attention tiles) and the pass's copy of
-            // its final-normed rows; its head's chunk rows and logits.
-            e.other = sum([e.other, mul(CheckpointValidation.parameterCount(teacher) ?? Int.max, 4)])
-            e.activations = sum([e.activations, mul(block(teacher, rows: n, batch: b, tokens: t, logSumExp: false), 4),
-                                 mul(n, teacher.hiddenSize, 4 * 2), mul(attentionScratch(queries: t, keys: t, threads: threads), 4)])
-            e.logits = sum([e.logits, mul(m, teacher.vocabSize, 4), mul(m, teacher.hiddenSize, 4)])
-        }
-        return e
-    }
-
     /// Sets `weights` and `loading` from the checkpoint `tensors` loaded with `dtype`: 16-bit matrices kept as
     /// stored hold their file size (their pages are resident once read); every converted tensor holds 4 bytes an
     /// element, and its file pages stay resident while the file is mapped during the load (an F32 or
@@ -119,7 +87,7 @@ public struct MemoryEstimate: Equatable, Sendable {
     }
 
     /// The runtime, OpenBLAS's buffers and the per-thread widening scratch (measured on stories260K: ~100 MB).
-    static func runtime(threads: Int) -> Int { sum([96 << 20, mul(threads, 8 << 20)]) }
+    package static func runtime(threads: Int) -> Int { sum([96 << 20, mul(threads, 8 << 20)]) }
 
     /// Elements of rank-r LoRA matrices (A: r × in, B: out × r) on `targets` in `layers` layers.
     public static func loraParameters(config c: LlamaConfig, rank r: Int, targets: [Projection], layers: Int) -> Int {
@@ -134,14 +102,14 @@ public struct MemoryEstimate: Equatable, Sendable {
 
     /// Elements of one block's buffers for N rows (BlockActivations + BlockScratch); training keeps the
     /// attention's (B, H, T) log-sum-exp too.
-    static func block(_ c: LlamaConfig, rows n: Int, batch b: Int, tokens t: Int, logSumExp: Bool) -> Int {
+    package static func block(_ c: LlamaConfig, rows n: Int, batch b: Int, tokens t: Int, logSumExp: Bool) -> Int {
         let C = c.hiddenSize, H = c.numAttentionHeads, G = c.numKeyValueHeads, D = c.headDim, F = c.intermediateSize
         let perRow = sum([mul(4, C), 2, mul(2, H, D), mul(2, G, D), mul(3, F)])
         return sum([mul(n, perRow), logSumExp ? mul(b, H, t) : 0])
     }
 
     /// Elements of attention scratch: one set of tiles per thread (Attention.scoreScratchCount), saturating.
-    static func attentionScratch(queries t: Int, keys s: Int, threads: Int) -> Int {
+    package static func attentionScratch(queries t: Int, keys s: Int, threads: Int) -> Int {
         let tiles = Attention.Tiles.standard, tq = min(max(0, t), tiles.queries), tk = min(max(0, s), tiles.keys)
         return mul(max(1, threads), sum([mul(2, tq, tk), mul(2, tq)]))
     }
@@ -162,7 +130,7 @@ public struct MemoryEstimate: Equatable, Sendable {
         return "\(SystemMemory.describe(total)) (\(parts.joined(separator: ", ")))"
     }
 
-    static func mul(_ xs: Int...) -> Int {
+    package static func mul(_ xs: Int...) -> Int {
         var p = 1
         for x in xs {
             let (r, o) = p.multipliedReportingOverflow(by: max(0, x))
@@ -172,7 +140,7 @@ public struct MemoryEstimate: Equatable, Sendable {
         return p
     }
 
-    static func sum(_ xs: [Int]) -> Int {
+    package static func sum(_ xs: [Int]) -> Int {
         var s = 0
         for x in xs {
             let (r, o) = s.addingReportingOverflow(max(0, x))

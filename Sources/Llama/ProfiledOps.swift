@@ -9,22 +9,22 @@ import Checkpoint
 import Tensor
 
 /// The ops of a pass, measured as their parts when there is a profile.
-struct ProfiledOps {
+package struct ProfiledOps {
     /// Where the measurements go; nil: none are taken.
-    let profile: StepProfile?
+    package let profile: StepProfile?
 
     // MARK: elementwise: RMSNorm, RoPE, SwiGLU, the residual adds
 
     /// `RMSNorm.forward`.
     @inline(__always)
-    func rmsNorm(_ x: UnsafePointer<Float>, weight: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>,
+    package func rmsNorm(_ x: UnsafePointer<Float>, weight: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>,
                  rstd: UnsafeMutablePointer<Float>?, rows n: Int, cols C: Int, eps: Float) {
         profile.measure(.elementwise) { RMSNorm.forward(x, weight: weight, into: y, rstd: rstd, rows: n, cols: C, eps: eps) }
     }
 
     /// `RMSNorm.backward`.
     @inline(__always)
-    func rmsNormBackward(_ x: UnsafePointer<Float>, weight: UnsafePointer<Float>, rstd: UnsafePointer<Float>, dy: UnsafePointer<Float>,
+    package func rmsNormBackward(_ x: UnsafePointer<Float>, weight: UnsafePointer<Float>, rstd: UnsafePointer<Float>, dy: UnsafePointer<Float>,
                          dx: UnsafeMutablePointer<Float>, dWeight: UnsafeMutablePointer<Float>?, rows n: Int, cols C: Int) {
         profile.measure(.elementwise) {
             RMSNorm.backward(x, weight: weight, rstd: rstd, dy: dy, dx: dx, dWeight: dWeight, rows: n, cols: C)
@@ -33,38 +33,38 @@ struct ProfiledOps {
 
     /// `RoPE.forward`.
     @inline(__always)
-    func rope(_ x: UnsafeMutablePointer<Float>, positions: UnsafePointer<Int32>, rope: RotaryEmbedding, rows n: Int, heads: Int) {
+    package func rope(_ x: UnsafeMutablePointer<Float>, positions: UnsafePointer<Int32>, rope: RotaryEmbedding, rows n: Int, heads: Int) {
         profile.measure(.elementwise) { RoPE.forward(x, positions: positions, rope: rope, rows: n, heads: heads) }
     }
 
     /// `RoPE.backward`.
     @inline(__always)
-    func ropeBackward(_ dx: UnsafeMutablePointer<Float>, positions: UnsafePointer<Int32>, rope: RotaryEmbedding, rows n: Int, heads: Int) {
+    package func ropeBackward(_ dx: UnsafeMutablePointer<Float>, positions: UnsafePointer<Int32>, rope: RotaryEmbedding, rows n: Int, heads: Int) {
         profile.measure(.elementwise) { RoPE.backward(dx, positions: positions, rope: rope, rows: n, heads: heads) }
     }
 
     /// `SwiGLU.forward`.
     @inline(__always)
-    func swiGLU(gate g: UnsafePointer<Float>, up u: UnsafePointer<Float>, into h: UnsafeMutablePointer<Float>, count: Int) {
+    package func swiGLU(gate g: UnsafePointer<Float>, up u: UnsafePointer<Float>, into h: UnsafeMutablePointer<Float>, count: Int) {
         profile.measure(.elementwise) { SwiGLU.forward(gate: g, up: u, into: h, count: count) }
     }
 
     /// `SwiGLU.backward`.
     @inline(__always)
-    func swiGLUBackward(gate g: UnsafePointer<Float>, up u: UnsafePointer<Float>, dh: UnsafePointer<Float>,
+    package func swiGLUBackward(gate g: UnsafePointer<Float>, up u: UnsafePointer<Float>, dh: UnsafePointer<Float>,
                         dGate: UnsafeMutablePointer<Float>, dUp: UnsafeMutablePointer<Float>, count: Int) {
         profile.measure(.elementwise) { SwiGLU.backward(gate: g, up: u, dh: dh, dGate: dGate, dUp: dUp, count: count) }
     }
 
     /// `Residual.forward`.
     @inline(__always)
-    func residual(skip: UnsafePointer<Float>, branch: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, count: Int) {
+    package func residual(skip: UnsafePointer<Float>, branch: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, count: Int) {
         profile.measure(.elementwise) { Residual.forward(skip: skip, branch: branch, into: out, count: count) }
     }
 
     /// `Residual.backward`.
     @inline(__always)
-    func residualBackward(branchInputGradient: UnsafePointer<Float>, into dStream: UnsafeMutablePointer<Float>, count: Int) {
+    package func residualBackward(branchInputGradient: UnsafePointer<Float>, into dStream: UnsafeMutablePointer<Float>, count: Int) {
         profile.measure(.elementwise) { Residual.backward(branchInputGradient: branchInputGradient, into: dStream, count: count) }
     }
 
@@ -72,7 +72,7 @@ struct ProfiledOps {
 
     /// `linear.forward` as projection p.
     @inline(__always)
-    func project(_ p: Projection, _ linear: Linear, _ x: UnsafePointer<Float>, rows n: Int, into y: UnsafeMutablePointer<Float>,
+    package func project(_ p: Projection, _ linear: Linear, _ x: UnsafePointer<Float>, rows n: Int, into y: UnsafeMutablePointer<Float>,
                  loraHidden: UnsafeMutablePointer<Float>?, dropoutKey: UInt64?, parallelism: Parallelism) {
         profile.measure(.projection(p, .forward)) {
             linear.forward(x, rows: n, into: y, loraHidden: loraHidden, dropoutKey: dropoutKey, parallelism: parallelism, profile: profile)
@@ -81,7 +81,7 @@ struct ProfiledOps {
 
     /// `linear.backward` as projection p.
     @inline(__always)
-    func projectBackward(_ p: Projection, _ linear: Linear, _ x: UnsafePointer<Float>, rows n: Int, dy: UnsafePointer<Float>,
+    package func projectBackward(_ p: Projection, _ linear: Linear, _ x: UnsafePointer<Float>, rows n: Int, dy: UnsafePointer<Float>,
                          dx: UnsafeMutablePointer<Float>?, accumulate: Bool, loraHidden: UnsafePointer<Float>?, dropoutKey: UInt64?,
                          parallelism: Parallelism) {
         profile.measure(.projection(p, .backward)) {
@@ -94,7 +94,7 @@ struct ProfiledOps {
 
     /// `Attention.forward`.
     @inline(__always)
-    func attention(q: UnsafePointer<Float>, keys: UnsafePointer<Float>, values: UnsafePointer<Float>, keyBatchStride: Int,
+    package func attention(q: UnsafePointer<Float>, keys: UnsafePointer<Float>, values: UnsafePointer<Float>, keyBatchStride: Int,
                    batch b: Int, queries t: Int, keyCount s: Int, firstQueryPosition q0: Int, heads H: Int, kvHeads G: Int,
                    headDim D: Int, scratch: UnsafeMutablePointer<Float>, logSumExp: UnsafeMutablePointer<Float>?,
                    out: UnsafeMutablePointer<Float>, parallelism: Parallelism) {
@@ -108,7 +108,7 @@ struct ProfiledOps {
 
     /// `Attention.backward`.
     @inline(__always)
-    func attentionBackward(dOut: UnsafePointer<Float>, q: UnsafePointer<Float>, keys: UnsafePointer<Float>, values: UnsafePointer<Float>,
+    package func attentionBackward(dOut: UnsafePointer<Float>, q: UnsafePointer<Float>, keys: UnsafePointer<Float>, values: UnsafePointer<Float>,
                            out: UnsafePointer<Float>, logSumExp: UnsafePointer<Float>, keyBatchStride: Int, batch b: Int, queries t: Int,
                            keyCount s: Int, firstQueryPosition q0: Int, heads H: Int, kvHeads G: Int, headDim D: Int,
                            scratch: UnsafeMutablePointer<Float>, dq: UnsafeMutablePointer<Float>, dKeys: UnsafeMutablePointer<Float>,
@@ -125,20 +125,20 @@ struct ProfiledOps {
 
     /// `Embedding.forward`.
     @inline(__always)
-    func embed(tokens: UnsafePointer<Int32>, count n: Int, table: Weight, into x: UnsafeMutablePointer<Float>) {
+    package func embed(tokens: UnsafePointer<Int32>, count n: Int, table: Weight, into x: UnsafeMutablePointer<Float>) {
         profile.measure(.embedding) { Embedding.forward(tokens: tokens, count: n, table: table, into: x) }
     }
 
     /// `Embedding.backward`.
     @inline(__always)
-    func embeddingBackward(tokens: UnsafePointer<Int32>, count n: Int, dX: UnsafePointer<Float>, dim C: Int,
+    package func embeddingBackward(tokens: UnsafePointer<Int32>, count n: Int, dX: UnsafePointer<Float>, dim C: Int,
                            dTable: UnsafeMutablePointer<Float>) {
         profile.measure(.embedding) { Embedding.backward(tokens: tokens, count: n, dX: dX, dim: C, dTable: dTable) }
     }
 
     /// The lm_head's logits (N, V) = x (N, C)·headᵀ.
     @inline(__always)
-    func head(_ x: UnsafePointer<Float>, rows n: Int, weight head: Weight, into logits: UnsafeMutablePointer<Float>,
+    package func head(_ x: UnsafePointer<Float>, rows n: Int, weight head: Weight, into logits: UnsafeMutablePointer<Float>,
               parallelism: Parallelism) {
         profile.measure(.head, flops: 2 * Double(n * head.rows * head.columns)) {
             Gemm.linear(x, rows: n, weight: head, into: logits, parallelism: parallelism)
@@ -147,7 +147,7 @@ struct ProfiledOps {
 
     /// The head weight's gradient (V·C values) a training forward kept, added into the model's buffer.
     @inline(__always)
-    func addHeadGradient(_ pending: UnsafePointer<Float>, into dHead: UnsafeMutablePointer<Float>, count: Int) {
+    package func addHeadGradient(_ pending: UnsafePointer<Float>, into dHead: UnsafeMutablePointer<Float>, count: Int) {
         profile.measure(.head) { Kernels.add(pending, into: dHead, count: count) }
     }
 
@@ -155,12 +155,12 @@ struct ProfiledOps {
 
     /// The buffers `make` allocates, their first touch counted as `part`'s (the part that writes them).
     @inline(__always)
-    func allocate<T>(for part: StepProfile.Part, _ make: () -> T) -> T {
+    package func allocate<T>(for part: StepProfile.Part, _ make: () -> T) -> T {
         profile.measure(part, make)
     }
 }
 
 extension LlamaModel {
     /// The ops of a pass over this model, measured into its `profile` when one is set.
-    var ops: ProfiledOps { ProfiledOps(profile: profile) }
+    package var ops: ProfiledOps { ProfiledOps(profile: profile) }
 }

@@ -7,6 +7,7 @@ import Llama
 import Recipes
 import Support
 import Tensor
+import Training
 
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

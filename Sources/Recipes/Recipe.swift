@@ -12,6 +12,7 @@ import Finetuning
 import Llama
 import Support
 import Surgery
+import Training
 import Yams
 
 /// How the layers of a cut of n are chosen.

@@ -10,15 +10,15 @@ import XCTest
 final class SourceHygieneTests: XCTestCase {
     /// (file under Sources, code it contains) → why it cannot trap on input.
     static let allowedUnwraps: [(file: String, code: String, reason: String)] = [
-        ("Llama/LlamaTrainingPass.swift", "dHead!", "allocated a few lines above whenever the head trains"),
+        ("Training/LlamaTrainingPass.swift", "dHead!", "allocated a few lines above whenever the head trains"),
         ("Llama/DecoderBlock.swift", "a.logSumExp!", "the backward reads activations a training forward saved, which keep the attention log-sum-exp"),
-        ("Llama/LlamaTrainingPass.swift", "shared!", "a layer has saved activations or the one shared set exists (checkpointing)"),
+        ("Training/LlamaTrainingPass.swift", "shared!", "a layer has saved activations or the one shared set exists (checkpointing)"),
         ("Analysis/BlockRemovalScan.swift", "max()!", "the scan is called with at least one calibration batch"),
         ("Analysis/BlockRemovalScan.swift", "skip.min()!", "a block to skip has at least one layer"),
         ("Cluster/Communicator.swift", "encode(value!)", "the root rank passes the value it broadcasts"),
         ("Cluster/MPICommunicator.swift", "pk_mpi_load()!", "the loader returns a pointer to its static result"),
-        ("Llama/LlamaTrainingPass.swift", "exitNormed!", "allocated, with exitRstd[l], whenever an exit other than the last is on"),
-        ("Llama/LlamaTrainingPass.swift", "dPassThrough!", "allocated whenever a sample skips a layer"),
+        ("Training/LlamaTrainingPass.swift", "exitNormed!", "allocated, with exitRstd[l], whenever an exit other than the last is on"),
+        ("Training/LlamaTrainingPass.swift", "dPassThrough!", "allocated whenever a sample skips a layer"),
         ("Llama/ReferenceComparison.swift", "groups[length]!", "the key comes from the grouping itself"),
         ("Generation/SelfSpeculativeGenerator.swift", "s.min()!", "a skip draft is refused when its set is empty"),
         ("Recipes/LayerSelector.swift", "dropped.last!", "dropped.last! and .first! behind dropped.count >= 1"),

@@ -5,6 +5,7 @@ import Foundation
 import Llama
 import Support
 import TestSupport
+import Training
 import XCTest
 
 final class MemoryEstimateTests: XCTestCase {

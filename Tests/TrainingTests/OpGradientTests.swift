@@ -5,6 +5,7 @@ import Foundation
 import Llama
 import Tensor
 import TestSupport
+import Training
 import XCTest
 
 final class OpGradientTests: XCTestCase {

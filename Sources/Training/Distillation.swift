@@ -10,6 +10,7 @@
 // The teacher's logits exist one chunk of rows at a time (`LMHeadLoss`), like the student's.
 // Dimension glossary: N rows (B·T), C student width, C_t teacher width, V vocab.
 import Checkpoint
+import Llama
 import Support
 
 /// A teacher and how much the student learns from it.

@@ -22,6 +22,7 @@
 // F ffn dim, V vocab, L layers, R LoRA rank.
 import Checkpoint
 import Foundation
+import Llama
 import Tensor
 
 /// Forward and backward of a `LlamaModel` on B sequences of T tokens with next-token cross-entropy.

@@ -10,6 +10,7 @@
 // the whole optimizer step (all micro-batches, later all ranks), so that accumulated gradients are exactly
 // those of the step's mean loss however the counted targets fall into micro-batches.
 // Dimension glossary: N rows (B·T), C model dim, C_t the teacher's, V vocab, M rows per chunk.
+import Llama
 import Tensor
 
 /// Projects hidden rows to logits with a (V, C) matrix and scores them against next-token targets.
