@@ -1,10 +1,10 @@
 // The model-level training pass: a forward that keeps what each op's backward needs (through the model's one
-// block forward), then a backward that is the forward read backwards, one call per line (each block's through
-// the block backward beside its forward in DecoderBlock.swift). The forward never
-// touches a gradient buffer: the fused lm_head + loss writes its gradients into this pass's own scratch, which
-// the backward consumes. The backward adds (+=) into whichever buffers the model has allocated (LoRA dA/dB,
-// full dWeight/dBias, norm and embedding gradients): zeroing them once per step is the caller's job. Frozen
-// weights have no buffer and get nothing.
+// block forward), then a backward that is the forward read backwards, one call per line (each block through its
+// backward, beside the forward in Llama/DecoderBlock.swift). The forward never touches a gradient buffer: the
+// fused lm_head + loss writes its gradients into this pass's own scratch, which the backward consumes. The
+// backward adds (+=) into whichever buffers the model has allocated (LoRA dA/dB, full dWeight/dBias, norm and
+// embedding gradients): zeroing them once per step is the caller's job. Frozen weights have no buffer and get
+// nothing.
 // With `recomputesBlocks` (gradient checkpointing) the forward keeps only each block's input and the backward
 // recomputes one block's activations right before that block's backward: one extra forward of the blocks
 // for memory that no longer grows with L.
