@@ -8,7 +8,7 @@
 import Checkpoint
 import Tensor
 
-/// Scratch a block forward needs but nothing keeps: shared by every layer of a pass.
+/// Scratch a block forward (and its backward's attention) needs but nothing keeps: shared by every layer of a pass.
 package final class BlockScratch {
     let branch: Tensor                       // (N, C) o or down output before the residual add
     let scores: UnsafeMutablePointer<Float>  // attention tiles per concurrent head (Attention.scoreScratchCount)
