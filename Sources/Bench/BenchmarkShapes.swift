@@ -10,7 +10,7 @@ public struct BenchmarkShape: Sendable {
     /// A real checkpoint directory, or nil for a random one made from `config`.
     public let directory: URL?
     public let config: LlamaConfig?
-    /// How a random checkpoint is written: F32 from a Float32 model, or BF16/F16 streamed tensor by tensor.
+    /// The dtype a random checkpoint is written in (F32, BF16 or F16; streamed tensor by tensor).
     public var dtype: SafetensorsDType = .F32
     /// Shard size of a random checkpoint (nil: one model.safetensors).
     public var maxShardBytes: Int? = nil
@@ -61,11 +61,7 @@ public struct BenchmarkShape: Sendable {
         if fm.fileExists(atPath: dir.appendingPathComponent("model.safetensors").path)
             || fm.fileExists(atPath: dir.appendingPathComponent("model.safetensors.index.json").path) { return dir }
         try fm.createDirectory(at: cache, withIntermediateDirectories: true)
-        if dtype == .F32 {
-            try LlamaModel.random(config: config!, seed: 7).save(to: dir, maxShardBytes: maxShardBytes)
-        } else {
-            try LlamaModel.writeRandomCheckpoint(config: config!, to: dir, dtype: dtype, maxShardBytes: maxShardBytes, seed: 7)
-        }
+        try LlamaModel.writeRandomCheckpoint(config: config!, to: dir, dtype: dtype, maxShardBytes: maxShardBytes, seed: 7)
         return dir
     }
 }

@@ -1,4 +1,4 @@
-// Saves a model that has no source checkpoint — LlamaModel.random's benchmark shapes and test models — as a
+// Saves a model that has no source checkpoint — LlamaModel.random's test models — as a
 // Hugging Face checkpoint directory through CheckpointDirectory. config.json is LlamaConfig encoded (only the
 // keys it models) and no tokenizer or generation files are written, which is all such a model has. Anything
 // derived from a checkpoint on disk (cut, merge, a finetuned export) is written with CheckpointRewriter,
@@ -28,7 +28,7 @@ extension LlamaModel {
     /// `maxShardBytes` when given (HF's "model-00001-of-00003.safetensors" naming).
     public func save(to directory: URL, dtype: SafetensorsDType = .F32, maxShardBytes: Int? = nil) throws {
         var config = self.config
-        config.torchDtype = ["F32": "float32", "BF16": "bfloat16", "F16": "float16"][dtype.rawValue]
+        config.torchDtype = CheckpointRewriter.torchName(dtype)
         let items = namedWeights().map { SafetensorsItem(name: $0.0, tensor: $0.1, dtype: dtype) }
         try CheckpointDirectory.write(to: directory, config: try JSONEncoder.sorted.encode(config), items: items,
                                       maxShardBytes: maxShardBytes)

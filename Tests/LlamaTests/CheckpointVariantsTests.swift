@@ -80,28 +80,3 @@ final class CheckpointVariantsTests: XCTestCase {
         assertPinned("smollm2.loss", abs(loss - (ref["loss"] as! NSNumber).doubleValue), within: Tolerance.smolLM2Loss)
     }
 }
-
-/// The benchmark's random checkpoints (written tensor by tensor, sharded, in 16 bits) pass the validation every command
-/// makes, load, and are the same file whatever the thread count.
-final class RandomCheckpointTests: XCTestCase {
-    func testARandomShardedBF16CheckpointValidatesLoadsAndIsReproducible() throws {
-        let config = LlamaConfig(hiddenSize: 64, intermediateSize: 160, numHiddenLayers: 3, numAttentionHeads: 4, numKeyValueHeads: 2,
-                                 vocabSize: 300, tieWordEmbeddings: false, attentionBias: true)
-        let scratch = try Fixtures.temporaryDirectory("random-checkpoint")
-        defer { try? FileManager.default.removeItem(at: scratch) }
-        let one = scratch.appendingPathComponent("one"), two = scratch.appendingPathComponent("two")
-        try LlamaModel.writeRandomCheckpoint(config: config, to: one, maxShardBytes: 40_000, seed: 3, parallelism: Parallelism(threads: 1))
-        try LlamaModel.writeRandomCheckpoint(config: config, to: two, maxShardBytes: 40_000, seed: 3, parallelism: Parallelism(threads: 2))
-        let checkpoint = try CheckpointValidation.validate(one)
-        XCTAssertGreaterThan(checkpoint.tensors.files.count, 1, "sharded")
-        XCTAssertEqual(CheckpointValidation.parameterCount(checkpoint.config), try LlamaModel.load(directory: one).parameterCount)
-        for file in checkpoint.tensors.files {
-            let name = file.url.lastPathComponent
-            XCTAssertEqual(try Data(contentsOf: file.url), try Data(contentsOf: two.appendingPathComponent(name)), name)
-        }
-        let model = try LlamaModel.load(checkpoint)
-        XCTAssertEqual(model.embedding.element, .bf16, "kept as stored")
-        let logits = model.forward(tokens: [1, 2, 3, 4], batch: 1, length: 4).logits
-        XCTAssertTrue((0..<logits.count).allSatisfy { logits.data[$0].isFinite })
-    }
-}

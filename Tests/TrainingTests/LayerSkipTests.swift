@@ -153,8 +153,10 @@ final class LayerSkipTests: XCTestCase {
                 XCTAssertEqual(p.gradient.maxAbs, 0, p.name, line: line)
                 continue
             }
+            // ε = 2.5e-3: at 1e-2 the tied embedding's central difference is off by 3.5e-2 (its error falls as ε², so
+            // truncation, not the gradient); at 2.5e-3 the worst tensor is off by 3.2e-3, Float32 rounding.
             GradientCheck.assertClose(p.name, parameter: p.value.data, count: p.value.count, analytic: p.gradient.data,
-                                      epsilon: 1e-2, tolerance: 5e-3, loss: loss, line: line)
+                                      epsilon: 2.5e-3, tolerance: 1e-2, loss: loss, line: line)
         }
     }
 

@@ -16,17 +16,22 @@ final class TrainingPassGradientTests: XCTestCase {
                                  numKeyValueHeads: 1, headDim: 4, ropeTheta: 100, vocabSize: 13, tieWordEmbeddings: tied,
                                  attentionBias: true, mlpBias: true)
         let model = LlamaModel.random(config: config, seed: seed)
-        // Projection and embedding weights of order 0.3 instead of 0.02 and norm weights near 1, so that every
-        // gradient is well above finite-difference noise without saturating the softmax.
+        // Projection and embedding weights of order 0.3 instead of 0.02, norm weights near 1 and biases (0 as
+        // initialised) of order 0.3, so that every gradient is well above finite-difference noise without saturating
+        // the softmax, and a bias the forward left out would show.
         var rng = SeededGenerator(seed: seed + 1)
         var matrices = [model.embedding.float32!] + (model.untiedLMHead.map { [$0.float32!] } ?? [])
-        var norms = [model.finalNorm]
+        var norms = [model.finalNorm], biases: [Tensor] = []
         for l in model.layers {
             norms += [l.inputNorm, l.postAttentionNorm]
-            for p in Projection.allCases { matrices += [l.linear(p).weight.float32!] + (l.linear(p).bias.map { [$0] } ?? []) }
+            for p in Projection.allCases {
+                matrices.append(l.linear(p).weight.float32!)
+                biases += l.linear(p).bias.map { [$0] } ?? []
+            }
         }
         for t in matrices { for i in 0..<t.count { t[i] *= 15 } }
         for t in norms { for i in 0..<t.count { t[i] = 1 + Float.random(in: -0.3...0.3, using: &rng) } }
+        for t in biases { for i in 0..<t.count { t[i] = Float.random(in: -0.3...0.3, using: &rng) } }
         return model
     }
 
