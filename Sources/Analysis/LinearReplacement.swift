@@ -26,9 +26,9 @@ public struct LinearReplacement: Sendable {
 
     /// Estimates one map per maximal run of consecutive layers in `removed` on `samples` (token sequences of at
     /// least one token). Refuses a run that starts at layer 0 (no layer before it to take the map) and
-    /// calibration too small to determine a C×C map.
+    /// calibration too small to determine a C×C map. `progress` hears each calibration batch.
     public static func estimate(model: LlamaModel, samples: [[Int32]], removing removed: [Int], batchSize: Int,
-                                progress: ((Int, Int) -> Void)? = nil) throws -> [LinearReplacement] {
+                                progress: ProgressSink? = nil) throws -> [LinearReplacement] {
         let C = model.config.hiddenSize
         let runs = Self.runs(removed)
         if let first = runs.first, first.lowerBound == 0 {
@@ -42,6 +42,7 @@ public struct LinearReplacement: Sendable {
         if tokens < C, let run = runs.first { throw undetermined(run, tokens) }   // before the passes, not after
         var equations = runs.map { _ in NormalEquations(width: C) }
         let batches = CalibrationBatch.batches(samples, batchSize: batchSize)
+        let reporter = progress.map { ProgressReporter("replaceme calibration", total: batches.count, unit: "batch", sink: $0) }
         // Per run: Y and M of its layer p (kept until the stream leaving its last layer arrives).
         var mid = runs.map { _ in [Float]() }, mlp = runs.map { _ in [Float]() }
         for (done, batch) in batches.enumerated() {
@@ -62,7 +63,7 @@ public struct LinearReplacement: Sendable {
                     }
                 }
             })
-            progress?(done + 1, batches.count)
+            reporter?.update(done: done + 1, units: 1)
         }
         return try zip(runs, equations).map { run, eq in
             guard let t = eq.solve() else { throw undetermined(run, eq.rows) }

@@ -94,6 +94,7 @@ public enum CutJob {
     public static func choose(_ source: ModelSource, options: CutOptions, quiet: Bool = false, progress: ProgressSink? = nil,
                               log: JobLog = .standardError) throws -> CutChoice {
         let L = try LayerCutter(model: source.directory).layerCount()
+        try checkDestination(source, options)
         let analysisPath: String?, datasetPath: String?
         switch options.analysis {
         case .file(let url)?: (analysisPath, datasetPath) = (url.path, nil)
@@ -143,6 +144,7 @@ public enum CutJob {
     /// ReplaceMe's fit lines, `progress` hears its calibration passes.
     public static func cut(_ source: ModelSource, choice: CutChoice, options: CutOptions, quiet: Bool = false,
                            progress: ProgressSink? = nil, log: JobLog = .standardError) throws -> CutReport {
+        try checkDestination(source, options)
         let repair: CutRepair?
         switch options.replace {
         case nil: repair = nil
@@ -157,6 +159,12 @@ public enum CutJob {
                                                             repair: repair)
     }
 
+    /// Refuses an output the cut may not write (an existing one without --force, the model's own directory) before
+    /// an analysis or ReplaceMe's calibration runs for minutes; LayerCutter checks it again when it writes.
+    static func checkDestination(_ source: ModelSource, _ options: CutOptions) throws {
+        _ = try CheckpointDestination(output: options.output, model: source.directory, force: options.force)
+    }
+
     /// ReplaceMe's maps for the runs of `dropping`, estimated on `calibration`'s samples; each fit is noted
     /// beside plain deletion's.
     static func replaceMe(_ source: ModelSource, dropping: [Int], calibration o: AnalyzeOptions, quiet: Bool,
@@ -165,11 +173,8 @@ public enum CutJob {
         let model = try source.loadModel(log: log)
         let samples = try AnalyzeJob.calibrationSequences(model: model, source: source, dataset: data, tokenizer: source.optionalTokenizer(),
                                                           options: o, log: log).sequences
-        let batches = (samples.count + o.batchSize - 1) / o.batchSize
-        let reporter = progress.map { ProgressReporter("replaceme calibration", total: batches, unit: "batch", sink: $0) }
-        let maps = try LinearReplacement.estimate(model: model, samples: samples, removing: dropping, batchSize: o.batchSize) { done, _ in
-            reporter?.update(done: done, units: 1)
-        }
+        let maps = try LinearReplacement.estimate(model: model, samples: samples, removing: dropping, batchSize: o.batchSize,
+                                                  progress: progress)
         if !quiet {
             for m in maps {
                 log.note(String(format: "replaceme: layers %@ → a linear map in layer %d's down_proj, relative error %.4f (deleting them: %.4f) on %d tokens\n",

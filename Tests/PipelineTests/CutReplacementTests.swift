@@ -105,4 +105,28 @@ final class CutReplacementTests: XCTestCase {
             XCTAssertTrue("\(error)".contains("not determined by 16 calibration tokens"), "\(error)")
         }
     }
+
+    /// An existing OUT without --force is refused before any calibration: no analysis or ReplaceMe pass runs (no
+    /// progress is heard, the calibration file is never opened) and OUT keeps what it held.
+    func testAnExistingOutputIsRefusedBeforeAnyCalibration() throws {
+        let out = scratch.appendingPathComponent("taken")
+        try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
+        let marker = out.appendingPathComponent("keep.txt")
+        try Data("earlier".utf8).write(to: marker)
+        var missing = calibration
+        missing.dataset = scratch.appendingPathComponent("no-such-calibration.jsonl")
+        let ways: [(String, CutOptions)] = [
+            ("--replace replaceme", CutOptions(method: .layers("2-3"), output: out, replace: .replaceme(missing))),
+            ("--block with --dataset", CutOptions(method: .block(2), analysis: .fresh(missing), output: out)),
+        ]
+        for (way, options) in ways {
+            var heard = 0
+            XCTAssertThrowsError(try CutJob.run(source, options: options, quiet: true, progress: { _ in heard += 1 }, log: .silent), way) { error in
+                XCTAssertTrue("\(error)".contains("already exists and is not empty"), "\(way): \(error)")
+            }
+            XCTAssertEqual(heard, 0, "\(way): no calibration pass before the refusal")
+            XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: out.path), ["keep.txt"], way)
+            XCTAssertEqual(try String(contentsOf: marker, encoding: .utf8), "earlier", way)
+        }
+    }
 }
