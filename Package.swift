@@ -80,8 +80,10 @@ let package = Package(
 
         // MARK: command line
         // What both executables share: their main() (interrupts, OpenBLAS, the one error line), a failing rank
-        // ending an mpirun job, and the printer of the library's progress events.
-        .target(name: "CLISupport", dependencies: ["Support", "Cluster", "Tensor", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        // ending an mpirun job, the printer of the library's progress events, and the option groups both declare
+        // (--threads/--weights-dtype, --context/--batch-size, --dtype).
+        .target(name: "CLISupport", dependencies: ["Support", "Cluster", "Tensor", "Checkpoint", "Llama", "Jobs",
+                                                   .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
         .executableTarget(
             name: "PruneCLI",

@@ -40,15 +40,16 @@ struct Finetune: ParsableCommand {
     @Argument(help: "Checkpoint directory to train (omit with --resume).")
     var model: String?
 
-    // The flags below, except model, dataset, output and resume, reach FinetuneOptions under their own names
-    // (givenFlags): a flag's name is its setting's key there. Each is nil or false unless given, so that a resumed run
-    // keeps its saved value for every flag left out; the defaults are FinetuneOptions.defaults.
+    // The flags below and those of the option groups (shared with prune), except model, dataset, output and resume,
+    // reach FinetuneOptions under their own names (givenFlags): a flag's name is its setting's key there. Each is nil
+    // or false unless given, so that a resumed run keeps its saved value for every flag left out; the defaults are
+    // FinetuneOptions.defaults.
 
     // Data
     @Option(help: "Training data (.txt or .jsonl).") var dataset: String?
     @Option(help: "Held-out data (default: every 20th record of --dataset).") var valid: String?
     @Option(name: [.short, .customLong("output")], help: "Output directory.") var output: String?
-    @Option(help: "Tokens per window (default \(FinetuneOptions.defaults.context)).") var context: Int?
+    @OptionGroup var windows: WindowOptions<TrainingWindows>
     @Flag(help: "One sample per window (truncated or padded) instead of packing documents.") var noPacking = false
 
     // What trains
@@ -73,7 +74,6 @@ struct Finetune: ParsableCommand {
     @Option(help: "Learning-rate schedule after warmup (default \(FinetuneOptions.defaults.schedule.rawValue)).") var schedule: LearningRateSchedule.Shape?
     @Option(help: "Linear warmup steps from 0 (default \(FinetuneOptions.defaults.warmupSteps)).") var warmupSteps: Int?
     @Option(help: "Clip the global gradient norm to this (0 = off; default \(FinetuneOptions.defaults.maxGradNorm)).") var maxGradNorm: Double?
-    @Option(help: "Windows per micro-batch (default \(FinetuneOptions.defaults.batchSize)).") var batchSize: Int?
     @Option(help: "Micro-batches per optimizer step (default \(FinetuneOptions.defaults.gradAccum)).") var gradAccum: Int?
     @Option(help: "Optimizer steps (default: --epochs passes over the data).") var steps: Int?
     @Option(help: "Passes over the data when --steps is not given (default \(FinetuneOptions.defaults.epochs)).") var epochs: Int?
@@ -100,9 +100,8 @@ struct Finetune: ParsableCommand {
     @Option(help: "Held-out tokens per evaluation (default \(FinetuneOptions.defaults.evalTokens): all).") var evalTokens: Int?
     @Option(help: "Save a checkpoint every N steps (default \(FinetuneOptions.defaults.saveEvery): at the end and on Ctrl-C).") var saveEvery: Int?
     @Option(help: "Checkpoints kept (default \(FinetuneOptions.defaults.keep)).") var keep: Int?
-    @Option(help: "Threads (default: all cores).") var threads: Int?
-    @Option(help: "How the base's bf16/f16 matrices are held: stored (mapped as they are, widened inside the matrix multiplies; half the memory, same results) or f32 (default stored).") var weightsDtype: String?
-    @Option(help: "Dtype of OUT/merged: f32, bf16 or f16 (default: the base model's).") var dtype: String?
+    @OptionGroup var loading: LoadingOptions
+    @OptionGroup var merged: OutputDTypeOption
     @Flag(help: "Export the checkpoint with the lowest held-out loss (needs --eval-every).") var keepBest = false
     @Option(help: "Stop after N evaluations without a lower held-out loss (needs --eval-every).") var earlyStop: Int?
     @Option(help: "Continue the run in this output directory from its newest checkpoint.") var resume: String?
@@ -201,6 +200,12 @@ struct Finetune: ParsableCommand {
 
     /// Runs the command; every failure becomes one line on stderr and a non-zero exit.
     static func main() { ToolMain.run(Finetune.self) }
+}
+
+/// Training windows: FinetuneOptions' defaults.
+enum TrainingWindows: WindowDefaults {
+    static let contextHelp = "Tokens per window (default \(FinetuneOptions.defaults.context))."
+    static let batchSizeHelp = "Windows per micro-batch (default \(FinetuneOptions.defaults.batchSize))."
 }
 
 // The choices of --schedule and --layer-dropout-shape are the library's enums, listed in --help as they are.

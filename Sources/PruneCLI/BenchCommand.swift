@@ -1,5 +1,6 @@
 import ArgumentParser
 import Bench
+import CLISupport
 import Checkpoint
 import Foundation
 import Jobs
@@ -37,7 +38,7 @@ struct BenchCommand: ParsableCommand {
     var length = 256
 
     @Option(name: .long, help: "How bf16/f16 matrices are held: stored (mapped, widened inside the matrix multiplies) or f32 (converted on load).")
-    var weightsDtype: WeightsDTypeOption = .stored
+    var weightsDtype: WeightsDType = .stored
 
     @Option(name: .long, help: "Timed repetitions after one warm-up.")
     var repetitions = 3
@@ -239,7 +240,7 @@ struct BenchCommand: ParsableCommand {
         }
         for shape in targets {
             let dir = try shape.materialize(cache: URL(fileURLWithPath: cache))
-            let model = try LlamaModel.load(directory: dir, weightsDType: weightsDtype.value, parallelism: parallelism)
+            let model = try LlamaModel.load(directory: dir, weightsDType: weightsDtype, parallelism: parallelism)
             var r = DecodeBenchmark.measure(model: model, name: shape.name, promptTokens: min(promptTokens, model.config.maxPositionEmbeddings / 2),
                                             newTokens: min(newTokens, model.config.maxPositionEmbeddings / 2), repetitions: repetitions,
                                             memoryReadBytesPerSecond: bandwidth)
@@ -297,7 +298,7 @@ struct BenchCommand: ParsableCommand {
         }
         for shape in targets {
             let dir = try shape.materialize(cache: URL(fileURLWithPath: cache))
-            let model = try LlamaModel.load(directory: dir, weightsDType: weightsDtype.value, parallelism: Parallelism(threads: threads))
+            let model = try LlamaModel.load(directory: dir, weightsDType: weightsDtype, parallelism: Parallelism(threads: threads))
             for mode in modes {
                 guard let m = StepBreakdown.Mode(rawValue: mode) else { continue }
                 let r = try StepBreakdown.run(model: model, name: shape.name, mode: m, batch: batch,
@@ -393,10 +394,10 @@ struct BenchCommand: ParsableCommand {
             : MemoryEstimate.training(config: config, batch: batch, context: tEstimate, threads: threads, trainableParameters: lora,
                                       separateTrainable: lora, loraWidth: 8 * Projection.allCases.count,
                                       checkpointing: childMode == "train-checkpointed")
-        estimate.setWeights(from: try CheckpointTensors(directory: dir), dtype: weightsDtype.value)
+        estimate.setWeights(from: try CheckpointTensors(directory: dir), dtype: weightsDtype)
         try estimate.check(available: try ModelSource.memoryAvailable(), job: "bench \(childMode)", model: dir)
         let started = DispatchTime.now()
-        let model = try LlamaModel.load(directory: dir, weightsDType: weightsDtype.value, parallelism: parallelism)
+        let model = try LlamaModel.load(directory: dir, weightsDType: weightsDtype, parallelism: parallelism)
         let loadSeconds = Double(DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1e9
         let t = min(length, model.config.maxPositionEmbeddings)
         let tps: Double

@@ -77,7 +77,7 @@ struct CutCommand: ParsableCommand {
     func run() throws {
         let source = options.source
         let cutOptions = CutOptions(method: try method(), analysis: analysisSource, output: URL(fileURLWithPath: destination.output),
-                                    force: destination.force, dtype: try destination.storedDType(),
+                                    force: destination.force, dtype: try destination.storage.storedDType(),
                                     command: ["prune"] + CommandLine.arguments.dropFirst(), tool: Self.tool,
                                     replace: replacement)
         let choice = try CutJob.choose(source, options: cutOptions, quiet: json, progress: json ? nil : ProgressPrinter().sink)

@@ -18,14 +18,10 @@ struct EvalCommand: ParsableCommand {
     @Option(name: .long, help: "Multiple-choice task: JSONL, one {\"context\": \"…\", \"choices\": [\"…\", …], \"gold\": 0-based index} per line.")
     var task: String?
 
-    @Option(name: .long, help: "Tokens per window (--dataset; default \(EvaluationOptions.defaultContext)).")
-    var context: Int?
+    @OptionGroup var windows: WindowOptions<EvaluationWindows>
 
     @Option(name: .long, help: "Tokens between window starts (--dataset; each target is counted once).")
     var stride: Int?
-
-    @Option(name: .long, help: "Windows (--dataset; default 4) or scored choices (--task; default 8) per forward pass.")
-    var batchSize: Int?
 
     @Option(name: .long, help: "The original checkpoint (before a cut or healing), with --dataset: also report the mean KL divergence of this model's next-token distribution from the original's and their top-1 agreement, on the same tokens.")
     var reference: String?
@@ -36,9 +32,9 @@ struct EvalCommand: ParsableCommand {
     func validate() throws {
         guard (dataset == nil) != (task == nil) else { throw ValidationError("give exactly one of --dataset and --task") }
         if task != nil {
-            let datasetOnly = [("--context", context != nil), ("--stride", stride != nil), ("--reference", reference != nil)]
+            let datasetOnly = [("--context", windows.context != nil), ("--stride", stride != nil), ("--reference", reference != nil)]
             if let (name, _) = datasetOnly.first(where: { $0.1 }) { throw ValidationError("\(name) applies to --dataset, not --task") }
-            if let batchSize { guard batchSize >= 1 else { throw ValidationError("--batch-size must be positive") } }
+            if let batchSize = windows.batchSize { guard batchSize >= 1 else { throw ValidationError("--batch-size must be positive") } }
         } else {
             try asUsageError { try evaluation.validate() }
         }
@@ -46,8 +42,8 @@ struct EvalCommand: ParsableCommand {
 
     /// The evaluation these flags ask for (with --dataset).
     var evaluation: EvaluationOptions {
-        var o = EvaluationOptions(dataset: URL(fileURLWithPath: dataset ?? ""), context: context ?? EvaluationOptions.defaultContext,
-                                  stride: stride, batchSize: batchSize ?? EvaluationOptions.defaultBatchSize)
+        var o = EvaluationOptions(dataset: URL(fileURLWithPath: dataset ?? ""), context: windows.context ?? EvaluationOptions.defaultContext,
+                                  stride: stride, batchSize: windows.batchSize ?? EvaluationOptions.defaultBatchSize)
         o.reference = reference.map { URL(fileURLWithPath: $0) }
         return o
     }
@@ -75,7 +71,7 @@ struct EvalCommand: ParsableCommand {
     }
 
     func score(task: String) throws {
-        let scores = try TaskScoringJob.run(options.source, options: TaskScoringOptions(task: URL(fileURLWithPath: task), batchSize: batchSize ?? TaskScoringOptions.defaultBatchSize),
+        let scores = try TaskScoringJob.run(options.source, options: TaskScoringOptions(task: URL(fileURLWithPath: task), batchSize: windows.batchSize ?? TaskScoringOptions.defaultBatchSize),
                                             progress: json ? nil : ProgressPrinter().sink)
         if json {
             try printJSON(encoding: scores)
@@ -86,4 +82,10 @@ struct EvalCommand: ParsableCommand {
         }
         print("acc \(withError(scores.acc, scores.accStderr))  acc_norm \(withError(scores.accNorm, scores.accNormStderr))  (n = \(scores.n))")
     }
+}
+
+/// An evaluation's windows (EvaluationOptions' defaults), or with --task its scored choices (TaskScoringOptions').
+enum EvaluationWindows: WindowDefaults {
+    static let contextHelp = "Tokens per window (--dataset; default \(EvaluationOptions.defaultContext))."
+    static let batchSizeHelp = "Windows (--dataset; default \(EvaluationOptions.defaultBatchSize)) or scored choices (--task; default \(TaskScoringOptions.defaultBatchSize)) per forward pass."
 }

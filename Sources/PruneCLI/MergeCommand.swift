@@ -27,7 +27,7 @@ struct MergeCommand: ParsableCommand {
     var json = false
 
     func run() throws {
-        let (report, check) = try MergeJob.run(model: model, adapter: adapter, output: destination.output, dtype: try destination.storedDType(),
+        let (report, check) = try MergeJob.run(model: model, adapter: adapter, output: destination.output, dtype: try destination.storage.storedDType(),
                                                force: destination.force)
         if json {
             print(String(decoding: try JSONEncoder.sorted.encode(report), as: UTF8.self))

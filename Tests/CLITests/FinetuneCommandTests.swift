@@ -147,11 +147,15 @@ final class FinetuneCommandTests: XCTestCase {
         XCTAssertEqual(after["lora-layers"] as? [Int], [3, 4])
     }
 
-    /// Every other setting's flag, given once, is found under its own name in config.json: a flag whose property
-    /// name does not spell its setting's key would be refused here, not left silently unapplied.
+    /// Every other setting's flag, given once, is found under its own name in config.json, those of the option groups
+    /// finetune shares with prune (--context, --batch-size, --threads, --weights-dtype, --dtype) included: a flag whose
+    /// property name does not spell its setting's key would be refused here, not left silently unapplied. Every flag
+    /// `finetune --help` lists is given here or in a test named below.
     func testEveryOtherFlagReachesItsSetting() throws {
         let out = scratch.appendingPathComponent("all")
         let settings: [(flag: [String], key: String, value: Any)] = [
+            (["--context", "24"], "context", 24), (["--batch-size", "3"], "batch-size", 3), (["--threads", "1"], "threads", 1),
+            (["--eval-tokens", "100"], "eval-tokens", 100), (["--alpha", "8"], "alpha", 8.0), (["--rank", "2"], "rank", 2),
             (["--valid", Fixtures.kjvValid.path], "valid", Fixtures.kjvValid.path), (["--no-packing"], "packing", false),
             (["--dropout", "0.1"], "dropout", 0.1), (["--lora-layers", "0-2"], "lora-layers", [0, 1, 2]),
             (["--train-layers", "last:1"], "train-layers", [4]), (["--train-lm-head"], "train-lm-head", true),
@@ -165,12 +169,26 @@ final class FinetuneCommandTests: XCTestCase {
             (["--weights-dtype", "f32"], "weights-dtype", "f32"), (["--keep-best"], "keep-best", true), (["--early-stop", "5"], "early-stop", 5),
             (["--force"], "force", true),
         ]
-        let r = try PruneExecutable.runFinetune(args(out, ["--steps", "2"] + settings.flatMap(\.flag)))
+        let given = [Fixtures.stories260K.path, "--lora", "--dataset", Fixtures.kjvValid.path, "--steps", "2", "--lr", "1e-3",
+                     "-o", out.path] + settings.flatMap(\.flag)
+        let r = try PruneExecutable.runFinetune(given)
         XCTAssertEqual(r.status, 0, r.stderr)
         let saved = try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("config.json"))) as? [String: Any] ?? [:]
         for s in settings {
             XCTAssertEqual(saved[s.key] as? NSObject, s.value as? NSObject, "\(s.flag.joined(separator: " ")) → \(s.key)")
         }
+        let help = try PruneExecutable.runFinetune(["--help"], environment: ["COLUMNS": "1000"]).stdout
+        // The option rows ("  --lr <lr>  …", "  -o, --output <output>  …"), not the examples of the discussion.
+        let listed = Set(help.split(separator: "\n").filter { $0.hasPrefix("  -") }.compactMap { row in
+            row.split(separator: " ").first { $0.hasPrefix("--") }.map(String.init)
+        })
+        let elsewhere: Set = ["--targets", "--weight-decay", "--schedule", "--no-shuffle", "--seed", "--dtype", "--layer-dropout-shape", // testTheFlagsGiven…
+                              "--init-adapter",                                                  // testAnInitialAdapterTrainsAsItIs…
+                              "--teacher", "--distill-weight", "--distill-temperature", "--distill-hidden",   // DistillationCommandTests
+                              "--resume", "--output", "--help", "--version"]
+        let uncovered = listed.subtracting(given.filter { $0.hasPrefix("--") }).subtracting(elsewhere)
+        XCTAssertEqual(uncovered, [], "flags of finetune --help that no test gives")
+        XCTAssertGreaterThan(listed.count, 40, "the help's flags were read")
     }
 
     func testResumeRefusesAChangedFlag() throws {

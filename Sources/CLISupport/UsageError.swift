@@ -5,6 +5,6 @@ import Support
 
 /// Runs `check` (a library type's validation, from a command's `validate()`); a PruneError it throws becomes a
 /// usage error with the same text.
-func asUsageError<T>(_ check: () throws -> T) throws -> T {
+public func asUsageError<T>(_ check: () throws -> T) throws -> T {
     do { return try check() } catch let error as PruneError { throw ValidationError(error.description) }
 }
