@@ -30,12 +30,12 @@ public struct LinearReplacement: Sendable {
     public static func estimate(model: LlamaModel, samples: [[Int32]], removing removed: [Int], batchSize: Int,
                                 progress: ProgressSink? = nil) throws -> [LinearReplacement] {
         let C = model.config.hiddenSize
-        let runs = Self.runs(removed)
+        let runs = LayerSelection.ranges(removed)
         if let first = runs.first, first.lowerBound == 0 {
-            throw PruneError("--replace", "replaceme folds its map into the layer before the removed block, and layers \(text(first)) start at layer 0")
+            throw PruneError("--replace", "replaceme folds its map into the layer before the removed block, and layers \(LayerSelection(first)) start at layer 0")
         }
         func undetermined(_ run: ClosedRange<Int>, _ tokens: Int) -> PruneError {
-            PruneError("--replace", "replaceme's \(C)×\(C) map for layers \(text(run)) is not determined by \(tokens) calibration tokens "
+            PruneError("--replace", "replaceme's \(C)×\(C) map for layers \(LayerSelection(run)) is not determined by \(tokens) calibration tokens "
                        + "(give more or longer samples)")
         }
         let tokens = samples.map(\.count).reduce(0, +)
@@ -71,19 +71,5 @@ public struct LinearReplacement: Sendable {
             return LinearReplacement(layerBefore: run.lowerBound - 1, removed: run, transform: t, tokens: eq.rows,
                                      relativeError: eq.squaredError(t) / scale, deletionRelativeError: eq.identityError / scale)
         }
-    }
-
-    /// "11-18" (or "4" for one layer).
-    public static func text(_ run: ClosedRange<Int>) -> String {
-        run.count == 1 ? "\(run.lowerBound)" : "\(run.lowerBound)-\(run.upperBound)"
-    }
-
-    /// Maximal runs of consecutive layers, ascending.
-    static func runs(_ layers: [Int]) -> [ClosedRange<Int>] {
-        var runs: [ClosedRange<Int>] = []
-        for l in Set(layers).sorted() {
-            if let last = runs.last, last.upperBound + 1 == l { runs[runs.count - 1] = last.lowerBound...l } else { runs.append(l...l) }
-        }
-        return runs
     }
 }

@@ -6,7 +6,6 @@ import Llama
 import Checkpoint
 import Jobs
 import Support
-import Surgery
 import Tensor
 import Training
 

@@ -7,7 +7,6 @@ import Cluster
 import Foundation
 import Llama
 import Support
-import Surgery
 import Tokenizers
 
 /// What an analysis measures and on what.

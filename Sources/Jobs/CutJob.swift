@@ -178,7 +178,7 @@ public enum CutJob {
         if !quiet {
             for m in maps {
                 log.note(String(format: "replaceme: layers %@ → a linear map in layer %d's down_proj, relative error %.4f (deleting them: %.4f) on %d tokens\n",
-                                LinearReplacement.text(m.removed), m.layerBefore, m.relativeError,
+                                LayerSelection(m.removed).description, m.layerBefore, m.relativeError,
                                 m.deletionRelativeError, m.tokens))
             }
         }

@@ -3,7 +3,6 @@
 import Generation
 import Llama
 import Support
-import Surgery
 
 extension DraftLayers {
     /// Parses `exit:E` or `skip:LIST` (0-based, inclusive ranges and commas: `skip:11-18`, `skip:3,5-6`); `option`

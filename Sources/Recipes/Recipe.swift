@@ -11,7 +11,6 @@ import Checkpoint
 import Finetuning
 import Llama
 import Support
-import Surgery
 import Training
 import Yams
 

@@ -2,6 +2,7 @@
 // the command and the tool. Written beside the weights as prune_cut.json (for programs) and as the
 // facts of the README.md model card (for people), so a cut model found later explains itself.
 import Foundation
+import Support
 
 /// How the dropped layers were chosen, as the caller of `LayerCutter.cut` knows it.
 public struct CutSelection: Codable, Equatable, Sendable {

@@ -29,7 +29,7 @@ public enum CutRepair: Sendable {
         for run in LayerSelection.ranges(dropped.sorted()) {
             let p = run.lowerBound - 1
             guard p >= 0 else {
-                throw PruneError("--replace", "\(name) changes the layer before the removed block, and layers \(LayerSelection(Array(run))) start at layer 0")
+                throw PruneError("--replace", "\(name) changes the layer before the removed block, and layers \(LayerSelection(run)) start at layer 0")
             }
             switch self {
             case .linear(let maps):

@@ -1,6 +1,7 @@
 // What a cut did: the layers kept and dropped (0-based, inclusive ranges), the parameter counts, the
 // files written and copied, and the mergekit passthrough YAML that builds the same model.
 import Foundation
+import Support
 
 /// The outcome of `LayerCutter.cut`.
 public struct CutReport: Codable, Equatable, Sendable {

@@ -1,6 +1,7 @@
 // What a merge did: the adapter's settings, which projections of which layers changed, the files written
 // and copied.
 import Foundation
+import Support
 
 /// The outcome of `LoRAMerger.merge`.
 public struct MergeReport: Codable, Equatable, Sendable {

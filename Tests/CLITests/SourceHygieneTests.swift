@@ -34,7 +34,7 @@ final class SourceHygieneTests: XCTestCase {
         ("Analysis/CalibrationBatch.swift", "s.last!", "selected samples have two or more tokens"),
         ("Analysis/LayerAnalyzer.swift", ".max()!", "analyze(samples:) requires samples (precondition; select refuses none)"),
         ("Analysis/LayerAnalyzer.swift", "earlyExit!", "set in the same function when options.earlyExit"),
-        ("Surgery/LayerSelection.swift", "ends.last!", "split(omittingEmptySubsequences: false) never returns []"),
+        ("Support/LayerSelection.swift", "ends.last!", "split(omittingEmptySubsequences: false) never returns []"),
         ("Tensor/BLASRuntime.swift", "pk_blas_load(wanted)!", "the C loader returns a pointer to a static result"),
         ("Tokenizers/ChatTemplateValue.swift", "storage[$0]!", "keys and storage are kept in step"),
         ("Tokenizers/BPESplitPattern.swift", "Unicode.Scalar(scalar.value + 32)!", "A–Z plus 32 is a–z"),

@@ -2,6 +2,7 @@
 // on the same tokens (when the dev venv is present) and against their definitions.
 import Foundation
 @testable import Llama
+import Support
 import Surgery
 import Tensor
 import TestSupport

@@ -7,7 +7,7 @@ import Generation
 import Jobs
 import Llama
 import Recipes
-import Surgery
+import Support
 import TestSupport
 import XCTest
 

@@ -5,6 +5,7 @@ import Finetuning
 import Foundation
 import Jobs
 import Recipes
+import Support
 import Surgery
 import TestSupport
 import XCTest

@@ -5,6 +5,7 @@ import Finetuning
 import Foundation
 import Jobs
 import Llama
+import Support
 import Surgery
 import Tensor
 import TestSupport

@@ -4,6 +4,7 @@
 import Checkpoint
 import Foundation
 import Llama
+import Support
 import Surgery
 import TestSupport
 import XCTest

@@ -2,6 +2,7 @@
 import Checkpoint
 import Foundation
 import Llama
+import Support
 import Surgery
 import TestSupport
 import XCTest

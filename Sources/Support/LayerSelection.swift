@@ -1,9 +1,10 @@
 // Layer lists as users write them: "20-27" or "3,7-9", 0-based with both ends inclusive ("20-27" is 8
 // layers). Other tools' half-open ranges (mergekit's layer_range) are converted elsewhere and say so. Every
-// layer list of the CLI and the recipes is read here, so that all refuse the same slips: an empty item, a layer
-// given twice, a range written backwards, a negative number.
+// layer list of the CLI, the recipes, finetune and speculation is read here, so that all refuse the same slips: an
+// empty item, a layer given twice, a range written backwards, a negative number; and every list the toolkit prints
+// or splits into runs (a cut's report, ReplaceMe's maps) is written here. It sits below Analysis and Surgery, which
+// both speak of layer runs.
 import Foundation
-import Support
 
 /// A set of 0-based layer indices.
 public struct LayerSelection: Equatable, Sendable, CustomStringConvertible {
@@ -13,6 +14,11 @@ public struct LayerSelection: Equatable, Sendable, CustomStringConvertible {
     /// The layers given; repeats are merged.
     public init(_ layers: [Int]) {
         self.layers = Array(Set(layers)).sorted()
+    }
+
+    /// The layers of one run, e.g. 11...18.
+    public init(_ run: ClosedRange<Int>) {
+        self.init(Array(run))
     }
 
     /// Parses "a", "a-b" (inclusive, a ≤ b) and comma-separated lists of them; spaces around items are
