@@ -54,6 +54,9 @@ let package = Package(
         .target(name: "Reports", dependencies: ["Support", "CHDF5"]),
         // The model: ops as forward/backward pairs, LoRA, the block, the model, the KV cache and decoding session.
         .target(name: "Llama", dependencies: ["Support", "Tensor", "Checkpoint"]),
+        // GGUF files for llama.cpp: the format (writer, reader, f16/bf16/q8_0), the llama architecture's keys and tensor
+        // names, the tokenizer's vocabulary, and the export of a checkpoint or a PEFT adapter.
+        .target(name: "GGUF", dependencies: ["Support", "Tensor", "Checkpoint", "Tokenizers"]),
         .target(name: "Analysis", dependencies: ["Support", "Cluster", "Tensor", "Checkpoint", "Tokenizers", "Data", "Reports", "Llama"]),
         .target(name: "Surgery", dependencies: ["Support", "Tensor", "Checkpoint"]),
         // The training pass (the model's forward and backward with its loss), the losses (lm_head cross-entropy, early
@@ -87,7 +90,7 @@ let package = Package(
 
         .executableTarget(
             name: "PruneCLI",
-            dependencies: ["Support", "Cluster", "Tensor", "Checkpoint", "Llama", "Generation", "Analysis", "Surgery", "Training", "Jobs", "Bench",
+            dependencies: ["Support", "Cluster", "Tensor", "Checkpoint", "Llama", "GGUF", "Generation", "Analysis", "Surgery", "Training", "Jobs", "Bench",
                            "Recipes", "CLISupport", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
 
@@ -112,6 +115,8 @@ let package = Package(
         .testTarget(name: "PipelineTests", dependencies: ["Support", "Tensor", "Checkpoint", "Tokenizers", "Data", "Llama", "Generation", "Analysis", "Surgery", "Training",
                                                             "Jobs", "Finetuning", "Bench", "Recipes", "TestSupport"]),
         // Package.swift against the imports and the intended direction of the graph.
+        .testTarget(name: "GGUFTests", dependencies: ["Support", "Tensor", "Checkpoint", "Tokenizers", "Llama", "Generation", "Surgery", "Training",
+                                                      "GGUF", "TestSupport"]),
         .testTarget(name: "ArchitectureTests", dependencies: ["TestSupport"]),
         .testTarget(name: "ClusterTests", dependencies: ["Cluster"]),
         .testTarget(name: "CLITests", dependencies: ["Support", "Tensor", "Checkpoint", "CLISupport", "TestSupport"]),

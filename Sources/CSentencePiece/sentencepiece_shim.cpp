@@ -38,6 +38,16 @@ extern "C" int32_t spm_vocab_size(const spm_processor *p) { return p->sp.GetPiec
 extern "C" int32_t spm_bos_id(const spm_processor *p) { return p->sp.bos_id(); }
 extern "C" int32_t spm_eos_id(const spm_processor *p) { return p->sp.eos_id(); }
 extern "C" int32_t spm_unk_id(const spm_processor *p) { return p->sp.unk_id(); }
+extern "C" float spm_score(const spm_processor *p, int32_t id) { return p->sp.GetScore(id); }
+
+extern "C" int32_t spm_piece_kind(const spm_processor *p, int32_t id) {
+    // The order sentencepiece's own converters test them in (a piece has one type in the model).
+    if (p->sp.IsUnknown(id)) return 2;
+    if (p->sp.IsControl(id)) return 3;
+    if (p->sp.IsUnused(id)) return 5;
+    if (p->sp.IsByte(id)) return 6;
+    return 1;
+}
 
 extern "C" int64_t spm_encode(const spm_processor *p, const char *text, size_t len, int32_t *ids, size_t cap) {
     std::vector<int> out;

@@ -314,3 +314,21 @@ public struct LlamaConfig: Codable, Equatable, Sendable {
     /// End-of-sequence ids (possibly several).
     public var eosTokenIDs: [Int] { eosTokenID?.all ?? [] }
 }
+
+extension LlamaConfig {
+    /// yarn's scaling factor: rope_scaling.factor, else max_position_embeddings / original_max_position_embeddings.
+    public var yarnFactor: Double {
+        let original = Double(ropeScaling?.originalMaxPositionEmbeddings ?? maxPositionEmbeddings)
+        return ropeScaling?.factor ?? Double(maxPositionEmbeddings) / original
+    }
+
+    /// The factor on RoPE's cos and sin: yarn's attention factor (given, or 0.1·ln(factor)+1, with the mscale terms
+    /// when both are given, as transformers computes it); 1 for every other kind.
+    public var ropeAttentionScaling: Double {
+        guard let s = ropeScaling, s.ropeType == "yarn" else { return 1 }
+        if let a = s.attentionFactor { return a }
+        func mscaleOf(_ scale: Double, _ m: Double) -> Double { scale <= 1 ? 1 : 0.1 * m * log(scale) + 1 }
+        if let m = s.mscale, let all = s.mscaleAllDim, m != 0, all != 0 { return mscaleOf(yarnFactor, m) / mscaleOf(yarnFactor, all) }
+        return mscaleOf(yarnFactor, 1)
+    }
+}

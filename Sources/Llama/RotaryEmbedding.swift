@@ -24,7 +24,7 @@ public final class RotaryEmbedding {
         headDim = config.headDim
         inverseFrequencies = Self.frequencies(config: config, base: config.ropeTheta)
         tableFrequencies = inverseFrequencies
-        attentionScaling = Self.attentionScaling(config: config)
+        attentionScaling = config.ropeAttentionScaling
     }
 
     static func frequencies(config: LlamaConfig, base: Double) -> [Double] {
@@ -59,7 +59,7 @@ public final class RotaryEmbedding {
     static func yarnFrequencies(config: LlamaConfig, base: Double, scaling s: RopeScaling) -> [Double] {
         let d = Double(config.headDim)
         let original = Double(s.originalMaxPositionEmbeddings ?? config.maxPositionEmbeddings)
-        let factor = s.factor ?? Double(config.maxPositionEmbeddings) / original
+        let factor = config.yarnFactor
         func correctionDim(_ rotations: Double) -> Double {
             d * log(original / (rotations * 2 * .pi)) / (2 * log(base))
         }
@@ -75,17 +75,6 @@ public final class RotaryEmbedding {
             let keep = 1 - ramp  // share of the extrapolated frequency
             return interpolated * (1 - keep) + extrapolated * keep
         }
-    }
-
-    /// yarn's attention factor: given, or 0.1·ln(factor)+1 (with mscale terms when both are given).
-    static func attentionScaling(config: LlamaConfig) -> Double {
-        guard let s = config.ropeScaling, s.ropeType == "yarn" else { return 1 }
-        if let a = s.attentionFactor { return a }
-        let original = Double(s.originalMaxPositionEmbeddings ?? config.maxPositionEmbeddings)
-        let factor = s.factor ?? Double(config.maxPositionEmbeddings) / original
-        func mscaleOf(_ scale: Double, _ m: Double) -> Double { scale <= 1 ? 1 : 0.1 * m * log(scale) + 1 }
-        if let m = s.mscale, let all = s.mscaleAllDim, m != 0, all != 0 { return mscaleOf(factor, m) / mscaleOf(factor, all) }
-        return mscaleOf(factor, 1)
     }
 
     /// Makes the tables cover positions 0..<n.

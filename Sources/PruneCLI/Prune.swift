@@ -12,7 +12,7 @@ struct Prune: ParsableCommand {
         abstract: "Find the Llama layers that do least, cut them out, and measure the result.",
         version: SystemReport.lines(threads: Parallelism.allCores.threads).joined(separator: "\n"),
         subcommands: [TokenizeCommand.self, GenerateCommand.self, EvalCommand.self, BenchCommand.self, AnalyzeCommand.self,
-                      CutCommand.self, MergeCommand.self, RunCommand.self]
+                      CutCommand.self, MergeCommand.self, ExportCommand.self, RunCommand.self]
     )
 
     /// Runs the command; every failure becomes one line on stderr and a non-zero exit.

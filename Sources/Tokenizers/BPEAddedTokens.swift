@@ -7,18 +7,18 @@ import Support
 
 extension BPETokenizer {
     /// One entry of `added_tokens`.
-    struct AddedToken {
-        var id: Int32
-        let content: String
+    public struct AddedToken: Sendable {
+        public internal(set) var id: Int32
+        public let content: String
         /// Special tokens are dropped by `decode(_:skipSpecialTokens: true)`.
-        let special: Bool
+        public let special: Bool
         /// Swallow whitespace on the left / right into the token.
         let lstrip: Bool
         let rstrip: Bool
         /// Match only when not inside a word.
         let singleWord: Bool
         /// Match in the normalized text (true) or the raw text (false).
-        let normalized: Bool
+        public let normalized: Bool
 
         init(json: [String: Any], file: URL) throws {
             guard let id = (json["id"] as? NSNumber)?.int32Value, let content = json["content"] as? String else {

@@ -26,16 +26,21 @@ extension BPETokenizer {
         let steps: [Step]
         /// Whether a ByteLevel step is present, i.e. the words are mapped to byte-level characters.
         let isByteLevel: Bool
+        /// Each step as the file declares it, in one canonical spelling ("Digits(individual_digits: true)",
+        /// "Split(llama3 regex, Isolated, invert: false)"): what other tools' names for a pre-tokenizer are matched on.
+        let declaration: [String]
 
         /// Parses the `pre_tokenizer` value of tokenizer.json (nil or NSNull: no splitting).
         init(json: Any?, file: URL) throws {
             var steps: [Step] = []
-            if let json = json, !(json is NSNull) { try Self.parse(json, into: &steps, file: file) }
+            var declaration: [String] = []
+            if let json = json, !(json is NSNull) { try Self.parse(json, into: &steps, declaring: &declaration, file: file) }
             self.steps = steps
+            self.declaration = declaration
             isByteLevel = steps.contains { if case .byteLevel = $0 { return true } else { return false } }
         }
 
-        private static func parse(_ json: Any, into steps: inout [Step], file: URL) throws {
+        private static func parse(_ json: Any, into steps: inout [Step], declaring declaration: inout [String], file: URL) throws {
             guard let object = json as? [String: Any], let type = object["type"] as? String else {
                 throw PruneError(file: file, "pre_tokenizer entry has no \"type\"")
             }
@@ -44,20 +49,25 @@ extension BPETokenizer {
                 guard let children = object["pretokenizers"] as? [Any] else {
                     throw PruneError(file: file, "pre_tokenizer Sequence has no \"pretokenizers\" list")
                 }
-                for child in children { try parse(child, into: &steps, file: file) }
+                for child in children { try parse(child, into: &steps, declaring: &declaration, file: file) }
             case "ByteLevel":
-                steps.append(.byteLevel(addPrefixSpace: (object["add_prefix_space"] as? Bool) ?? true,
-                                        useRegex: (object["use_regex"] as? Bool) ?? true))
+                let addPrefixSpace = (object["add_prefix_space"] as? Bool) ?? true, useRegex = (object["use_regex"] as? Bool) ?? true
+                steps.append(.byteLevel(addPrefixSpace: addPrefixSpace, useRegex: useRegex))
+                declaration.append("ByteLevel(add_prefix_space: \(addPrefixSpace), use_regex: \(useRegex))")
             case "Digits":
                 let individual = (object["individual_digits"] as? Bool) ?? false
                 steps.append(.split(.scalar(ScalarClass.isNumber), individual ? .isolated : .contiguous, invert: false))
+                declaration.append("Digits(individual_digits: \(individual))")
             case "Split":
                 let pattern: SplitPattern
+                let patternName: String
                 let patternObject = object["pattern"] as? [String: Any]
                 if let literal = patternObject?["String"] as? String {
                     pattern = .literal(Array(literal.unicodeScalars))
+                    patternName = "String \(literal.debugDescription)"
                 } else if let regex = patternObject?["Regex"] as? String {
                     pattern = try SplitPattern.regex(regex, file: file)
+                    patternName = SplitPattern.name(ofRegex: regex)
                 } else {
                     throw PruneError(file: file, "pre_tokenizer Split has no String or Regex pattern")
                 }
@@ -65,7 +75,9 @@ extension BPETokenizer {
                 guard let behavior = SplitBehavior(rawValue: behaviorName) else {
                     throw PruneError(file: file, "pre_tokenizer Split behavior \"\(behaviorName)\" is not supported")
                 }
-                steps.append(.split(pattern, behavior, invert: (object["invert"] as? Bool) ?? false))
+                let invert = (object["invert"] as? Bool) ?? false
+                steps.append(.split(pattern, behavior, invert: invert))
+                declaration.append("Split(\(patternName), \(behavior.rawValue), invert: \(invert))")
             default:
                 throw PruneError(file: file, "pre_tokenizer type \"\(type)\" is not supported")
             }

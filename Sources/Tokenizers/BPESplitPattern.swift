@@ -37,6 +37,16 @@ extension BPETokenizer {
             }
         }
 
+        /// "gpt2 regex", "llama3 regex" or "qwen2 regex" for the known sources, else "Regex" and the source quoted.
+        static func name(ofRegex source: String) -> String {
+            switch source {
+            case gpt2Source: "gpt2 regex"
+            case llama3Source: "llama3 regex"
+            case qwen2Source: "qwen2 regex"
+            default: "Regex \(source.debugDescription)"
+            }
+        }
+
         /// Compiles `source` with ICU after rewriting \s and \S to Oniguruma's whitespace set
         /// (ICU's \s lacks U+000B and U+0085).
         static func icuRegex(_ source: String, file: URL) throws -> NSRegularExpression {

@@ -32,6 +32,15 @@ public final class BPETokenizer: Tokenizer {
     public let bosToken: String?
     /// The EOS token's text (e.g. "<|im_end|>"), as chat templates receive it.
     public let eosToken: String?
+    /// Whether `encode(_:addSpecialTokens: true)` ends with EOS.
+    public let addsEOS: Bool
+    /// transformers' `clean_up_tokenization_spaces` (" ." → "." and the like after decoding).
+    public let cleansUpSpaces: Bool
+    /// Vocabulary spelling of each id, byte-level characters for model tokens, the content for added tokens
+    /// (nil for ids neither uses).
+    public let tokenOfID: [String?]
+    /// `added_tokens`, in file order (ids as the library assigns them).
+    public let addedTokens: [AddedToken]
 
     private let model: Model
     private let normalizer: Normalizer
@@ -42,13 +51,9 @@ public final class BPETokenizer: Tokenizer {
     /// Ids put before / after the text by `encode(_:addSpecialTokens: true)`.
     private let prefixIDs: [Int32]
     private let suffixIDs: [Int32]
-    /// Vocabulary spelling of each id (nil for unused ids).
-    private let tokenOfID: [String?]
     /// The bytes each id decodes to.
     private let bytesOfID: [[UInt8]]
     private let specialIDs: Set<Int32>
-    /// transformers' `clean_up_tokenization_spaces` (" ." → "." and the like after decoding).
-    private let cleansUpSpaces: Bool
 
     /// Loads `tokenizer.json` from a checkpoint directory, with `tokenizer_config.json`,
     /// `special_tokens_map.json` and `chat_template.jinja` when present.
@@ -113,6 +118,7 @@ public final class BPETokenizer: Tokenizer {
         rawAddedTokens = AddedTokenMatcher(addedTokens.filter { !$0.normalized })
         normalizedAddedTokens = AddedTokenMatcher(addedTokens.filter(\.normalized)) { normalizer.normalize($0) }
         specialIDs = Set(addedTokens.filter(\.special).map(\.id))
+        self.addedTokens = addedTokens
 
         // Id ↔ spelling over the model vocabulary and the added tokens (which may extend it).
         var idOfToken = model.idOfToken
@@ -151,6 +157,7 @@ public final class BPETokenizer: Tokenizer {
         prefixIDs = prefix
         suffixIDs = suffix
         addsBOS = bosTokenID != nil && prefix.first == bosTokenID
+        addsEOS = eosTokenID != nil && suffix.last == eosTokenID
         cleansUpSpaces = (config["clean_up_tokenization_spaces"] as? Bool) ?? false
 
         if let configTemplate = try Self.chatTemplate(config["chat_template"], file: configURL ?? file) {
@@ -208,6 +215,28 @@ public final class BPETokenizer: Tokenizer {
     public func pieces(_ ids: [Int32]) -> [String] {
         ids.map { id in id >= 0 && Int(id) < tokenOfID.count ? tokenOfID[Int(id)] ?? "" : "" }
     }
+
+    // MARK: what other tools need to rebuild it
+
+    /// The merges, highest priority first, as pairs of vocabulary spellings (a pair listed twice appears once, at the
+    /// priority the tokenizers library gives it).
+    public var merges: [(left: String, right: String)] {
+        model.merges.sorted { $0.value.rank < $1.value.rank }.compactMap { key, _ in
+            let left = Int(key >> 32), right = Int(key & 0xFFFF_FFFF)
+            guard left < tokenOfID.count, right < tokenOfID.count, let l = tokenOfID[left], let r = tokenOfID[right] else { return nil }
+            return (l, r)
+        }
+    }
+
+    /// The BPE model's `unk_token` id, if any.
+    public var unknownTokenID: Int32? { model.unknownID }
+    /// The BPE model's `ignore_merges` (Llama-3: a word that is itself a token is not split).
+    public var ignoresMerges: Bool { model.ignoreMerges }
+    /// Whether the normalizer applies NFC (the only normalization supported).
+    public var appliesNFC: Bool { normalizer.appliesNFC }
+    /// The pre-tokenizer's steps as the file declares them, in one canonical spelling, e.g.
+    /// ["Digits(individual_digits: true)", "ByteLevel(add_prefix_space: false, use_regex: true)"].
+    public var preTokenizerDeclaration: [String] { preTokenizer.declaration }
 
     // MARK: encoding steps
 

@@ -10,6 +10,8 @@ public final class SentencePieceTokenizer: Tokenizer {
     public let vocabularySize: Int
     public let bosTokenID: Int32?
     public let eosTokenID: Int32?
+    /// The unknown piece's id, if the model has one.
+    public let unknownTokenID: Int32?
     public let addsBOS: Bool
     /// transformers' add_eos_token (rarely true).
     public let addsEOS: Bool
@@ -28,6 +30,8 @@ public final class SentencePieceTokenizer: Tokenizer {
         let bos = spm_bos_id(p), eos = spm_eos_id(p)
         bosTokenID = bos >= 0 ? bos : nil
         eosTokenID = eos >= 0 ? eos : nil
+        let unk = spm_unk_id(p)
+        unknownTokenID = unk >= 0 ? unk : nil
         let settings = TokenizerSettings(directory: url.deletingLastPathComponent())
         addsBOS = (settings.addBOSToken ?? true) && bos >= 0
         addsEOS = (settings.addEOSToken ?? false) && eos >= 0
@@ -61,6 +65,23 @@ public final class SentencePieceTokenizer: Tokenizer {
         guard let s = valid.withUnsafeBufferPointer({ spm_decode(processor, $0.baseAddress, $0.count) }) else { return "" }
         defer { spm_free_string(s) }
         return String(cString: s)
+    }
+
+    /// What a piece is, numbered as sentencepiece's model numbers its piece types.
+    public enum PieceKind: Int32, Sendable {
+        case normal = 1, unknown = 2, control = 3, unused = 5, byte = 6
+    }
+
+    /// The piece's type (user-defined pieces report normal); an id outside the vocabulary is unused.
+    public func kind(_ id: Int32) -> PieceKind {
+        guard id >= 0, Int(id) < vocabularySize else { return .unused }
+        return PieceKind(rawValue: spm_piece_kind(processor, id)) ?? .normal
+    }
+
+    /// The piece's score (log probability of a unigram piece, priority of a BPE merge); 0 outside the vocabulary.
+    public func score(_ id: Int32) -> Float {
+        guard id >= 0, Int(id) < vocabularySize else { return 0 }
+        return spm_score(processor, id)
     }
 
     public func pieces(_ ids: [Int32]) -> [String] {

@@ -7,6 +7,12 @@ public struct TokenizerSettings {
     public var addEOSToken: Bool?
     public var bosToken: String?
     public var eosToken: String?
+    public var unkToken: String?
+    public var padToken: String?
+    /// add_prefix_space, where the config states it.
+    public var addPrefixSpace: Bool?
+    /// added_tokens_decoder: tokens the config adds or marks, by id.
+    public var addedTokensDecoder: [Int: (content: String, special: Bool)] = [:]
     /// Jinja chat template (a string, or the "default" entry of a list of named templates, or chat_template.jinja).
     public var chatTemplate: String?
 
@@ -17,6 +23,13 @@ public struct TokenizerSettings {
         addEOSToken = config["add_eos_token"] as? Bool
         bosToken = Self.tokenString(config["bos_token"]) ?? Self.tokenString(special["bos_token"])
         eosToken = Self.tokenString(config["eos_token"]) ?? Self.tokenString(special["eos_token"])
+        unkToken = Self.tokenString(config["unk_token"]) ?? Self.tokenString(special["unk_token"])
+        padToken = Self.tokenString(config["pad_token"]) ?? Self.tokenString(special["pad_token"])
+        addPrefixSpace = config["add_prefix_space"] as? Bool
+        for (key, value) in (config["added_tokens_decoder"] as? [String: Any]) ?? [:] {
+            guard let id = Int(key), let entry = value as? [String: Any], let content = entry["content"] as? String else { continue }
+            addedTokensDecoder[id] = (content, (entry["special"] as? Bool) ?? false)
+        }
         if let s = config["chat_template"] as? String {
             chatTemplate = s
         } else if let list = config["chat_template"] as? [[String: Any]] {

@@ -12,7 +12,7 @@ final class ModuleGraphTests: XCTestCase {
         ["CBLAS", "CKernels", "CHDF5", "CSentencePiece", "CMPI", "Support"],   // system-library shims, C kernels, plain utilities
         ["Tensor", "Tokenizers", "Reports", "Cluster"],
         ["Checkpoint", "Data"],
-        ["Llama"],
+        ["Llama", "GGUF"],
         ["Analysis", "Surgery", "Training", "Generation"],
         ["Jobs"],
         ["Finetuning"],

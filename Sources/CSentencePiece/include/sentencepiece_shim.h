@@ -16,6 +16,11 @@ int32_t spm_vocab_size(const spm_processor *p);
 int32_t spm_bos_id(const spm_processor *p);
 int32_t spm_eos_id(const spm_processor *p);
 int32_t spm_unk_id(const spm_processor *p);
+/// The piece's score (its log probability in a unigram model, its merge priority in a BPE one).
+float spm_score(const spm_processor *p, int32_t id);
+/// The piece's type, numbered as sentencepiece's ModelProto numbers them: 1 normal, 2 unknown, 3 control,
+/// 5 unused, 6 byte (user-defined pieces report 1).
+int32_t spm_piece_kind(const spm_processor *p, int32_t id);
 /// Encodes UTF-8 text (no BOS). Writes at most `cap` ids; returns the total count (call again if larger).
 /// Returns -1 on error.
 int64_t spm_encode(const spm_processor *p, const char *text, size_t len, int32_t *ids, size_t cap);
