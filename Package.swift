@@ -4,7 +4,8 @@
 // dependencies):
 //   CBLAS, CKernels → Tensor;  Support → Checkpoint (+Tensor) → Llama → Analysis | Surgery | Training | Generation → Jobs →
 //   Finetuning → Bench | Recipes → CLISupport → PruneCLI, FinetuneCLI;  Tokenizers (+CSentencePiece) → Data and Reports (+CHDF5)
-//   are used from Analysis up;  CMPI → Cluster (MPI ranks, used by Analysis, Jobs, Finetuning and the executables)
+//   are used from Analysis up;  CMPI → Cluster (MPI ranks, used by Analysis, Jobs, Finetuning and the executables);
+//   Checkpoint + Tokenizers → GGUF (llama.cpp files, used by Finetuning and PruneCLI)
 import PackageDescription
 
 // The hot non-GEMM loops live in C, built for baseline x86-64 with AVX2 and AVX-512 variants beside the
@@ -17,7 +18,7 @@ let package = Package(
         .executable(name: "prune", targets: ["PruneCLI"]),
         .executable(name: "finetune", targets: ["FinetuneCLI"]),
         .library(name: "PruneKit", targets: ["Support", "Cluster", "Tensor", "Checkpoint", "Tokenizers", "Data", "Reports", "Llama",
-                                             "Analysis", "Surgery", "Training", "Generation", "Jobs", "Finetuning", "Bench", "Recipes"]),
+                                             "GGUF", "Analysis", "Surgery", "Training", "Generation", "Jobs", "Finetuning", "Bench", "Recipes"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -69,9 +70,10 @@ let package = Package(
         // loads the model once its memory estimate fits; speculation setup and profiles, the job log, export checks.
         .target(name: "Jobs", dependencies: ["Support", "Cluster", "Tensor", "Checkpoint", "Tokenizers", "Data", "Reports", "Llama",
                                              "Analysis", "Surgery", "Training", "Generation"]),
-        // `finetune` as a library call: options, data, the training loop (one rank or data-parallel), the optimizer step, export.
+        // `finetune` as a library call: options, data, the training loop (one rank or data-parallel), the optimizer step, export
+        // (PEFT adapter, merged checkpoint, and with --gguf the merged GGUF).
         .target(name: "Finetuning", dependencies: ["Support", "Cluster", "Tensor", "Checkpoint", "Tokenizers", "Data", "Reports", "Llama",
-                                                   "Surgery", "Training", "Jobs"]),
+                                                   "GGUF", "Surgery", "Training", "Jobs"]),
         // `prune bench`: benchmark shapes, forward/decode/training/healing/speculation benchmarks, the PyTorch and llama.cpp
         // baselines, the step breakdown, random checkpoints.
         .target(name: "Bench", dependencies: ["Support", "Tensor", "Checkpoint", "Tokenizers", "Data", "Reports", "Llama", "Training", "Generation",

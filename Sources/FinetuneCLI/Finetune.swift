@@ -102,6 +102,7 @@ struct Finetune: ParsableCommand {
     @Option(help: "Checkpoints kept (default \(FinetuneOptions.defaults.keep)).") var keep: Int?
     @OptionGroup var loading: LoadingOptions
     @OptionGroup var merged: OutputDTypeOption
+    @Flag(help: "Also write OUT/merged.gguf: the merged model as one GGUF file for llama.cpp and Ollama, in OUT/merged's dtype (see `prune export`).") var gguf = false
     @Flag(help: "Export the checkpoint with the lowest held-out loss (needs --eval-every).") var keepBest = false
     @Option(help: "Stop after N evaluations without a lower held-out loss (needs --eval-every).") var earlyStop: Int?
     @Option(help: "Continue the run in this output directory from its newest checkpoint.") var resume: String?

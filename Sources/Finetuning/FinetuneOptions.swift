@@ -105,6 +105,8 @@ public struct FinetuneOptions: Codable, Equatable, Sendable {
     public var weightsDType: String?
     /// Dtype of the merged export: nil keeps the base's.
     public var dtype: String?
+    /// Also write the merged model as OUT/merged.gguf, one file for llama.cpp and the tools built on it.
+    public var gguf: Bool = false
     /// Export the checkpoint with the lowest held-out loss instead of the last.
     public var keepBest: Bool = false
     /// Stop after this many evaluations without a lower held-out loss (0: never).
@@ -118,14 +120,14 @@ public struct FinetuneOptions: Codable, Equatable, Sendable {
         case steps, epochs, seed, shuffle, gradientCheckpointing = "gradient-checkpointing"
         case earlyExitLoss = "early-exit-loss", earlyExitScale = "early-exit-scale", earlyExitCurriculum = "early-exit-curriculum"
         case layerDropout = "layer-dropout", layerDropoutShape = "layer-dropout-shape", layerDropoutSchedule = "layer-dropout-schedule"
-        case evalEvery = "eval-every", evalTokens = "eval-tokens", saveEvery = "save-every", keep, threads, dtype, weightsDType = "weights-dtype"
+        case evalEvery = "eval-every", evalTokens = "eval-tokens", saveEvery = "save-every", keep, threads, dtype, gguf, weightsDType = "weights-dtype"
         case keepBest = "keep-best", earlyStop = "early-stop"
         case teacher, distillWeight = "distill-weight", distillTemperature = "distill-temperature", distillHidden = "distill-hidden"
     }
 
     /// Flags that may differ between a run and its resumption: they change where and how often it reports, not
     /// what it computes.
-    public static let resumableChanges: Set<String> = ["o", "eval-every", "eval-tokens", "save-every", "keep", "threads", "dtype", "weights-dtype",
+    public static let resumableChanges: Set<String> = ["o", "eval-every", "eval-tokens", "save-every", "keep", "threads", "dtype", "gguf", "weights-dtype",
                                                         "steps", "force", "keep-best", "early-stop"]
 
     public init(model: String, dataset: String, output: String) {

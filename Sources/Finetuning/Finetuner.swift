@@ -10,6 +10,7 @@ import Checkpoint
 import Cluster
 import Data
 import Foundation
+import GGUF
 import Jobs
 import Llama
 import Reports
@@ -93,6 +94,8 @@ public final class Finetuner {
         let source = ModelSource(path: o.model, parallelism: parallelism,
                                  weightsDType: WeightsDType(rawValue: o.weightsDType ?? "stored") ?? .stored)
         let checkpoint = try source.validated()
+        // The merged checkpoint carries the base's config and tokenizer: what GGUF cannot carry is refused before training.
+        if o.gguf { try GGUFModelExport.checkExportable(model: base) }
         // The teacher's checkpoint is read before either model loads: its weights and forward join the memory check.
         let teacher = try o.teacher.map { try ModelSource(path: $0, parallelism: parallelism).validated() }
         let memory = { (c: LlamaConfig, threads: Int) in Self.memoryEstimate(o, config: c, threads: threads, teacher: teacher?.config) }
@@ -322,6 +325,10 @@ public final class Finetuner {
                     log("warning: \(what); --dtype \(o.dtype!) was asked for (f32 keeps the gain)")
                 }
             }
+        }
+        if o.gguf {
+            let report = try GGUFModelExport.write(model: mergedURL, to: output.appendingPathComponent("merged.gguf"), fileType: nil, force: true)
+            log(report.text.trimmingCharacters(in: .newlines))
         }
         return result(.finished, after: after)
     }

@@ -18,9 +18,7 @@ public enum GGUFModelExport {
         let checkpoint = try CheckpointValidation.validate(model)
         let c = checkpoint.config, store = checkpoint.tensors
         let type = try fileType ?? GGUFFileType(keeping: store.entry(WeightNames.embedding).entry.dtype)
-        let configURL = model.appendingPathComponent("config.json")
-        let metadata = try GGUFMetadata.model(c, name: model.standardizedFileURL.lastPathComponent, fileType: type, configURL: configURL)
-            + GGUFVocabulary.metadata(directory: model, config: c)
+        let metadata = try metadata(model: model, config: c, fileType: type)
 
         var items: [GGUFTensorItem] = []
         for (hf, shape) in CheckpointValidation.expectedTensors(c) {
@@ -44,6 +42,19 @@ public enum GGUFModelExport {
         }
         try GGUFWriter.write(metadata: metadata, tensors: items, to: output)
         return GGUFExportReport(output: output, kind: "model", fileType: type, items: items)
+    }
+
+    /// Refuses, before anything is computed, a checkpoint whose config or tokenizer GGUF cannot carry (what `write`
+    /// would refuse only after reading them): for a run that exports at its end.
+    public static func checkExportable(model: URL) throws {
+        _ = try metadata(model: model, config: LlamaConfig.load(model.appendingPathComponent("config.json")), fileType: .f32)
+    }
+
+    /// The general.*, llama.* and tokenizer.* keys of the checkpoint in `model`.
+    static func metadata(model: URL, config c: LlamaConfig, fileType: GGUFFileType) throws -> [(key: String, value: GGUFValue)] {
+        try GGUFMetadata.model(c, name: model.standardizedFileURL.lastPathComponent, fileType: fileType,
+                               configURL: model.appendingPathComponent("config.json"))
+            + GGUFVocabulary.metadata(directory: model, config: c)
     }
 
     /// Refuses an output that is a directory, or that exists without `force`.

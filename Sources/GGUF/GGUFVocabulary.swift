@@ -79,20 +79,21 @@ public enum GGUFVocabulary {
         guard sp.vocabularySize <= size else {
             throw PruneError(file: file, "has \(sp.vocabularySize) pieces but config.json's vocab_size is \(size)")
         }
-        var tokens = Tokens(texts: (0..<size).map { "[PAD\($0)]" }, types: Array(repeating: .unused, count: size),
-                            scores: Array(repeating: -10000, count: size))
+        var tokens = Tokens(texts: (0..<size).map { "[PAD\($0)]" }, types: Array(repeating: .unused, count: size), scores: nil)
+        var scores = [Float](repeating: -10000, count: size)
         let ids = (0..<Int32(sp.vocabularySize)).map { $0 }
         for (id, piece) in zip(ids, sp.pieces(ids)) {
             tokens.texts[Int(id)] = piece
-            tokens.scores![Int(id)] = sp.score(id)
+            scores[Int(id)] = sp.score(id)
             tokens.types[Int(id)] = TokenType(rawValue: sp.kind(id).rawValue) ?? .normal
         }
         for (id, added) in settings.addedTokensDecoder where id < size {
             let isControl = added.special || looksSpecial(added.content)
             tokens.texts[id] = isControl ? added.content : added.content.replacingOccurrences(of: "\u{2581}", with: " ")
             tokens.types[id] = isControl ? .control : .userDefined
-            tokens.scores![id] = -1000
+            scores[id] = -1000
         }
+        tokens.scores = scores
         return tokens
     }
 

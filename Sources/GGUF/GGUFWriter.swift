@@ -75,7 +75,7 @@ public enum GGUFWriter {
                 throw PruneError(file: url, "tensor name \"\(item.name)\" is longer than ggml's \(maxNameBytes) bytes")
             }
             guard (1...maxDimensions).contains(item.shape.count), item.shape.allSatisfy({ $0 > 0 }),
-                  item.shape.last! % item.type.blockSize == 0, let bytes = item.type.byteCount(elements: item.elementCount) else {
+                  (item.shape.last ?? 0) % item.type.blockSize == 0, let bytes = item.type.byteCount(elements: item.elementCount) else {
                 throw PruneError(file: url, "tensor \"\(item.name)\" of shape \(item.shape) cannot be stored as \(item.type.name)")
             }
             header.appendGGUFString(item.name)
