@@ -47,14 +47,12 @@ struct LlamaCppAgreement {
                                  theirTokens: theirs.tokenizations)
     }
 
-    /// Asserts the logits within `bound`, equal continuations (unless `continuation` is false: a file rounded more
-    /// coarsely than ours may pick another token where two are near-tied) and equal tokenizations; prints the measured
-    /// difference.
-    func check(_ what: String, bound: Float, continuation: Bool = true, file: StaticString = #filePath, line: UInt = #line) {
+    /// Asserts the logits within `bound`, equal continuations and equal tokenizations; prints the measured difference.
+    func check(_ what: String, bound: Float, file: StaticString = #filePath, line: UInt = #line) {
         print("\(what): max |logit difference| with llama.cpp \(maxLogitDifference) (bound \(bound)); "
               + "continuations \(ours == theirs ? "equal" : "differ at token \(ours.indices.first { $0 >= theirs.count || ours[$0] != theirs[$0] } ?? ours.count)")")
         XCTAssertLessThanOrEqual(maxLogitDifference, bound, "\(what): logits differ from llama.cpp's", file: file, line: line)
-        if continuation { XCTAssertEqual(ours, theirs, "\(what): greedy continuation differs from llama.cpp's", file: file, line: line) }
+        XCTAssertEqual(ours, theirs, "\(what): greedy continuation differs from llama.cpp's", file: file, line: line)
         XCTAssertEqual(ourTokens, theirTokens, "\(what): llama.cpp tokenizes differently", file: file, line: line)
     }
 }

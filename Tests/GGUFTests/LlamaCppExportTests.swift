@@ -19,62 +19,57 @@ final class LlamaCppExportTests: XCTestCase {
     /// collapses them, which llama.cpp's tokenizer does not implement).
     let storyTexts = ["Once upon a time, there was a little girl.", "Lily's dog: 1234!\nThe end.", "café ☕ naïve"]
     let storyPrompt: [Int32] = [1, 403, 407, 261, 378]
+    var scratch: URL!
+
+    override func setUpWithError() throws {
+        try LlamaCpp.require()
+        scratch = try Fixtures.temporaryDirectory("gguf-llama-cpp")
+    }
+
+    override func tearDown() { if let scratch { try? FileManager.default.removeItem(at: scratch) } }
+
+    /// `model` exported as `type` (nil: its own dtype) to scratch/`name`.gguf.
+    func exported(_ model: URL, _ type: GGUFFileType? = nil, as name: String) throws -> URL {
+        let gguf = scratch.appendingPathComponent("\(name).gguf")
+        _ = try GGUFModelExport.write(model: model, to: gguf, fileType: type, force: false)
+        return gguf
+    }
 
     func testStoriesF32AgreesWithLlamaCpp() throws {
-        try LlamaCpp.require()
-        let scratch = try Fixtures.temporaryDirectory("gguf-stories")
-        defer { try? FileManager.default.removeItem(at: scratch) }
-        let gguf = scratch.appendingPathComponent("stories.gguf")
-        _ = try GGUFModelExport.write(model: Fixtures.stories260K, to: gguf, fileType: nil, force: false)
+        let gguf = try exported(Fixtures.stories260K, as: "stories")
         try LlamaCppAgreement.measure(checkpoint: Fixtures.stories260K, gguf: gguf, prompt: storyPrompt, generate: 48, texts: storyTexts)
             .check("stories260K f32", bound: 0.03)
     }
 
     func testStoriesF16Bf16AndQ8_0AgreeWithLlamaCpp() throws {
-        try LlamaCpp.require()
-        let scratch = try Fixtures.temporaryDirectory("gguf-stories-dtypes")
-        defer { try? FileManager.default.removeItem(at: scratch) }
-        for (type, bound) in [(GGUFFileType.f16, Float(0.05)), (.bf16, 0.3), (.q8_0, 1)] {
-            let gguf = scratch.appendingPathComponent("stories-\(type).gguf")
-            _ = try GGUFModelExport.write(model: Fixtures.stories260K, to: gguf, fileType: type, force: false)
+        for (type, bound) in [(GGUFFileType.f16, Float(0.05)), (.bf16, 0.3), (.q8_0, 0.8)] {
+            let gguf = try exported(Fixtures.stories260K, type, as: "stories-\(type)")
             try LlamaCppAgreement.measure(checkpoint: Fixtures.stories260K, gguf: gguf, prompt: storyPrompt, generate: 24)
-                .check("stories260K \(type)", bound: bound, continuation: type != .q8_0)
+                .check("stories260K \(type)", bound: bound)
         }
     }
 
     func testTinyCheckpointsOfEveryLayoutAgreeWithLlamaCpp() throws {
-        try LlamaCpp.require()
-        let scratch = try Fixtures.temporaryDirectory("gguf-layouts")
-        defer { try? FileManager.default.removeItem(at: scratch) }
         let prompt: [Int32] = [1, 5, 17, 3, 40, 12, 8, 30, 22, 9, 14, 6]
         for name in ["untied-f32", "untied-f16-sharded", "tied-bf16", "llama3-rope", "yarn-rope", "headdim-bias-linear-rope"] {
             let model = try TinyCheckpoints.fixture(name, in: scratch)
-            let gguf = scratch.appendingPathComponent("\(name).gguf")
-            _ = try GGUFModelExport.write(model: model, to: gguf, fileType: nil, force: false)
+            let gguf = try exported(model, as: name)
             try LlamaCppAgreement.measure(checkpoint: model, gguf: gguf, prompt: prompt, generate: 16, texts: TinyCheckpoints.texts)
                 .check(name, bound: 0.004)
         }
     }
 
     func testCutModelAgreesWithLlamaCpp() throws {
-        try LlamaCpp.require()
-        let scratch = try Fixtures.temporaryDirectory("gguf-cut")
-        defer { try? FileManager.default.removeItem(at: scratch) }
         let cut = scratch.appendingPathComponent("cut")
         _ = try LayerCutter(model: Fixtures.stories260K).cut(dropping: LayerSelection([2, 3]), to: cut)
-        let gguf = scratch.appendingPathComponent("cut.gguf")
-        _ = try GGUFModelExport.write(model: cut, to: gguf, fileType: nil, force: false)
+        let gguf = try exported(cut, as: "cut")
         XCTAssertEqual(try GGUFReader(url: gguf).value("llama.block_count"), .uint32(3))
         try LlamaCppAgreement.measure(checkpoint: cut, gguf: gguf, prompt: storyPrompt, generate: 48, texts: storyTexts)
             .check("stories260K without layers 2-3", bound: 0.03)
     }
 
     func testAdapterAppliedByLlamaCppAgreesWithOurs() throws {
-        try LlamaCpp.require()
-        let scratch = try Fixtures.temporaryDirectory("gguf-adapter")
-        defer { try? FileManager.default.removeItem(at: scratch) }
-        let base = scratch.appendingPathComponent("base.gguf")
-        _ = try GGUFModelExport.write(model: Fixtures.stories260K, to: base, fileType: nil, force: false)
+        let base = try exported(Fixtures.stories260K, as: "base")
         for rsLoRA in [false, true] {
             let adapter = scratch.appendingPathComponent("adapter-\(rsLoRA)")
             try RandomAdapter.write(for: Fixtures.stories260K, to: adapter, rank: 4, alpha: 8, rsLoRA: rsLoRA)
@@ -97,12 +92,8 @@ final class LlamaCppExportTests: XCTestCase {
     /// SmolLM2 exported as `type`: llama.cpp's logits within `bound`, the same 32-token greedy continuation, the same
     /// tokens for text with digits, a chat turn's special tokens and non-ASCII.
     func smolLM2(_ type: GGUFFileType, bound: Float) throws {
-        try LlamaCpp.require()
         let model = try Fixtures.smolLM2()
-        let scratch = try Fixtures.temporaryDirectory("gguf-smollm2")
-        defer { try? FileManager.default.removeItem(at: scratch) }
-        let gguf = scratch.appendingPathComponent("smollm2-\(type).gguf")
-        _ = try GGUFModelExport.write(model: model, to: gguf, fileType: type, force: false)
+        let gguf = try exported(model, type, as: "smollm2-\(type)")
         let prompt: [Int32] = [504, 3575, 282, 4649, 314]  // "The capital of France is"
         try LlamaCppAgreement.measure(checkpoint: model, gguf: gguf, prompt: prompt, generate: 32,
                                       texts: ["The capital of France is", "<|im_start|>user\nIn 2024, 3.14 ≈ π!<|im_end|>\n", "  naïve  café\n\n"])
