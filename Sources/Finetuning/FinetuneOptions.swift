@@ -190,9 +190,20 @@ public struct FinetuneOptions: Codable, Equatable, Sendable {
     public static func savedFile(in output: URL) -> URL { output.appendingPathComponent("config.json") }
 
     /// The options a run saved in `output`; a file that is not a run's is refused in one line naming the key at fault.
+    /// A run saved by an earlier build lacks the settings added since (e.g. "gguf"): those take their defaults, which
+    /// are what that build did; the run's identity (model, dataset, o) must be there.
     public static func saved(in output: URL) throws -> FinetuneOptions {
-        try JSONFile.read(FinetuneOptions.self, from: savedFile(in: output),
-                          kind: "a finetune run's config.json (--resume takes the output directory of an earlier run)")
+        let file = savedFile(in: output), kind = "a finetune run's config.json (--resume takes the output directory of an earlier run)"
+        guard let data = FileManager.default.contents(atPath: file.path) else {
+            return try JSONFile.read(FinetuneOptions.self, from: file, kind: kind)   // its one-line "not found" / "cannot read"
+        }
+        guard var saved = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any],
+              let defaults = try JSONSerialization.jsonObject(with: JSONEncoder().encode(Self.defaults)) as? [String: Any],
+              [CodingKeys.model, .dataset, .output].allSatisfy({ saved[$0.stringValue] != nil }) else {
+            return try JSONFile.decode(FinetuneOptions.self, from: data, file: file, kind: kind)
+        }
+        saved.merge(defaults) { kept, _ in kept }
+        return try JSONFile.decode(FinetuneOptions.self, from: JSONSerialization.data(withJSONObject: saved), file: file, kind: kind)
     }
 
     /// The trainable part as the library takes it.

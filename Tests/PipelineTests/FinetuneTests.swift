@@ -261,6 +261,22 @@ final class FinetuneTests: XCTestCase {
         XCTAssertNil(ExportCheck.roundingGivesBack(before: 4, after: 4.1, merged: 4.5), "training gained nothing")
         XCTAssertEqual(ExportCheck.roundingGivesBack(before: 5, after: 4, merged: .nan), 1)
     }
+
+    /// A run saved before a setting existed resumes with that setting's default; one without its model is still refused.
+    func testASavedRunFromAnEarlierBuildGetsTheDefaultsOfNewerSettings() throws {
+        var options = FinetuneOptions(model: "m", dataset: "d.jsonl", output: scratch.path)
+        options.lora = true
+        options.steps = 7
+        var saved = try XCTUnwrap(JSONSerialization.jsonObject(with: JSONEncoder().encode(options)) as? [String: Any])
+        saved["gguf"] = nil
+        let file = FinetuneOptions.savedFile(in: scratch)
+        try JSONSerialization.data(withJSONObject: saved).write(to: file)
+        XCTAssertEqual(try FinetuneOptions.saved(in: scratch), options)
+        saved["model"] = nil
+        try JSONSerialization.data(withJSONObject: saved).write(to: file)
+        XCTAssertThrowsError(try FinetuneOptions.saved(in: scratch)) { error in
+            XCTAssertTrue("\(error)".contains("missing key \"model\""), "\(error)")
+        }
 }
 
 /// The training losses of a run's metrics.jsonl, in step order.
@@ -270,5 +286,6 @@ enum MetricsLogReader {
         return text.split(separator: "\n").compactMap { line in
             (try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])?["loss"] as? Double
         }
+    }
     }
 }
