@@ -322,6 +322,17 @@ extension LlamaConfig {
         return ropeScaling?.factor ?? Double(maxPositionEmbeddings) / original
     }
 
+    /// llama3 RoPE's blend for a frequency of this wavelength: 1 keeps it (short wavelengths), 0 divides it by
+    /// `factor` (long ones), a linear ramp in between (transformers' _compute_llama3_parameters); the frequency
+    /// becomes (1 − s)·f/factor + s·f. Only for a validated llama3 config (its four numbers present).
+    public func llama3Smoothing(wavelength: Double) -> Double {
+        let s = ropeScaling, low = s?.lowFreqFactor ?? 1, high = s?.highFreqFactor ?? 4
+        let old = Double(s?.originalMaxPositionEmbeddings ?? maxPositionEmbeddings)
+        if wavelength < old / high { return 1 }
+        if wavelength > old / low { return 0 }
+        return (old / wavelength - low) / (high - low)
+    }
+
     /// The factor on RoPE's cos and sin: yarn's attention factor (given, or 0.1·ln(factor)+1, with the mscale terms
     /// when both are given, as transformers computes it); 1 for every other kind.
     public var ropeAttentionScaling: Double {

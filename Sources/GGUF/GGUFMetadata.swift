@@ -56,14 +56,10 @@ public enum GGUFMetadata {
     /// llama3 RoPE's divisor of each frequency (D/2), as convert_hf_to_gguf.py computes rope_freqs: 1 for short
     /// wavelengths, `factor` for long ones, a smooth blend between; nil for other kinds.
     public static func ropeFrequencyDivisors(_ c: LlamaConfig) -> [Float]? {
-        guard let s = c.ropeScaling, s.ropeType == "llama3", let factor = s.factor, let low = s.lowFreqFactor,
-              let high = s.highFreqFactor, let original = s.originalMaxPositionEmbeddings else { return nil }
-        let d = Double(c.headDim), old = Double(original)
+        guard let s = c.ropeScaling, s.ropeType == "llama3", let factor = s.factor else { return nil }
+        let d = Double(c.headDim)
         return (0..<c.headDim / 2).map { i in
-            let wavelength = 2 * Double.pi * pow(c.ropeTheta, Double(2 * i) / d)
-            if wavelength < old / high { return 1 }
-            if wavelength > old / low { return Float(factor) }
-            let smooth = (old / wavelength - low) / (high - low)
+            let smooth = c.llama3Smoothing(wavelength: 2 * Double.pi * pow(c.ropeTheta, Double(2 * i) / d))
             return Float(1 / ((1 - smooth) / factor + smooth))
         }
     }

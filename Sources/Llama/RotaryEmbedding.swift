@@ -35,14 +35,9 @@ public final class RotaryEmbedding {
         case "linear":
             inv = inv.map { $0 / (s.factor ?? 1) }
         case "llama3":
-            let factor = s.factor ?? 1, low = s.lowFreqFactor ?? 1, high = s.highFreqFactor ?? 4
-            let old = Double(s.originalMaxPositionEmbeddings ?? config.maxPositionEmbeddings)
-            let lowWavelen = old / low, highWavelen = old / high
+            let factor = s.factor ?? 1
             inv = inv.map { f in
-                let wavelen = 2 * Double.pi / f
-                if wavelen < highWavelen { return f }
-                if wavelen > lowWavelen { return f / factor }
-                let smooth = (old / wavelen - low) / (high - low)
+                let smooth = config.llama3Smoothing(wavelength: 2 * Double.pi / f)
                 return (1 - smooth) * f / factor + smooth * f
             }
         case "yarn":
