@@ -2,7 +2,7 @@
 // The prune toolkit: measure which Llama layers do least, cut them, heal the cut model with LoRA.
 // Module graph (one direction only; Tests/ArchitectureTests checks it and that each target's imports equal its
 // dependencies):
-//   CBLAS, CKernels → Tensor;  Support → Checkpoint (+Tensor) → Llama → Analysis | Surgery | Training | Generation → Jobs →
+//   CBLAS, CKernels, CDNNL → Tensor;  Support → Checkpoint (+Tensor) → Llama → Analysis | Surgery | Training | Generation → Jobs →
 //   Finetuning → Bench | Recipes → CLISupport → PruneCLI, FinetuneCLI;  Tokenizers (+CSentencePiece) → Data and Reports (+CHDF5)
 //   are used from Analysis up;  CMPI → Cluster (MPI ranks, used by Analysis, Jobs, Finetuning and the executables);
 //   Checkpoint + Tokenizers → GGUF (llama.cpp files, used by Finetuning and PruneCLI)
@@ -37,14 +37,17 @@ let package = Package(
         .target(name: "CKernels", cSettings: fastC),
         // OpenMPI is loaded at run time too (dlopen), so that the package builds and runs where MPI is absent.
         .target(name: "CMPI", linkerSettings: [.linkedLibrary("dl")]),
+        // oneDNN (bf16 matrix multiplies for --compute bf16) is loaded at run time as well; built against its headers
+        // when libdnnl-dev is installed, without bf16 compute otherwise.
+        .target(name: "CDNNL", cSettings: [.unsafeFlags(["-O2"])], linkerSettings: [.linkedLibrary("dl")]),
 
         // MARK: library
         // Errors with the file they concern, atomic writes, mapped files, JSON text, child processes, progress events.
         .target(name: "Support"),
         // The ranks of an mpirun job and their collectives (allreduce, broadcast); one rank without mpirun.
         .target(name: "Cluster", dependencies: ["CMPI"]),
-        // Tensors, GEMM (the only caller of cblas_sgemm), the fused kernels, CPU facts.
-        .target(name: "Tensor", dependencies: ["CBLAS", "CKernels"]),
+        // Tensors, GEMM (the only caller of cblas_sgemm; bf16 products through oneDNN), the fused kernels, CPU facts.
+        .target(name: "Tensor", dependencies: ["CBLAS", "CKernels", "CDNNL"]),
         // safetensors, config.json, weight names, the key-preserving checkpoint rewriter, PEFT LoRA adapters.
         .target(name: "Checkpoint", dependencies: ["Support", "Tensor"]),
         // SentencePiece, byte-level BPE, chat templates.

@@ -101,6 +101,7 @@ struct Finetune: ParsableCommand {
     @Option(help: "Save a checkpoint every N steps (default \(FinetuneOptions.defaults.saveEvery): at the end and on Ctrl-C).") var saveEvery: Int?
     @Option(help: "Checkpoints kept (default \(FinetuneOptions.defaults.keep)).") var keep: Int?
     @OptionGroup var loading: LoadingOptions
+    @OptionGroup var precision: ComputeOption
     @OptionGroup var merged: OutputDTypeOption
     @Flag(help: "Also write OUT/merged.gguf: the merged model as one GGUF file for llama.cpp and Ollama, in OUT/merged's dtype (see `prune export`).") var gguf = false
     @Flag(help: "Export the checkpoint with the lowest held-out loss (needs --eval-every).") var keepBest = false

@@ -103,6 +103,8 @@ public struct FinetuneOptions: Codable, Equatable, Sendable {
     public var threads: Int?
     /// How the base's 16-bit matrices are held: "stored" (default; mapped, widened inside the GEMMs) or "f32".
     public var weightsDType: String?
+    /// How the frozen projections and the lm_head (student's and teacher's) multiply: f32 (exact) or bf16 (oneDNN).
+    public var compute: ComputePrecision = .f32
     /// Dtype of the merged export: nil keeps the base's.
     public var dtype: String?
     /// Also write the merged model as OUT/merged.gguf, one file for llama.cpp and the tools built on it.
@@ -120,7 +122,7 @@ public struct FinetuneOptions: Codable, Equatable, Sendable {
         case steps, epochs, seed, shuffle, gradientCheckpointing = "gradient-checkpointing"
         case earlyExitLoss = "early-exit-loss", earlyExitScale = "early-exit-scale", earlyExitCurriculum = "early-exit-curriculum"
         case layerDropout = "layer-dropout", layerDropoutShape = "layer-dropout-shape", layerDropoutSchedule = "layer-dropout-schedule"
-        case evalEvery = "eval-every", evalTokens = "eval-tokens", saveEvery = "save-every", keep, threads, dtype, gguf, weightsDType = "weights-dtype"
+        case evalEvery = "eval-every", evalTokens = "eval-tokens", saveEvery = "save-every", keep, threads, dtype, gguf, weightsDType = "weights-dtype", compute
         case keepBest = "keep-best", earlyStop = "early-stop"
         case teacher, distillWeight = "distill-weight", distillTemperature = "distill-temperature", distillHidden = "distill-hidden"
     }

@@ -102,6 +102,10 @@ public final class Finetuner {
         log("memory estimate: \(source.estimate(checkpoint, memory: memory).summary)")
         let model = try source.loadModel(checkpoint, memory: memory, job: "finetuning on \(o.batchSize) × \(o.context) tokens", log: JobLog(warning: { log("warning: " + $0) }, note: { log($0) }))
         try o.validate(layers: model.layers.count)
+        try model.compute(in: o.compute)
+        if o.compute == .bf16, let dnnl = try? DNNLRuntime.load() {
+            log("compute: bf16 products for the frozen projections and the lm_head on \(dnnl.summary), Float32 accumulation")
+        }
         let tokenizer = try TokenizerLoader.loadIfPresent(directory: base)
         log("model: \(o.model) (\(model.layers.count) layers, \(model.parameterCount) parameters); \(parallelism)")
         let distillation = try teacher.map { try self.distillation(from: $0, student: model.config) }
@@ -359,6 +363,7 @@ public final class Finetuner {
     func distillation(from teacher: ValidatedCheckpoint, student: LlamaConfig) throws -> Distillation {
         let o = options, path = o.teacher ?? teacher.directory.path, d = FinetuneOptions.distillationDefaults
         let model = try LlamaModel.load(teacher, weightsDType: .stored, parallelism: parallelism)
+        try model.compute(in: o.compute)
         let distillation: Distillation
         do {
             distillation = try Distillation(teacher: model, student: student, weight: o.distillWeight ?? d.weight,

@@ -59,7 +59,7 @@ public enum EvaluationJob {
         let model = try source.loadModel(checkpoint, memory: {
             MemoryEstimate.inference(config: $0, batch: o.batchSize, context: ctx, threads: $1)
         }, job: "eval of \(o.batchSize) × \(ctx) tokens", log: log)
-        let reference = try o.reference.map { try ModelSource(path: $0.path, parallelism: source.parallelism).loadModel(log: log) }
+        let reference = try o.reference.map { try ModelSource(path: $0.path, parallelism: source.parallelism, compute: source.compute).loadModel(log: log) }
         let (result, comparison) = try evaluate(model, source: source, options: o, reference: reference, progress: progress, log: log)
         var out = result
         out.comparison = comparison

@@ -19,13 +19,17 @@ public struct ModelSource {
     public var verbose: Bool
     /// Whether 16-bit matrices stay as stored (mapped) or become Float32.
     public var weightsDType: WeightsDType
+    /// How the frozen projections and the lm_head multiply (`--compute`): Float32, or bf16 through oneDNN.
+    public var compute: ComputePrecision
 
-    public init(path: String, parallelism: Parallelism = .allCores, verbose: Bool = false, weightsDType: WeightsDType = .stored) {
+    public init(path: String, parallelism: Parallelism = .allCores, verbose: Bool = false, weightsDType: WeightsDType = .stored,
+                compute: ComputePrecision = .f32) {
         self.directory = URL(fileURLWithPath: path)
         self.path = path
         self.parallelism = parallelism
         self.verbose = verbose
         self.weightsDType = weightsDType
+        self.compute = compute
     }
 
     /// The checkpoint after CheckpointValidation (config, tensors, tokenizer files), nothing loaded yet.
@@ -42,7 +46,13 @@ public struct ModelSource {
         let estimate = self.estimate(checkpoint, memory: memory)
         if verbose { log.note("memory estimate for \(job): \(estimate.summary)\n") }
         try estimate.check(available: try Self.memoryAvailable(), job: job, model: directory)
-        return try LlamaModel.load(checkpoint, weightsDType: weightsDType, parallelism: parallelism)
+        try compute.checkAvailable()
+        let model = try LlamaModel.load(checkpoint, weightsDType: weightsDType, parallelism: parallelism)
+        try model.compute(in: compute)
+        if verbose, compute == .bf16, let dnnl = try? DNNLRuntime.load() {
+            log.note("compute: bf16 products for the projections and the lm_head on \(dnnl.summary), Float32 accumulation\n")
+        }
+        return model
     }
 
     /// `memory` (the job's estimate from the config and thread count) with the weights as this load will hold

@@ -188,6 +188,30 @@ public final class LlamaModel {
         for l in layers { for p in Projection.allCases { l.linear(p).weight.dropResidentPages() } }
     }
 
+    /// How the frozen projections and the lm_head multiply (`--compute`); Float32 until `compute(in:)` says otherwise.
+    public private(set) var compute: ComputePrecision = .f32
+
+    /// With `.bf16`, makes the products with every frozen projection and the lm_head run in bf16 with Float32
+    /// accumulation (`BF16Gemm`); weights that train (views into the training buffer, set before or after) stay
+    /// Float32, and so does everything that is not one of these products. Throws one line where bf16 cannot run.
+    public func compute(in precision: ComputePrecision) throws {
+        precondition(compute == .f32 || precision == .bf16, "bf16 compute is for the life of the model")
+        try precision.checkAvailable()
+        compute = precision
+        guard precision == .bf16 else { return }
+        if (untiedLMHead == nil ? dEmbedding : dUntiedLMHead) == nil { lmHead.multiplyInBF16() }
+        for l in layers {
+            for p in Projection.allCases where l.linear(p).dWeight == nil { l.linear(p).weight.multiplyInBF16() }
+        }
+    }
+
+    /// Bytes of the bf16 copies `--compute bf16` made so far (beside the weights as held).
+    public var bf16CopyBytes: Int {
+        var n = lmHead.bf16Packs?.byteCount ?? 0
+        for l in layers { for p in Projection.allCases { n += l.linear(p).weight.bf16Packs?.byteCount ?? 0 } }
+        return n
+    }
+
     /// Number of parameters (tied lm_head counted once).
     public var parameterCount: Int {
         var n = embedding.count + finalNorm.count + (untiedLMHead?.count ?? 0)

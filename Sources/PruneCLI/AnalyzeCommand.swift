@@ -28,6 +28,7 @@ struct AnalyzeCommand: ParsableCommand {
     var dataset: String
 
     @OptionGroup var calibration: CalibrationOptions
+    @OptionGroup var precision: ComputeOption
 
     @Option(name: .long, help: "Block sizes n to rank, e.g. 1-8 or 2,4,8 (default: 1…L−1).")
     var blockSizes: String?
@@ -72,7 +73,7 @@ struct AnalyzeCommand: ParsableCommand {
         (analysisOptions.logitLens, analysisOptions.lensPrompt) = (logitLens, lensPrompt)
         let result: AnalyzeResult
         do {
-            result = try AnalyzeJob.run(options.source, options: analysisOptions, output: URL(fileURLWithPath: output),
+            result = try AnalyzeJob.run(options.source(compute: precision.compute), options: analysisOptions, output: URL(fileURLWithPath: output),
                                         force: force, quiet: json, progress: json ? nil : ProgressPrinter().sink, communicator: comm)
         } catch let nonFinite as AnalyzeJob.NonFiniteAnalysis {
             if json { print(String(decoding: nonFinite.json, as: UTF8.self)) }

@@ -19,6 +19,7 @@ struct EvalCommand: ParsableCommand {
     var task: String?
 
     @OptionGroup var windows: WindowOptions<EvaluationWindows>
+    @OptionGroup var precision: ComputeOption
 
     @Option(name: .long, help: "Tokens between window starts (--dataset; each target is counted once).")
     var stride: Int?
@@ -51,7 +52,7 @@ struct EvalCommand: ParsableCommand {
     func run() throws {
         if let task { return try score(task: task) }
         let o = evaluation
-        let result = try EvaluationJob.run(options.source, options: o, progress: json ? nil : ProgressPrinter().sink)
+        let result = try EvaluationJob.run(options.source(compute: precision.compute), options: o, progress: json ? nil : ProgressPrinter().sink)
         if json {
             var obj: [String: Any] = ["loss": result.loss, "perplexity": result.perplexity, "tokens": result.tokens]
             if let c = result.comparison { obj["kl"] = c.meanKL; obj["top1_agreement"] = c.top1Agreement }
@@ -71,7 +72,7 @@ struct EvalCommand: ParsableCommand {
     }
 
     func score(task: String) throws {
-        let scores = try TaskScoringJob.run(options.source, options: TaskScoringOptions(task: URL(fileURLWithPath: task), batchSize: windows.batchSize ?? TaskScoringOptions.defaultBatchSize),
+        let scores = try TaskScoringJob.run(options.source(compute: precision.compute), options: TaskScoringOptions(task: URL(fileURLWithPath: task), batchSize: windows.batchSize ?? TaskScoringOptions.defaultBatchSize),
                                             progress: json ? nil : ProgressPrinter().sink)
         if json {
             try printJSON(encoding: scores)

@@ -26,6 +26,13 @@ struct ModelOptions: ParsableArguments {
         ModelSource(path: model, parallelism: .forRun(threads: loading.threads), verbose: verbose,
                     weightsDType: loading.weightsDtype ?? .stored)
     }
+
+    /// The checkpoint as the library's jobs take it, run with `compute` (--compute; nil is f32).
+    func source(compute: ComputePrecision?) -> ModelSource {
+        var s = source
+        s.compute = compute ?? .f32
+        return s
+    }
 }
 
 /// Writes a JSON object to stdout with sorted keys, NaN and ±Inf as null; returns where those were.

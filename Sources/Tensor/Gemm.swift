@@ -71,6 +71,7 @@ public enum Gemm {
 
     /// y (N, O) = alpha · x (N, I) · Wᵀ + beta · y for a weight in any stored element type. Up to
     /// `MatrixVector.maxRows` rows (decoding) take our matrix–vector kernels, which read the weight once as stored.
+    /// A weight marked `multiplyInBF16()` takes oneDNN's bf16 product (`BF16Gemm`).
     /// Otherwise a Float32 weight takes `linear` above unchanged; a 16-bit one is widened block by block of O rows
     /// (≈ 2 MB of Float32 each) into a per-worker scratch, each block one single-threaded sgemm writing its columns
     /// of y. Every y element is still one sgemm dot product over all of I, as in the Float32 path, which splits its
@@ -82,6 +83,10 @@ public enum Gemm {
         if n == 0 || O == 0 { return }
         if n <= MatrixVector.maxRows && I > 0 && (beta == 0 || beta == 1) {
             MatrixVector.linear(x, rows: n, weight: weight, into: y, alpha: alpha, accumulate: beta == 1, parallelism: parallelism)
+            return
+        }
+        if let packs = weight.bf16Packs, alpha == 1, beta == 0 || beta == 1, I > 0 {
+            BF16Gemm.linear(x, rows: n, weight: weight, packs: packs, into: y, accumulate: beta == 1, parallelism: parallelism)
             return
         }
         if let w = weight.float32 {
@@ -102,6 +107,11 @@ public enum Gemm {
                                            into dx: UnsafeMutablePointer<Float>, beta: Float = 0,
                                            parallelism: Parallelism) {
         let O = weight.rows, I = weight.columns
+        if let packs = weight.bf16Packs, n > MatrixVector.maxRows, beta == 0 || beta == 1, n > 0, O > 0, I > 0 {
+            BF16Gemm.linearInputGradient(dy, rows: n, weight: weight, packs: packs, into: dx, accumulate: beta == 1,
+                                         parallelism: parallelism)
+            return
+        }
         if let w = weight.float32 {
             multiply(transA: false, transB: false, m: n, n: I, k: O, a: dy, lda: O, b: w.data, ldb: I,
                      beta: beta, c: dx, ldc: I, parallelism: parallelism)

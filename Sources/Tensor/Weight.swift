@@ -35,6 +35,16 @@ public final class Weight: @unchecked Sendable {
     }
     private let storage: Storage
 
+    /// Set by `multiplyInBF16()` (`--compute bf16`): the products with more than a few rows then run in bf16 through
+    /// oneDNN from packed bf16 copies of this weight, made on first use.
+    public private(set) var bf16Packs: BF16Packs?
+
+    /// Makes the large products with this (frozen) weight run in bf16 with Float32 accumulation. Only after
+    /// `ComputePrecision.bf16.checkAvailable()` succeeded.
+    public func multiplyInBF16() {
+        if bf16Packs == nil { bf16Packs = BF16Packs() }
+    }
+
     /// The Float32 tensor, when `element == .f32`.
     public var float32: Tensor? {
         if case .float32(let t) = storage { return t }
