@@ -16,6 +16,8 @@ public struct BenchmarkResult: Codable, Sendable {
     public var loadSeconds: Double?
     /// How the weights were held ("stored" or "f32"), when said.
     public var weightsDType: String?
+    /// How the projections multiplied: "f32" or "bf16" (ours), "f32" or "autocast-bf16" (PyTorch), when said.
+    public var compute: String?
     /// MemoryEstimate's peak for this run, made before loading, to compare with `peakMemoryBytes`.
     public var estimatedPeakBytes: Int?
     public init(name: String, engine: String, tokensPerSecond: Double, peakMemoryBytes: Int, threads: Int, mode: String) {

@@ -24,6 +24,10 @@ import json, resource, sys, time
 import torch
 from transformers import LlamaForCausalLM
 mode, path, threads, batch, length, reps, dtype = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6]), sys.argv[7]
+autocast = len(sys.argv) > 8 and sys.argv[8] == "autocast"
+import contextlib
+def maybe_autocast():
+    return torch.autocast("cpu", dtype=torch.bfloat16) if autocast else contextlib.nullcontext()
 torch.set_num_threads(threads)
 torch.manual_seed(1)
 t_load = time.perf_counter()
@@ -33,7 +37,7 @@ V = model.config.vocab_size
 ids = torch.randint(0, V, (batch, length))
 if mode == "forward":
     model.eval()
-    with torch.inference_mode():
+    with torch.inference_mode(), maybe_autocast():
         model(ids)
         t0 = time.perf_counter()
         for _ in range(reps):
@@ -49,7 +53,8 @@ else:
     model = get_peft_model(model, cfg)
     model.train()
     def step():
-        out = model(ids, labels=ids)
+        with maybe_autocast():
+            out = model(ids, labels=ids)
         out.loss.backward()
         model.zero_grad(set_to_none=False)
     step()
@@ -63,13 +68,15 @@ print(json.dumps({"tokens_per_second": batch * length * reps / dt, "load_seconds
 
     /// tokens/s, peak memory and load seconds of transformers' forward ("forward") or a PEFT LoRA r=8 step on all
     /// seven projections ("train", or "train-checkpointed" with gradient checkpointing). `storedDType` loads the
-    /// weights in the checkpoint's own dtype (bf16 stays bf16, as prune keeps it), else in float32.
+    /// weights in the checkpoint's own dtype (bf16 stays bf16, as prune keeps it), else in float32. `autocast` runs the
+    /// forward under torch.autocast("cpu", dtype=torch.bfloat16), as a PyTorch user gets bf16 compute (oneDNN underneath).
     public static func measure(python: String, mode: String, checkpoint: URL, threads: Int, batch: Int, length: Int,
-                               repetitions: Int, storedDType: Bool = false) throws -> (tokensPerSecond: Double, peakMemoryBytes: Int, loadSeconds: Double) {
+                               repetitions: Int, storedDType: Bool = false, autocast: Bool = false) throws -> (tokensPerSecond: Double, peakMemoryBytes: Int, loadSeconds: Double) {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("prune-bench-\(UUID().uuidString).py")
         try script.write(to: file, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(at: file) }
-        let r = try ChildProcess.run(python, [file.path, mode, checkpoint.path, "\(threads)", "\(batch)", "\(length)", "\(repetitions)", storedDType ? "stored" : "f32"],
+        let r = try ChildProcess.run(python, [file.path, mode, checkpoint.path, "\(threads)", "\(batch)", "\(length)", "\(repetitions)", storedDType ? "stored" : "f32",
+                                              autocast ? "autocast" : "f32"],
                         environment: ["OMP_NUM_THREADS": "\(threads)", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_VERBOSITY": "error"])
         guard r.status == 0, let line = r.stdout.split(separator: "\n").last,
               let obj = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],

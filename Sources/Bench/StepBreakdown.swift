@@ -66,6 +66,11 @@ public struct StepBreakdown: Codable, Sendable {
         public var peakGFLOPs: Double?
         /// How the peak was estimated, in words.
         public var peakNote: String
+        /// With --compute bf16: the same product in bf16 (`Gemm.linear` on a weight marked for bf16), measured the same way.
+        public var bf16GemmGFLOPs: Double?
+        /// With --compute bf16: the bf16 peak (AMX tiles or AVX512-BF16 dot products), estimated like the FMA peak.
+        public var bf16PeakGFLOPs: Double?
+        public var bf16PeakNote: String?
 
         public init(sgemmShape: String, sgemmGFLOPs: Double, peakGFLOPs: Double?, peakNote: String) {
             self.sgemmShape = sgemmShape
@@ -149,26 +154,55 @@ public struct StepBreakdown: Codable, Sendable {
 
     /// The limits on `threads` threads: a 1024×1536×576 sgemm through `Gemm.multiply` (as a projection runs it:
     /// x (M, K) · Wᵀ with W (N, K)), the best of 20 timed runs after a warm-up (a shared machine slows some), and the estimated FMA peak.
-    public static func limits(threads: Int) -> Limits {
+    /// With `compute` bf16 the same product in bf16 and the bf16 peak are added.
+    public static func limits(threads: Int, compute: ComputePrecision = .f32) -> Limits {
         let m = 1024, n = 1536, k = 576
         let a = Tensor(zeros: [m, k]), b = Tensor(zeros: [n, k]), c = Tensor(zeros: [m, n])
         for i in 0..<a.count { a.data[i] = Float(i % 7) * 0.01 }
         for i in 0..<b.count { b.data[i] = Float(i % 5) * 0.01 }
         let parallelism = Parallelism(threads: threads)
-        func product() {
+        func best(_ product: () -> Void) -> Double {
+            product()
+            var best = Double.infinity
+            for _ in 0..<20 {
+                let start = DispatchTime.now().uptimeNanoseconds
+                product()
+                best = min(best, Double(DispatchTime.now().uptimeNanoseconds - start))
+            }
+            return 2 * Double(m * n * k) / best
+        }
+        let sgemm = best {
             Gemm.multiply(transA: false, transB: true, m: m, n: n, k: k, a: a.data, lda: k, b: b.data, ldb: k, c: c.data, ldc: n,
                           parallelism: parallelism)
         }
-        product()
-        var best = Double.infinity
-        for _ in 0..<20 {
-            let start = DispatchTime.now().uptimeNanoseconds
-            product()
-            best = min(best, Double(DispatchTime.now().uptimeNanoseconds - start))
-        }
         let peak = fmaPeak(threads: threads)
-        return Limits(sgemmShape: "\(m)×\(n)×\(k)", sgemmGFLOPs: 2 * Double(m * n * k) / best, peakGFLOPs: peak.gflops,
-                      peakNote: peak.note)
+        var limits = Limits(sgemmShape: "\(m)×\(n)×\(k)", sgemmGFLOPs: sgemm, peakGFLOPs: peak.gflops, peakNote: peak.note)
+        if compute == .bf16 {
+            let weight = Weight(b)
+            weight.multiplyInBF16()
+            limits.bf16GemmGFLOPs = best { Gemm.linear(a.data, rows: m, weight: weight, into: c.data, parallelism: parallelism) }
+            let bf16 = bf16Peak(threads: threads)
+            (limits.bf16PeakGFLOPs, limits.bf16PeakNote) = (bf16.gflops, bf16.note)
+        }
+        return limits
+    }
+
+    /// The bf16 peak: with AMX, threads × 1024 FLOPs per cycle (one 16×32·32×16 tile product every 16 cycles); with
+    /// AVX512-BF16, threads × 2 units × 32 bf16 pairs × 2 FLOPs per cycle; × the clock as in `fmaPeak`. An estimate.
+    public static func bf16Peak(threads: Int) -> (gflops: Double?, note: String) {
+        let cpu = CPUInfo.current
+        let (perCycle, how) = cpu.amx ? (1024, "1024 FLOPs per cycle (AMX tiles)")
+            : cpu.avx512bf16 ? (128, "2 units × 32 bf16 pairs × 2 FLOPs (AVX512-BF16)") : (0, "")
+        guard perCycle > 0, let mhz = cpuMHz() else { return (nil, "no bf16 peak estimate") }
+        return (Double(threads * perCycle) * mhz / 1000, "estimate: \(threads) threads × \(how) × " + String(format: "%.2f GHz", mhz / 1000))
+    }
+
+    /// /proc/cpuinfo's first "cpu MHz": the current clock, which turbo and sharing move.
+    static func cpuMHz() -> Double? {
+        let text = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+        let mhz = text.split(separator: "\n").first { $0.hasPrefix("cpu MHz") }
+            .flatMap { $0.split(separator: ":").last }.flatMap { Double($0.trimmingCharacters(in: .whitespaces)) }
+        return mhz.flatMap { $0 > 0 ? $0 : nil }
     }
 
     /// threads × 2 FMA units × lanes (16 floats with AVX-512, 8 with AVX2) × 2 FLOPs × GHz, the clock from
@@ -178,10 +212,7 @@ public struct StepBreakdown: Codable, Sendable {
         let cpu = CPUInfo.current
         let lanes = cpu.avx512f ? 16 : cpu.avx2 && cpu.fma ? 8 : 4
         let isa = cpu.avx512f ? "AVX-512" : cpu.avx2 && cpu.fma ? "AVX2+FMA" : "SSE"
-        let text = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
-        let mhz = text.split(separator: "\n").first { $0.hasPrefix("cpu MHz") }
-            .flatMap { $0.split(separator: ":").last }.flatMap { Double($0.trimmingCharacters(in: .whitespaces)) }
-        guard let mhz, mhz > 0 else {
+        guard let mhz = cpuMHz() else {
             return (nil, "no FMA peak estimate: /proc/cpuinfo gives no cpu MHz")
         }
         let gflops = Double(threads * 2 * lanes * 2) * mhz / 1000

@@ -40,6 +40,8 @@ struct BenchCommand: ParsableCommand {
     @Option(name: .long, help: "How bf16/f16 matrices are held: stored (mapped, widened inside the matrix multiplies) or f32 (converted on load).")
     var weightsDtype: WeightsDType = .stored
 
+    @OptionGroup var precision: ComputeOption
+
     @Option(name: .long, help: "Timed repetitions after one warm-up.")
     var repetitions = 3
 
@@ -132,6 +134,8 @@ struct BenchCommand: ParsableCommand {
         for m in modeList where !["forward", "train", "train-checkpointed"].contains(m) {
             throw PruneError("--modes", "unknown mode \"\(m)\" (forward, train, train-checkpointed)")
         }
+        let compute = precision.compute ?? .f32
+        try compute.checkAvailable()
         var targets: [BenchmarkShape] = []
         for s in shapes.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces).lowercased() }) {
             switch s {
@@ -152,22 +156,33 @@ struct BenchCommand: ParsableCommand {
         if !json {
             SystemReport.lines(threads: threads).forEach { print($0) }
             print("B=\(batch) T=\(length), \(threads) threads; train = LoRA r=8 on q,k,v,o,gate,up,down (PyTorch: PEFT)")
+            if compute == .bf16, let dnnl = try? DNNLRuntime.load() {
+                print("bf16 rows: our --compute bf16 (\(dnnl.summary)) beside PyTorch under torch.autocast(\"cpu\", dtype=torch.bfloat16); "
+                      + "the last column of a bf16 row is ours bf16 ÷ ours f32")
+            }
             print("model".padding(toLength: 22, withPad: " ", startingAt: 0) + "mode".padding(toLength: 20, withPad: " ", startingAt: 0)
                   + "   prune tok/s   peak MB  estim MB    load s   torch tok/s   peak MB    load s   ratio")
         }
+        // With --compute bf16 each mode runs twice, f32 then bf16, so that one run holds both and PyTorch's both.
+        let precisions: [ComputePrecision] = compute == .bf16 ? [.f32, .bf16] : [.f32]
         for shape in targets {
           let dir = try shape.materialize(cache: URL(fileURLWithPath: cache))
           for mode in modeList {
-            let ours = try measureInChild(dir, name: shape.name, mode: mode)
+           var oursF32: Double?
+           for precision in precisions {
+            let ours = try measureInChild(dir, name: shape.name, mode: mode, compute: precision)
+            if precision == .f32 { oursF32 = ours.tokensPerSecond }
             var theirs: BenchmarkResult?
             if let py {
                 do {
                     let r = try PyTorchBaseline.measure(python: py, mode: mode, checkpoint: dir, threads: threads, batch: batch,
-                                                        length: length, repetitions: repetitions, storedDType: weightsDtype == .stored)
+                                                        length: length, repetitions: repetitions, storedDType: weightsDtype == .stored,
+                                                        autocast: precision == .bf16)
                     theirs = BenchmarkResult(name: shape.name, engine: "pytorch", tokensPerSecond: r.tokensPerSecond,
                                              peakMemoryBytes: r.peakMemoryBytes, threads: threads, mode: mode)
                     theirs?.loadSeconds = r.loadSeconds
                     theirs?.weightsDType = weightsDtype.rawValue
+                    theirs?.compute = precision == .bf16 ? "autocast-bf16" : "f32"
                 } catch {
                     FileHandle.standardError.write(Data("note: \(error)\n".utf8))
                 }
@@ -177,15 +192,18 @@ struct BenchCommand: ParsableCommand {
                     try printJSON(encoding: r)
                 }
             } else {
-                var line = shape.name.padding(toLength: 22, withPad: " ", startingAt: 0) + mode.padding(toLength: 20, withPad: " ", startingAt: 0)
+                let label = precision == .bf16 ? mode + " bf16" : mode
+                var line = shape.name.padding(toLength: 22, withPad: " ", startingAt: 0) + label.padding(toLength: 20, withPad: " ", startingAt: 0)
                 line += String(format: " %13.1f %9.0f %9.0f %9.2f", ours.tokensPerSecond, Double(ours.peakMemoryBytes) / 1e6,
                                Double(ours.estimatedPeakBytes ?? 0) / 1e6, ours.loadSeconds ?? 0)
                 if let theirs {
                     line += String(format: " %13.1f %9.0f %9.2f %6.2fx", theirs.tokensPerSecond, Double(theirs.peakMemoryBytes) / 1e6,
                                    theirs.loadSeconds ?? 0, ours.tokensPerSecond / theirs.tokensPerSecond)
                 }
+                if precision == .bf16, let oursF32 { line += String(format: "   %.2fx f32", ours.tokensPerSecond / oursF32) }
                 print(line)
             }
+           }
           }
         }
     }
@@ -289,16 +307,24 @@ struct BenchCommand: ParsableCommand {
 
     /// Where each step's time goes (see StepBreakdown), one table per shape and mode, after the limits.
     func runBreakdown(_ targets: [BenchmarkShape], modes: [String]) throws {
-        let limits = StepBreakdown.limits(threads: threads)
+        let compute = precision.compute ?? .f32
+        try compute.checkAvailable()
+        let limits = StepBreakdown.limits(threads: threads, compute: compute)
         if !json {
             SystemReport.lines(threads: threads).forEach { print($0) }
             let peak = limits.peakGFLOPs.map { String(format: "%.1f GFLOP/s, ", $0) } ?? ""
             print("limits on \(threads) threads: sgemm \(limits.sgemmShape) measured "
                   + String(format: "%.1f GFLOP/s (Gemm.multiply); ", limits.sgemmGFLOPs) + "FMA peak \(peak)\(limits.peakNote)")
+            if let g = limits.bf16GemmGFLOPs, let dnnl = try? DNNLRuntime.load() {
+                let peak = limits.bf16PeakGFLOPs.map { String(format: "%.1f GFLOP/s, ", $0) } ?? ""
+                print("bf16 (--compute bf16, \(dnnl.summary)): the same product measured " + String(format: "%.1f GFLOP/s; ", g)
+                      + "bf16 peak \(peak)\(limits.bf16PeakNote ?? "")")
+            }
         }
         for shape in targets {
             let dir = try shape.materialize(cache: URL(fileURLWithPath: cache))
             let model = try LlamaModel.load(directory: dir, weightsDType: weightsDtype, parallelism: Parallelism(threads: threads))
+            try model.compute(in: compute)
             for mode in modes {
                 guard let m = StepBreakdown.Mode(rawValue: mode) else { continue }
                 let r = try StepBreakdown.run(model: model, name: shape.name, mode: m, batch: batch,
@@ -370,12 +396,13 @@ struct BenchCommand: ParsableCommand {
     }
 
     /// Re-runs this executable on one checkpoint so that VmHWM is that model's alone.
-    func measureInChild(_ dir: URL, name: String, mode: String) throws -> BenchmarkResult {
+    func measureInChild(_ dir: URL, name: String, mode: String, compute: ComputePrecision) throws -> BenchmarkResult {
         let exe = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL.path
         let exePath = exe.contains("/") ? exe : (Bundle.main.executablePath ?? exe)
         let r = try ChildProcess.run(exePath, ["bench", "--child", dir.path, "--batch", "\(batch)", "--length", "\(length)",
                                                   "--repetitions", "\(repetitions)", "--threads", "\(threads)",
-                                                  "--child-mode", mode, "--weights-dtype", weightsDtype.rawValue])
+                                                  "--child-mode", mode, "--weights-dtype", weightsDtype.rawValue,
+                                                  "--compute", compute.rawValue])
         guard r.status == 0, let line = r.stdout.split(separator: "\n").last,
               var result = try? JSONDecoder().decode(BenchmarkResult.self, from: Data(line.utf8)) else {
             throw PruneError(dir.path, "benchmark child failed: \(r.stderr.trimmingCharacters(in: .whitespacesAndNewlines))")
@@ -398,6 +425,7 @@ struct BenchCommand: ParsableCommand {
         try estimate.check(available: try ModelSource.memoryAvailable(), job: "bench \(childMode)", model: dir)
         let started = DispatchTime.now()
         let model = try LlamaModel.load(directory: dir, weightsDType: weightsDtype, parallelism: parallelism)
+        try model.compute(in: precision.compute ?? .f32)
         let loadSeconds = Double(DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1e9
         let t = min(length, model.config.maxPositionEmbeddings)
         let tps: Double
@@ -411,6 +439,7 @@ struct BenchCommand: ParsableCommand {
                                 peakMemoryBytes: ProcessMemory.peakResidentBytes, threads: threads, mode: childMode)
         r.loadSeconds = loadSeconds
         r.weightsDType = weightsDtype.rawValue
+        r.compute = model.compute.rawValue
         r.estimatedPeakBytes = estimate.total
         try printJSON(encoding: r)
     }

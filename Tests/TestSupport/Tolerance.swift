@@ -45,6 +45,11 @@ public enum Tolerance {
     // AMD EPYC Zen 4 and Zen 5; the figure is the worst of those runs.
     /// Widened 16-bit GEMM against the Float32 GEMM of the same values, max |Δ| / max |y|.
     public static let widenedGemm = 3e-6       // 9.25e-7
+    /// --compute bf16's products (oneDNN) against the Double-summed product of the same bf16-rounded values, max |Δ| /
+    /// max |y|: Float32 accumulation in oneDNN's order.
+    public static let bf16GemmSummationOrder = 1e-6 // 3.47e-7 (Xeon Emerald Rapids, oneDNN 2.6.3 AMX)
+    /// The same against the Float32 product of the unrounded values: bf16's rounding of both inputs (2⁻⁹ relative each).
+    public static let bf16GemmRounding = 6.5e-3 // 2.14e-3 (the same)
     /// A stored-bf16 model against the same model converted to Float32: logits max |Δ|, loss |Δ|, gradients max |Δ| /
     /// max |g| (SmolLM2-135M, 30 layers).
     public static let storedWeightsLogits = 3e-4 // 9.58e-5
