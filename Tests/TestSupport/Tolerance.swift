@@ -50,6 +50,10 @@ public enum Tolerance {
     public static let bf16GemmSummationOrder = 1e-6 // 3.47e-7 (Xeon Emerald Rapids, oneDNN 2.6.3 AMX)
     /// The same against the Float32 product of the unrounded values: bf16's rounding of both inputs (2⁻⁹ relative each).
     public static let bf16GemmRounding = 6.5e-3 // 2.14e-3 (the same)
+    /// A SmolLM2-135M LoRA step (B 2, T 64) under --compute bf16 against Float32: loss |Δ| / loss, and the adapter
+    /// gradients' relative L2 error.
+    public static let bf16ComputeLoss = 4e-4 // 1.26e-4 (Xeon Emerald Rapids, oneDNN 2.6.3 AMX)
+    public static let bf16ComputeGradientL2 = 8.5e-2 // 2.81e-2 (the same; max |Δ| / max |g| 1.94e-2)
     /// A stored-bf16 model against the same model converted to Float32: logits max |Δ|, loss |Δ|, gradients max |Δ| /
     /// max |g| (SmolLM2-135M, 30 layers).
     public static let storedWeightsLogits = 3e-4 // 9.58e-5
