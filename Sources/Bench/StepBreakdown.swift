@@ -188,11 +188,13 @@ public struct StepBreakdown: Codable, Sendable {
     }
 
     /// The bf16 peak: with AMX, threads × 1024 FLOPs per cycle (one 16×32·32×16 tile product every 16 cycles); with
-    /// AVX512-BF16, threads × 2 units × 32 bf16 pairs × 2 FLOPs per cycle; × the clock as in `fmaPeak`. An estimate.
+    /// AVX512-BF16, threads × units × 32 bf16 pairs × 2 FLOPs per cycle; × the clock as in `fmaPeak`. An estimate.
     public static func bf16Peak(threads: Int) -> (gflops: Double?, note: String) {
         let cpu = CPUInfo.current
+        // vdpbf16ps: two per cycle on AMD Zen 4/5, one on Intel (where it only matches the Float32 FMA peak).
+        let units = cpu.vendor == "AuthenticAMD" ? 2 : 1
         let (perCycle, how) = cpu.amx ? (1024, "1024 FLOPs per cycle (AMX tiles)")
-            : cpu.avx512bf16 ? (128, "2 units × 32 bf16 pairs × 2 FLOPs (AVX512-BF16)") : (0, "")
+            : cpu.avx512bf16 ? (64 * units, "\(units) unit\(units == 1 ? "" : "s") × 32 bf16 pairs × 2 FLOPs (AVX512-BF16)") : (0, "")
         guard perCycle > 0, let mhz = cpuMHz() else { return (nil, "no bf16 peak estimate") }
         return (Double(threads * perCycle) * mhz / 1000, "estimate: \(threads) threads × \(how) × " + String(format: "%.2f GHz", mhz / 1000))
     }

@@ -92,17 +92,20 @@ public final class Finetuner {
         let comm = communicator, log = comm.isRoot ? self.log : { _ in }, progress = comm.isRoot ? self.progress : nil
         let base = URL(fileURLWithPath: o.model)
         let source = ModelSource(path: o.model, parallelism: parallelism,
-                                 weightsDType: WeightsDType(rawValue: o.weightsDType ?? "stored") ?? .stored)
+                                 weightsDType: WeightsDType(rawValue: o.weightsDType ?? "stored") ?? .stored, compute: o.compute)
         let checkpoint = try source.validated()
         // The merged checkpoint carries the base's config and tokenizer: what GGUF cannot carry is refused before training.
         if o.gguf { try GGUFModelExport.checkExportable(model: base) }
         // The teacher's checkpoint is read before either model loads: its weights and forward join the memory check.
         let teacher = try o.teacher.map { try ModelSource(path: $0, parallelism: parallelism).validated() }
-        let memory = { (c: LlamaConfig, threads: Int) in Self.memoryEstimate(o, config: c, threads: threads, teacher: teacher?.config) }
+        let memory = { (c: LlamaConfig, threads: Int) in
+            var estimate = Self.memoryEstimate(o, config: c, threads: threads, teacher: teacher?.config)
+            if o.compute == .bf16, let t = teacher?.config { estimate.addBF16Copies(config: t, backward: false) }
+            return estimate
+        }
         log("memory estimate: \(source.estimate(checkpoint, memory: memory).summary)")
         let model = try source.loadModel(checkpoint, memory: memory, job: "finetuning on \(o.batchSize) × \(o.context) tokens", log: JobLog(warning: { log("warning: " + $0) }, note: { log($0) }))
         try o.validate(layers: model.layers.count)
-        try model.compute(in: o.compute)
         if o.compute == .bf16, let dnnl = try? DNNLRuntime.load() {
             log("compute: bf16 products for the frozen projections and the lm_head on \(dnnl.summary), Float32 accumulation")
         }

@@ -47,6 +47,11 @@ public enum ExportCheck {
     public static func verify(merged: URL, against model: LlamaModel, tokens: [Int32], parallelism: Parallelism,
                               heldOut: ((LlamaModel) -> Double)? = nil) throws -> Result {
         let probe = Array(tokens.prefix(32))
+        // Files against memory in exact Float32 products, whatever --compute the run used; its held-out loss (below)
+        // is measured the way the run measured its own.
+        let precision = model.compute
+        try model.compute(in: .f32)
+        defer { try? model.compute(in: precision) }
         let b = model.forward(tokens: probe, batch: 1, length: probe.count).logits
         // The base's mapped pages leave the resident set while the merged copy is read: peak memory stays one model.
         model.dropResidentWeightPages()
@@ -61,6 +66,7 @@ public enum ExportCheck {
         guard diff.isFinite, diff <= bound else {
             return try fail(merged, String(format: "its logits differ from the model in memory by %.3g (bound %.3g for %@)", diff, bound, dtype))
         }
+        try reloaded.compute(in: precision)
         return Result(maxLogitDifference: diff, bound: bound, dtype: dtype, heldOutLoss: heldOut?(reloaded))
     }
 

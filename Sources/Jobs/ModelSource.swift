@@ -60,6 +60,7 @@ public struct ModelSource {
     public func estimate(_ checkpoint: ValidatedCheckpoint, memory: (LlamaConfig, Int) -> MemoryEstimate) -> MemoryEstimate {
         var estimate = memory(checkpoint.config, parallelism.threads)
         estimate.setWeights(from: checkpoint.tensors, dtype: weightsDType)
+        if compute == .bf16 { estimate.addBF16Copies(config: checkpoint.config, backward: estimate.training > 0) }
         return estimate
     }
 

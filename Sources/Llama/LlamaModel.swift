@@ -193,12 +193,13 @@ public final class LlamaModel {
 
     /// With `.bf16`, makes the products with every frozen projection and the lm_head run in bf16 with Float32
     /// accumulation (`BF16Gemm`); weights that train (views into the training buffer, set before or after) stay
-    /// Float32, and so does everything that is not one of these products. Throws one line where bf16 cannot run.
+    /// Float32, and so does everything that is not one of these products. `.f32` returns to the exact products (the
+    /// export check compares files with the model that way). Throws one line where bf16 cannot run.
     public func compute(in precision: ComputePrecision) throws {
-        precondition(compute == .f32 || precision == .bf16, "bf16 compute is for the life of the model")
         try precision.checkAvailable()
         compute = precision
-        guard precision == .bf16 else { return }
+        let weights = [lmHead] + layers.flatMap { l in Projection.allCases.map { l.linear($0).weight } }
+        guard precision == .bf16 else { return weights.forEach { $0.multiplyInFloat32() } }
         if (untiedLMHead == nil ? dEmbedding : dUntiedLMHead) == nil { lmHead.multiplyInBF16() }
         for l in layers {
             for p in Projection.allCases where l.linear(p).dWeight == nil { l.linear(p).weight.multiplyInBF16() }

@@ -36,6 +36,8 @@ public struct MemoryEstimate: Equatable, Sendable {
     public var other = 0
     public var runtime = 0
     public var loading = 0
+    /// --compute bf16's packed bf16 copies of the frozen projections and the lm_head (one per direction run).
+    public var bf16Copies = 0
 
     public init(weights: Int = 0, activations: Int = 0, logits: Int = 0, kvCache: Int = 0, training: Int = 0, other: Int = 0,
                 runtime: Int = 0) {
@@ -50,7 +52,7 @@ public struct MemoryEstimate: Equatable, Sendable {
 
     /// The sum (saturating: an absurd config gives Int.max, never an overflow trap).
     public var total: Int {
-        Self.sum([weights, max(loading, Self.sum([activations, logits, kvCache, training, other])), runtime])
+        Self.sum([weights, bf16Copies, max(loading, Self.sum([activations, logits, kvCache, training, other])), runtime])
     }
 
     /// A forward over B sequences of T tokens (eval, analyze, the prompt of generate), optionally with a KV
@@ -84,6 +86,15 @@ public struct MemoryEstimate: Equatable, Sendable {
         }
         weights = held
         loading = read
+    }
+
+    /// Adds to `bf16Copies` a model's for --compute bf16: 2 bytes per element of every projection and of the lm_head,
+    /// once for the forward products and, when `backward` (training), once more for the input gradients'.
+    public mutating func addBF16Copies(config c: LlamaConfig, backward: Bool) {
+        let C = c.hiddenSize, HD = c.numAttentionHeads * c.headDim, GD = c.numKeyValueHeads * c.headDim, F = c.intermediateSize
+        let perLayer = Self.sum([Self.mul(2, HD, C), Self.mul(2, GD, C), Self.mul(3, F, C)])
+        let elements = Self.sum([Self.mul(c.numHiddenLayers, perLayer), Self.mul(c.vocabSize, C)])
+        bf16Copies = Self.sum([bf16Copies, Self.mul(elements, 2, backward ? 2 : 1)])
     }
 
     /// The runtime, OpenBLAS's buffers and the per-thread widening scratch (measured on stories260K: ~100 MB).
@@ -124,7 +135,7 @@ public struct MemoryEstimate: Equatable, Sendable {
 
     /// "1.23 GiB (weights …, activations …, …)", the non-zero parts only.
     public var summary: String {
-        let parts = [("weights", weights), ("activations", activations), ("logits", logits), ("KV cache", kvCache),
+        let parts = [("weights", weights), ("activations", activations), ("logits", logits), ("KV cache", kvCache), ("bf16 copies", bf16Copies),
                      ("gradients and optimizer state", training), ("kept states", other), ("runtime", runtime), ("file pages while converting", loading)]
             .filter { $0.1 > 0 }.map { "\($0.0) \(SystemMemory.describe($0.1))" }
         return "\(SystemMemory.describe(total)) (\(parts.joined(separator: ", ")))"

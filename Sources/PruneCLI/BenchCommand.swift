@@ -422,6 +422,7 @@ struct BenchCommand: ParsableCommand {
                                       separateTrainable: lora, loraWidth: 8 * Projection.allCases.count,
                                       checkpointing: childMode == "train-checkpointed")
         estimate.setWeights(from: try CheckpointTensors(directory: dir), dtype: weightsDtype)
+        if precision.compute == .bf16 { estimate.addBF16Copies(config: config, backward: childMode != "forward") }
         try estimate.check(available: try ModelSource.memoryAvailable(), job: "bench \(childMode)", model: dir)
         let started = DispatchTime.now()
         let model = try LlamaModel.load(directory: dir, weightsDType: weightsDtype, parallelism: parallelism)

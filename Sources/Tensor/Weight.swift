@@ -45,6 +45,11 @@ public final class Weight: @unchecked Sendable {
         if bf16Packs == nil { bf16Packs = BF16Packs() }
     }
 
+    /// Back to Float32 products (the bf16 copies are freed).
+    public func multiplyInFloat32() {
+        bf16Packs = nil
+    }
+
     /// The Float32 tensor, when `element == .f32`.
     public var float32: Tensor? {
         if case .float32(let t) = storage { return t }
