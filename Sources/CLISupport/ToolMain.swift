@@ -20,6 +20,10 @@ public enum ToolMain {
         } catch let error as PruneError {
             FileHandle.standardError.write(Data("error: \(error.description)\n".utf8))
             Foundation.exit(1)
+        } catch let error as DNNLRuntime.Unavailable {
+            // --compute bf16 where the CPU or oneDNN cannot run it: what is missing, in one line.
+            FileHandle.standardError.write(Data("error: \(error.description)\n".utf8))
+            Foundation.exit(1)
         } catch {
             // --help and --version are "errors" that exit 0 with their text, an ExitCode (130 after an interrupted
             // training run) is the status itself; everything else is one line.
