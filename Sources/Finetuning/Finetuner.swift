@@ -90,6 +90,7 @@ public final class Finetuner {
         let started = Date()
         let o = options
         let comm = communicator, log = comm.isRoot ? self.log : { _ in }, progress = comm.isRoot ? self.progress : nil
+        try o.compute.checkAvailable()
         let base = URL(fileURLWithPath: o.model)
         let source = ModelSource(path: o.model, parallelism: parallelism,
                                  weightsDType: WeightsDType(rawValue: o.weightsDType ?? "stored") ?? .stored, compute: o.compute)

@@ -25,6 +25,21 @@ final class CLIRefusalTests: XCTestCase {
         try prune(["analyze", model.path, "--dataset", dataset, "--samples", "2", "--context", "16", "-o", output.path] + extra)
     }
 
+    /// --compute bf16 where it cannot run is one line naming what is missing: oneDNN capped below bf16 instructions
+    /// (ONEDNN_MAX_CPU_ISA=AVX2) where oneDNN is installed, oneDNN itself where it is not, the CPU's bf16 units where
+    /// it has none. Nothing is written.
+    func testComputeBF16WhereItCannotRunIsOneLine() throws {
+        let env = ["ONEDNN_MAX_CPU_ISA": "AVX2"]
+        let eval = try PruneExecutable.run(["eval", model.path, "--dataset", dataset, "--compute", "bf16"], environment: env)
+        assertOneLineError(eval, containing: "--compute bf16")
+        let out = scratch.appendingPathComponent("healed")
+        let finetune = try PruneExecutable.runFinetune([model.path, "--dataset", dataset, "--lora", "--steps", "1", "--context", "16",
+                                                        "--compute", "bf16", "-o", out.path], environment: env)
+        assertOneLineError(finetune, containing: "--compute bf16")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out.path), "nothing written")
+        assertOneLineError(try prune(["eval", model.path, "--dataset", dataset, "--compute", "f16"]), containing: "compute")
+    }
+
     func testCutReplaceNamesWhatItNeeds() throws {
         let out = scratch.appendingPathComponent("replaced")
         assertOneLineError(try prune(["cut", model.path, "--layers", "2-3", "--replace", "merge", "-o", out.path]),
