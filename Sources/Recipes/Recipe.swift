@@ -11,6 +11,7 @@ import Checkpoint
 import Finetuning
 import Llama
 import Support
+import Tensor
 import Training
 import Yams
 
@@ -45,6 +46,9 @@ public struct Recipe: Codable, Equatable, Sendable {
     public var output: String
     /// Worker threads (nil: all cores).
     public var threads: Int?
+    /// How the frozen projections and the lm_head multiply in every stage (analysis, evaluation, healing): f32 (nil, the
+    /// default) or bf16 (`--compute bf16`).
+    public var compute: ComputePrecision?
 
     // Data
     public struct DataSettings: Codable, Equatable, Sendable {

@@ -127,7 +127,9 @@ public final class RecipeRunner {
         try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
         try AtomicFile.write(Data(try r.resolvedYAML().utf8), to: out.appendingPathComponent("recipe.yaml"))
         let cache = StageCache(run: out)
-        let source = ModelSource(path: modelURL.path, parallelism: parallelism)
+        let compute = r.compute ?? .f32
+        try compute.checkAvailable()
+        let source = ModelSource(path: modelURL.path, parallelism: parallelism, compute: compute)
         let (L, n) = try preflight()
         // Every announce() below: analyze, choose, evaluate-full, generate and report; export when enabled; cut and
         // evaluate per strategy, heal and evaluate-healed per healed one (all, or the first).
@@ -140,7 +142,8 @@ public final class RecipeRunner {
         }
 
         // Inputs, hashed once.
-        let modelKey = try ContentHash.checkpoint(modelURL)
+        // bf16 compute changes every measured figure: it joins the model's key, so every stage below reruns (f32 keeps the key).
+        let modelKey = try ContentHash.checkpoint(modelURL) + (compute == .f32 ? "" : "+compute-" + compute.rawValue)
         let calibrationKey = try ContentHash.file(url(r.data.calibration))
         let validKey = try ContentHash.file(url(r.data.valid))
         let trainKey = try r.data.train.map { try ContentHash.file(url($0)) }
@@ -197,7 +200,7 @@ public final class RecipeRunner {
             return referenceModel
         }
         func evaluate(_ dir: URL, compare: Bool) throws -> ModelEvaluation {
-            let s = ModelSource(path: dir.path, parallelism: parallelism)
+            let s = ModelSource(path: dir.path, parallelism: parallelism, compute: compute)
             let model = try s.loadModel(log: log)
             let (result, comparison) = try EvaluationJob.evaluate(model, source: s, options: evalOptions, reference: compare ? reference() : nil,
                                                                   progress: progress, log: log)
@@ -419,6 +422,7 @@ extension Recipe {
         o.evalTokens = h.evalTokens
         o.seed = h.seed
         o.threads = threads
+        o.compute = compute ?? .f32
         o.dtype = export.dtype
         return o
     }
