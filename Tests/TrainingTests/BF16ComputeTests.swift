@@ -20,16 +20,9 @@ final class BF16ComputeTests: XCTestCase {
         let model = try LlamaModel.load(directory: dir, parallelism: Parallelism(threads: 2))
         try model.compute(in: compute)
         var rng = SeededGenerator(seed: 11)
-        let V = Int32(min(model.config.vocabSize, 30000))
-        let tokens = (0..<b * t).map { _ in Int32.random(in: 0..<V, using: &rng) }
-        let set = try TrainableSet(model: model, configuration: configuration)
-        for p in set.parameters where p.name.hasSuffix("lora_B.weight") {
-            for i in 0..<p.value.count { p.value[i] = Float.random(in: -0.05...0.05, using: &rng) }
-        }
-        let pass = LlamaTrainingPass(model: model, batch: b, length: t)
-        set.zeroGradients()
-        let tally = pass.run(tokens: tokens, targets: NextTokenLoss.shiftedTargets(tokens: tokens, batch: b, length: t))
-        return (tally.mean, set.gradients.copy(), model)
+        let tokens = randomTokens(model, batch: b, length: t, &rng)
+        let step = try randomLoRAStep(model, tokens: tokens, batch: b, length: t, configuration: configuration, &rng)
+        return (step.loss, step.gradients, model)
     }
 
     func testSmolLM2LoRAGradientsUnderBF16ComputeStayWithinTheMeasuredBound() throws {

@@ -22,17 +22,10 @@ final class StoredWeightsTests: XCTestCase {
              configuration: TrainingConfiguration) throws -> (logits: Tensor, loss: Double, gradients: Tensor, model: LlamaModel) {
         let model = try LlamaModel.load(directory: dir, weightsDType: dtype, parallelism: Parallelism(threads: threads))
         var rng = SeededGenerator(seed: 11)
-        let V = Int32(min(model.config.vocabSize, 30000))
-        let tokens = (0..<b * t).map { _ in Int32.random(in: 0..<V, using: &rng) }
+        let tokens = randomTokens(model, batch: b, length: t, &rng)
         let logits = model.forward(tokens: tokens, batch: b, length: t).logits
-        let set = try TrainableSet(model: model, configuration: configuration)
-        for p in set.parameters where p.name.hasSuffix("lora_B.weight") {
-            for i in 0..<p.value.count { p.value[i] = Float.random(in: -0.05...0.05, using: &rng) }
-        }
-        let pass = LlamaTrainingPass(model: model, batch: b, length: t)
-        set.zeroGradients()
-        let tally = pass.run(tokens: tokens, targets: NextTokenLoss.shiftedTargets(tokens: tokens, batch: b, length: t))
-        return (logits, tally.mean, set.gradients.copy(), model)
+        let step = try randomLoRAStep(model, tokens: tokens, batch: b, length: t, configuration: configuration, &rng)
+        return (logits, step.loss, step.gradients, model)
     }
 
     /// `blockedProducts`: the model's products are large enough for the widened path to cut them into blocks.
