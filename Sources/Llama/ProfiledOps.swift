@@ -12,6 +12,8 @@ import Tensor
 package struct ProfiledOps {
     /// Where the measurements go; nil: none are taken.
     package let profile: StepProfile?
+    /// The threads the elementwise ops split their rows or elements over (the model's).
+    package let parallelism: Parallelism
 
     // MARK: elementwise: RMSNorm, RoPE, SwiGLU, the residual adds
 
@@ -19,7 +21,7 @@ package struct ProfiledOps {
     @inline(__always)
     package func rmsNorm(_ x: UnsafePointer<Float>, weight: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>,
                  rstd: UnsafeMutablePointer<Float>?, rows n: Int, cols C: Int, eps: Float) {
-        profile.measure(.elementwise) { RMSNorm.forward(x, weight: weight, into: y, rstd: rstd, rows: n, cols: C, eps: eps) }
+        profile.measure(.elementwise) { RMSNorm.forward(x, weight: weight, into: y, rstd: rstd, rows: n, cols: C, eps: eps, parallelism: parallelism) }
     }
 
     /// `RMSNorm.backward`.
@@ -27,45 +29,45 @@ package struct ProfiledOps {
     package func rmsNormBackward(_ x: UnsafePointer<Float>, weight: UnsafePointer<Float>, rstd: UnsafePointer<Float>, dy: UnsafePointer<Float>,
                          dx: UnsafeMutablePointer<Float>, dWeight: UnsafeMutablePointer<Float>?, rows n: Int, cols C: Int) {
         profile.measure(.elementwise) {
-            RMSNorm.backward(x, weight: weight, rstd: rstd, dy: dy, dx: dx, dWeight: dWeight, rows: n, cols: C)
+            RMSNorm.backward(x, weight: weight, rstd: rstd, dy: dy, dx: dx, dWeight: dWeight, rows: n, cols: C, parallelism: parallelism)
         }
     }
 
     /// `RoPE.forward`.
     @inline(__always)
     package func rope(_ x: UnsafeMutablePointer<Float>, positions: UnsafePointer<Int32>, rope: RotaryEmbedding, rows n: Int, heads: Int) {
-        profile.measure(.elementwise) { RoPE.forward(x, positions: positions, rope: rope, rows: n, heads: heads) }
+        profile.measure(.elementwise) { RoPE.forward(x, positions: positions, rope: rope, rows: n, heads: heads, parallelism: parallelism) }
     }
 
     /// `RoPE.backward`.
     @inline(__always)
     package func ropeBackward(_ dx: UnsafeMutablePointer<Float>, positions: UnsafePointer<Int32>, rope: RotaryEmbedding, rows n: Int, heads: Int) {
-        profile.measure(.elementwise) { RoPE.backward(dx, positions: positions, rope: rope, rows: n, heads: heads) }
+        profile.measure(.elementwise) { RoPE.backward(dx, positions: positions, rope: rope, rows: n, heads: heads, parallelism: parallelism) }
     }
 
     /// `SwiGLU.forward`.
     @inline(__always)
     package func swiGLU(gate g: UnsafePointer<Float>, up u: UnsafePointer<Float>, into h: UnsafeMutablePointer<Float>, count: Int) {
-        profile.measure(.elementwise) { SwiGLU.forward(gate: g, up: u, into: h, count: count) }
+        profile.measure(.elementwise) { SwiGLU.forward(gate: g, up: u, into: h, count: count, parallelism: parallelism) }
     }
 
     /// `SwiGLU.backward`.
     @inline(__always)
     package func swiGLUBackward(gate g: UnsafePointer<Float>, up u: UnsafePointer<Float>, dh: UnsafePointer<Float>,
                         dGate: UnsafeMutablePointer<Float>, dUp: UnsafeMutablePointer<Float>, count: Int) {
-        profile.measure(.elementwise) { SwiGLU.backward(gate: g, up: u, dh: dh, dGate: dGate, dUp: dUp, count: count) }
+        profile.measure(.elementwise) { SwiGLU.backward(gate: g, up: u, dh: dh, dGate: dGate, dUp: dUp, count: count, parallelism: parallelism) }
     }
 
     /// `Residual.forward`.
     @inline(__always)
     package func residual(skip: UnsafePointer<Float>, branch: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, count: Int) {
-        profile.measure(.elementwise) { Residual.forward(skip: skip, branch: branch, into: out, count: count) }
+        profile.measure(.elementwise) { Residual.forward(skip: skip, branch: branch, into: out, count: count, parallelism: parallelism) }
     }
 
     /// `Residual.backward`.
     @inline(__always)
     package func residualBackward(branchInputGradient: UnsafePointer<Float>, into dStream: UnsafeMutablePointer<Float>, count: Int) {
-        profile.measure(.elementwise) { Residual.backward(branchInputGradient: branchInputGradient, into: dStream, count: count) }
+        profile.measure(.elementwise) { Residual.backward(branchInputGradient: branchInputGradient, into: dStream, count: count, parallelism: parallelism) }
     }
 
     // MARK: projections (their base GEMMs' FLOPs; `Linear` reports its adapter's work as LoRA's part)
@@ -162,5 +164,5 @@ package struct ProfiledOps {
 
 extension LlamaModel {
     /// The ops of a pass over this model, measured into its `profile` when one is set.
-    package var ops: ProfiledOps { ProfiledOps(profile: profile) }
+    package var ops: ProfiledOps { ProfiledOps(profile: profile, parallelism: parallelism) }
 }

@@ -6,13 +6,17 @@ import Tensor
 public enum SwiGLU {
     /// h (N, F) = silu(g) ⊙ u. The backward pass needs both g and u (the caller keeps them); h may be either.
     public static func forward(gate g: UnsafePointer<Float>, up u: UnsafePointer<Float>, into h: UnsafeMutablePointer<Float>,
-                               count: Int) {
-        Kernels.siluMul(g, u, into: h, count: count)
+                               count: Int, parallelism: Parallelism = .serial) {
+        Elementwise.split(count, parallelism) { r in Kernels.siluMul(g + r.lowerBound, u + r.lowerBound, into: h + r.lowerBound, count: r.count) }
     }
 
     /// Backward of `forward`: dGate and dUp (N, F) are overwritten from dh (either may be dh itself).
     public static func backward(gate g: UnsafePointer<Float>, up u: UnsafePointer<Float>, dh: UnsafePointer<Float>,
-                                dGate: UnsafeMutablePointer<Float>, dUp: UnsafeMutablePointer<Float>, count: Int) {
-        Kernels.siluMulBackwardVectorized(g, u, dh: dh, dg: dGate, du: dUp, count: count)
+                                dGate: UnsafeMutablePointer<Float>, dUp: UnsafeMutablePointer<Float>, count: Int,
+                                parallelism: Parallelism = .serial) {
+        Elementwise.split(count, parallelism) { r in
+            let o = r.lowerBound
+            Kernels.siluMulBackwardVectorized(g + o, u + o, dh: dh + o, dg: dGate + o, du: dUp + o, count: r.count)
+        }
     }
 }
