@@ -5,6 +5,7 @@
 #include "kernels.h"
 #include <immintrin.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <time.h>
@@ -34,6 +35,8 @@ static uint64_t now_ns(void) {
 // How long a worker spins for the next region before it sleeps: longer than the serial gaps of a decoding step
 // (norms, RoPE, a residual add), far shorter than anything a person would notice as a busy core.
 #define SPIN_NS 200000u
+// How long the caller spins for the workers of a region before it yields its core between checks.
+#define YIELD_NS 20000u
 
 static void *worker_main(void *raw) {
     worker_arg arg = *(worker_arg *)raw;
@@ -104,7 +107,16 @@ void pk_pool_run(pk_pool *p, int parts, pk_pool_task task, void *context) {
         pthread_mutex_unlock(&p->sleep_lock);
     }
     task(context, 0);
-    while (atomic_load(&p->done) < p->threads - 1) _mm_pause();
+    // The workers finish within microseconds when they have cores; when they do not (a loaded machine, more runnable
+    // threads than cores), spinning would only hold a core a worker needs: after YIELD_NS the caller yields it.
+    uint64_t start = 0;
+    for (int spins = 1; atomic_load(&p->done) < p->threads - 1; spins++) {
+        _mm_pause();
+        if (spins % 64 == 0) {
+            if (!start) start = now_ns();
+            else if (now_ns() - start > YIELD_NS) sched_yield();
+        }
+    }
     pthread_mutex_unlock(&p->run_lock);
 }
 
