@@ -46,7 +46,7 @@ public enum DNNLRuntime {
     public static func load() throws -> Info { try loaded.get() }
 
     private static let loaded: Result<Info, Unavailable> = {
-        let p = pk_dnnl_load()!.pointee
+        let p = pk_dnnl_load().pointee
         guard p.loaded != 0 else { return .failure(Unavailable(description: "--compute bf16: " + string(p.error))) }
         return .success(Info(library: string(p.library), version: string(p.version), isa: string(p.isa)))
     }()

@@ -9,7 +9,7 @@ import XCTest
 final class ModuleGraphTests: XCTestCase {
     /// The layers, lowest first; a target may depend only on targets of lower layers.
     static let layers: [[String]] = [
-        ["CBLAS", "CKernels", "CHDF5", "CSentencePiece", "CMPI", "Support"],   // system-library shims, C kernels, plain utilities
+        ["CBLAS", "CKernels", "CHDF5", "CSentencePiece", "CMPI", "CDNNL", "Support"],   // system-library shims, C kernels, plain utilities
         ["Tensor", "Tokenizers", "Reports", "Cluster"],
         ["Checkpoint", "Data"],
         ["Llama", "GGUF"],
