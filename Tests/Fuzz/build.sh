@@ -14,12 +14,13 @@ cxx=${CXX:-$bindir/clang++}
 cd "$root"
 
 # C modules: module maps for Swift, objects without coverage (the kernels parse no input).
-for m in CBLAS CKernels CSentencePiece; do
+for m in CBLAS CKernels CSentencePiece CDNNL; do
   hdr=$(ls "$root/Sources/$m/include/"*.h)
   mkdir -p "$out/modules/$m"
   printf 'module %s {\n  header "%s"\n  export *\n}\n' "$m" "$hdr" > "$out/modules/$m/module.modulemap"
 done
 "$cc" -O2 -c Sources/CBLAS/blas_loader.c -ISources/CBLAS/include -o "$out/obj/blas_loader.o"
+"$cc" -O2 -c Sources/CDNNL/dnnl_loader.c -ISources/CDNNL/include -o "$out/obj/dnnl_loader.o"
 for f in Sources/CKernels/*.c; do
   "$cc" -O2 -c "$f" -ISources/CKernels/include -o "$out/obj/CKernels-$(basename "$f" .c).o"
 done
@@ -27,7 +28,7 @@ done
   -o "$out/obj/sentencepiece_shim.o"
 
 flags=(-swift-version 5 -O -sanitize=fuzzer,address -parse-as-library -I "$out/modules" -I "$out/modules/CBLAS"
-       -I "$out/modules/CKernels" -I "$out/modules/CSentencePiece")
+       -I "$out/modules/CKernels" -I "$out/modules/CSentencePiece" -I "$out/modules/CDNNL")
 # Library modules in dependency order, each one object and one .swiftmodule.
 for m in Support Tensor Checkpoint Tokenizers Data; do
   if [ "$out/obj/$m.o" -nt "$0" ] && [ -z "$(find "Sources/$m" -newer "$out/obj/$m.o" -name '*.swift')" ] \

@@ -100,7 +100,7 @@ final class RecipeDecodingTests: XCTestCase {
                        + "allow_first_layer, force, dtype, replace)")
         XCTAssertEqual(message(base.replacingOccurrences(of: "  train: t.jsonl", with: "  trian: t.jsonl")),
                        "bad.yaml:5: data.trian: unknown key (expected one of: calibration, train, valid)")
-        XCTAssertEqual(message(base + "notes: x\n"), "bad.yaml:9: notes: unknown key (expected one of: model, output, threads, data, "
+        XCTAssertEqual(message(base + "notes: x\n"), "bad.yaml:9: notes: unknown key (expected one of: model, output, threads, compute, data, "
                        + "analyze, cut, evaluate, heal, export, report, layerskip)")
         // A key written as null is still a key its type must know; known, it is absent (the default).
         XCTAssertTrue(message(base + "heal:\n  stpes: ~\n").hasPrefix("bad.yaml:10: heal.stpes: unknown key"))
