@@ -167,7 +167,7 @@ final class FinetuneCommandTests: XCTestCase {
             (["--layer-dropout", "0.1"], "layer-dropout", 0.1), (["--layer-dropout-schedule", "linear"], "layer-dropout-schedule", "linear"),
             (["--eval-every", "1"], "eval-every", 1), (["--save-every", "1"], "save-every", 1), (["--keep", "3"], "keep", 3),
             (["--weights-dtype", "f32"], "weights-dtype", "f32"), (["--keep-best"], "keep-best", true), (["--early-stop", "5"], "early-stop", 5),
-            (["--force"], "force", true), (["--gguf"], "gguf", true),
+            (["--force"], "force", true), (["--gguf"], "gguf", true), (["--compute", "f32"], "compute", "f32"),
         ]
         let given = [Fixtures.stories260K.path, "--lora", "--dataset", Fixtures.kjvValid.path, "--steps", "2", "--lr", "1e-3",
                      "-o", out.path] + settings.flatMap(\.flag)
