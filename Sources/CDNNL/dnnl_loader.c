@@ -16,9 +16,9 @@ static pthread_mutex_t load_lock = PTHREAD_MUTEX_INITIALIZER;
 #define PK_DNNL_FUNCTIONS(X)                                                                                      \
     X(dnnl_engine_create) X(dnnl_stream_create) X(dnnl_stream_wait) X(dnnl_memory_desc_init_by_strides)          \
     X(dnnl_memory_desc_init_by_tag) X(dnnl_memory_desc_get_size) X(dnnl_memory_desc_equal) X(dnnl_matmul_desc_init) \
-    X(dnnl_primitive_desc_create) X(dnnl_primitive_desc_destroy) X(dnnl_primitive_desc_query)                     \
-    X(dnnl_primitive_desc_query_md) X(dnnl_primitive_create) X(dnnl_primitive_destroy) X(dnnl_primitive_execute)  \
-    X(dnnl_memory_create) X(dnnl_memory_destroy) X(dnnl_memory_set_data_handle)                                   \
+    X(dnnl_primitive_desc_create) X(dnnl_primitive_desc_destroy) X(dnnl_primitive_desc_query_md)                  \
+    X(dnnl_primitive_create) X(dnnl_primitive_destroy) X(dnnl_primitive_execute)  \
+    X(dnnl_memory_create) X(dnnl_memory_destroy)                                                                 \
     X(dnnl_reorder_primitive_desc_create) X(dnnl_primitive_attr_create) X(dnnl_primitive_attr_destroy)           \
     X(dnnl_primitive_attr_set_post_ops) X(dnnl_post_ops_create) X(dnnl_post_ops_destroy)                          \
     X(dnnl_post_ops_append_sum) X(dnnl_get_effective_cpu_isa) X(dnnl_version)
@@ -91,7 +91,6 @@ struct pk_bf16_gemm {
     dnnl_primitive_t primitive;
     dnnl_memory_desc_t src, weights, dst;
     int64_t k, n;
-    char impl[96];
 };
 
 static void set_error(char *error, size_t size, const char *what, dnnl_status_t status) {
@@ -131,22 +130,11 @@ pk_bf16_gemm *pk_bf16_gemm_create(int64_t m, int64_t k, int64_t n, int accumulat
     if (attr) p_dnnl_primitive_attr_destroy(attr);
     if (s) { set_error(error, error_size, "matmul primitive descriptor", s); free(g); return NULL; }
     g->weights = *p_dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
-    const char *impl = NULL;
-    p_dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl);
-    snprintf(g->impl, sizeof g->impl, "%s", impl ? impl : "unknown");
     s = p_dnnl_primitive_create(&g->primitive, pd);
     p_dnnl_primitive_desc_destroy(pd);
     if (s) { set_error(error, error_size, "matmul primitive", s); free(g); return NULL; }
     return g;
 }
-
-void pk_bf16_gemm_destroy(pk_bf16_gemm *g) {
-    if (!g) return;
-    p_dnnl_primitive_destroy(g->primitive);
-    free(g);
-}
-
-const char *pk_bf16_gemm_impl(const pk_bf16_gemm *g) { return g->impl; }
 
 size_t pk_bf16_gemm_packed_size(const pk_bf16_gemm *g) { return p_dnnl_memory_desc_get_size(&g->weights); }
 
@@ -219,8 +207,6 @@ pk_bf16_gemm *pk_bf16_gemm_create(int64_t m, int64_t k, int64_t n, int accumulat
     if (error && error_size) snprintf(error, error_size, "%s", pk_dnnl_load()->error);
     return NULL;
 }
-void pk_bf16_gemm_destroy(pk_bf16_gemm *g) { (void)g; }
-const char *pk_bf16_gemm_impl(const pk_bf16_gemm *g) { (void)g; return ""; }
 size_t pk_bf16_gemm_packed_size(const pk_bf16_gemm *g) { (void)g; return 0; }
 int pk_bf16_gemm_same_layout(const pk_bf16_gemm *a, const pk_bf16_gemm *b) { (void)a; (void)b; return 0; }
 int pk_bf16_gemm_pack(const pk_bf16_gemm *g, const void *b, int b_is_bf16, int64_t stride_k, int64_t stride_n, void *packed, int threads) {

@@ -57,12 +57,6 @@ enum BF16Gemm {
         return made
     }
 
-    /// The implementations oneDNN chose for the shapes run so far ("brg:avx512_core_amx_bf16", ...), for reports.
-    static var implementations: [String] {
-        lock.lock()
-        defer { lock.unlock() }
-        return Set(primitives.values.map { String(cString: pk_bf16_gemm_impl($0)) }).sorted()
-    }
 }
 
 /// A frozen weight's bf16 copies in oneDNN's packed layouts, for x·Wᵀ (forward) and dy·W (backward).

@@ -22,11 +22,8 @@ const pk_dnnl_info *pk_dnnl_load(void);
 /// Float32 accumulation; B held in the layout this primitive prefers ("packed", reordered once).
 typedef struct pk_bf16_gemm pk_bf16_gemm;
 
-/// A primitive for this shape on `threads` threads, or NULL with the reason in `error`.
+/// A primitive for this shape (kept for the life of the process), or NULL with the reason in `error`.
 pk_bf16_gemm *pk_bf16_gemm_create(int64_t m, int64_t k, int64_t n, int accumulate, char *error, size_t error_size);
-void pk_bf16_gemm_destroy(pk_bf16_gemm *gemm);
-/// oneDNN's name for the implementation it chose ("brg:avx512_core_amx_bf16", ...).
-const char *pk_bf16_gemm_impl(const pk_bf16_gemm *gemm);
 /// Bytes of B in the packed layout.
 size_t pk_bf16_gemm_packed_size(const pk_bf16_gemm *gemm);
 /// Whether two primitives take B in the same packed layout (then one packed copy serves both).
